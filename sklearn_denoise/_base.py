@@ -1,0 +1,114 @@
+"""Behaviour shared by every denoiser: scoring, tags and the per-image batch loop."""
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ._validation import image_target, restore_layout, validate_images
+from .metrics import j_invariant_loss, psnr
+
+
+class DenoiserMixin:
+    """Mixin for denoisers: ``score`` is the mean PSNR against clean images.
+
+    With clean images ``y`` (same layout as ``X``) ``score`` returns the mean PSNR in dB of
+    ``transform(X)`` against ``y``, so GridSearchCV's default scoring ranks denoisers by
+    PSNR. With no image-shaped ``y`` (None, or class labels when the denoiser sits in a
+    classifier Pipeline) it returns minus the self-supervised Noise2Self loss of
+    :func:`sklearn_denoise.metrics.j_invariant_loss`, which needs no clean images.
+    """
+
+    def score(self, X, y=None):
+        """Mean PSNR (dB) against clean ``y``, or minus the self-supervised loss.
+
+        Parameters
+        ----------
+        X : array-like
+            Noisy images.
+        y : array-like of X's shape, default=None
+            Clean images. If None or not image-shaped, the self-supervised score is used.
+
+        Returns
+        -------
+        score : float
+            Bigger is better.
+        """
+        check_is_fitted(self)
+        _, layout = validate_images(self, X, reset=False)
+        clean = image_target(X, y, layout)
+        if clean is None:
+            return -j_invariant_loss(self, X)
+        X_hat = self.transform(X)
+        return psnr(restore_layout(clean, layout), X_hat)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
+    """Base for stateless denoisers that process each image on its own.
+
+    Subclasses implement ``_check_params()`` and ``_denoise_image(image, layout)`` for one
+    float image of shape (H, W, C), and may set ``_min_size`` (in pixels).
+    """
+
+    _min_size = 1
+
+    def _check_params(self):
+        """Validate the hyper-parameters; raise ValueError / TypeError naming the bad one."""
+
+    def _fit_min_size(self):
+        return self._min_size
+
+    def fit(self, X, y=None):
+        """Check the images and parameters; these denoisers learn nothing from data.
+
+        Parameters
+        ----------
+        X : array-like
+            Images laid out as in the image convention.
+        y : None, 1-D labels or array-like of X's shape, default=None
+            Ignored; an image-shaped ``y`` that does not match ``X`` raises ValueError.
+
+        Returns
+        -------
+        self : object
+            Fitted denoiser.
+        """
+        self._check_params()
+        _, layout = validate_images(self, X, reset=True, min_size=self._fit_min_size())
+        image_target(X, y, layout)
+        return self
+
+    def transform(self, X):
+        """Denoise images.
+
+        Parameters
+        ----------
+        X : array-like
+            Noisy images laid out as in the image convention, with fit's channel count.
+
+        Returns
+        -------
+        X_denoised : ndarray or list of ndarray
+            Same layout and dtype as ``X``.
+        """
+        check_is_fitted(self)
+        self._check_params()
+        images, layout = validate_images(self, X, reset=False, min_size=self._fit_min_size())
+        out = self._denoise_images(images, layout)
+        if layout.kind != "list":
+            out = np.stack(out) if len(out) else np.empty_like(images)
+        return restore_layout(out, layout)
+
+    def _denoise_images(self, images, layout):
+        n_jobs = getattr(self, "n_jobs", None)
+        if n_jobs in (None, 1) or len(images) < 2:
+            return [self._denoise_image(img, layout) for img in images]
+        return Parallel(n_jobs=n_jobs)(
+            delayed(self._denoise_image)(img, layout) for img in images
+        )

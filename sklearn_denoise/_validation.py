@@ -1,0 +1,345 @@
+"""The image convention shared by every estimator, and input validation.
+
+Accepted layouts of ``X`` (``n`` images):
+
+- ``(n, H, W)``: grayscale images;
+- ``(n, H, W, C)``: channels-last images;
+- ``(n, n_features)``: flattened images of shape ``image_shape`` when the estimator's
+  ``image_shape`` parameter is set, otherwise ``n`` one-dimensional signals of length
+  ``n_features`` (handled as images of height 1);
+- a list of 2-D ``(H, W)`` or 3-D ``(H, W, C)`` arrays of different sizes (``transform``
+  then returns a list).
+
+Integer images are read on their full dtype range (scikit-image semantics: ``uint8`` 255 is
+1.0); floats are taken as given. Internally every estimator works on a float array of shape
+``(n, H, W, C)`` (or a list of ``(H, W, C)`` arrays) and :func:`restore_layout` brings the
+result back to the input's layout and dtype (integers rounded and clipped).
+"""
+
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils import check_array
+from sklearn.utils.validation import validate_data
+
+_FLOAT_DTYPES = (np.float32, np.float64)
+
+
+@dataclass(frozen=True)
+class ImageLayout:
+    """How a validated ``X`` was laid out, to restore outputs in the same form."""
+
+    kind: str  # "stack", "flat", "signals" or "list"
+    dtype: np.dtype
+    channel_axis: bool  # whether the input had an explicit channel axis
+    n_channels: int
+    image_shape: tuple | None = None  # for kind == "flat"
+
+    @property
+    def is_signal(self):
+        return self.kind == "signals"
+
+
+def _working_dtype(dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return np.float64 if dtype == np.float64 else np.float32
+    if dtype.kind in "ui":
+        return np.float32 if dtype.itemsize <= 2 else np.float64
+    raise TypeError(
+        f"Unsupported image dtype {dtype}: expected an integer (uint8, uint16, ...) or float "
+        "(float32, float64) array."
+    )
+
+
+def to_float(array):
+    """Convert an image array to float, integers on their full dtype range."""
+    array = np.asarray(array)
+    work = _working_dtype(array.dtype)
+    if array.dtype.kind == "f":
+        return array.astype(work, copy=False)
+    info = np.iinfo(array.dtype)
+    scale = float(info.max)
+    return (array.astype(work) / work(scale)).astype(work, copy=False)
+
+
+def from_float(array, dtype):
+    """Convert a float image back to ``dtype``: integers are rounded and clipped."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return np.asarray(array).astype(dtype, copy=False)
+    info = np.iinfo(dtype)
+    lower = info.min if dtype.kind == "i" else 0
+    scaled = np.rint(np.asarray(array, dtype=np.float64) * float(info.max))
+    return np.clip(scaled, lower, info.max).astype(dtype)
+
+
+def _check_image_shape(image_shape):
+    if image_shape is None:
+        return None
+    try:
+        shape = tuple(int(s) for s in image_shape)
+    except TypeError as exc:
+        raise TypeError(
+            f"image_shape must be a tuple (H, W) or (H, W, C), got {image_shape!r}."
+        ) from exc
+    if len(shape) not in (2, 3) or min(shape) < 1:
+        raise ValueError(
+            f"image_shape must be a tuple (H, W) or (H, W, C) of positive ints, got "
+            f"{image_shape!r}."
+        )
+    return shape
+
+
+def _check_min_size(spatial_shape, min_size, estimator, is_signal):
+    if min_size <= 1:
+        return
+    sizes = spatial_shape[1:] if is_signal else spatial_shape
+    if min(sizes) < min_size:
+        what = "signal length" if is_signal else "image of shape"
+        raise ValueError(
+            f"{type(estimator).__name__} needs images of at least {min_size}x{min_size} "
+            f"pixels; got {what} {sizes if not is_signal else sizes[0]}."
+        )
+
+
+def validate_images(estimator, X, *, reset, min_size=1):
+    """Validate ``X`` against the image convention.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        Supplies ``image_shape`` (when it has one) and receives ``n_features_in_``
+        (2-D input only) on ``reset``.
+    X : array-like or list of array-like
+        Images, see the module docstring.
+    reset : bool
+        True in ``fit``: record the layout. False in ``transform``: check it matches fit.
+    min_size : int, default=1
+        Smallest height and width the method can process.
+
+    Returns
+    -------
+    images : ndarray of shape (n, H, W, C) or list of ndarray of shape (H, W, C)
+        Float images.
+    layout : ImageLayout
+    """
+    image_shape = _check_image_shape(getattr(estimator, "image_shape", None))
+    if isinstance(X, (list, tuple)) and len(X) and _is_array_like(X[0]) and not _is_regular(X):
+        return _validate_image_list(estimator, X, reset=reset, min_size=min_size)
+
+    array = np.asarray(X) if not hasattr(X, "dtype") and not hasattr(X, "__array__") else X
+    ndim = np.ndim(array)
+    if reset and ndim != 2 and hasattr(estimator, "n_features_in_"):
+        del estimator.n_features_in_
+    if not reset and ndim == 2 and not hasattr(estimator, "n_features_in_"):
+        if hasattr(estimator, "n_channels_in_"):
+            raise ValueError(
+                f"X has shape {np.shape(array)} (2-D, flattened images or signals) but "
+                f"{type(estimator).__name__} was fitted on image stacks; pass images of the "
+                "same layout as in fit."
+            )
+    array = validate_data(
+        estimator,
+        X,
+        reset=reset and ndim == 2,
+        allow_nd=True,
+        dtype="numeric",
+        ensure_all_finite=True,
+        ensure_min_features=1,
+    )
+    if array.dtype.kind == "b":
+        raise TypeError("Boolean images are not supported: convert X to uint8 or float.")
+    if array.ndim > 4:
+        raise ValueError(
+            f"X must have 2, 3 or 4 dimensions ((n, n_features), (n, H, W) or (n, H, W, C)); "
+            f"got an array of shape {array.shape}."
+        )
+    dtype = array.dtype
+    n = array.shape[0]
+    if array.ndim == 2 and image_shape is not None:
+        if array.shape[1] != int(np.prod(image_shape)):
+            raise ValueError(
+                f"X has {array.shape[1]} features per sample, which does not match "
+                f"image_shape={image_shape} ({int(np.prod(image_shape))} pixels)."
+            )
+        images = array.reshape((n, *image_shape))
+        if images.ndim == 3:
+            images = images[..., np.newaxis]
+        layout = ImageLayout("flat", dtype, len(image_shape) == 3, images.shape[-1], image_shape)
+    elif array.ndim == 2:
+        images = array[:, np.newaxis, :, np.newaxis]
+        layout = ImageLayout("signals", dtype, False, 1)
+    elif array.ndim == 3:
+        images = array[..., np.newaxis]
+        layout = ImageLayout("stack", dtype, False, 1)
+    else:
+        images = array
+        layout = ImageLayout("stack", dtype, True, array.shape[-1])
+    _check_min_size(images.shape[1:3], min_size, estimator, layout.is_signal)
+    _check_channels(estimator, layout, reset)
+    return to_float(images), layout
+
+
+def _is_array_like(obj):
+    return hasattr(obj, "__array__") or isinstance(obj, (list, tuple))
+
+
+def _is_regular(X):
+    shapes = {np.shape(x) for x in X}
+    return len(shapes) == 1
+
+
+def _validate_image_list(estimator, X, *, reset, min_size):
+    images = []
+    dtypes = set()
+    ndims = set()
+    for i, x in enumerate(X):
+        arr = check_array(
+            x, ensure_2d=True, allow_nd=True, dtype="numeric", ensure_all_finite=True,
+            input_name=f"X[{i}]",
+        )
+        if arr.ndim not in (2, 3):
+            raise ValueError(
+                f"Each image in a list must be (H, W) or (H, W, C); X[{i}] has shape {arr.shape}."
+            )
+        dtypes.add(arr.dtype)
+        ndims.add(arr.ndim)
+        images.append(arr if arr.ndim == 3 else arr[..., np.newaxis])
+    if len(dtypes) > 1 or len(ndims) > 1:
+        raise ValueError(
+            "All images in a list must share one dtype and one number of dimensions; got "
+            f"dtypes {sorted(map(str, dtypes))} and ndims {sorted(ndims)}."
+        )
+    channels = {img.shape[-1] for img in images}
+    if len(channels) > 1:
+        raise ValueError(f"All images in a list must have the same channel count; got {channels}.")
+    if reset and hasattr(estimator, "n_features_in_"):
+        del estimator.n_features_in_
+    dtype = dtypes.pop()
+    layout = ImageLayout("list", dtype, ndims.pop() == 3, channels.pop())
+    for img in images:
+        _check_min_size(img.shape[:2], min_size, estimator, False)
+    _check_channels(estimator, layout, reset)
+    return [to_float(img) for img in images], layout
+
+
+def _check_channels(estimator, layout, reset):
+    if reset:
+        estimator.n_channels_in_ = layout.n_channels
+    elif layout.n_channels != estimator.n_channels_in_:
+        raise ValueError(
+            f"X has {layout.n_channels} channel(s), but {type(estimator).__name__} was fitted "
+            f"on images with {estimator.n_channels_in_} channel(s)."
+        )
+
+
+def restore_layout(images, layout):
+    """Bring float images back to the layout and dtype described by ``layout``."""
+    if layout.kind == "list":
+        out = []
+        for img in images:
+            img = img if layout.channel_axis else img[..., 0]
+            out.append(from_float(img, layout.dtype))
+        return out
+    images = np.asarray(images)
+    n = images.shape[0]
+    if layout.kind == "signals":
+        images = images[:, 0, :, 0]
+    elif layout.kind == "flat":
+        images = images.reshape(n, -1)
+    elif not layout.channel_axis:
+        images = images[..., 0]
+    return from_float(images, layout.dtype)
+
+
+def iter_images(images):
+    """Iterate over the images of a stack or list, each of shape (H, W, C)."""
+    return (images[i] for i in range(len(images)))
+
+
+def image_target(X, y, layout):
+    """Return ``y`` as clean images matching ``X``, or None when ``y`` is not image-shaped.
+
+    A ``y`` with fewer dimensions than ``X`` (class labels, regression targets) is not an
+    image target and is ignored, so denoisers can sit in a classifier Pipeline. A ``y`` with
+    ``X``'s number of dimensions must have ``X``'s shape.
+    """
+    if y is None:
+        return None
+    if layout.kind == "list":
+        if not isinstance(y, (list, tuple)) or len(y) == 0 or not _is_array_like(y[0]):
+            return None
+        if len(y) != len(X):
+            raise ValueError(f"y has {len(y)} images but X has {len(X)}.")
+        out = []
+        for i, (xi, yi) in enumerate(zip(X, y)):
+            yi = check_array(yi, ensure_2d=True, allow_nd=True, dtype="numeric",
+                             input_name=f"y[{i}]")
+            if yi.shape != np.shape(xi):
+                raise ValueError(
+                    f"y[{i}] has shape {yi.shape} but X[{i}] has shape {np.shape(xi)}: "
+                    "y must hold the clean images matching X."
+                )
+            out.append(to_float(yi if yi.ndim == 3 else yi[..., np.newaxis]))
+        return out
+    y_arr = np.asarray(y)
+    x_shape = np.shape(X)
+    if y_arr.ndim != len(x_shape):
+        return None
+    if y_arr.shape != x_shape:
+        raise ValueError(
+            f"y has shape {y_arr.shape} but X has shape {x_shape}: y must hold the clean "
+            "images matching X (or be 1-D labels, which are ignored)."
+        )
+    y_arr = check_array(y_arr, ensure_2d=True, allow_nd=True, dtype="numeric",
+                        ensure_all_finite=True, input_name="y")
+    if layout.kind == "signals":
+        y_img = y_arr[:, np.newaxis, :, np.newaxis]
+    elif layout.kind == "flat":
+        y_img = y_arr.reshape((len(y_arr), *layout.image_shape))
+        if y_img.ndim == 3:
+            y_img = y_img[..., np.newaxis]
+    elif y_arr.ndim == 3:
+        y_img = y_arr[..., np.newaxis]
+    else:
+        y_img = y_arr
+    return to_float(y_img)
+
+
+def check_sigma(sigma, name="sigma", allow_none=True):
+    """Validate a noise level on the [0, 1] intensity scale."""
+    if sigma is None:
+        if allow_none:
+            return None
+        raise ValueError(f"{name} must be a number in [0, 1], got None.")
+    if isinstance(sigma, bool) or not isinstance(sigma, (Real, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a float on the [0, 1] intensity scale, got {sigma!r}.")
+    sigma = float(sigma)
+    if not np.isfinite(sigma) or sigma < 0:
+        raise ValueError(f"{name} must be a non-negative finite float, got {sigma}.")
+    if sigma > 1:
+        raise ValueError(
+            f"{name}={sigma} is above 1: sigma is on the [0, 1] intensity scale (the classic "
+            f"'sigma = 25' on 0-255 images is 25/255 = {25 / 255:.4f})."
+        )
+    return sigma
+
+
+def check_choice(value, name, choices):
+    """Raise a ValueError naming the allowed options when ``value`` is not one of them."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}.")
+    return value
+
+
+def check_int(value, name, minimum=None, allow_none=False):
+    """Validate an integer parameter."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an int, got {value!r}.")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}.")
+    return int(value)
