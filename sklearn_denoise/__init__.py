@@ -7,10 +7,14 @@ full range; ``sigma`` is on the [0, 1] intensity scale; output keeps the input's
 """
 
 from ._base import DenoiserMixin
+from ._cnn import CNNDenoiser
+from ._weights import available_models
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "CNNDenoiser",
     "DenoiserMixin",
+    "available_models",
     "__version__",
 ]

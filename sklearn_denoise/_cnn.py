@@ -1,0 +1,799 @@
+"""CNNDenoiser: a skorch-trained convolutional denoiser as a scikit-learn transformer."""
+
+import math
+import numbers
+import os
+
+import numpy as np
+import torch
+from skimage.restoration import estimate_sigma
+from skorch import NeuralNetRegressor
+from skorch.callbacks import Callback, ProgressBar
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from ._base import DenoiserMixin
+from ._modules import build_module, receptive_radius
+from ._validation import (
+    check_choice,
+    check_int,
+    check_sigma,
+    image_target,
+    restore_layout,
+    validate_images,
+)
+from ._weights import resolve_weights, save_weights
+
+_DEFAULTS = {
+    "unet": {"depth": 4, "width": 16, "blocks": 2},
+    "dncnn": {"depth": 17, "width": 64, "blocks": 1},
+}
+
+# Y = mean(R, G, B) and two chroma differences: orthogonal rows, so white noise stays white
+# and uncorrelated between the new channels, with a smaller sigma in each; values stay in
+# [0, 1] for images in [0, 1], the range the networks were trained on.
+_OPPONENT = np.array(
+    [[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0.0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]], dtype=np.float64
+)
+_OPPONENT_OFFSET = np.array([0.0, 0.5, 0.5])
+_OPPONENT_INV = np.linalg.inv(_OPPONENT)
+
+
+def _to_opponent(images):
+    return images @ _OPPONENT.T.astype(images.dtype) + _OPPONENT_OFFSET.astype(images.dtype)
+
+
+def _from_opponent(images):
+    return (images - _OPPONENT_OFFSET.astype(images.dtype)) @ _OPPONENT_INV.T.astype(images.dtype)
+
+
+def _split_channels(images):
+    """(n, H, W, C) images or list -> list of (H, W, 1) single-channel images."""
+    return [img[..., c : c + 1] for img in images for c in range(img.shape[-1])]
+
+
+class _PatchDataset(torch.utils.data.Dataset):
+    """Random training patches, drawn afresh on every access (so every epoch).
+
+    ``mode`` is "supervised" (pairs), "synthetic" (clean images, Gaussian noise of a
+    random sigma per patch) or "self_supervised" (noisy images, blind-spot masking).
+    """
+
+    def __init__(self, inputs, targets, *, mode, patch_size, n_patches, sigma_range,
+                 noise_level_input, mask_ratio, sigmas, seed):
+        self.inputs = inputs
+        self.targets = targets
+        self.mode = mode
+        self.n_patches = n_patches
+        self.sigma_range = sigma_range
+        self.noise_level_input = noise_level_input
+        self.mask_ratio = mask_ratio
+        self.sigmas = sigmas
+        self.rng = np.random.default_rng(seed)
+        heights = [img.shape[0] for img in inputs]
+        widths = [img.shape[1] for img in inputs]
+        self.patch = (min(patch_size, *heights), min(patch_size, *widths))
+
+    def __len__(self):
+        return self.n_patches
+
+    def _crop(self, idx):
+        rng = self.rng
+        i = idx % len(self.inputs)
+        img = self.inputs[i]
+        ph, pw = self.patch
+        top = rng.integers(0, img.shape[0] - ph + 1)
+        left = rng.integers(0, img.shape[1] - pw + 1)
+        window = (slice(top, top + ph), slice(left, left + pw))
+        x = img[window]
+        y = self.targets[i][window] if self.targets is not None else None
+        k = int(rng.integers(4)) if ph == pw else 2 * int(rng.integers(2))
+        flip = bool(rng.integers(2))
+        x = np.rot90(x, k)
+        y = np.rot90(y, k) if y is not None else None
+        if flip:
+            x = x[:, ::-1]
+            y = y[:, ::-1] if y is not None else None
+        return i, x, y
+
+    def __getitem__(self, idx):
+        i, x, y = self._crop(idx)
+        rng = self.rng
+        if self.mode == "synthetic":
+            sigma = rng.uniform(*self.sigma_range)
+            clean = x
+            noisy = x + rng.normal(0.0, sigma, size=x.shape).astype(x.dtype)
+            target = clean
+        elif self.mode == "supervised":
+            sigma = self.sigmas[i] if self.sigmas is not None else 0.0
+            noisy, target = x, y
+        else:
+            sigma = self.sigmas[i] if self.sigmas is not None else 0.0
+            noisy, target = self._mask(x, rng)
+        net_in = noisy
+        if self.noise_level_input:
+            net_in = np.concatenate([noisy, np.full(noisy.shape[:2] + (1,), sigma, noisy.dtype)],
+                                    axis=-1)
+        return _to_tensor(net_in), _to_tensor(target)
+
+    def _mask(self, x, rng):
+        """Blind-spot masking (Noise2Void): masked pixels take a random neighbour's value;
+        the target carries the noisy image plus the mask as an extra channel."""
+        h, w, _ = x.shape
+        mask = rng.random((h, w)) < self.mask_ratio
+        if not mask.any():
+            mask[rng.integers(h), rng.integers(w)] = True
+        rows, cols = np.nonzero(mask)
+        offsets = rng.integers(-2, 3, size=(2, rows.size))
+        offsets[0][(offsets[0] == 0) & (offsets[1] == 0)] = 1
+        src_r = np.clip(rows + offsets[0], 0, h - 1)
+        src_c = np.clip(cols + offsets[1], 0, w - 1)
+        masked = x.copy()
+        masked[rows, cols] = x[src_r, src_c]
+        target = np.concatenate([x, mask[..., None].astype(x.dtype)], axis=-1)
+        return masked, target
+
+
+def _to_tensor(image):
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(image, -1, 0), dtype=np.float32))
+
+
+class _MaskedMSELoss(nn.Module):
+    """MSE at the masked pixels only; the mask is the target's last channel."""
+
+    def forward(self, y_pred, y_true):
+        target, mask = y_true[:, :-1], y_true[:, -1:]
+        squared = (y_pred - target) ** 2 * mask
+        return squared.sum() / (mask.sum() * y_pred.shape[1]).clamp_min(1.0)
+
+
+class _LRSchedule(Callback):
+    """Sets the learning rate at each epoch: cosine decay over a fit, constant otherwise."""
+
+    def __init__(self):
+        self.base_lr = 1e-3
+        self.total_epochs = 1
+        self.schedule = "constant"
+
+    def on_train_begin(self, net, **kwargs):
+        self.epoch_in_call_ = 0
+
+    def on_epoch_begin(self, net, **kwargs):
+        lr = self.base_lr
+        if self.schedule == "cosine" and self.total_epochs > 1:
+            progress = self.epoch_in_call_ / self.total_epochs
+            lr = self.base_lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
+        for group in net.optimizer_.param_groups:
+            group["lr"] = lr
+        net.history.record("lr", lr)
+        self.epoch_in_call_ += 1
+
+
+class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
+    """Convolutional denoiser trained with skorch, usable as a scikit-learn transformer.
+
+    Three training modes, chosen by the arguments of ``fit`` / ``partial_fit``:
+
+    - **supervised**: ``fit(X_noisy, X_clean)`` with ``y`` of ``X``'s shape;
+    - **synthetic noise**: ``fit(X_clean)`` with ``train_sigma`` set: fresh Gaussian noise
+      of that sigma (or of a sigma drawn uniformly from a ``(low, high)`` range, per patch)
+      is added to every training patch (the DnCNN recipe);
+    - **self-supervised**: ``fit(X_noisy)`` with ``train_sigma=None``: blind-spot training
+      in the style of Noise2Void, for when no clean images exist.
+
+    A ``y`` that is not image-shaped (class labels in a classifier Pipeline) counts as
+    absent. Passing clean images as ``y`` together with ``train_sigma`` is ambiguous and
+    raises ValueError.
+
+    Training draws ``patches_per_image`` random crops of ``patch_size`` (random flips and
+    90-degree rotations) per image and epoch, seeded by ``random_state``.
+
+    Parameters
+    ----------
+    architecture : {"unet", "dncnn"} or None, default=None
+        "unet": multi-scale residual U-Net (cheap per pixel on CPU); "dncnn": DnCNN.
+        None means "unet", or the architecture of ``init_weights`` when given.
+    depth : int, default=None
+        Levels of the U-Net (default 4) or layers of DnCNN (default 17).
+    width : int, default=None
+        Feature channels of the first U-Net level (default 16) or of DnCNN (default 64).
+    blocks : int, default=None
+        Residual blocks per U-Net level (default 2; ignored by DnCNN).
+    noise_level_input : bool, default=False
+        Feed a noise-level map as an extra input channel (FFDNet/DRUNet style), so a known
+        ``sigma`` can be given at transform time.
+    sigma : float, default=None
+        Noise level on the [0, 1] scale for the noise-level map at transform time; None
+        estimates it per image. Only used with ``noise_level_input=True``.
+    train_sigma : float or (float, float), default=None
+        Synthetic-noise training: the Gaussian noise sigma, or a range it is drawn from.
+    channel_strategy : {"joint", "opponent"}, default="joint"
+        "joint": the network sees all channels. "opponent": a 1-channel network denoises
+        each channel of RGB images in a decorrelated colour space (mean and two chroma
+        differences), which lets a grayscale model denoise colour images.
+    patch_size : int, default=64
+        Side of the training crops (capped by the smallest training image).
+    patches_per_image : int, default=8
+        Crops drawn from each image per epoch.
+    batch_size : int, default=16
+        Training batch size (also used for inference batches).
+    lr : float, default=1e-3
+        Adam learning rate; ``partial_fit`` uses the current value, so
+        ``set_params(lr=...)`` then ``partial_fit`` fine-tunes at a new rate.
+    max_epochs : int, default=10
+        Epochs of ``fit``.
+    lr_schedule : {"cosine", "constant"}, default="cosine"
+        Schedule over the epochs of ``fit`` (cosine decays to 1% of ``lr``);
+        ``partial_fit`` always uses a constant rate.
+    mask_ratio : float, default=0.02
+        Fraction of pixels masked per patch in self-supervised training.
+    init_weights : str or path, default=None
+        Start from these weights: a pretrained model name (see
+        :func:`sklearn_denoise.available_models`) or a file written by :meth:`save`.
+        ``fit`` always restarts from them, so clones in a grid search fine-tune from the
+        same start.
+    callbacks : list of skorch callbacks, default=None
+        Passed to the skorch net (EarlyStopping, Checkpoint, LRScheduler, ...).
+    tile_size : int, default=512
+        Images larger than this are denoised in overlapping tiles, bounding peak memory;
+        tiles overlap by the network's receptive field, so the result equals untiled
+        inference.
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Torch device; "auto" picks CUDA when available.
+    image_shape : tuple of int, default=None
+        Shape of each image when ``X`` is 2-D ``(n, n_features)`` flattened images.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, patches, noise and masks. Same seed on CPU, same
+        weights.
+    verbose : int, default=0
+        0 is silent; 1 prints skorch's epoch table and a progress bar per epoch.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNetRegressor
+        The trained skorch net; ``net_.module_`` is the torch module.
+    history_ : skorch.History
+        Per-epoch training record (``train_loss``, ``lr``, ``dur``); grows with
+        ``partial_fit``.
+    config_ : dict
+        Module configuration (architecture, channels, depth, width, blocks,
+        noise_level_input).
+    n_channels_in_ : int
+        Channels of the images seen in fit.
+    n_features_in_ : int
+        Features seen in fit; only set for 2-D ``X``.
+    training_mode_ : str
+        "supervised", "synthetic" or "self_supervised".
+    n_partial_fit_calls_ : int
+        Number of ``partial_fit`` calls since the last ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_denoise import CNNDenoiser
+    >>> from sklearn_denoise.noise import gaussian
+    >>> rng = np.random.RandomState(0)
+    >>> X_clean = rng.uniform(size=(4, 32, 32)).astype(np.float32)
+    >>> den = CNNDenoiser(width=4, depth=2, max_epochs=1, train_sigma=0.1, random_state=0)
+    >>> den.fit(X_clean).transform(gaussian(X_clean, 0.1, random_state=0)).shape
+    (4, 32, 32)
+    """
+
+    def __init__(
+        self,
+        architecture=None,
+        *,
+        depth=None,
+        width=None,
+        blocks=None,
+        noise_level_input=False,
+        sigma=None,
+        train_sigma=None,
+        channel_strategy="joint",
+        patch_size=64,
+        patches_per_image=8,
+        batch_size=16,
+        lr=1e-3,
+        max_epochs=10,
+        lr_schedule="cosine",
+        mask_ratio=0.02,
+        init_weights=None,
+        callbacks=None,
+        tile_size=512,
+        device="cpu",
+        image_shape=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.architecture = architecture
+        self.depth = depth
+        self.width = width
+        self.blocks = blocks
+        self.noise_level_input = noise_level_input
+        self.sigma = sigma
+        self.train_sigma = train_sigma
+        self.channel_strategy = channel_strategy
+        self.patch_size = patch_size
+        self.patches_per_image = patches_per_image
+        self.batch_size = batch_size
+        self.lr = lr
+        self.max_epochs = max_epochs
+        self.lr_schedule = lr_schedule
+        self.mask_ratio = mask_ratio
+        self.init_weights = init_weights
+        self.callbacks = callbacks
+        self.tile_size = tile_size
+        self.device = device
+        self.image_shape = image_shape
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ validation
+    def _check_params(self):
+        if self.architecture is not None:
+            check_choice(self.architecture, "architecture", {"unet", "dncnn"})
+        for name in ("depth", "width", "blocks"):
+            check_int(getattr(self, name), name, minimum=1, allow_none=True)
+        if self.architecture == "dncnn" and self.depth is not None and self.depth < 2:
+            raise ValueError(f"depth must be >= 2 for DnCNN, got {self.depth}.")
+        if not isinstance(self.noise_level_input, (bool, np.bool_)):
+            raise TypeError(f"noise_level_input must be a bool, got {self.noise_level_input!r}.")
+        check_sigma(self.sigma)
+        self._train_sigma_range()
+        check_choice(self.channel_strategy, "channel_strategy", {"joint", "opponent"})
+        check_int(self.patch_size, "patch_size", minimum=1)
+        check_int(self.patches_per_image, "patches_per_image", minimum=1)
+        check_int(self.batch_size, "batch_size", minimum=1)
+        check_int(self.max_epochs, "max_epochs", minimum=0)
+        check_int(self.tile_size, "tile_size", minimum=16)
+        check_choice(self.lr_schedule, "lr_schedule", {"cosine", "constant"})
+        check_choice(self.device, "device", {"cpu", "cuda", "auto"})
+        check_int(self.verbose, "verbose", minimum=0)
+        if not isinstance(self.lr, numbers.Real) or not self.lr > 0:
+            raise ValueError(f"lr must be a positive float, got {self.lr!r}.")
+        if not isinstance(self.mask_ratio, numbers.Real) or not 0 < self.mask_ratio < 1:
+            raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio!r}.")
+        if self.callbacks is not None and not isinstance(self.callbacks, (list, tuple)):
+            raise TypeError(f"callbacks must be a list of skorch callbacks, got {self.callbacks!r}.")
+
+    def _train_sigma_range(self):
+        ts = self.train_sigma
+        if ts is None:
+            return None
+        if isinstance(ts, (tuple, list)):
+            if len(ts) != 2:
+                raise ValueError(f"train_sigma must be a float or a (low, high) pair, got {ts!r}.")
+            low = check_sigma(ts[0], name="train_sigma[0]", allow_none=False)
+            high = check_sigma(ts[1], name="train_sigma[1]", allow_none=False)
+            if low > high:
+                raise ValueError(f"train_sigma range must have low <= high, got {ts!r}.")
+            return low, high
+        s = check_sigma(ts, name="train_sigma", allow_none=False)
+        return s, s
+
+    def _torch_device(self):
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device='cuda' was requested but CUDA is not available.")
+        return self.device
+
+    def _resolve_config(self, n_channels):
+        """Module configuration from the parameters and, if any, ``init_weights``."""
+        module_channels = 1 if self.channel_strategy == "opponent" else n_channels
+        if self.channel_strategy == "opponent" and n_channels not in (1, 3):
+            raise ValueError(
+                f"channel_strategy='opponent' needs 1- or 3-channel images, got {n_channels}."
+            )
+        state = metadata = None
+        if self.init_weights is not None:
+            config, state, metadata, _ = resolve_weights(self.init_weights)
+            for key in ("architecture", "depth", "width", "blocks"):
+                ours = getattr(self, key)
+                if ours is not None and ours != config[key]:
+                    raise ValueError(
+                        f"{key}={ours!r} does not match init_weights ({key}={config[key]!r}); "
+                        f"leave {key}=None to take it from the weights."
+                    )
+            if bool(self.noise_level_input) != config["noise_level_input"]:
+                raise ValueError(
+                    f"noise_level_input={self.noise_level_input} does not match init_weights "
+                    f"(noise_level_input={config['noise_level_input']})."
+                )
+            if config["channels"] != module_channels:
+                raise ValueError(
+                    f"init_weights is a {config['channels']}-channel model but the network "
+                    f"needs {module_channels} channel(s) for these images; use "
+                    "channel_strategy='opponent' to apply a grayscale model to RGB images."
+                )
+            return dict(config), state, metadata
+        arch = self.architecture or "unet"
+        defaults = _DEFAULTS[arch]
+        config = {
+            "architecture": arch,
+            "channels": module_channels,
+            "depth": self.depth if self.depth is not None else defaults["depth"],
+            "width": self.width if self.width is not None else defaults["width"],
+            "blocks": self.blocks if self.blocks is not None else defaults["blocks"],
+            "noise_level_input": bool(self.noise_level_input),
+        }
+        return config, None, None
+
+    # ------------------------------------------------------------------ training
+    def _prepare_training(self, X, y, *, reset):
+        images, layout = validate_images(self, X, reset=reset)
+        targets = image_target(X, y, layout)
+        sigma_range = self._train_sigma_range()
+        if targets is not None and sigma_range is not None:
+            raise ValueError(
+                "Ambiguous training data: y holds clean images (supervised pairs) but "
+                "train_sigma is also set (synthetic noise on clean X). Pass y=None to add "
+                "synthetic noise to X, or train_sigma=None to train on the (X, y) pairs."
+            )
+        if targets is not None:
+            mode = "supervised"
+        elif sigma_range is not None:
+            mode = "synthetic"
+        else:
+            mode = "self_supervised"
+        if self.channel_strategy == "opponent":
+            if layout.n_channels == 3:
+                images = [_to_opponent(img) for img in images]
+                targets = [_to_opponent(t) for t in targets] if targets is not None else None
+            images = _split_channels(images)
+            targets = _split_channels(targets) if targets is not None else None
+        else:
+            images = list(images)
+            targets = list(targets) if targets is not None else None
+        images = [img.astype(np.float32, copy=False) for img in images]
+        if targets is not None:
+            targets = [t.astype(np.float32, copy=False) for t in targets]
+        sigmas = None
+        if self.noise_level_input and mode == "supervised":
+            sigmas = [float(np.std(x - t)) for x, t in zip(images, targets)]
+        elif self.noise_level_input and mode == "self_supervised":
+            sigmas = [self._estimate_sigma(img) for img in images]
+        return images, targets, layout, mode, sigmas
+
+    @staticmethod
+    def _estimate_sigma(image):
+        if min(image.shape[:2]) < 2:
+            return 0.0
+        return float(estimate_sigma(image, channel_axis=-1, average_sigmas=True))
+
+    def _make_dataset(self, images, targets, mode, sigmas, seed):
+        return _PatchDataset(
+            images, targets, mode=mode, patch_size=self.patch_size,
+            n_patches=self.patches_per_image * len(images),
+            sigma_range=self._train_sigma_range(), noise_level_input=self.noise_level_input,
+            mask_ratio=self.mask_ratio, sigmas=sigmas, seed=seed,
+        )
+
+    def _initialize(self, n_channels, mode):
+        config, state, metadata = self._resolve_config(n_channels)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        schedule = _LRSchedule()
+        callbacks = [("lr_schedule", schedule)]
+        if self.verbose:
+            callbacks.append(("progress_bar", ProgressBar()))
+        callbacks += list(self.callbacks or [])
+        net = NeuralNetRegressor(
+            _ModuleFactory,
+            module__config=config,
+            criterion=_MaskedMSELoss if mode == "self_supervised" else nn.MSELoss,
+            optimizer=torch.optim.Adam,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            train_split=None,
+            iterator_train__shuffle=True,
+            iterator_train__generator=torch.Generator(),
+            callbacks=callbacks,
+            device=self._torch_device(),
+            verbose=int(self.verbose),
+        )
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            net.initialize()
+        if state is not None:
+            try:
+                net.module_.net.load_state_dict(state)
+            except RuntimeError as exc:
+                raise ValueError(
+                    f"init_weights do not fit the module they describe: {exc}"
+                ) from exc
+        self.net_ = net
+        self.history_ = net.history
+        self.config_ = config
+        self.training_mode_ = mode
+        self.weights_metadata_ = metadata or {}
+        self._seed = seed
+        self._schedule = schedule
+        self.n_partial_fit_calls_ = 0
+
+    def _train(self, images, targets, mode, sigmas, *, epochs, schedule, seed):
+        if mode != self.training_mode_:
+            criterion = _MaskedMSELoss if mode == "self_supervised" else nn.MSELoss
+            self.net_.set_params(criterion=criterion)
+            self.training_mode_ = mode
+        self._schedule.base_lr = float(self.lr)
+        self._schedule.total_epochs = epochs
+        self._schedule.schedule = schedule
+        if epochs == 0:
+            return
+        dataset = self._make_dataset(images, targets, mode, sigmas, seed)
+        self.net_.iterator_train__generator.manual_seed(seed)
+        self.net_.partial_fit(dataset, None, epochs=epochs)
+
+    def fit(self, X, y=None):
+        """Train from scratch, or from ``init_weights``, for ``max_epochs`` epochs.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Noisy images (supervised, self-supervised) or clean images (with
+            ``train_sigma``), laid out as in the image convention.
+        y : array-like of X's shape, default=None
+            Clean images for supervised training; None or 1-D labels otherwise.
+
+        Returns
+        -------
+        self : object
+            Fitted denoiser.
+        """
+        self._check_params()
+        images, targets, _, mode, sigmas = self._prepare_training(X, y, reset=True)
+        self._initialize(self.n_channels_in_, mode)
+        self._train(images, targets, mode, sigmas, epochs=self.max_epochs,
+                    schedule=self.lr_schedule, seed=self._seed)
+        return self
+
+    def partial_fit(self, X, y=None, *, epochs=1):
+        """Continue training on ``X`` (and ``y``) for ``epochs`` epochs.
+
+        The first call initialises (from ``init_weights`` if given); later calls keep the
+        weights and the optimizer state, use the current ``lr`` and reject images with a
+        different channel count.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Training images, as in :meth:`fit`.
+        y : array-like of X's shape, default=None
+            Clean images for supervised training.
+        epochs : int, default=1
+            Passes of ``patches_per_image`` crops per image.
+
+        Returns
+        -------
+        self : object
+            The denoiser.
+        """
+        self._check_params()
+        epochs = check_int(epochs, "epochs", minimum=1)
+        first = not hasattr(self, "net_")
+        images, targets, _, mode, sigmas = self._prepare_training(X, y, reset=first)
+        if first:
+            self._initialize(self.n_channels_in_, mode)
+        self.n_partial_fit_calls_ += 1
+        self._train(images, targets, mode, sigmas, epochs=epochs, schedule="constant",
+                    seed=self._seed + 7919 * self.n_partial_fit_calls_)
+        return self
+
+    # ------------------------------------------------------------------ inference
+    def transform(self, X):
+        """Denoise images.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Noisy images laid out as in the image convention, with fit's channel count.
+
+        Returns
+        -------
+        X_denoised : ndarray or list of ndarray
+            Same layout and dtype as ``X`` (integers rounded and clipped).
+        """
+        check_is_fitted(self, "net_")
+        self._check_params()
+        images, layout = validate_images(self, X, reset=False)
+        out = self._denoise(images, layout)
+        return restore_layout(out, layout)
+
+    def _denoise(self, images, layout):
+        opponent = self.channel_strategy == "opponent" and layout.n_channels == 3
+        if opponent:
+            images = [_to_opponent(img) for img in images]
+        if self.channel_strategy == "opponent":
+            outputs = []
+            for img in images:
+                channels = [self._denoise_one(img[..., c : c + 1]) for c in range(img.shape[-1])]
+                outputs.append(np.concatenate(channels, axis=-1))
+        elif layout.kind == "list" or len(images) == 0:
+            outputs = [self._denoise_one(img) for img in images]
+        else:
+            outputs = self._denoise_stack(np.asarray(images))
+        if opponent:
+            outputs = [_from_opponent(o) for o in outputs]
+        dtype = np.float64 if layout.dtype == np.float64 else np.float32
+        if layout.kind == "list":
+            return [o.astype(dtype, copy=False) for o in outputs]
+        if len(outputs) == 0:
+            return np.asarray(images, dtype=dtype)
+        return np.stack(outputs).astype(dtype, copy=False)
+
+    def _network_input(self, image):
+        """(H, W, C) float image -> (1, C[+1], H, W) tensor with the noise map if needed."""
+        x = image.astype(np.float32, copy=False)
+        if self.config_["noise_level_input"]:
+            sigma = self.sigma if self.sigma is not None else self._estimate_sigma(x)
+            x = np.concatenate([x, np.full(x.shape[:2] + (1,), sigma, np.float32)], axis=-1)
+        return _to_tensor(x)[None]
+
+    def _denoise_stack(self, images):
+        """Batch same-size images through the network unless they need tiling."""
+        if max(images.shape[1:3]) > self.tile_size:
+            return [self._denoise_one(img) for img in images]
+        module = self._eval_module()
+        device = self.net_.device
+        outputs = []
+        with torch.inference_mode():
+            for start in range(0, len(images), self.batch_size):
+                batch = torch.cat(
+                    [self._network_input(img) for img in images[start : start + self.batch_size]]
+                ).to(device)
+                outputs.extend(np.moveaxis(module(batch).cpu().numpy(), 1, -1))
+        return outputs
+
+    def _eval_module(self):
+        module = self.net_.module_
+        module.eval()
+        return module
+
+    def _denoise_one(self, image):
+        """Denoise one (H, W, C) image, in overlapping tiles when it is large."""
+        module = self._eval_module()
+        device = self.net_.device
+        x = self._network_input(image)
+        height, width = x.shape[-2:]
+        multiple = getattr(module, "multiple", 1)
+        with torch.inference_mode():
+            if max(height, width) <= self.tile_size:
+                out = module(x.to(device)).cpu()
+            else:
+                out = self._tiled(module, x, multiple, device)
+        return np.moveaxis(out[0].numpy(), 0, -1)
+
+    def _tiled(self, module, x, multiple, device):
+        from ._modules import _pad_to_multiple
+
+        height, width = x.shape[-2:]
+        padded = _pad_to_multiple(x, multiple)
+        radius = receptive_radius(
+            self.config_["architecture"], self.config_["depth"], self.config_["blocks"]
+        )
+        margin = -(-radius // multiple) * multiple
+        core = max(multiple, (self.tile_size - 2 * margin) // multiple * multiple)
+        full_h, full_w = padded.shape[-2:]
+        out = torch.empty((1, self.config_["channels"], full_h, full_w))
+        for top in range(0, full_h, core):
+            for left in range(0, full_w, core):
+                t0, l0 = max(0, top - margin), max(0, left - margin)
+                t1, l1 = min(full_h, top + core + margin), min(full_w, left + core + margin)
+                tile = module(padded[..., t0:t1, l0:l1].to(device)).cpu()
+                bottom, right = min(full_h, top + core), min(full_w, left + core)
+                out[..., top:bottom, left:right] = tile[
+                    ..., top - t0 : bottom - t0, left - l0 : right - l0
+                ]
+        return out[..., :height, :width]
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path, *, half=False, metadata=None):
+        """Save the weights and the module configuration to a safe weight file.
+
+        Written atomically (a temporary file, then rename): an interrupted save never
+        leaves a half-written file at ``path``.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination file.
+        half : bool, default=False
+            Store floating-point tensors as float16 (half the size).
+        metadata : dict, default=None
+            Extra JSON-like information to record (how the weights were trained).
+
+        Returns
+        -------
+        path : pathlib.Path
+        """
+        check_is_fitted(self, "net_")
+        info = dict(self.weights_metadata_)
+        info.update(
+            {
+                "epochs_trained": len(self.history_),
+                "training_mode": self.training_mode_,
+                "channel_strategy": self.channel_strategy,
+            }
+        )
+        info.update(metadata or {})
+        return save_weights(path, self.config_, self.net_.module_.net.state_dict(), info,
+                            half=half)
+
+    @classmethod
+    def load(cls, path, **params):
+        """Load a weight file written by :meth:`save` as a fitted denoiser.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Weight file, or the name of a shipped pretrained model.
+        **params
+            Other estimator parameters (``sigma``, ``tile_size``, ``device``, ...).
+
+        Returns
+        -------
+        denoiser : CNNDenoiser
+            Ready to ``transform`` or fine-tune with ``partial_fit``.
+
+        Raises
+        ------
+        ValueError
+            If the file is missing, corrupt, truncated or not a weight file.
+        """
+        config, _, metadata, _ = resolve_weights(os.fspath(path))
+        params.setdefault("channel_strategy", metadata.get("channel_strategy", "joint"))
+        est = cls(init_weights=os.fspath(path), noise_level_input=config["noise_level_input"],
+                  **params)
+        est._check_params()
+        n_channels = 3 if est.channel_strategy == "opponent" else config["channels"]
+        est.n_channels_in_ = n_channels
+        est._initialize(n_channels, metadata.get("training_mode", "synthetic"))
+        return est
+
+    @classmethod
+    def pretrained(cls, name="gray", **params):
+        """A fitted denoiser with weights shipped inside the package.
+
+        Parameters
+        ----------
+        name : str, default="gray"
+            One of :func:`sklearn_denoise.available_models`. "color" applies the
+            grayscale network to RGB images in a decorrelated colour space.
+        **params
+            Other estimator parameters.
+
+        Returns
+        -------
+        denoiser : CNNDenoiser
+        """
+        from ._weights import _registry
+
+        registry = _registry()
+        if name not in registry:
+            raise ValueError(f"Unknown pretrained model {name!r}; available: {sorted(registry)}.")
+        params.setdefault("channel_strategy", registry[name].get("channel_strategy", "joint"))
+        weights = registry[name].get("weights", name)
+        return cls.load(weights, **params)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
+
+
+class _ModuleFactory(nn.Module):
+    """Wraps the configured module so skorch can build it from ``module__config``."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.net = build_module(
+            config["architecture"], config["channels"], config["depth"], config["width"],
+            config["blocks"], config["noise_level_input"],
+        )
+        self.multiple = getattr(self.net, "multiple", 1)
+
+    def forward(self, x):
+        return self.net(x)

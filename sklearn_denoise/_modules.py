@@ -1,0 +1,154 @@
+"""PyTorch modules behind CNNDenoiser.
+
+Both networks are fully convolutional and residual: they take a noisy image batch
+``(N, C [+ 1], H, W)`` (the optional extra channel is a noise-level map) and return the
+clean estimate ``(N, C, H, W)``. Any ``H, W`` is accepted; padding to the network's stride
+is handled here.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["DnCNN", "UNet", "build_module", "receptive_radius"]
+
+
+class DnCNN(nn.Module):
+    """DnCNN (Zhang et al., 2017): conv-BN-ReLU stack predicting the noise (residual).
+
+    Parameters
+    ----------
+    channels : int
+        Image channels.
+    depth : int
+        Number of convolution layers (17 in the paper).
+    width : int
+        Feature channels (64 in the paper).
+    noise_level_input : bool
+        Whether an extra input channel carries a noise-level map.
+    """
+
+    def __init__(self, channels=1, depth=17, width=64, noise_level_input=False):
+        super().__init__()
+        in_channels = channels + int(noise_level_input)
+        layers = [nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(inplace=True)]
+        for _ in range(depth - 2):
+            layers += [
+                nn.Conv2d(width, width, 3, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+            ]
+        layers.append(nn.Conv2d(width, channels, 3, padding=1))
+        self.body = nn.Sequential(*layers)
+        self.channels = channels
+
+    def forward(self, x):
+        return x[:, : self.channels] - self.body(x)
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.conv1 = nn.Conv2d(width, width, 3, padding=1)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1)
+
+    def forward(self, x):
+        return x + self.conv2(F.relu(self.conv1(x), inplace=True))
+
+
+class UNet(nn.Module):
+    """Multi-scale residual U-Net (DRUNet-like, without the noise map by default).
+
+    ``depth`` levels of widths ``width * 2**k``; each level has ``blocks`` residual blocks,
+    the bottom ``2 * blocks``; strided 2x2 convolutions down, transposed convolutions up,
+    additive skips, and a global residual connection.
+
+    Parameters
+    ----------
+    channels : int
+        Image channels.
+    depth : int
+        Number of levels (3 downsamplings for 4).
+    width : int
+        Feature channels of the first level.
+    blocks : int
+        Residual blocks per level.
+    noise_level_input : bool
+        Whether an extra input channel carries a noise-level map.
+    """
+
+    def __init__(self, channels=1, depth=4, width=16, blocks=1, noise_level_input=False):
+        super().__init__()
+        in_channels = channels + int(noise_level_input)
+        widths = [width * 2**k for k in range(depth)]
+        self.head = nn.Conv2d(in_channels, widths[0], 3, padding=1)
+        self.down = nn.ModuleList()
+        self.up = nn.ModuleList()
+        for k in range(depth - 1):
+            self.down.append(
+                nn.Sequential(
+                    *[_ResBlock(widths[k]) for _ in range(blocks)],
+                    nn.Conv2d(widths[k], widths[k + 1], 2, stride=2),
+                )
+            )
+        self.bottom = nn.Sequential(*[_ResBlock(widths[-1]) for _ in range(2 * blocks)])
+        for k in reversed(range(depth - 1)):
+            self.up.append(
+                nn.ModuleDict(
+                    {
+                        "upsample": nn.ConvTranspose2d(widths[k + 1], widths[k], 2, stride=2),
+                        "blocks": nn.Sequential(*[_ResBlock(widths[k]) for _ in range(blocks)]),
+                    }
+                )
+            )
+        self.tail = nn.Conv2d(widths[0], channels, 3, padding=1)
+        self.channels = channels
+        self.multiple = 2 ** (depth - 1)
+
+    def forward(self, x):
+        height, width = x.shape[-2:]
+        x = _pad_to_multiple(x, self.multiple)
+        h = self.head(x)
+        skips = []
+        for down in self.down:
+            skips.append(h)
+            h = down(h)
+        h = self.bottom(h)
+        for up, skip in zip(self.up, reversed(skips)):
+            h = up["blocks"](up["upsample"](h) + skip)
+        out = x[:, : self.channels] + self.tail(h)
+        return out[..., :height, :width]
+
+
+def _pad_to_multiple(x, multiple):
+    height, width = x.shape[-2:]
+    pad_h = (-height) % multiple
+    pad_w = (-width) % multiple
+    if not pad_h and not pad_w:
+        return x
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def build_module(architecture, channels, depth, width, blocks, noise_level_input):
+    """Instantiate the module for a validated configuration."""
+    if architecture == "dncnn":
+        return DnCNN(channels, depth, width, noise_level_input)
+    return UNet(channels, depth, width, blocks, noise_level_input)
+
+
+def receptive_radius(architecture, depth, blocks):
+    """Pixels of context on each side that influence one output pixel."""
+    if architecture == "dncnn":
+        return depth
+    radius = 1  # head
+    scale = 1
+    for _ in range(depth - 1):
+        radius += scale * 4 * blocks  # residual blocks: two 3x3 convs each
+        radius += scale  # 2x2 stride-2 conv
+        scale *= 2
+    radius += scale * 4 * 2 * blocks  # bottom
+    for _ in range(depth - 1):
+        scale //= 2
+        radius += scale * (1 + 4 * blocks)  # transposed conv, blocks
+    return radius + 1  # tail
