@@ -7,11 +7,11 @@ import os
 import numpy as np
 import torch
 from skimage.restoration import estimate_sigma
-from skorch import NeuralNetRegressor
-from skorch.callbacks import Callback, ProgressBar
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNetRegressor
+from skorch.callbacks import Callback, ProgressBar
 from torch import nn
 
 from ._base import DenoiserMixin
@@ -62,7 +62,7 @@ class _PatchDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, inputs, targets, *, mode, patch_size, n_patches, sigma_range,
-                 noise_level_input, mask_ratio, sigmas, seed):
+                 noise_level_input, mask_ratio, sigmas, seed, noise_scales=None):
         self.inputs = inputs
         self.targets = targets
         self.mode = mode
@@ -71,6 +71,7 @@ class _PatchDataset(torch.utils.data.Dataset):
         self.noise_level_input = noise_level_input
         self.mask_ratio = mask_ratio
         self.sigmas = sigmas
+        self.noise_scales = noise_scales
         self.rng = np.random.default_rng(seed)
         heights = [img.shape[0] for img in inputs]
         widths = [img.shape[1] for img in inputs]
@@ -103,6 +104,8 @@ class _PatchDataset(torch.utils.data.Dataset):
         rng = self.rng
         if self.mode == "synthetic":
             sigma = rng.uniform(*self.sigma_range)
+            if self.noise_scales is not None:
+                sigma *= self.noise_scales[i]
             clean = x
             noisy = x + rng.normal(0.0, sigma, size=x.shape).astype(x.dtype)
             target = clean
@@ -218,7 +221,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
     patches_per_image : int, default=8
         Crops drawn from each image per epoch.
     batch_size : int, default=16
-        Training batch size (also used for inference batches).
+        Training batch size. Inference runs one image (or tile) at a time, so results
+        never depend on which other images are in ``X``.
     lr : float, default=1e-3
         Adam learning rate; ``partial_fit`` uses the current value, so
         ``set_params(lr=...)`` then ``partial_fit`` fine-tunes at a new rate.
@@ -236,10 +240,10 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         same start.
     callbacks : list of skorch callbacks, default=None
         Passed to the skorch net (EarlyStopping, Checkpoint, LRScheduler, ...).
-    tile_size : int, default=512
-        Images larger than this are denoised in overlapping tiles, bounding peak memory;
-        tiles overlap by the network's receptive field, so the result equals untiled
-        inference.
+    tile_size : int, default=1024
+        Images with a side longer than this are denoised in tiles of this side, each
+        extended on every side by the network's receptive field (256 pixels for the default
+        U-Net), which bounds peak memory and gives the same result as untiled inference.
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Torch device; "auto" picks CUDA when available.
     image_shape : tuple of int, default=None
@@ -301,7 +305,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         mask_ratio=0.02,
         init_weights=None,
         callbacks=None,
-        tile_size=512,
+        tile_size=1024,
         device="cpu",
         image_shape=None,
         random_state=None,
@@ -356,7 +360,9 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         if not isinstance(self.mask_ratio, numbers.Real) or not 0 < self.mask_ratio < 1:
             raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio!r}.")
         if self.callbacks is not None and not isinstance(self.callbacks, (list, tuple)):
-            raise TypeError(f"callbacks must be a list of skorch callbacks, got {self.callbacks!r}.")
+            raise TypeError(
+                f"callbacks must be a list of skorch callbacks, got {self.callbacks!r}."
+            )
 
     def _train_sigma_range(self):
         ts = self.train_sigma
@@ -438,10 +444,13 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             mode = "synthetic"
         else:
             mode = "self_supervised"
+        noise_scales = None
         if self.channel_strategy == "opponent":
             if layout.n_channels == 3:
                 images = [_to_opponent(img) for img in images]
                 targets = [_to_opponent(t) for t in targets] if targets is not None else None
+                # RGB noise of sigma s becomes s * ||row|| in each opponent channel
+                noise_scales = list(np.linalg.norm(_OPPONENT, axis=1)) * len(images)
             images = _split_channels(images)
             targets = _split_channels(targets) if targets is not None else None
         else:
@@ -455,7 +464,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             sigmas = [float(np.std(x - t)) for x, t in zip(images, targets)]
         elif self.noise_level_input and mode == "self_supervised":
             sigmas = [self._estimate_sigma(img) for img in images]
-        return images, targets, layout, mode, sigmas
+        return images, targets, layout, mode, sigmas, noise_scales
 
     @staticmethod
     def _estimate_sigma(image):
@@ -463,12 +472,12 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             return 0.0
         return float(estimate_sigma(image, channel_axis=-1, average_sigmas=True))
 
-    def _make_dataset(self, images, targets, mode, sigmas, seed):
+    def _make_dataset(self, images, targets, mode, sigmas, seed, noise_scales):
         return _PatchDataset(
             images, targets, mode=mode, patch_size=self.patch_size,
             n_patches=self.patches_per_image * len(images),
             sigma_range=self._train_sigma_range(), noise_level_input=self.noise_level_input,
-            mask_ratio=self.mask_ratio, sigmas=sigmas, seed=seed,
+            mask_ratio=self.mask_ratio, sigmas=sigmas, seed=seed, noise_scales=noise_scales,
         )
 
     def _initialize(self, n_channels, mode):
@@ -513,7 +522,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self._schedule = schedule
         self.n_partial_fit_calls_ = 0
 
-    def _train(self, images, targets, mode, sigmas, *, epochs, schedule, seed):
+    def _train(self, images, targets, mode, sigmas, noise_scales, *, epochs, schedule, seed):
         if mode != self.training_mode_:
             criterion = _MaskedMSELoss if mode == "self_supervised" else nn.MSELoss
             self.net_.set_params(criterion=criterion)
@@ -523,7 +532,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self._schedule.schedule = schedule
         if epochs == 0:
             return
-        dataset = self._make_dataset(images, targets, mode, sigmas, seed)
+        dataset = self._make_dataset(images, targets, mode, sigmas, seed, noise_scales)
         self.net_.iterator_train__generator.manual_seed(seed)
         self.net_.partial_fit(dataset, None, epochs=epochs)
 
@@ -544,9 +553,9 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             Fitted denoiser.
         """
         self._check_params()
-        images, targets, _, mode, sigmas = self._prepare_training(X, y, reset=True)
+        images, targets, _, mode, sigmas, scales = self._prepare_training(X, y, reset=True)
         self._initialize(self.n_channels_in_, mode)
-        self._train(images, targets, mode, sigmas, epochs=self.max_epochs,
+        self._train(images, targets, mode, sigmas, scales, epochs=self.max_epochs,
                     schedule=self.lr_schedule, seed=self._seed)
         return self
 
@@ -574,11 +583,11 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self._check_params()
         epochs = check_int(epochs, "epochs", minimum=1)
         first = not hasattr(self, "net_")
-        images, targets, _, mode, sigmas = self._prepare_training(X, y, reset=first)
+        images, targets, _, mode, sigmas, scales = self._prepare_training(X, y, reset=first)
         if first:
             self._initialize(self.n_channels_in_, mode)
         self.n_partial_fit_calls_ += 1
-        self._train(images, targets, mode, sigmas, epochs=epochs, schedule="constant",
+        self._train(images, targets, mode, sigmas, scales, epochs=epochs, schedule="constant",
                     seed=self._seed + 7919 * self.n_partial_fit_calls_)
         return self
 
@@ -611,10 +620,9 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             for img in images:
                 channels = [self._denoise_one(img[..., c : c + 1]) for c in range(img.shape[-1])]
                 outputs.append(np.concatenate(channels, axis=-1))
-        elif layout.kind == "list" or len(images) == 0:
-            outputs = [self._denoise_one(img) for img in images]
         else:
-            outputs = self._denoise_stack(np.asarray(images))
+            # one image per forward pass: results never depend on batch composition
+            outputs = [self._denoise_one(img) for img in images]
         if opponent:
             outputs = [_from_opponent(o) for o in outputs]
         dtype = np.float64 if layout.dtype == np.float64 else np.float32
@@ -631,21 +639,6 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             sigma = self.sigma if self.sigma is not None else self._estimate_sigma(x)
             x = np.concatenate([x, np.full(x.shape[:2] + (1,), sigma, np.float32)], axis=-1)
         return _to_tensor(x)[None]
-
-    def _denoise_stack(self, images):
-        """Batch same-size images through the network unless they need tiling."""
-        if max(images.shape[1:3]) > self.tile_size:
-            return [self._denoise_one(img) for img in images]
-        module = self._eval_module()
-        device = self.net_.device
-        outputs = []
-        with torch.inference_mode():
-            for start in range(0, len(images), self.batch_size):
-                batch = torch.cat(
-                    [self._network_input(img) for img in images[start : start + self.batch_size]]
-                ).to(device)
-                outputs.extend(np.moveaxis(module(batch).cpu().numpy(), 1, -1))
-        return outputs
 
     def _eval_module(self):
         module = self.net_.module_
@@ -675,7 +668,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             self.config_["architecture"], self.config_["depth"], self.config_["blocks"]
         )
         margin = -(-radius // multiple) * multiple
-        core = max(multiple, (self.tile_size - 2 * margin) // multiple * multiple)
+        core = max(multiple, self.tile_size // multiple * multiple)
         full_h, full_w = padded.shape[-2:]
         out = torch.empty((1, self.config_["channels"], full_h, full_w))
         for top in range(0, full_h, core):

@@ -6,7 +6,6 @@ clean estimate ``(N, C, H, W)``. Any ``H, W`` is accepted; padding to the networ
 is handled here.
 """
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 

@@ -129,14 +129,13 @@ def validate_images(estimator, X, *, reset, min_size=1):
     if isinstance(X, (list, tuple)) and len(X) and _is_array_like(X[0]) and not _is_regular(X):
         return _validate_image_list(estimator, X, reset=reset, min_size=min_size)
 
-    array = np.asarray(X) if not hasattr(X, "dtype") and not hasattr(X, "__array__") else X
-    ndim = np.ndim(array)
+    ndim = np.asarray(X).ndim
     if reset and ndim != 2 and hasattr(estimator, "n_features_in_"):
         del estimator.n_features_in_
     if not reset and ndim == 2 and not hasattr(estimator, "n_features_in_"):
         if hasattr(estimator, "n_channels_in_"):
             raise ValueError(
-                f"X has shape {np.shape(array)} (2-D, flattened images or signals) but "
+                f"X has shape {np.asarray(X).shape} (2-D, flattened images or signals) but "
                 f"{type(estimator).__name__} was fitted on image stacks; pass images of the "
                 "same layout as in fit."
             )
@@ -285,7 +284,7 @@ def image_target(X, y, layout):
             out.append(to_float(yi if yi.ndim == 3 else yi[..., np.newaxis]))
         return out
     y_arr = np.asarray(y)
-    x_shape = np.shape(X)
+    x_shape = np.asarray(X).shape
     if y_arr.ndim != len(x_shape):
         return None
     if y_arr.shape != x_shape:

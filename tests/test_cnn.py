@@ -1,0 +1,372 @@
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from skorch.callbacks import EarlyStopping
+
+from sklearn_denoise import CNNDenoiser
+from sklearn_denoise.datasets import load_sample_images
+from sklearn_denoise.metrics import psnr, psnr_scorer
+from sklearn_denoise.noise import gaussian, poisson
+
+SMALL = dict(architecture="unet", depth=2, width=16, blocks=1, patch_size=32, batch_size=16)
+SIGMA = 25 / 255
+
+
+@pytest.fixture(scope="module")
+def clean():
+    images = load_sample_images(size=96).astype(np.float32) / 255
+    return images[:4], images[4:]  # train, held-out
+
+
+@pytest.fixture(scope="module")
+def trained(clean):
+    train, _ = clean
+    return CNNDenoiser(**SMALL, train_sigma=SIGMA, max_epochs=12, patches_per_image=16,
+                       random_state=0).fit(train)
+
+
+def _weights(den):
+    return [p.detach().clone() for p in den.net_.module_.parameters()]
+
+
+def test_synthetic_training_lowers_error_on_held_out_images(trained, clean):
+    _, test = clean
+    noisy = gaussian(test, SIGMA, random_state=1).astype(np.float32)
+    assert psnr(test, trained.transform(noisy)) > psnr(test, noisy) + 2.0
+    assert trained.training_mode_ == "synthetic"
+
+
+@pytest.mark.slow
+def test_supervised_training_lowers_error_on_held_out_images(clean):
+    train, test = clean
+    noisy_train = gaussian(train, SIGMA, random_state=0).astype(np.float32)
+    den = CNNDenoiser(**SMALL, max_epochs=12, patches_per_image=16, random_state=0)
+    den.fit(noisy_train, train)
+    assert den.training_mode_ == "supervised"
+    noisy = gaussian(test, SIGMA, random_state=1).astype(np.float32)
+    assert psnr(test, den.transform(noisy)) > psnr(test, noisy) + 2.0
+
+
+@pytest.mark.slow
+def test_self_supervised_training_lowers_error_on_held_out_images(clean):
+    train, test = clean
+    noisy_train = gaussian(train, SIGMA, random_state=0).astype(np.float32)
+    den = CNNDenoiser(**SMALL, max_epochs=15, patches_per_image=16, mask_ratio=0.05,
+                      random_state=0)
+    den.fit(noisy_train)  # no clean images anywhere
+    assert den.training_mode_ == "self_supervised"
+    noisy = gaussian(test, SIGMA, random_state=1).astype(np.float32)
+    assert psnr(test, den.transform(noisy)) > psnr(test, noisy) + 1.0
+
+
+def test_class_labels_as_y_mean_no_target(clean):
+    train, _ = clean
+    labels = np.arange(len(train))
+    den = CNNDenoiser(**SMALL, train_sigma=SIGMA, max_epochs=1, random_state=0)
+    assert den.fit(train, labels).training_mode_ == "synthetic"
+
+
+def test_clean_y_with_train_sigma_is_ambiguous(clean):
+    train, _ = clean
+    with pytest.raises(ValueError, match="Ambiguous"):
+        CNNDenoiser(**SMALL, train_sigma=SIGMA, max_epochs=1).fit(train, train)
+
+
+def test_partial_fit_continues_training(clean):
+    train, _ = clean
+    den = CNNDenoiser(**SMALL, train_sigma=SIGMA, patches_per_image=8, random_state=0)
+    den.partial_fit(train)
+    assert len(den.history_) == 1
+    steps_after_first = _adam_steps(den)
+    before = _weights(den)
+    for _ in range(5):
+        den.partial_fit(train)
+    assert len(den.history_) == 6
+    assert _adam_steps(den) == 6 * steps_after_first  # optimizer state kept, not reset
+    assert any(not torch.equal(a, b) for a, b in zip(before, _weights(den)))
+    losses = den.history_[:, "train_loss"]
+    assert np.mean(losses[-2:]) < losses[0]
+    den.partial_fit(train, epochs=2)
+    assert len(den.history_) == 8
+
+
+def _adam_steps(den):
+    state = den.net_.optimizer_.state_dict()["state"]
+    return int(next(iter(state.values()))["step"])
+
+
+def test_partial_fit_rejects_other_channel_count(clean):
+    train, _ = clean
+    den = CNNDenoiser(**SMALL, train_sigma=SIGMA, random_state=0).partial_fit(train)
+    rgb = np.repeat(train[..., None], 3, axis=-1)
+    with pytest.raises(ValueError, match="channel"):
+        den.partial_fit(rgb)
+    with pytest.raises(ValueError, match="channel"):
+        den.transform(rgb)
+
+
+def test_partial_fit_lr_follows_set_params(clean):
+    train, _ = clean
+    den = CNNDenoiser(**SMALL, train_sigma=SIGMA, random_state=0).partial_fit(train)
+    den.set_params(lr=1e-5).partial_fit(train)
+    assert den.history_[-1, "lr"] == pytest.approx(1e-5)
+    assert den.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(1e-5)
+
+
+@pytest.mark.slow
+def test_fine_tuning_on_new_noise_type_improves(trained, clean):
+    train, test = clean
+    peak = 30.0
+    noisy_train = poisson(train, peak, random_state=0).astype(np.float32)
+    noisy_test = poisson(test, peak, random_state=1).astype(np.float32)
+    before = psnr(test, trained.transform(noisy_test))
+    tuned = pickle.loads(pickle.dumps(trained))
+    tuned.set_params(train_sigma=None, lr=5e-4)
+    for _ in range(6):
+        tuned.partial_fit(noisy_train, train)
+    assert tuned.training_mode_ == "supervised"
+    assert psnr(test, tuned.transform(noisy_test)) > before + 0.3
+
+
+def test_determinism_same_seed_same_weights(clean):
+    train, _ = clean
+    params = dict(**SMALL, train_sigma=(0.0, 0.2), max_epochs=2, random_state=3)
+    a, b = CNNDenoiser(**params).fit(train), CNNDenoiser(**params).fit(train)
+    assert all(torch.equal(x, y) for x, y in zip(_weights(a), _weights(b)))
+    c = CNNDenoiser(**{**params, "random_state": 4}).fit(train)
+    assert not all(torch.equal(x, y) for x, y in zip(_weights(a), _weights(c)))
+
+
+@pytest.mark.parametrize("architecture", ["unet", "dncnn"])
+def test_tiled_inference_equals_untiled(architecture):
+    rng = np.random.RandomState(0)
+    image = rng.uniform(size=(1, 150, 170)).astype(np.float32)
+    params = dict(architecture=architecture, depth=3, width=16, blocks=1, max_epochs=1,
+                  patches_per_image=2, patch_size=32, train_sigma=0.1, random_state=0)
+    den = CNNDenoiser(**params, tile_size=4096).fit(image)
+    whole = den.transform(image)
+    den.set_params(tile_size=40)
+    tiled = den.transform(image)
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_large_image_memory_is_bounded(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "import resource, numpy as np\n"
+        "from sklearn_denoise import CNNDenoiser\n"
+        "x = np.random.RandomState(0).uniform(size=(1, 32, 32)).astype(np.float32)\n"
+        "den = CNNDenoiser(max_epochs=1, patches_per_image=1, train_sigma=0.1).fit(x)\n"
+        "big = np.random.RandomState(1).uniform(size=(1, 4096, 4096)).astype(np.float32)\n"
+        "out = den.transform(big)\n"
+        "assert out.shape == big.shape and np.isfinite(out).all()\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=True)
+    peak_kib = int(result.stdout.strip().splitlines()[-1])
+    assert peak_kib < 2 * 1024 * 1024, f"peak RSS {peak_kib / 1024:.0f} MiB"
+
+
+def test_output_dtype_and_layout_follow_input(trained, clean):
+    _, test = clean
+    noisy = np.clip(gaussian(test, SIGMA, random_state=0), 0, 1)
+    as_uint8 = np.rint(noisy * 255).astype(np.uint8)
+    out = trained.transform(as_uint8)
+    assert out.dtype == np.uint8 and out.shape == as_uint8.shape
+    assert psnr(test, out) > psnr(test, as_uint8)
+    assert trained.transform(noisy.astype(np.float64)).dtype == np.float64
+    assert trained.transform(noisy.astype(np.float32)).dtype == np.float32
+    images = [noisy[0], noisy[1][:50, :70]]
+    listed = trained.transform(images)
+    assert isinstance(listed, list) and [o.shape for o in listed] == [(96, 96), (50, 70)]
+    np.testing.assert_allclose(listed[0], trained.transform(noisy[:1])[0], atol=1e-6)
+
+
+def test_flattened_images_with_image_shape():
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data[:40] / 16
+    noisy = gaussian(X, 0.1, random_state=0)
+    den = CNNDenoiser(**{**SMALL, "patch_size": 8}, image_shape=(8, 8), max_epochs=1,
+                      random_state=0).fit(noisy, X)
+    assert den.n_features_in_ == 64
+    assert den.transform(noisy).shape == (40, 64)
+    with pytest.raises(ValueError, match="features"):
+        den.transform(noisy[:, :63])
+
+
+def test_noise_level_input_uses_given_sigma(clean):
+    train, test = clean
+    den = CNNDenoiser(**SMALL, noise_level_input=True, train_sigma=(0.0, 0.2), max_epochs=3,
+                      random_state=0).fit(train)
+    noisy = gaussian(test, SIGMA, random_state=0).astype(np.float32)
+    estimated = den.transform(noisy)
+    given = den.set_params(sigma=SIGMA).transform(noisy)
+    other = den.set_params(sigma=0.2).transform(noisy)
+    assert not np.allclose(given, other)
+    assert np.isfinite(estimated).all()
+    assert den.net_.module_.net.head.in_channels == 2
+
+
+def test_opponent_strategy_denoises_rgb_with_one_channel_network():
+    rgb = load_sample_images(color=True, size=64).astype(np.float32) / 255
+    den = CNNDenoiser(**SMALL, channel_strategy="opponent", train_sigma=SIGMA, max_epochs=8,
+                      patches_per_image=16, random_state=0).fit(rgb[:3])
+    assert den.config_["channels"] == 1 and den.n_channels_in_ == 3
+    noisy = gaussian(rgb[3:], SIGMA, random_state=0).astype(np.float32)
+    out = den.transform(noisy)
+    assert out.shape == noisy.shape
+    assert psnr(rgb[3:], out) > psnr(rgb[3:], noisy)
+
+
+def test_gridsearch_over_architecture_and_width_clones_cleanly(clean):
+    train, _ = clean
+    noisy = gaussian(train, SIGMA, random_state=0).astype(np.float32)
+    base = CNNDenoiser(**{**SMALL, "architecture": None, "width": None, "depth": 2},
+                       max_epochs=2, patches_per_image=4, random_state=0)
+    grid = {"denoise__architecture": ["unet", "dncnn"], "denoise__width": [8, 16]}
+    search = GridSearchCV(Pipeline([("denoise", base)]), grid, scoring=psnr_scorer, cv=2,
+                          error_score="raise")
+    search.fit(noisy, train)
+    assert len(search.cv_results_["params"]) == 4
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    assert not hasattr(base, "net_")  # the template is never fitted
+    best = search.best_estimator_.named_steps["denoise"]
+    assert best.config_["architecture"] == search.best_params_["denoise__architecture"]
+
+
+def test_callbacks_are_passed_to_skorch(clean):
+    train, _ = clean
+    stop = EarlyStopping(monitor="train_loss", patience=1, threshold=10.0)
+    den = CNNDenoiser(**SMALL, train_sigma=SIGMA, max_epochs=20, callbacks=[stop],
+                      random_state=0).fit(train)
+    assert len(den.history_) < 20
+
+
+def test_verbose_prints_epoch_table_and_zero_is_silent(clean, capsys):
+    train, _ = clean
+    CNNDenoiser(**SMALL, train_sigma=SIGMA, max_epochs=1, verbose=0).fit(train)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    CNNDenoiser(**SMALL, train_sigma=SIGMA, max_epochs=1, verbose=1).fit(train)
+    captured = capsys.readouterr()
+    assert "train_loss" in captured.out
+
+
+def test_pickle_and_joblib_round_trip(trained, clean, tmp_path):
+    _, test = clean
+    noisy = gaussian(test, SIGMA, random_state=0).astype(np.float32)
+    expected = trained.transform(noisy)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(trained)).transform(noisy), expected)
+    joblib.dump(trained, tmp_path / "den.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "den.joblib").transform(noisy), expected)
+
+
+def test_save_load_round_trip_and_init_weights(trained, clean, tmp_path):
+    _, test = clean
+    noisy = gaussian(test, SIGMA, random_state=0).astype(np.float32)
+    path = trained.save(tmp_path / "model.pt", metadata={"note": "test"})
+    loaded = CNNDenoiser.load(path)
+    np.testing.assert_array_equal(loaded.transform(noisy), trained.transform(noisy))
+    assert loaded.config_ == trained.config_
+    assert loaded.weights_metadata_["note"] == "test"
+    # fit with zero epochs from init_weights reproduces the saved model
+    restarted = CNNDenoiser(init_weights=str(path), max_epochs=0).fit(test)
+    np.testing.assert_array_equal(restarted.transform(noisy), trained.transform(noisy))
+    # half precision halves the file and stays close
+    half = trained.save(tmp_path / "half.pt", half=True)
+    assert half.stat().st_size < 0.6 * path.stat().st_size
+    np.testing.assert_allclose(CNNDenoiser.load(half).transform(noisy),
+                               trained.transform(noisy), atol=2e-2)
+
+
+def test_init_weights_mismatch_is_a_clear_error(trained, clean, tmp_path):
+    train, _ = clean
+    path = trained.save(tmp_path / "model.pt")
+    with pytest.raises(ValueError, match="width"):
+        CNNDenoiser(init_weights=str(path), width=32, max_epochs=0).fit(train)
+    rgb = np.repeat(train[..., None], 3, axis=-1)
+    with pytest.raises(ValueError, match="channel"):
+        CNNDenoiser(init_weights=str(path), max_epochs=0).fit(rgb)
+    with pytest.raises(ValueError, match="Unknown pretrained|does not exist"):
+        CNNDenoiser(init_weights="no-such-model", max_epochs=0).fit(train)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "wrong_payload"])
+def test_corrupt_weight_files_raise_and_leave_nothing_half_written(trained, tmp_path, damage):
+    path = trained.save(tmp_path / "model.pt")
+    data = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        path.write_bytes(b"not a weight file" * 100)
+    elif damage == "empty":
+        path.write_bytes(b"")
+    else:
+        torch.save({"format": "something-else"}, path)
+    with pytest.raises(ValueError, match="weight file|corrupt"):
+        CNNDenoiser.load(path)
+
+
+def test_save_is_atomic(trained, tmp_path, monkeypatch):
+    path = tmp_path / "model.pt"
+    trained.save(path)
+    original = path.read_bytes()
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", fail)
+    with pytest.raises(OSError, match="disk full"):
+        trained.save(path)
+    assert path.read_bytes() == original
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"architecture": "resnet"}, "architecture"),
+        ({"train_sigma": -0.1}, "train_sigma"),
+        ({"train_sigma": 25}, "intensity scale"),
+        ({"train_sigma": (0.2, 0.1)}, "low <= high"),
+        ({"channel_strategy": "ycbcr"}, "channel_strategy"),
+        ({"lr_schedule": "step"}, "lr_schedule"),
+        ({"width": 0}, "width"),
+        ({"device": "tpu"}, "device"),
+    ],
+)
+def test_bad_parameters_raise_naming_the_problem(clean, params, match):
+    train, _ = clean
+    with pytest.raises((ValueError, TypeError), match=match):
+        CNNDenoiser(**{**SMALL, **params}, max_epochs=1).fit(train)
+
+
+def test_bad_input_raises(trained, clean):
+    train, _ = clean
+    bad = train.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        CNNDenoiser(**SMALL, train_sigma=SIGMA, max_epochs=1).fit(bad)
+    with pytest.raises(ValueError, match="NaN"):
+        trained.transform(bad)
+    with pytest.raises(ValueError, match="shape"):
+        CNNDenoiser(**SMALL, max_epochs=1).fit(train, train[:, :50])
+    with pytest.raises(ValueError):
+        trained.transform(np.zeros((2, 3, 4, 5, 6)))
+
+
+def test_clone_does_not_share_weights(trained):
+    fresh = clone(trained)
+    assert not hasattr(fresh, "net_")
+    assert fresh.get_params() == trained.get_params()
