@@ -47,6 +47,9 @@ def save_weights(path, config, state_dict, metadata=None, *, half=False):
     try:
         with os.fdopen(fd, "wb") as fh:
             torch.save(payload, fh)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -1,0 +1,46 @@
+"""Install a trained weight file into the package as a shipped pretrained model.
+
+    python benchmarks/register_pretrained.py /path/to/gray.pt
+
+Copies the file to ``sklearn_denoise/pretrained/gray.pt`` and records its SHA-256 in
+``sklearn_denoise/pretrained/registry.json`` under two names: "gray" (the network as
+trained) and "color" (the same network applied to RGB images channel by channel in a
+decorrelated colour space, ``channel_strategy="opponent"``).
+"""
+
+import argparse
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from sklearn_denoise._weights import load_weights
+
+PACKAGE = Path(__file__).resolve().parents[1] / "sklearn_denoise" / "pretrained"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("weights")
+    parser.add_argument("--name", default="gray")
+    args = parser.parse_args(argv)
+    config, _, metadata = load_weights(args.weights)  # refuses corrupt files
+    if config["channels"] != 1:
+        raise SystemExit("the shipped models are 1-channel networks")
+    target = PACKAGE / f"{args.name}.pt"
+    shutil.copyfile(args.weights, target)
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    registry_path = PACKAGE / "registry.json"
+    registry = json.loads(registry_path.read_text())
+    registry[args.name] = {"file": target.name, "sha256": digest, "channel_strategy": "joint"}
+    registry["color"] = {"file": target.name, "sha256": digest, "weights": args.name,
+                         "channel_strategy": "opponent"}
+    registry_path.write_text(json.dumps(registry, indent=2, sort_keys=True) + "\n")
+    size = sum(p.stat().st_size for p in PACKAGE.glob("*.pt"))
+    print(f"registered {target} ({target.stat().st_size / 1e6:.2f} MB, all weights "
+          f"{size / 1e6:.2f} MB), sha256 {digest}")
+    print("metadata:", json.dumps(metadata, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+import hashlib
+import json
+import shutil
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sklearn_denoise import CNNDenoiser, available_models
+from sklearn_denoise._weights import load_weights, pretrained_path
+from sklearn_denoise.datasets import load_sample_images
+from sklearn_denoise.metrics import psnr
+from sklearn_denoise.noise import gaussian
+
+pytestmark = pytest.mark.skipif(
+    "gray" not in available_models(), reason="no pretrained weights registered in this checkout"
+)
+PRETRAINED = Path(str(resources.files("sklearn_denoise").joinpath("pretrained")))
+
+
+def test_shipped_weights_fit_the_size_budget_and_record_their_training():
+    total = sum(p.stat().st_size for p in PRETRAINED.glob("*.pt"))
+    assert total <= 5 * 1024 * 1024
+    path, _ = pretrained_path("gray")
+    config, _, metadata = load_weights(path)
+    assert config["channels"] == 1
+    for key in ("data", "recipe", "commit", "script", "epochs_done"):
+        assert key in metadata
+    assert "train400" in metadata["data"]
+    assert json.loads(metadata["recipe"])["train_sigma"] == [0.0, 55 / 255]
+
+
+@pytest.mark.parametrize("sigma255", [15, 25, 50])
+def test_gray_model_denoises_blind_across_noise_levels(sigma255):
+    clean = load_sample_images(size=128).astype(np.float32) / 255
+    noisy = gaussian(clean, sigma255 / 255, random_state=0).astype(np.float32)
+    den = CNNDenoiser.pretrained("gray")
+    gain = psnr(clean, den.transform(noisy)) - psnr(clean, noisy)
+    assert gain > {15: 5.0, 25: 7.0, 50: 10.0}[sigma255]
+
+
+def test_color_model_denoises_rgb():
+    clean = load_sample_images(color=True, size=128)
+    noisy = np.clip(gaussian(clean, 25 / 255, random_state=0), 0, 1)
+    noisy_u8 = np.rint(noisy * 255).astype(np.uint8)
+    den = CNNDenoiser.pretrained("color")
+    out = den.transform(noisy_u8)
+    assert out.dtype == np.uint8 and out.shape == clean.shape
+    assert psnr(clean, out) > psnr(clean, noisy_u8) + 6.0
+    with pytest.raises(ValueError, match="channel"):
+        CNNDenoiser.pretrained("gray").transform(noisy_u8)
+
+
+def test_fine_tuning_starts_from_pretrained_weights():
+    clean = load_sample_images(size=64).astype(np.float32) / 255
+    start = CNNDenoiser.pretrained("gray")
+    tuned = CNNDenoiser(init_weights="gray", max_epochs=0).fit(clean)
+    noisy = gaussian(clean, 0.1, random_state=0).astype(np.float32)
+    np.testing.assert_array_equal(tuned.transform(noisy), start.transform(noisy))
+    tuned.set_params(train_sigma=0.1).partial_fit(clean)
+    assert len(tuned.history_) == 1
+
+
+def test_unknown_name_lists_available_models():
+    with pytest.raises(ValueError, match="gray"):
+        CNNDenoiser.pretrained("grey")
+
+
+def test_tampered_weights_fail_the_checksum(tmp_path, monkeypatch):
+    copy = tmp_path / "pretrained"
+    shutil.copytree(PRETRAINED, copy)
+    path = copy / "gray.pt"
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert hashlib.sha256(bytes(data)).hexdigest() != json.loads(
+        (copy / "registry.json").read_text())["gray"]["sha256"]
+
+    class _Files:
+        def joinpath(self, *parts):
+            return copy.joinpath(*parts[1:]) if parts[0] == "pretrained" else copy.joinpath(*parts)
+
+    monkeypatch.setattr("sklearn_denoise._weights.resources.files", lambda pkg: _Files())
+    with pytest.raises(ValueError, match="checksum"):
+        CNNDenoiser.pretrained("gray")
