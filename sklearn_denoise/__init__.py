@@ -7,14 +7,21 @@ full range; ``sigma`` is on the [0, 1] intensity scale; output keeps the input's
 """
 
 from ._base import DenoiserMixin
+from ._classical import BilateralDenoiser, BM3DDenoiser, NLMeansDenoiser, TVDenoiser
 from ._cnn import CNNDenoiser
+from ._wavelet import WaveletDenoiser
 from ._weights import available_models
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "BilateralDenoiser",
+    "BM3DDenoiser",
     "CNNDenoiser",
     "DenoiserMixin",
+    "NLMeansDenoiser",
+    "TVDenoiser",
+    "WaveletDenoiser",
     "available_models",
     "__version__",
 ]

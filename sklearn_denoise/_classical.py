@@ -1,0 +1,548 @@
+"""Classical per-image denoisers: total variation, non-local means, bilateral and BM3D.
+
+Each wraps a scikit-image function (or the optional ``bm3d`` package) as a stateless
+transformer following the image convention: images are processed one by one (in parallel
+over images with ``n_jobs``), colour images with ``channel_axis=-1``, and 1-D signals
+(``X`` of shape ``(n, n_features)`` without ``image_shape``) as signals rather than as
+images one pixel high wherever the method allows.
+"""
+
+import math
+import warnings
+
+import numpy as np
+from skimage.restoration import (
+    denoise_bilateral,
+    denoise_nl_means,
+    denoise_tv_chambolle,
+    estimate_sigma,
+)
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import _ImageFilter
+from ._param_checks import check_bool, check_n_jobs, check_real
+from ._validation import (
+    _check_min_size,
+    check_choice,
+    check_int,
+    check_sigma,
+    image_target,
+    validate_images,
+)
+
+__all__ = ["TVDenoiser", "NLMeansDenoiser", "BilateralDenoiser", "BM3DDenoiser"]
+
+
+def _estimate_sigma(image, layout):
+    """Noise std of one (H, W, C) image with skimage's estimate_sigma, averaged over channels.
+
+    Signals are estimated with a 1-D transform. An image with no detail at all (e.g.
+    constant) gives 0 instead of NaN.
+    """
+    with warnings.catch_warnings():
+        # skimage warns when the last axis is short and might be channels, and on
+        # empty medians; neither applies here
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if layout.is_signal:
+            sigma = estimate_sigma(image[0, :, 0])
+        elif image.shape[-1] == 1:
+            sigma = estimate_sigma(image[..., 0])
+        else:
+            sigma = estimate_sigma(image, channel_axis=-1, average_sigmas=True)
+    sigma = float(sigma)
+    return sigma if np.isfinite(sigma) else 0.0
+
+
+def _as_2d_or_color(image):
+    """The array skimage expects: (H, W) for one channel, (H, W, C) with channel_axis=-1."""
+    if image.shape[-1] == 1:
+        return image[..., 0], None
+    return image, -1
+
+
+class _SkimageFilter(_ImageFilter):
+    """_ImageFilter with a hook to reject layouts a method cannot handle, in fit too."""
+
+    def _check_layout(self, images, layout):
+        """Raise ValueError for input the method cannot process (after validation)."""
+
+    def fit(self, X, y=None):
+        """Check the images and parameters; these denoisers learn nothing from data.
+
+        Parameters
+        ----------
+        X : array-like
+            Images laid out as in the image convention.
+        y : None, 1-D labels or array-like of X's shape, default=None
+            Ignored; an image-shaped ``y`` that does not match ``X`` raises ValueError.
+
+        Returns
+        -------
+        self : object
+            Fitted denoiser.
+        """
+        self._check_params()
+        images, layout = validate_images(self, X, reset=True, min_size=self._fit_min_size())
+        image_target(X, y, layout)
+        self._check_layout(images, layout)
+        return self
+
+    def _denoise_images(self, images, layout):
+        self._check_layout(images, layout)
+        return super()._denoise_images(images, layout)
+
+
+class TVDenoiser(_SkimageFilter):
+    """Total-variation denoiser (Chambolle's algorithm).
+
+    Applies :func:`skimage.restoration.denoise_tv_chambolle` to every image; colour
+    channels are denoised separately; 1-D signals get 1-D total variation.
+
+    Parameters
+    ----------
+    weight : float, default=0.1
+        Denoising weight, > 0: the greater, the smoother the result (at the expense of
+        fidelity to the input). On the [0, 1] intensity scale.
+    eps : float, default=2e-4
+        Relative tolerance of the stopping criterion on the change of the cost.
+    max_num_iter : int, default=200
+        Maximal number of iterations.
+    image_shape : tuple of int, default=None
+        Shape ``(H, W)`` or ``(H, W, C)`` of flattened images when ``X`` is 2-D
+        ``(n, n_features)``. If None, a 2-D ``X`` holds 1-D signals.
+    n_jobs : int, default=None
+        Number of joblib workers over images. None means 1.
+
+    Attributes
+    ----------
+    n_channels_in_ : int
+        Number of channels of the images seen in :meth:`fit`.
+    n_features_in_ : int
+        Number of features of ``X`` seen in :meth:`fit`; only defined when ``X`` was 2-D.
+
+    See Also
+    --------
+    skimage.restoration.denoise_tv_chambolle : The function applied to each image.
+    WaveletDenoiser : Wavelet shrinkage.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_denoise import TVDenoiser
+    >>> rng = np.random.RandomState(0)
+    >>> clean = np.zeros((2, 32, 32))
+    >>> clean[:, 8:24, 8:24] = 1.0
+    >>> noisy = clean + rng.normal(0, 0.1, clean.shape)
+    >>> denoised = TVDenoiser(weight=0.1).fit(noisy).transform(noisy)
+    >>> denoised.shape
+    (2, 32, 32)
+    >>> bool(np.abs(denoised - clean).mean() < np.abs(noisy - clean).mean())
+    True
+    """
+
+    def __init__(self, weight=0.1, eps=2e-4, max_num_iter=200, image_shape=None, n_jobs=None):
+        self.weight = weight
+        self.eps = eps
+        self.max_num_iter = max_num_iter
+        self.image_shape = image_shape
+        self.n_jobs = n_jobs
+
+    def _check_params(self):
+        check_real(self.weight, "weight", low=0, low_inclusive=False)
+        check_real(self.eps, "eps", low=0, low_inclusive=False)
+        check_int(self.max_num_iter, "max_num_iter", minimum=1)
+        check_n_jobs(self.n_jobs)
+
+    def _denoise_image(self, image, layout):
+        kwargs = {"weight": self.weight, "eps": self.eps, "max_num_iter": self.max_num_iter}
+        if layout.is_signal:
+            return denoise_tv_chambolle(image[0, :, 0], **kwargs).reshape(image.shape)
+        arr, channel_axis = _as_2d_or_color(image)
+        out = denoise_tv_chambolle(arr, channel_axis=channel_axis, **kwargs)
+        return out.reshape(image.shape)
+
+
+class NLMeansDenoiser(_SkimageFilter):
+    """Non-local means denoiser.
+
+    Applies :func:`skimage.restoration.denoise_nl_means` to every image (colour images
+    with ``channel_axis=-1``), with the noise level estimated per image by default.
+
+    Parameters
+    ----------
+    patch_size : int, default=5
+        Side of the patches compared, in pixels.
+    patch_distance : int, default=6
+        Maximal distance in pixels of the patches searched for.
+    h : float, default=None
+        Cut-off distance (on the [0, 1] intensity scale): the greater, the more
+        permissive the averaging of patches. None means ``0.8 * sigma`` with the given or
+        estimated ``sigma`` (scikit-image's recommendation when ``sigma`` is passed).
+    sigma : float, default=None
+        Noise standard deviation on the [0, 1] intensity scale, subtracted from the patch
+        distances. None estimates it per image with
+        :func:`skimage.restoration.estimate_sigma` (averaged over channels).
+    fast_mode : bool, default=True
+        Use the fast algorithm (uniform spatial weights in the patches).
+    image_shape : tuple of int, default=None
+        Shape ``(H, W)`` or ``(H, W, C)`` of flattened images when ``X`` is 2-D
+        ``(n, n_features)``. If None, a 2-D ``X`` holds 1-D signals (denoised as images
+        one pixel high, whose reflected borders make the patches 1-D).
+    n_jobs : int, default=None
+        Number of joblib workers over images. None means 1.
+
+    Attributes
+    ----------
+    n_channels_in_ : int
+        Number of channels of the images seen in :meth:`fit`.
+    n_features_in_ : int
+        Number of features of ``X`` seen in :meth:`fit`; only defined when ``X`` was 2-D.
+
+    See Also
+    --------
+    skimage.restoration.denoise_nl_means : The function applied to each image.
+
+    Notes
+    -----
+    When the (estimated) noise level and so ``h`` are 0 the image is returned unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_denoise import NLMeansDenoiser
+    >>> rng = np.random.RandomState(0)
+    >>> clean = np.zeros((2, 32, 32))
+    >>> clean[:, 8:24, 8:24] = 1.0
+    >>> noisy = clean + rng.normal(0, 0.1, clean.shape)
+    >>> denoised = NLMeansDenoiser().fit(noisy).transform(noisy)
+    >>> bool(np.abs(denoised - clean).mean() < np.abs(noisy - clean).mean())
+    True
+    """
+
+    def __init__(
+        self,
+        patch_size=5,
+        patch_distance=6,
+        h=None,
+        sigma=None,
+        fast_mode=True,
+        image_shape=None,
+        n_jobs=None,
+    ):
+        self.patch_size = patch_size
+        self.patch_distance = patch_distance
+        self.h = h
+        self.sigma = sigma
+        self.fast_mode = fast_mode
+        self.image_shape = image_shape
+        self.n_jobs = n_jobs
+
+    def _check_params(self):
+        check_int(self.patch_size, "patch_size", minimum=1)
+        check_int(self.patch_distance, "patch_distance", minimum=1)
+        check_real(self.h, "h", low=0, low_inclusive=False, allow_none=True)
+        check_sigma(self.sigma)
+        check_bool(self.fast_mode, "fast_mode")
+        check_n_jobs(self.n_jobs)
+
+    def _denoise_image(self, image, layout):
+        sigma = self.sigma if self.sigma is not None else _estimate_sigma(image, layout)
+        h = self.h if self.h is not None else 0.8 * sigma
+        if h == 0:
+            return image.copy()
+        arr, channel_axis = _as_2d_or_color(image)
+        out = denoise_nl_means(
+            arr,
+            patch_size=self.patch_size,
+            patch_distance=self.patch_distance,
+            h=h,
+            fast_mode=self.fast_mode,
+            sigma=sigma,
+            channel_axis=channel_axis,
+        )
+        # skimage drops axes of length 1 (a (1, L) image comes back as (L,))
+        return np.asarray(out).reshape(image.shape)
+
+
+class BilateralDenoiser(_SkimageFilter):
+    """Bilateral filter: edge-preserving averaging of nearby pixels of similar intensity.
+
+    Applies :func:`skimage.restoration.denoise_bilateral` to every image (colour images
+    with ``channel_axis=-1``). 1-D signals get a 1-D bilateral filter with the same
+    Gaussian spatial and intensity weights.
+
+    Parameters
+    ----------
+    sigma_color : float, default=None
+        Standard deviation of the intensity (or colour) distance, on the [0, 1] intensity
+        scale: larger values average pixels of more different intensities. None uses the
+        standard deviation of each image.
+    sigma_spatial : float, default=1.0
+        Standard deviation of the spatial distance, in pixels.
+    win_size : int, default=None
+        Window size; None means ``max(5, 2 * ceil(3 * sigma_spatial) + 1)``.
+    bins : int, default=10000
+        Number of discrete values of the intensity weights.
+    mode : {"constant", "edge", "symmetric", "reflect", "wrap"}, default="constant"
+        How pixels outside the image are filled (see :func:`numpy.pad`).
+    cval : float, default=0.0
+        Fill value with ``mode="constant"``.
+    image_shape : tuple of int, default=None
+        Shape ``(H, W)`` or ``(H, W, C)`` of flattened images when ``X`` is 2-D
+        ``(n, n_features)``. If None, a 2-D ``X`` holds 1-D signals.
+    n_jobs : int, default=None
+        Number of joblib workers over images. None means 1.
+
+    Attributes
+    ----------
+    n_channels_in_ : int
+        Number of channels of the images seen in :meth:`fit`.
+    n_features_in_ : int
+        Number of features of ``X`` seen in :meth:`fit`; only defined when ``X`` was 2-D.
+
+    See Also
+    --------
+    skimage.restoration.denoise_bilateral : The function applied to each image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_denoise import BilateralDenoiser
+    >>> rng = np.random.RandomState(0)
+    >>> clean = np.zeros((2, 32, 32))
+    >>> clean[:, 8:24, 8:24] = 1.0
+    >>> noisy = clean + rng.normal(0, 0.1, clean.shape)
+    >>> denoiser = BilateralDenoiser(sigma_color=0.2, sigma_spatial=2, mode="edge")
+    >>> denoised = denoiser.fit(noisy).transform(noisy)
+    >>> bool(np.abs(denoised - clean).mean() < np.abs(noisy - clean).mean())
+    True
+    """
+
+    _MODES = ("constant", "edge", "symmetric", "reflect", "wrap")
+
+    def __init__(
+        self,
+        sigma_color=None,
+        sigma_spatial=1.0,
+        win_size=None,
+        bins=10000,
+        mode="constant",
+        cval=0.0,
+        image_shape=None,
+        n_jobs=None,
+    ):
+        self.sigma_color = sigma_color
+        self.sigma_spatial = sigma_spatial
+        self.win_size = win_size
+        self.bins = bins
+        self.mode = mode
+        self.cval = cval
+        self.image_shape = image_shape
+        self.n_jobs = n_jobs
+
+    def _check_params(self):
+        check_real(self.sigma_color, "sigma_color", low=0, low_inclusive=False, allow_none=True)
+        check_real(self.sigma_spatial, "sigma_spatial", low=0, low_inclusive=False)
+        check_int(self.win_size, "win_size", minimum=1, allow_none=True)
+        check_int(self.bins, "bins", minimum=1)
+        check_choice(self.mode, "mode", self._MODES)
+        check_real(self.cval, "cval")
+        check_n_jobs(self.n_jobs)
+
+    def _window(self):
+        if self.win_size is not None:
+            return self.win_size
+        return max(5, 2 * math.ceil(3 * self.sigma_spatial) + 1)
+
+    def _denoise_image(self, image, layout):
+        kwargs = {
+            "win_size": self._window(),
+            "sigma_color": self.sigma_color,
+            "sigma_spatial": self.sigma_spatial,
+            "bins": self.bins,
+            "mode": self.mode,
+            "cval": self.cval,
+        }
+        if layout.is_signal:
+            # Stack copies of the signal so the middle row's window holds only copies: its
+            # vertical offsets then scale all spatial weights alike, leaving a 1-D filter
+            # (rather than one that mixes in the padding above and below the signal).
+            rows = 2 * (kwargs["win_size"] // 2) + 1
+            stacked = np.repeat(image[..., 0], rows, axis=0)
+            out = denoise_bilateral(stacked, **kwargs)
+            out = np.asarray(out).reshape(stacked.shape)[rows // 2]
+            return out.reshape(image.shape).astype(image.dtype, copy=False)
+        arr, channel_axis = _as_2d_or_color(image)
+        out = denoise_bilateral(arr, channel_axis=channel_axis, **kwargs)
+        # skimage returns its input for constant images and squeezes axes of length 1
+        return np.array(out, dtype=image.dtype).reshape(image.shape)
+
+
+_BM3D_PROFILES = ("np", "refilter", "vn", "high", "vn_old", "deb")
+# largest block size (hard thresholding or Wiener) of each profile of the bm3d package
+_BM3D_BLOCK = {"np": 8, "refilter": 8, "vn": 11, "high": 8, "vn_old": 12, "deb": 8}
+_BM3D_STAGES = ("all", "hard_thresholding")
+# opponent colour transform used by bm3d.bm3d_rgb (colorspace="opp")
+_OPP = np.array([[1 / 3, 1 / 3, 1 / 3], [0.5, 0.0, -0.5], [0.25, -0.5, 0.25]])
+
+
+def _import_bm3d():
+    try:
+        import bm3d
+    except ImportError as exc:
+        raise ImportError(
+            "BM3DDenoiser needs the optional 'bm3d' package: "
+            'pip install "sklearn-denoise[bm3d]" (or pip install bm3d).'
+        ) from exc
+    return bm3d
+
+
+class BM3DDenoiser(_SkimageFilter):
+    """BM3D denoiser (block matching and 3-D collaborative filtering).
+
+    Wraps the optional ``bm3d`` package (``pip install "sklearn-denoise[bm3d]"``; its
+    licence allows non-commercial use only). Grayscale images and each channel of images
+    with other than 3 channels go through ``bm3d.bm3d``; 3-channel images are treated as
+    RGB and denoised like ``bm3d.bm3d_rgb`` (opponent colour space, block matching on the
+    luminance).
+
+    Parameters
+    ----------
+    sigma : float, default=None
+        Noise standard deviation on the [0, 1] intensity scale. None estimates it per
+        image with :func:`skimage.restoration.estimate_sigma` (averaged over channels).
+    profile : {"np", "refilter", "vn", "high", "vn_old", "deb"}, default="np"
+        Parameter profile of the ``bm3d`` package ("np": normal profile, "refilter",
+        "vn": very noisy, "high": high quality, "vn_old", "deb": deblurring).
+    stage : {"all", "hard_thresholding"}, default="all"
+        Run both stages (hard thresholding, then Wiener filtering) or only the first.
+    image_shape : tuple of int, default=None
+        Shape ``(H, W)`` or ``(H, W, C)`` of flattened images when ``X`` is 2-D
+        ``(n, n_features)``. Required for 2-D ``X``: BM3D does not handle 1-D signals.
+    n_jobs : int, default=None
+        Number of joblib workers over images. None means 1.
+
+    Attributes
+    ----------
+    n_channels_in_ : int
+        Number of channels of the images seen in :meth:`fit`.
+    n_features_in_ : int
+        Number of features of ``X`` seen in :meth:`fit`; only defined when ``X`` was 2-D.
+
+    Notes
+    -----
+    Images must be larger than the profile's block size in both directions: at least
+    9x9 pixels for "np", "refilter", "high" and "deb", 12x12 for "vn", 13x13 for "vn_old".
+    BM3D is slow (seconds per 256x256 image). When the noise level is 0 the image is
+    returned unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_denoise import BM3DDenoiser
+    >>> rng = np.random.RandomState(0)
+    >>> clean = np.zeros((1, 32, 32))
+    >>> clean[:, 8:24, 8:24] = 1.0
+    >>> noisy = clean + rng.normal(0, 0.1, clean.shape)
+    >>> denoised = BM3DDenoiser(sigma=0.1).fit(noisy).transform(noisy)  # doctest: +SKIP
+    """
+
+    def __init__(self, sigma=None, profile="np", stage="all", image_shape=None, n_jobs=None):
+        self.sigma = sigma
+        self.profile = profile
+        self.stage = stage
+        self.image_shape = image_shape
+        self.n_jobs = n_jobs
+
+    def _check_params(self):
+        check_sigma(self.sigma)
+        check_choice(self.profile, "profile", _BM3D_PROFILES)
+        check_choice(self.stage, "stage", _BM3D_STAGES)
+        check_n_jobs(self.n_jobs)
+
+    def _check_layout(self, images, layout):
+        # signals first: "needs 9x9 images, got signal length 3" would be misleading
+        if layout.is_signal:
+            raise ValueError(
+                "BM3DDenoiser works on 2-D images only; X of shape (n, n_features) without "
+                "image_shape holds 1-D signals. Pass (n, H, W) images or set image_shape."
+            )
+        # bm3d rejects images smaller than its blocks and crashes the interpreter on
+        # images exactly one block in size, so ask for one pixel more than a block
+        min_size = _BM3D_BLOCK[self.profile] + 1
+        shapes = {img.shape[:2] for img in images} if layout.kind == "list" else {
+            images.shape[1:3]
+        }
+        for shape in shapes:
+            _check_min_size(shape, min_size, self, False)
+
+    def fit(self, X, y=None):
+        """Check that bm3d is installed, and the images and parameters.
+
+        Parameters
+        ----------
+        X : array-like
+            Images laid out as in the image convention.
+        y : None, 1-D labels or array-like of X's shape, default=None
+            Ignored; an image-shaped ``y`` that does not match ``X`` raises ValueError.
+
+        Returns
+        -------
+        self : object
+            Fitted denoiser.
+        """
+        _import_bm3d()
+        return super().fit(X, y)
+
+    def transform(self, X):
+        """Denoise images.
+
+        Parameters
+        ----------
+        X : array-like
+            Noisy images laid out as in the image convention, with fit's channel count.
+
+        Returns
+        -------
+        X_denoised : ndarray or list of ndarray
+            Same layout and dtype as ``X``.
+        """
+        check_is_fitted(self)
+        _import_bm3d()
+        return super().transform(X)
+
+    def _denoise_image(self, image, layout):
+        bm3d = _import_bm3d()
+        sigma = self.sigma if self.sigma is not None else _estimate_sigma(image, layout)
+        if sigma == 0:
+            return image.copy()
+        stage = (
+            bm3d.BM3DStages.ALL_STAGES if self.stage == "all"
+            else bm3d.BM3DStages.HARD_THRESHOLDING
+        )
+        img = image.astype(np.float64)
+        if img.shape[-1] == 3:
+            out = self._bm3d_rgb(bm3d, img, sigma, stage)
+        else:
+            out = np.stack(
+                [
+                    bm3d.bm3d(img[..., c], sigma, profile=self.profile, stage_arg=stage)
+                    for c in range(img.shape[-1])
+                ],
+                axis=-1,
+            )
+        return out.astype(image.dtype)
+
+    def _bm3d_rgb(self, bm3d, img, sigma, stage):
+        """bm3d.bm3d_rgb with a stage choice, safe for channels that are constant."""
+        opp = img @ _OPP.T
+        low = opp.min(axis=(0, 1))
+        span = opp.max(axis=(0, 1)) - low
+        flat = span == 0  # e.g. the chroma of a gray image: nothing to denoise there
+        safe = np.where(flat, 1.0, span)
+        z = (opp - low) / safe
+        sigmas = sigma * np.sqrt(np.sum(_OPP**2, axis=1)) / safe
+        den = bm3d.bm3d(z, list(sigmas), profile=self.profile, stage_arg=stage)
+        den = np.where(flat, z, den)
+        return (den * safe + low) @ np.linalg.inv(_OPP).T

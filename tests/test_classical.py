@@ -1,0 +1,325 @@
+"""TV, non-local means, bilateral and BM3D denoisers against the functions they wrap."""
+
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from skimage.restoration import (
+    denoise_bilateral,
+    denoise_nl_means,
+    denoise_tv_chambolle,
+    estimate_sigma,
+)
+
+from sklearn_denoise import BilateralDenoiser, BM3DDenoiser, NLMeansDenoiser, TVDenoiser
+from sklearn_denoise.datasets import load_sample_images
+from sklearn_denoise.metrics import psnr
+from sklearn_denoise.noise import gaussian
+
+SKIMAGE_DENOISERS = [TVDenoiser, NLMeansDenoiser, BilateralDenoiser]
+
+
+@pytest.fixture(scope="module")
+def clean_gray():
+    return load_sample_images(size=32)[:3] / 255.0
+
+
+@pytest.fixture(scope="module")
+def gray(clean_gray):
+    return gaussian(clean_gray, 0.1, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def color():
+    return gaussian(load_sample_images(color=True, size=24)[:2] / 255.0, 0.1, random_state=1)
+
+
+@pytest.fixture(scope="module")
+def signals():
+    rng = np.random.RandomState(0)
+    return np.sign(np.sin(np.linspace(0, 9, 64)))[None] * 0.4 + 0.5 + rng.normal(
+        0, 0.1, (3, 64)
+    )
+
+
+# --- TV ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("weight", [0.05, 0.2])
+def test_tv_matches_skimage(gray, color, weight):
+    out = TVDenoiser(weight=weight).fit(gray).transform(gray)
+    ref = np.stack([denoise_tv_chambolle(x, weight=weight) for x in gray])
+    np.testing.assert_allclose(out, ref, atol=1e-12)
+    out = TVDenoiser(weight=weight, eps=1e-3, max_num_iter=50).fit(color).transform(color)
+    ref = np.stack(
+        [denoise_tv_chambolle(x, weight=weight, eps=1e-3, max_num_iter=50, channel_axis=-1)
+         for x in color]
+    )
+    np.testing.assert_allclose(out, ref, atol=1e-12)
+
+
+def test_tv_signals_are_1d(signals):
+    out = TVDenoiser(weight=0.2).fit(signals).transform(signals)
+    ref = np.stack([denoise_tv_chambolle(s, weight=0.2) for s in signals])
+    np.testing.assert_allclose(out, ref, atol=1e-12)
+
+
+# --- NL-means ---------------------------------------------------------------------------
+
+
+def test_nl_means_matches_skimage_with_sigma(gray, color):
+    params = dict(patch_size=3, patch_distance=4, h=0.07, sigma=0.1)
+    out = NLMeansDenoiser(**params).fit(gray).transform(gray)
+    ref = np.stack([denoise_nl_means(x, fast_mode=True, **params) for x in gray])
+    np.testing.assert_allclose(out, ref, atol=1e-12)
+    out = NLMeansDenoiser(fast_mode=False, **params).fit(color).transform(color)
+    ref = np.stack(
+        [denoise_nl_means(x, fast_mode=False, channel_axis=-1, **params) for x in color]
+    )
+    np.testing.assert_allclose(out, ref, atol=1e-12)
+
+
+def test_nl_means_estimates_sigma_per_image(gray, color):
+    out = NLMeansDenoiser().fit(gray).transform(gray)
+    for o, x in zip(out, gray):
+        s = estimate_sigma(x)
+        ref = denoise_nl_means(x, patch_size=5, patch_distance=6, h=0.8 * s, sigma=s)
+        np.testing.assert_allclose(o, ref, atol=1e-12)
+    out = NLMeansDenoiser(h=0.05).fit(color).transform(color)
+    for o, x in zip(out, color):
+        s = estimate_sigma(x, channel_axis=-1, average_sigmas=True)
+        ref = denoise_nl_means(x, 5, 6, h=0.05, sigma=s, channel_axis=-1)
+        np.testing.assert_allclose(o, ref, atol=1e-12)
+
+
+def test_nl_means_signals_keep_shape(signals):
+    out = NLMeansDenoiser(sigma=0.1).fit(signals).transform(signals)
+    assert out.shape == signals.shape
+    ref = np.stack([denoise_nl_means(s[None], 5, 6, h=0.08, sigma=0.1) for s in signals])
+    np.testing.assert_allclose(out, ref.reshape(signals.shape), atol=1e-12)
+    assert np.abs(out - 0.5).mean() < np.abs(signals - 0.5).mean() + 0.1
+
+
+def test_nl_means_zero_noise_returns_copy():
+    x = np.full((2, 9, 9), 0.25)
+    out = NLMeansDenoiser().fit(x).transform(x)
+    np.testing.assert_array_equal(out, x)
+    assert not np.shares_memory(out, x)
+
+
+# --- bilateral ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["constant", "edge", "reflect"])
+def test_bilateral_matches_skimage(gray, color, mode):
+    params = dict(sigma_color=0.1, sigma_spatial=1.5, mode=mode, win_size=7)
+    out = BilateralDenoiser(**params).fit(gray).transform(gray)
+    ref = np.stack([denoise_bilateral(x, **params) for x in gray])
+    np.testing.assert_allclose(out, ref, atol=1e-12)
+    out = BilateralDenoiser(**params).fit(color).transform(color)
+    ref = np.stack([denoise_bilateral(x, channel_axis=-1, **params) for x in color])
+    np.testing.assert_allclose(out, ref, atol=1e-12)
+
+
+def test_bilateral_default_sigma_color(gray):
+    out = BilateralDenoiser().fit(gray).transform(gray)
+    ref = np.stack([denoise_bilateral(x) for x in gray])
+    np.testing.assert_allclose(out, ref, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["edge", "reflect", "wrap", "constant"])
+def test_bilateral_signals_are_1d(signals, mode):
+    est = BilateralDenoiser(sigma_color=0.3, sigma_spatial=2, mode=mode).fit(signals)
+    out = est.transform(signals)
+    assert out.shape == signals.shape
+    if mode != "constant":
+        # rows beyond a 1-pixel-high image repeat it in these modes: a 1-D filter
+        ref = np.stack(
+            [denoise_bilateral(s[None], sigma_color=0.3, sigma_spatial=2, mode=mode)
+             for s in signals]
+        )
+        np.testing.assert_allclose(out, ref, atol=1e-12)
+    else:
+        # away from the ends the zero padding must not pull values down
+        interior = slice(7, -7)
+        assert abs(out[:, interior].mean() - signals[:, interior].mean()) < 0.02
+
+
+def test_bilateral_constant_image_not_aliased():
+    x = [np.full((6, 6), 0.5), np.full((7, 5), 0.5)]
+    out = BilateralDenoiser().fit(x).transform(x)
+    for o, xi in zip(out, x):
+        np.testing.assert_array_equal(o, xi)
+        assert not np.shares_memory(o, xi)
+
+
+# --- shared behaviour of the skimage wrappers ------------------------------------------------
+
+
+@pytest.mark.parametrize("Denoiser", SKIMAGE_DENOISERS)
+def test_dtype_round_trips(Denoiser, gray):
+    x8 = (np.clip(gray, 0, 1) * 255).round().astype(np.uint8)
+    out8 = Denoiser().fit(x8).transform(x8)
+    assert out8.dtype == np.uint8
+    ref = Denoiser().fit(x8 / 255.0).transform(x8 / 255.0)
+    assert np.abs(out8.astype(int) - np.clip(np.rint(ref * 255), 0, 255)).max() <= 1
+    x16 = (np.clip(gray, 0, 1) * 65535).round().astype(np.uint16)
+    assert Denoiser().fit(x16).transform(x16).dtype == np.uint16
+    x32 = gray.astype(np.float32)
+    out32 = Denoiser().fit(x32).transform(x32)
+    assert out32.dtype == np.float32
+    np.testing.assert_allclose(out32, Denoiser().fit(gray).transform(gray), atol=1e-3)
+
+
+@pytest.mark.parametrize("Denoiser", SKIMAGE_DENOISERS)
+def test_layouts(Denoiser, gray, color):
+    est = Denoiser().fit(gray)
+    stack = est.transform(gray)
+    flat = Denoiser(image_shape=(32, 32)).fit(gray.reshape(3, -1)).transform(gray.reshape(3, -1))
+    np.testing.assert_allclose(flat, stack.reshape(3, -1), atol=1e-12)
+    images = [gray[0], gray[1, :20, :27]]
+    out = Denoiser().fit(images).transform(images)
+    assert isinstance(out, list) and [o.shape for o in out] == [(32, 32), (20, 27)]
+    np.testing.assert_allclose(out[0], stack[0], atol=1e-12)
+    out = Denoiser().fit(color).transform(color)
+    assert out.shape == color.shape
+
+
+@pytest.mark.parametrize("Denoiser", SKIMAGE_DENOISERS)
+def test_tiny_images(Denoiser):
+    for shape in [(2, 1, 1), (2, 2, 3), (1, 3, 3, 3)]:
+        x = np.random.RandomState(0).rand(*shape)
+        out = Denoiser().fit(x).transform(x)
+        assert out.shape == x.shape and np.all(np.isfinite(out))
+
+
+@pytest.mark.parametrize("Denoiser", SKIMAGE_DENOISERS)
+def test_improves_psnr(Denoiser, clean_gray, gray):
+    params = {"sigma_color": 0.15, "sigma_spatial": 1.5, "mode": "edge"}
+    est = Denoiser(**params) if Denoiser is BilateralDenoiser else Denoiser()
+    assert psnr(clean_gray, est.fit(gray).transform(gray)) > psnr(clean_gray, gray) + 2
+
+
+def test_n_jobs_same_result(gray):
+    a = TVDenoiser(n_jobs=2).fit(gray).transform(gray)
+    b = TVDenoiser().fit(gray).transform(gray)
+    np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "Denoiser, params, error, match",
+    [
+        (TVDenoiser, {"weight": 0}, ValueError, "weight must be > 0"),
+        (TVDenoiser, {"weight": "big"}, TypeError, "weight"),
+        (TVDenoiser, {"eps": -1.0}, ValueError, "eps"),
+        (TVDenoiser, {"max_num_iter": 0}, ValueError, "max_num_iter"),
+        (TVDenoiser, {"n_jobs": 1.5}, TypeError, "n_jobs"),
+        (NLMeansDenoiser, {"patch_size": 0}, ValueError, "patch_size"),
+        (NLMeansDenoiser, {"patch_distance": 2.0}, TypeError, "patch_distance"),
+        (NLMeansDenoiser, {"h": 0.0}, ValueError, "h must be > 0"),
+        (NLMeansDenoiser, {"sigma": 2.0}, ValueError, "above 1"),
+        (NLMeansDenoiser, {"sigma": -0.1}, ValueError, "sigma"),
+        (NLMeansDenoiser, {"fast_mode": "yes"}, TypeError, "fast_mode"),
+        (BilateralDenoiser, {"sigma_color": -1.0}, ValueError, "sigma_color"),
+        (BilateralDenoiser, {"sigma_spatial": 0}, ValueError, "sigma_spatial"),
+        (BilateralDenoiser, {"win_size": 0}, ValueError, "win_size"),
+        (BilateralDenoiser, {"bins": 0}, ValueError, "bins"),
+        (BilateralDenoiser, {"mode": "mirror"}, ValueError, r"mode must be one of \["),
+        (BilateralDenoiser, {"cval": np.nan}, ValueError, "cval"),
+    ],
+)
+def test_bad_params(gray, Denoiser, params, error, match):
+    with pytest.raises(error, match=match):
+        Denoiser(**params).fit(gray)
+
+
+# --- BM3D ---------------------------------------------------------------------------------
+
+
+def test_bm3d_without_package_raises_importerror(monkeypatch, gray):
+    monkeypatch.setitem(sys.modules, "bm3d", None)
+    with pytest.raises(ImportError, match=r'pip install "sklearn-denoise\[bm3d\]"'):
+        BM3DDenoiser().fit(gray)
+
+
+def test_bm3d_params_checked():
+    with pytest.raises(ValueError, match="profile must be one of"):
+        BM3DDenoiser(profile="fast")._check_params()
+    with pytest.raises(ValueError, match="stage must be one of"):
+        BM3DDenoiser(stage="wiener")._check_params()
+    with pytest.raises(ValueError, match="sigma"):
+        BM3DDenoiser(sigma=-1)._check_params()
+
+
+@pytest.fixture(scope="module")
+def bm3d():
+    return pytest.importorskip(
+        "bm3d", reason="optional package bm3d not installed (pip install bm3d)"
+    )
+
+
+@pytest.mark.parametrize("stage", ["all", "hard_thresholding"])
+def test_bm3d_gray_matches_package(bm3d, gray, stage):
+    x = gray[:1, :16, :16]
+    out = BM3DDenoiser(sigma=0.1, stage=stage).fit(x).transform(x)
+    stage_arg = {"all": bm3d.BM3DStages.ALL_STAGES,
+                 "hard_thresholding": bm3d.BM3DStages.HARD_THRESHOLDING}[stage]
+    ref = bm3d.bm3d(x[0], 0.1, profile="np", stage_arg=stage_arg)
+    np.testing.assert_allclose(out[0], ref, atol=1e-12)
+
+
+def test_bm3d_rgb_matches_package(bm3d, color):
+    x = color[:1, :16, :16]
+    out = BM3DDenoiser(sigma=0.1).fit(x).transform(x)
+    np.testing.assert_allclose(out[0], bm3d.bm3d_rgb(x[0], 0.1), atol=1e-5)
+
+
+def test_bm3d_gray_valued_rgb_is_finite(bm3d):
+    # bm3d.bm3d_rgb divides by the range of the chroma channels: NaN for a gray image
+    x = np.repeat(gaussian(np.full((1, 12, 12), 0.5), 0.05, random_state=0)[..., None], 3, -1)
+    out = BM3DDenoiser(sigma=0.05).fit(x).transform(x)
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out[..., 0], out[..., 1], atol=1e-12)
+
+
+def test_bm3d_estimated_sigma_and_uint8(bm3d, clean_gray, gray):
+    x = gray[:1, :12, :12]
+    out = BM3DDenoiser().fit(x).transform(x)
+    s = estimate_sigma(x[0])
+    np.testing.assert_allclose(out[0], bm3d.bm3d(x[0], s), atol=1e-12)
+    x8 = (np.clip(x, 0, 1) * 255).round().astype(np.uint8)
+    assert BM3DDenoiser(sigma=0.1).fit(x8).transform(x8).dtype == np.uint8
+
+
+def test_bm3d_improves_psnr(bm3d, clean_gray, gray):
+    out = BM3DDenoiser(sigma=0.1).fit(gray[:1]).transform(gray[:1])
+    assert psnr(clean_gray[:1], out) > psnr(clean_gray[:1], gray[:1]) + 3
+
+
+def test_bm3d_size_checks(bm3d):
+    with pytest.raises(ValueError, match="at least 9x9"):
+        BM3DDenoiser(sigma=0.1).fit(np.zeros((1, 8, 8)))
+    with pytest.raises(ValueError, match="at least 12x12"):
+        BM3DDenoiser(sigma=0.1, profile="vn").fit(np.zeros((1, 11, 30)))
+    with pytest.raises(ValueError, match="1-D signals"):
+        BM3DDenoiser(sigma=0.1).fit(np.zeros((2, 100)))
+    est = BM3DDenoiser(sigma=0.1).fit(np.zeros((1, 9, 9)))
+    with pytest.raises(ValueError, match="at least 9x9"):
+        est.transform([np.zeros((9, 9)), np.zeros((8, 20))])
+
+
+def test_bm3d_block_sizes_match_package(bm3d):
+    from sklearn_denoise._classical import _BM3D_BLOCK
+
+    for name, block in _BM3D_BLOCK.items():
+        profile = bm3d._select_profile(name)
+        assert max(profile.bs_ht, profile.bs_wiener) == block
+
+
+def test_bm3d_zero_sigma_is_identity(bm3d):
+    x = np.random.RandomState(0).rand(1, 10, 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = BM3DDenoiser(sigma=0.0).fit(x).transform(x)
+    np.testing.assert_array_equal(out, x)

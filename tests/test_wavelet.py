@@ -1,0 +1,282 @@
+"""WaveletDenoiser: equivalence with scikit-image, layouts, errors and model selection."""
+
+import inspect
+import warnings
+
+import numpy as np
+import pytest
+from skimage.restoration import cycle_spin, denoise_wavelet
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import Pipeline
+
+from sklearn_denoise import WaveletDenoiser
+from sklearn_denoise.datasets import load_sample_images
+from sklearn_denoise.metrics import psnr, psnr_scorer, ssim_scorer
+from sklearn_denoise.noise import gaussian
+
+# skimage 0.26 renamed cycle_spin's num_workers to workers
+_SERIAL = {
+    "workers" if "workers" in inspect.signature(cycle_spin).parameters else "num_workers": 1
+}
+
+
+@pytest.fixture(scope="module")
+def gray():
+    clean = load_sample_images(size=64)[:3] / 255.0
+    return gaussian(clean, 0.1, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def color():
+    clean = load_sample_images(color=True, size=48)[:2] / 255.0
+    return gaussian(clean, 0.1, random_state=1)
+
+
+def _skimage(images, channel_axis, levels=None, **params):
+    return np.stack(
+        [denoise_wavelet(x, channel_axis=channel_axis, wavelet_levels=levels, **params)
+         for x in images]
+    )
+
+
+@pytest.mark.parametrize("sigma", [None, 0.08])
+@pytest.mark.parametrize("method", ["BayesShrink", "VisuShrink"])
+@pytest.mark.parametrize("mode", ["soft", "hard"])
+@pytest.mark.parametrize("wavelet, levels", [("db1", None), ("db2", 2), ("sym4", None)])
+def test_matches_skimage_gray(gray, sigma, method, mode, wavelet, levels):
+    params = dict(sigma=sigma, method=method, mode=mode, wavelet=wavelet)
+    out = WaveletDenoiser(levels=levels, **params).fit(gray).transform(gray)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, _skimage(gray, None, levels, **params), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("sigma", [None, 0.08])
+@pytest.mark.parametrize("method", ["BayesShrink", "VisuShrink"])
+@pytest.mark.parametrize("mode", ["soft", "hard"])
+@pytest.mark.parametrize("convert2ycbcr", [False, True])
+def test_matches_skimage_color(color, sigma, method, mode, convert2ycbcr):
+    params = dict(sigma=sigma, method=method, mode=mode, convert2ycbcr=convert2ycbcr)
+    out = WaveletDenoiser(**params).fit(color).transform(color)
+    np.testing.assert_allclose(out, _skimage(color, -1, **params), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("rescale_sigma", [True, False])
+def test_rescale_sigma_matches_skimage_ycbcr(color, rescale_sigma):
+    params = dict(sigma=0.1, convert2ycbcr=True, rescale_sigma=rescale_sigma, wavelet="db2")
+    out = WaveletDenoiser(**params).fit(color).transform(color)
+    np.testing.assert_allclose(out, _skimage(color, -1, **params), rtol=0, atol=1e-6)
+
+
+def test_rescale_sigma_only_changes_ycbcr(gray):
+    a = WaveletDenoiser(sigma=0.1, rescale_sigma=True).fit(gray).transform(gray)
+    b = WaveletDenoiser(sigma=0.1, rescale_sigma=False).fit(gray).transform(gray)
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("sigma", [None, 0.1])
+def test_cycle_spins_matches_skimage_cycle_spin(gray, color, sigma):
+    for images, axis in [(gray[:2], None), (color[:1], -1)]:
+        est = WaveletDenoiser(sigma=sigma, cycle_spins=2, wavelet="db2").fit(images)
+        out = est.transform(images)
+        kw = dict(sigma=sigma, wavelet="db2", channel_axis=axis)
+        ref = np.stack(
+            [cycle_spin(x, denoise_wavelet, max_shifts=2, func_kw=kw, channel_axis=axis,
+                        **_SERIAL) for x in images]
+        )
+        np.testing.assert_allclose(out, ref, rtol=0, atol=1e-6)
+
+
+def test_cycle_spins_zero_is_plain(gray):
+    a = WaveletDenoiser(cycle_spins=0).fit(gray).transform(gray)
+    b = _skimage(gray, None)
+    np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+@pytest.mark.parametrize("sigma", [None, 0.1])
+@pytest.mark.parametrize("cycle_spins", [0, 3])
+def test_signals_use_1d_transform(sigma, cycle_spins):
+    rng = np.random.RandomState(0)
+    signals = np.sin(np.linspace(0, 8, 200))[None] + rng.normal(0, 0.1, (4, 200))
+    est = WaveletDenoiser(sigma=sigma, wavelet="db2", cycle_spins=cycle_spins).fit(signals)
+    out = est.transform(signals)
+    assert out.shape == signals.shape
+    kw = dict(sigma=sigma, wavelet="db2")
+    ref = np.stack(
+        [cycle_spin(s, denoise_wavelet, max_shifts=cycle_spins, func_kw=kw, **_SERIAL)
+         for s in signals]
+    )
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-6)
+
+
+def test_float32_stays_float32_and_close(gray):
+    x32 = gray.astype(np.float32)
+    out = WaveletDenoiser(wavelet="db2").fit(x32).transform(x32)
+    assert out.dtype == np.float32
+    ref = _skimage(gray, None, wavelet="db2")
+    np.testing.assert_allclose(out, ref, atol=1e-4)
+
+
+def test_uint8_matches_skimage_on_float(gray):
+    x8 = (np.clip(gray, 0, 1) * 255).round().astype(np.uint8)
+    out = WaveletDenoiser(sigma=0.1).fit(x8).transform(x8)
+    assert out.dtype == np.uint8
+    ref = _skimage(x8 / 255.0, None, sigma=0.1)
+    expected = np.clip(np.rint(ref * 255), 0, 255)
+    # the integer path computes in float32: a rounding boundary may flip by one level
+    assert np.abs(out.astype(int) - expected).max() <= 1
+    assert np.mean(out == expected) > 0.999
+
+
+def test_output_not_clipped_for_float(gray):
+    out = WaveletDenoiser(sigma=0.2, mode="hard").fit(gray).transform(gray)
+    assert out.min() < 0 or out.max() > 1
+
+
+def test_list_of_sizes_matches_per_image(gray):
+    images = [gray[0], gray[1, :40, :56], gray[2, :40, :56], gray[0, :33, :20]]
+    est = WaveletDenoiser(wavelet="db2").fit(images)
+    out = est.transform(images)
+    assert isinstance(out, list)
+    assert [o.shape for o in out] == [i.shape for i in images]
+    for o, img in zip(out, images):
+        np.testing.assert_allclose(o, denoise_wavelet(img, wavelet="db2"), atol=1e-6)
+
+
+def test_list_of_color_images(color):
+    images = [color[0], color[1, :40, :30]]
+    out = WaveletDenoiser(convert2ycbcr=True).fit(images).transform(images)
+    for o, img in zip(out, images):
+        ref = denoise_wavelet(img, convert2ycbcr=True, channel_axis=-1)
+        np.testing.assert_allclose(o, ref, atol=1e-6)
+
+
+def test_odd_sizes(gray):
+    x = gray[:, :37, :51]
+    out = WaveletDenoiser(wavelet="db3").fit(x).transform(x)
+    np.testing.assert_allclose(out, _skimage(x, None, wavelet="db3"), atol=1e-6)
+
+
+def test_n_jobs_same_result(gray):
+    a = WaveletDenoiser(n_jobs=2, cycle_spins=1).fit(gray).transform(gray)
+    b = WaveletDenoiser(cycle_spins=1).fit(gray).transform(gray)
+    np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+def test_batch_independent(gray):
+    est = WaveletDenoiser().fit(gray)
+    full = est.transform(gray)
+    np.testing.assert_allclose(est.transform(gray[1:2])[0], full[1], atol=1e-12)
+
+
+@pytest.mark.parametrize("sigma", [None, 0.0])
+def test_constant_image_unchanged(sigma):
+    x = np.full((2, 16, 16), 0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = WaveletDenoiser(sigma=sigma).fit(x).transform(x)
+    np.testing.assert_allclose(out, x)
+
+
+def test_sigma_zero_keeps_flat_regions_finite():
+    # pywt's soft threshold gives NaN for a zero coefficient and a zero threshold
+    x = np.zeros((1, 32, 32))
+    x[0, :, 16:] = 1.0
+    x[0, 5, 5] = 0.3
+    out = WaveletDenoiser(sigma=0.0).fit(x).transform(x)
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out, x, atol=1e-12)
+
+
+def test_denoising_improves_psnr():
+    clean = load_sample_images(size=96) / 255.0
+    noisy = gaussian(clean, 0.1, random_state=0)
+    out = WaveletDenoiser(wavelet="db2", convert2ycbcr=False).fit(noisy).transform(noisy)
+    assert psnr(clean, out) > psnr(clean, noisy) + 3
+
+
+def test_params_stored_verbatim():
+    params = dict(sigma=0.1, wavelet="sym4", mode="hard", method="VisuShrink", levels=2,
+                  rescale_sigma=False, convert2ycbcr=True, cycle_spins=1, image_shape=(8, 8),
+                  n_jobs=2)
+    assert WaveletDenoiser(**params).get_params() == params
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        ({"wavelet": "db99"}, ValueError, r"pywt\.wavelist"),
+        ({"wavelet": "morl"}, ValueError, r"pywt\.wavelist"),
+        ({"wavelet": 3}, TypeError, "wavelet"),
+        ({"mode": "medium"}, ValueError, r"mode must be one of \['hard', 'soft'\]"),
+        ({"method": "SureShrink"}, ValueError, "method must be one of"),
+        ({"sigma": -0.1}, ValueError, "sigma"),
+        ({"sigma": 25}, ValueError, "above 1"),
+        ({"sigma": "0.1"}, TypeError, "sigma"),
+        ({"levels": 0}, ValueError, "levels"),
+        ({"levels": 2.5}, TypeError, "levels"),
+        ({"cycle_spins": -1}, ValueError, "cycle_spins"),
+        ({"rescale_sigma": "yes"}, TypeError, "rescale_sigma"),
+        ({"convert2ycbcr": 1}, TypeError, "convert2ycbcr"),
+        ({"n_jobs": 0}, ValueError, "n_jobs"),
+    ],
+)
+def test_bad_params(gray, params, error, match):
+    with pytest.raises(error, match=match):
+        WaveletDenoiser(**params).fit(gray)
+
+
+def test_bad_params_checked_in_transform_too(gray):
+    est = WaveletDenoiser().fit(gray)
+    est.set_params(mode="medium")
+    with pytest.raises(ValueError, match="mode"):
+        est.transform(gray)
+
+
+def test_levels_too_high():
+    x = np.zeros((2, 16, 16))
+    WaveletDenoiser(levels=4).fit(x)  # 16 = 2**4 allows 4 Haar levels
+    with pytest.raises(ValueError, match="too small for levels=5"):
+        WaveletDenoiser(levels=5).fit(x)
+    est = WaveletDenoiser(levels=4).fit(x)
+    with pytest.raises(ValueError, match="too small"):
+        est.transform(np.zeros((1, 8, 8)))
+    with pytest.raises(ValueError, match="signal length 16 is too small"):
+        WaveletDenoiser(levels=5).fit(np.zeros((2, 16)))
+
+
+def test_convert2ycbcr_needs_three_channels(gray):
+    with pytest.raises(ValueError, match="3 channels"):
+        WaveletDenoiser(convert2ycbcr=True).fit(gray)
+    with pytest.raises(ValueError, match="3 channels"):
+        WaveletDenoiser(convert2ycbcr=True).fit(np.zeros((1, 8, 8, 4)))
+
+
+def test_nonorthogonal_wavelet_warns(gray):
+    with pytest.warns(UserWarning, match="orthogonal"):
+        WaveletDenoiser(wavelet="bior2.2").fit(gray)
+
+
+def test_grid_search_picks_best_psnr():
+    clean = load_sample_images(size=64)
+    noisy = gaussian(clean, 0.1, random_state=0)
+    grid = {
+        "denoise__wavelet": ["db1", "db4"],
+        "denoise__method": ["BayesShrink", "VisuShrink"],
+        "denoise__sigma": [0.02, 0.1],
+    }
+    search = GridSearchCV(
+        Pipeline([("denoise", WaveletDenoiser())]),
+        grid,
+        scoring={"psnr": psnr_scorer, "ssim": ssim_scorer},
+        refit="psnr",
+        cv=KFold(3),
+        error_score="raise",
+    ).fit(noisy, clean / 255.0)
+    means = search.cv_results_["mean_test_psnr"]
+    best = int(np.argmax(means))
+    assert search.best_params_ == search.cv_results_["params"][best]
+    assert search.best_index_ == best
+    assert means[best] - means.min() > 1.0  # dB
+    assert np.all(np.isfinite(search.cv_results_["mean_test_ssim"]))
+    # the refitted pipeline denoises
+    assert psnr(clean, search.transform(noisy)) > psnr(clean, noisy)
