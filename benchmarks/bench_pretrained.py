@@ -1,0 +1,100 @@
+"""The shipped "gray" model against BM3D and a 17-layer DnCNN: quality and CPU speed targets.
+
+Quality: Set12 average PSNR/SSIM at sigma 15/25/50 with the protocol of
+../shared/data/README.md (seeded noise, no clipping of the input, output clipped and
+rounded to uint8), for the pretrained blind model and for BM3D (when the ``bm3d`` package
+is installed) run side by side, next to the published figures.
+Speed: seconds per 256x256 image for the pretrained model, a 17-layer 64-channel DnCNN
+built from the package's own module (untrained: only its cost matters) and BM3D, timed in
+the same run, with the ratios the targets ask for (model <= 1/3 of DnCNN, >= 20x BM3D).
+
+    python benchmarks/bench_pretrained.py [--images ../shared/data/set12] [--no-bm3d]
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _protocol import DATA, evaluate, read_folder  # noqa: E402
+
+from sklearn_denoise import CNNDenoiser  # noqa: E402
+
+PUBLISHED = {"BM3D": (32.37, 29.97, 26.72), "DnCNN-S": (32.86, 30.44, 27.18)}
+SIGMAS = (15, 25, 50)
+
+
+def _bm3d():
+    try:
+        import bm3d
+    except ImportError:
+        return None
+    return lambda img, s: bm3d.bm3d(img, s / 255)
+
+
+def _seconds_per_image(func, image, repeats):
+    func(image)  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        func(image)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", default=str(DATA / "set12"))
+    parser.add_argument("--model", default="gray", help="pretrained name or weight file")
+    parser.add_argument("--no-bm3d", action="store_true")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+
+    images, _ = read_folder(args.images)
+    model = (CNNDenoiser.pretrained(args.model) if not Path(args.model).is_file()
+             else CNNDenoiser.load(args.model))
+    bm3d = None if args.no_bm3d else _bm3d()
+
+    def run_model(img):
+        return model.transform(img[None].astype(np.float32))[0]
+
+    methods = {"sklearn-denoise gray (blind)": lambda img, s: run_model(img)}
+    if bm3d is not None:
+        methods["BM3D (bm3d package, known sigma)"] = bm3d
+    print(f"## Quality on {Path(args.images).name} ({len(images)} images), PSNR dB / SSIM\n")
+    print("| method | " + " | ".join(f"sigma {s}" for s in SIGMAS) + " |")
+    print("|---|" + "---:|" * len(SIGMAS))
+    for name, func in methods.items():
+        cells = []
+        for s in SIGMAS:
+            p, q = evaluate(lambda img, f=func, s=s: f(img, s), images, s)
+            cells.append(f"{p:.2f} / {q:.4f}")
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+    for name, values in PUBLISHED.items():
+        print(f"| {name} (published) | " + " | ".join(f"{v:.2f}" for v in values) + " |")
+
+    rng = np.random.default_rng(0)
+    image = np.clip(images[0][:256, :256] / 255 + rng.normal(0, 25 / 255, (256, 256)), 0, 1)
+    dncnn = CNNDenoiser("dncnn", depth=17, width=64, max_epochs=0, random_state=0)
+    dncnn.fit(image[None].astype(np.float32))
+    timings = {
+        "sklearn-denoise gray": _seconds_per_image(run_model, image, args.repeats),
+        "DnCNN 17x64 (same package module)": _seconds_per_image(
+            lambda img: dncnn.transform(img[None].astype(np.float32)), image, args.repeats),
+    }
+    if bm3d is not None:
+        timings["BM3D"] = _seconds_per_image(lambda img: bm3d(img, 25), image, 1)
+    ours = timings["sklearn-denoise gray"]
+    print("\n## CPU seconds per 256x256 image (median)\n")
+    print("| method | s / image | time relative to sklearn-denoise gray |")
+    print("|---|---:|---:|")
+    for name, sec in timings.items():
+        print(f"| {name} | {sec:.4f} | {sec / ours:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()
