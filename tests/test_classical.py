@@ -266,7 +266,8 @@ def test_bm3d_gray_matches_package(bm3d, gray, stage):
     stage_arg = {"all": bm3d.BM3DStages.ALL_STAGES,
                  "hard_thresholding": bm3d.BM3DStages.HARD_THRESHOLDING}[stage]
     ref = bm3d.bm3d(x[0], 0.1, profile="np", stage_arg=stage_arg)
-    np.testing.assert_allclose(out[0], ref, atol=1e-12)
+    # bm3d works in float32 with threads: repeated calls may differ by ~1e-7
+    np.testing.assert_allclose(out[0], ref, atol=1e-6)
 
 
 def test_bm3d_rgb_matches_package(bm3d, color):
@@ -287,7 +288,7 @@ def test_bm3d_estimated_sigma_and_uint8(bm3d, clean_gray, gray):
     x = gray[:1, :12, :12]
     out = BM3DDenoiser().fit(x).transform(x)
     s = estimate_sigma(x[0])
-    np.testing.assert_allclose(out[0], bm3d.bm3d(x[0], s), atol=1e-12)
+    np.testing.assert_allclose(out[0], bm3d.bm3d(x[0], s), atol=1e-6)
     x8 = (np.clip(x, 0, 1) * 255).round().astype(np.uint8)
     assert BM3DDenoiser(sigma=0.1).fit(x8).transform(x8).dtype == np.uint8
 

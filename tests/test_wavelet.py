@@ -276,7 +276,7 @@ def test_grid_search_picks_best_psnr():
     best = int(np.argmax(means))
     assert search.best_params_ == search.cv_results_["params"][best]
     assert search.best_index_ == best
-    assert means[best] - means.min() > 1.0  # dB
+    assert means[best] - means.min() > 3.0  # dB
     assert np.all(np.isfinite(search.cv_results_["mean_test_ssim"]))
     # the refitted pipeline denoises
     assert psnr(clean, search.transform(noisy)) > psnr(clean, noisy)
