@@ -1,0 +1,876 @@
+"""Compare denoisers on clean images with synthetic noise: the Set12 protocol.
+
+Used by ``sklearn-denoise compare`` and ``benchmarks/compare_denoisers.py``.
+
+Protocol (as for the published Set12 figures): clean ``uint8`` image -> float in [0, 1];
+add white Gaussian noise of standard deviation ``sigma / 255`` drawn with a fixed seed
+(``seed + k`` for the ``k``-th image, the same noise for every method), without clipping
+the noisy input; denoise; clip the output to [0, 1], multiply by 255 and round; PSNR
+against the ``uint8`` clean image with peak 255, and SSIM. Each denoise call is timed with
+:func:`time.perf_counter`.
+
+A *method* maps a known noise level to a function denoising one float image::
+
+    Method("tv", "TVDenoiser(weight=0.9*sigma)", lambda s: lambda img: ...)
+
+:func:`default_methods` builds every denoiser the package has; :func:`run_comparison`
+runs them, :func:`to_markdown` renders the table and :func:`save_figure` writes crops of
+one image.
+"""
+
+import os
+import secrets
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from .metrics import psnr, ssim
+
+__all__ = [
+    "Method",
+    "MethodSet",
+    "Row",
+    "Comparison",
+    "default_methods",
+    "run_comparison",
+    "to_markdown",
+    "save_figure",
+    "center_crop",
+    "parse_sigmas",
+    "load_images",
+    "load_cnn",
+    "write_text",
+    "METHOD_NAMES",
+]
+
+
+class Row(NamedTuple):
+    """Mean result of one method at one noise level."""
+
+    method: str
+    sigma: float  # 0-255 scale
+    psnr: float  # dB, mean over images
+    ssim: float  # mean over images
+    seconds: float  # mean seconds per image
+
+
+@dataclass
+class Method:
+    """A named denoising method.
+
+    Parameters
+    ----------
+    name : str
+        Short name (used in ``--methods`` and as the first table column).
+    label : str
+        What it is and with which parameters.
+    build : callable
+        ``build(sigma)`` with ``sigma`` on the [0, 1] scale (the true noise level) returns
+        ``denoise(image) -> image``, taking and returning one float image of shape (H, W)
+        or (H, W, 3). Called once per noise level, outside the timing.
+    slow : bool, default=False
+        Seconds per image rather than fractions of a second; the command line skips it
+        unless asked for.
+    prepare : callable, default=None
+        ``prepare(channel_counts)`` is called once before any timing with the set of
+        channel counts of the images (1 or 3), to load models.
+    """
+
+    name: str
+    label: str
+    build: Callable
+    slow: bool = False
+    prepare: Callable | None = None
+
+
+class MethodSet(dict):
+    """A ``{name: Method}`` dict that also records unavailable methods in ``skipped``."""
+
+    def __init__(self, *args, skipped=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.skipped = dict(skipped or {})
+
+
+@dataclass
+class Comparison:
+    """The result of :func:`run_comparison`; iterating over it yields the rows.
+
+    Attributes
+    ----------
+    rows : list of Row
+        One per (method, sigma), methods in the given order, the noisy input first.
+    sigmas : list of float
+    labels : dict
+        Method name -> label.
+    skipped : dict
+        Method name -> reason, for methods that could not be run (and were dropped).
+    n_images : int
+    image_shapes : list of tuple
+    examples : dict
+        ``{sigma: {"clean": uint8, "noisy": uint8, method: uint8, ...}}`` for the image
+        ``keep_image``, and ``example_psnr`` the matching PSNRs, for :func:`save_figure`.
+    """
+
+    rows: list
+    sigmas: list
+    labels: dict
+    skipped: dict = field(default_factory=dict)
+    n_images: int = 0
+    image_shapes: list = field(default_factory=list)
+    examples: dict = field(default_factory=dict)
+    example_psnr: dict = field(default_factory=dict)
+    keep_image: int | None = None
+    image_names: list | None = None
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, index):
+        return self.rows[index]
+
+
+NOISY = "noisy"
+
+
+# ----------------------------------------------------------------------------------- helpers
+def parse_sigmas(text):
+    """Parse "15,25,50" into ``[15.0, 25.0, 50.0]`` (0-255 scale), checking the values."""
+    if isinstance(text, (int, float)):
+        values = [float(text)]
+    elif isinstance(text, str):
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        if not parts:
+            raise ValueError("no noise level given: expected e.g. 15,25,50")
+        try:
+            values = [float(p) for p in parts]
+        except ValueError as exc:
+            raise ValueError(
+                f"invalid noise levels {text!r}: expected numbers on the 0-255 scale "
+                "separated by commas, e.g. 15,25,50"
+            ) from exc
+    else:
+        values = [float(v) for v in text]
+    for v in values:
+        if not np.isfinite(v) or not 0 < v <= 255:
+            raise ValueError(f"noise level {v:g} is outside (0, 255] (0-255 scale)")
+    return values
+
+
+def center_crop(image, size):
+    """Centre crop to at most ``size x size`` (smaller sides are kept whole)."""
+    if size is None:
+        return image
+    h, w = image.shape[:2]
+    ch, cw = min(h, int(size)), min(w, int(size))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return image[top : top + ch, left : left + cw]
+
+
+def _check_images(images):
+    if isinstance(images, np.ndarray) and images.ndim in (2,):
+        images = [images]
+    images = list(images)
+    if not images:
+        raise ValueError("No images to compare on.")
+    out = []
+    for i, img in enumerate(images):
+        img = np.asarray(img)
+        if img.dtype != np.uint8:
+            raise TypeError(
+                f"image {i} has dtype {img.dtype}: the protocol takes uint8 clean images"
+            )
+        if img.ndim == 3 and img.shape[-1] == 1:
+            img = img[..., 0]
+        if not (img.ndim == 2 or (img.ndim == 3 and img.shape[-1] == 3)):
+            raise ValueError(
+                f"image {i} has shape {img.shape}: expected gray (H, W) or RGB (H, W, 3)"
+            )
+        if min(img.shape[:2]) < 16:
+            raise ValueError(f"image {i} is too small ({img.shape}); use at least 16x16")
+        out.append(img)
+    return out
+
+
+def add_noise(clean, sigma255, seed):
+    """Float [0, 1] image plus seeded N(0, (sigma/255)^2) noise, not clipped."""
+    rng = np.random.default_rng(seed)
+    image = clean.astype(np.float64) / 255.0
+    return image + rng.normal(0.0, sigma255 / 255.0, size=image.shape)
+
+
+def quantize(image):
+    """Clip to [0, 1], scale to 255 and round to uint8."""
+    return np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def _score(clean, out):
+    return psnr(clean[None], out[None]), ssim(clean[None], out[None])
+
+
+def _channel_axis(image):
+    return -1 if image.ndim == 3 else None
+
+
+def _with_estimator(make):
+    """``denoise(image)`` from ``make(is_color)`` -> unfitted stateless estimator."""
+
+    def denoise(image):
+        est = make(image.ndim == 3)
+        batch = image[np.newaxis]
+        return est.fit(batch).transform(batch)[0]
+
+    return denoise
+
+
+# ----------------------------------------------------------------------------------- methods
+def _cnn_method(model=None):
+    """The CNN method: a model file or name, or else the shipped pretrained models."""
+    from ._weights import available_models
+
+    shipped = available_models()
+    if model is None:
+        if "gray" not in shipped:
+            return None, (
+                "no pretrained model is shipped in this installation (available: "
+                f"{shipped or 'none'}); pass a model file trained with "
+                "`sklearn-denoise train`"
+            )
+        label = "CNNDenoiser.pretrained('gray'), RGB: 'color'"
+    else:
+        label = f"CNNDenoiser ({Path(os.fspath(model)).name if os.path.exists(model) else model})"
+    models = {}
+
+    def get(n_channels):
+        if n_channels not in models:
+            models[n_channels] = load_cnn(model, n_channels)
+        return models[n_channels]
+
+    def prepare(channel_counts):
+        for n in sorted(channel_counts):
+            get(n)
+
+    def build(sigma):
+        def denoise(image):
+            est = get(3 if image.ndim == 3 else 1)
+            return est.transform(image[np.newaxis].astype(np.float32))[0]
+
+        return denoise
+
+    return Method("cnn", label, build, prepare=prepare), None
+
+
+def load_cnn(model, n_channels, **params):
+    """A fitted CNNDenoiser for ``n_channels``-channel images (1 or 3).
+
+    ``model`` is None (the shipped "gray" or "color" model), the name of a shipped model
+    or a weight file. A 1-channel model is applied to RGB images in the decorrelated
+    colour space (``channel_strategy="opponent"``).
+
+    Raises
+    ------
+    ValueError
+        If the model is missing, unreadable, or does not fit the images.
+    """
+    from ._cnn import CNNDenoiser
+    from ._weights import available_models, resolve_weights
+
+    shipped = available_models()
+    if model is None:
+        name = "color" if n_channels == 3 and "color" in shipped else "gray"
+        if name not in shipped:
+            raise ValueError(
+                "No pretrained CNN model is shipped in this installation (available: "
+                f"{shipped or 'none'}); pass a weight file (e.g. from `sklearn-denoise "
+                "train`) or use a classical method."
+            )
+        if name == "gray" and n_channels == 3:
+            params.setdefault("channel_strategy", "opponent")
+        elif name == "gray":
+            params.setdefault("channel_strategy", "joint")
+        return CNNDenoiser.pretrained(name, **params)
+    model = os.fspath(model)
+    if model not in shipped and not os.path.exists(model):
+        raise ValueError(
+            f"Model {model!r} is neither a weight file nor a shipped model (shipped: "
+            f"{shipped or 'none'})."
+        )
+    config, _, _, _ = resolve_weights(model)
+    channels = config["channels"]
+    if channels == 1:
+        params["channel_strategy"] = "opponent" if n_channels == 3 else "joint"
+    elif channels == n_channels:
+        params["channel_strategy"] = "joint"
+    else:
+        raise ValueError(
+            f"Model {model!r} denoises {channels}-channel images; these have {n_channels}."
+        )
+    if model in shipped:
+        return CNNDenoiser.pretrained(model, **params)
+    return CNNDenoiser.load(model, **params)
+
+
+def default_methods(*, model=None, include=None):
+    """Every denoiser available in the package, with parameters for a known noise level.
+
+    Parameters
+    ----------
+    model : str or path, default=None
+        CNN weights (a file written by ``CNNDenoiser.save`` or a shipped model name); None
+        uses the shipped pretrained models when they exist.
+    include : iterable of str, default=None
+        Only these method names (in this order); None for all.
+
+    Returns
+    -------
+    methods : MethodSet
+        ``{name: Method}``, in the order: cnn, wavelet, wavelet-cs, tv, nlm, bilateral,
+        bm3d, sk-wavelet, sk-tv, sk-nlm. ``methods.skipped`` maps the names of methods
+        that are not available (no pretrained model, ``bm3d`` not installed, ...) to the
+        reason.
+    """
+    from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, denoise_wavelet
+
+    import sklearn_denoise as sd
+
+    methods = {}
+    skipped = {}
+
+    def need(class_name):
+        cls = getattr(sd, class_name, None)
+        if cls is None:
+            raise _Unavailable(f"{class_name} is not in this version of sklearn_denoise")
+        return cls
+
+    def add(name, factory):
+        try:
+            result = factory()
+        except _Unavailable as exc:
+            skipped[name] = str(exc)
+            return
+        methods[name] = result
+
+    def cnn():
+        method, reason = _cnn_method(model)
+        if method is None:
+            raise _Unavailable(reason)
+        return method
+
+    def wavelet(cycle_spins):
+        cls = need("WaveletDenoiser")
+
+        def build(sigma):
+            return _with_estimator(lambda color: cls(
+                sigma=sigma, wavelet="db1", method="BayesShrink", mode="soft",
+                convert2ycbcr=color, cycle_spins=cycle_spins))
+
+        if cycle_spins:
+            return Method("wavelet-cs", f"WaveletDenoiser(BayesShrink, db1, "
+                          f"cycle_spins={cycle_spins})", build)
+        return Method("wavelet", "WaveletDenoiser(BayesShrink, db1)", build)
+
+    def tv():
+        cls = need("TVDenoiser")
+        return Method("tv", "TVDenoiser(weight=0.9*sigma)", lambda sigma: _with_estimator(
+            lambda color: cls(weight=0.9 * sigma)))
+
+    def nlm():
+        cls = need("NLMeansDenoiser")
+        return Method("nlm", "NLMeansDenoiser(patch 5, distance 6, h=0.8*sigma)",
+                      lambda sigma: _with_estimator(lambda color: cls(
+                          patch_size=5, patch_distance=6, h=0.8 * sigma, sigma=sigma)))
+
+    def bilateral():
+        cls = need("BilateralDenoiser")
+        return Method("bilateral", "BilateralDenoiser(sigma_color=1.5*sigma, "
+                      "sigma_spatial=1.5)", lambda sigma: _with_estimator(lambda color: cls(
+                          sigma_color=1.5 * sigma, sigma_spatial=1.5)))
+
+    def bm3d():
+        cls = need("BM3DDenoiser")
+        try:
+            import bm3d as _bm3d  # noqa: F401
+        except ImportError as exc:
+            raise _Unavailable(
+                "needs the optional bm3d package (pip install bm3d)"
+            ) from exc
+        return Method("bm3d", "BM3DDenoiser(sigma, profile 'np')", lambda sigma:
+                      _with_estimator(lambda color: cls(sigma=sigma)), slow=True)
+
+    def sk_wavelet():
+        def build(sigma):
+            return lambda img: denoise_wavelet(
+                img, sigma=sigma, wavelet="db1", method="BayesShrink", mode="soft",
+                rescale_sigma=True, convert2ycbcr=img.ndim == 3,
+                channel_axis=_channel_axis(img))
+
+        return Method("sk-wavelet", "skimage denoise_wavelet(BayesShrink, db1)", build)
+
+    def sk_tv():
+        def build(sigma):
+            return lambda img: denoise_tv_chambolle(
+                img, weight=0.9 * sigma, channel_axis=_channel_axis(img))
+
+        return Method("sk-tv", "skimage denoise_tv_chambolle(weight=0.9*sigma)", build)
+
+    def sk_nlm():
+        def build(sigma):
+            return lambda img: denoise_nl_means(
+                img, patch_size=5, patch_distance=6, h=0.8 * sigma, sigma=sigma,
+                fast_mode=True, channel_axis=_channel_axis(img))
+
+        return Method("sk-nlm", "skimage denoise_nl_means(5, 6, h=0.8*sigma)", build)
+
+    factories = {
+        "cnn": cnn,
+        "wavelet": lambda: wavelet(0),
+        "wavelet-cs": lambda: wavelet(3),
+        "tv": tv,
+        "nlm": nlm,
+        "bilateral": bilateral,
+        "bm3d": bm3d,
+        "sk-wavelet": sk_wavelet,
+        "sk-tv": sk_tv,
+        "sk-nlm": sk_nlm,
+    }
+    names = list(factories) if include is None else list(include)
+    unknown = [n for n in names if n not in factories]
+    if unknown:
+        raise ValueError(
+            f"Unknown method(s) {unknown}; choose from {list(factories)} (or 'all')."
+        )
+    for name in names:
+        add(name, factories[name])
+    return MethodSet(methods, skipped=skipped)
+
+
+METHOD_NAMES = ("cnn", "wavelet", "wavelet-cs", "tv", "nlm", "bilateral", "bm3d",
+                "sk-wavelet", "sk-tv", "sk-nlm")
+
+
+class _Unavailable(Exception):
+    pass
+
+
+def _as_method(name, value):
+    """Accept a Method, an estimator (fitted: used as is; else fit per image), or a
+    callable ``f(image, sigma) -> image``."""
+    if isinstance(value, Method):
+        return value
+    if hasattr(value, "transform"):
+        from sklearn.base import clone
+        from sklearn.utils.validation import check_is_fitted
+
+        try:
+            check_is_fitted(value)
+            fitted = True
+        except Exception:
+            fitted = False
+
+        def build(sigma):
+            def denoise(image):
+                batch = image[np.newaxis]
+                est = value if fitted else clone(value).fit(batch)
+                return est.transform(batch)[0]
+
+            return denoise
+
+        return Method(name, type(value).__name__, build)
+    if callable(value):
+        return Method(name, getattr(value, "__name__", name),
+                      lambda sigma: (lambda image: value(image, sigma)))
+    raise TypeError(
+        f"Method {name!r} must be a Method, an estimator with transform or a callable "
+        f"f(image, sigma), got {value!r}."
+    )
+
+
+# ----------------------------------------------------------------------------------- engine
+def run_comparison(images, sigmas, methods=None, *, seed=0, keep_image=0, names=None,
+                   include_noisy=True, progress=False):
+    """Run the Set12 protocol for every method and noise level.
+
+    Parameters
+    ----------
+    images : list of ndarray
+        Clean ``uint8`` images, gray (H, W) or RGB (H, W, 3), sizes may differ.
+    sigmas : iterable of float or str
+        Noise levels on the 0-255 scale (or a string "15,25,50").
+    methods : dict, default=None
+        ``{name: Method | estimator | callable(image, sigma)}``; None uses
+        :func:`default_methods`. An unfitted estimator is fitted on each noisy image (for
+        the stateless classical denoisers), a fitted one only transforms.
+    seed : int, default=0
+        Noise seed: the ``k``-th image gets ``numpy.random.default_rng(seed + k)``.
+    keep_image : int or None, default=0
+        Keep the outputs for this image (for :func:`save_figure`); None keeps none.
+    names : list of str, default=None
+        Image names, for the figure.
+    include_noisy : bool, default=True
+        Add a "noisy" row: the noisy input itself, clipped and rounded.
+    progress : bool, default=False
+        Show a tqdm progress bar on stderr.
+
+    Returns
+    -------
+    Comparison
+        Iterable over the :class:`Row` tuples ``(method, sigma, psnr, ssim, seconds)``
+        (means over the images; seconds per image). A method that fails is dropped and its
+        error recorded in ``skipped``.
+    """
+    images = _check_images(images)
+    sigmas = parse_sigmas(sigmas)
+    if methods is None:
+        methods = default_methods()
+    skipped = dict(getattr(methods, "skipped", {}))
+    methods = {name: _as_method(name, value) for name, value in methods.items()}
+    labels = {name: m.label for name, m in methods.items()}
+    if keep_image is not None and not 0 <= keep_image < len(images):
+        raise ValueError(f"keep_image={keep_image} but there are {len(images)} images")
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(sigmas) * len(methods) * len(images), unit="image",
+                   desc="compare", leave=False)
+    results = {}  # (name, sigma) -> (psnrs, ssims, seconds)
+    examples, example_psnr = {}, {}
+    failed = {}
+    channel_counts = {3 if img.ndim == 3 else 1 for img in images}
+    for name, method in methods.items():
+        if method.prepare is not None:
+            try:
+                method.prepare(channel_counts)
+            except Exception as exc:
+                failed[name] = f"failed: {type(exc).__name__}: {exc}"
+    try:
+        for sigma in sigmas:
+            noisy = [add_noise(img, sigma, seed + k) for k, img in enumerate(images)]
+            if keep_image is not None:
+                examples[sigma] = {"clean": images[keep_image],
+                                   NOISY: quantize(noisy[keep_image])}
+                example_psnr[sigma] = {}
+            if include_noisy:
+                scores = [_score(c, quantize(n)) for c, n in zip(images, noisy)]
+                results[(NOISY, sigma)] = ([s[0] for s in scores], [s[1] for s in scores],
+                                           [0.0] * len(images))
+                if keep_image is not None:
+                    example_psnr[sigma][NOISY] = scores[keep_image][0]
+            for name, method in methods.items():
+                if name in failed:
+                    if bar is not None:
+                        bar.update(len(images))
+                    continue
+                if bar is not None:
+                    bar.set_description(f"{name} sigma={sigma:g}")
+                try:
+                    psnrs, ssims, secs, kept = _run_method(method, images, noisy, sigma,
+                                                           keep_image, bar)
+                except Exception as exc:  # one broken method must not stop the others
+                    failed[name] = f"failed: {type(exc).__name__}: {exc}"
+                    continue
+                results[(name, sigma)] = (psnrs, ssims, secs)
+                if keep_image is not None:
+                    examples[sigma][name] = kept
+                    example_psnr[sigma][name] = psnrs[keep_image]
+    finally:
+        if bar is not None:
+            bar.close()
+
+    order = ([NOISY] if include_noisy else []) + [n for n in methods if n not in failed]
+    rows = [
+        Row(name, sigma, float(np.mean(results[(name, sigma)][0])),
+            float(np.mean(results[(name, sigma)][1])),
+            float(np.mean(results[(name, sigma)][2])))
+        for name in order for sigma in sigmas
+    ]
+    for sigma in examples:
+        for name in failed:
+            examples[sigma].pop(name, None)
+            example_psnr[sigma].pop(name, None)
+    skipped.update(failed)
+    if include_noisy:
+        labels = {NOISY: "noisy input (no denoising)", **labels}
+    return Comparison(
+        rows=rows, sigmas=sigmas, labels={n: labels[n] for n in order}, skipped=skipped,
+        n_images=len(images), image_shapes=[img.shape for img in images],
+        examples=examples, example_psnr=example_psnr, keep_image=keep_image,
+        image_names=list(names) if names is not None else None,
+    )
+
+
+def _run_method(method, images, noisy, sigma, keep_image, bar):
+    denoise = method.build(sigma / 255.0)
+    psnrs, ssims, secs = [], [], []
+    kept = None
+    for k, (clean, x) in enumerate(zip(images, noisy)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            start = time.perf_counter()
+            out = denoise(x)
+            secs.append(time.perf_counter() - start)
+        out = np.asarray(out, dtype=np.float64)
+        if out.shape != x.shape:
+            raise ValueError(f"output shape {out.shape} differs from input {x.shape}")
+        if not np.all(np.isfinite(out)):
+            raise ValueError("output contains NaN or infinity")
+        out = quantize(out)
+        p, s = _score(clean, out)
+        psnrs.append(p)
+        ssims.append(s)
+        if k == keep_image:
+            kept = out
+        if bar is not None:
+            bar.update(1)
+    return psnrs, ssims, secs, kept
+
+
+# ----------------------------------------------------------------------------------- output
+def to_markdown(comparison, *, title=None):
+    """Markdown table: one row per method, one column per sigma, "PSNR / SSIM / s".
+
+    The best PSNR of each column (the noisy input aside) is bold. ``comparison`` is a
+    :class:`Comparison` or a list of :class:`Row` (then methods get no label).
+    """
+    rows = list(comparison)
+    labels = dict(getattr(comparison, "labels", {}))
+    sigmas = []
+    for r in rows:
+        if r.sigma not in sigmas:
+            sigmas.append(r.sigma)
+    methods = []
+    for r in rows:
+        if r.method not in methods:
+            methods.append(r.method)
+    cell = {(r.method, r.sigma): r for r in rows}
+    best = {}
+    for s in sigmas:
+        candidates = [cell[(m, s)].psnr for m in methods if m != NOISY and (m, s) in cell]
+        best[s] = max(candidates) if candidates else None
+
+    lines = []
+    n_images = getattr(comparison, "n_images", None)
+    if title:
+        lines += [title, ""]
+    what = "PSNR (dB) / SSIM / seconds per image"
+    if n_images:
+        what += f", mean over {n_images} image{'s' if n_images != 1 else ''}"
+    lines += [what + "; Gaussian noise, sigma on the 0-255 scale, output rounded to uint8.",
+              ""]
+    header = ["method", "denoiser"] + [f"sigma={s:g}" for s in sigmas]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join(["---", "---"] + ["---:"] * len(sigmas)) + "|")
+    for m in methods:
+        cells = [f"`{m}`", labels.get(m, "")]
+        for s in sigmas:
+            r = cell.get((m, s))
+            if r is None:
+                cells.append("-")
+                continue
+            p = f"{r.psnr:.2f}"
+            if m != NOISY and best[s] is not None and np.isclose(r.psnr, best[s]):
+                p = f"**{p}**"
+            t = "-" if m == NOISY else _format_seconds(r.seconds)
+            cells.append(f"{p} / {r.ssim:.3f} / {t}")
+        lines.append("| " + " | ".join(cells) + " |")
+    skipped = getattr(comparison, "skipped", {})
+    if skipped:
+        lines.append("")
+        lines.append("Not run: " + "; ".join(f"`{k}` ({v})" for k, v in skipped.items()) + ".")
+    return "\n".join(lines) + "\n"
+
+
+def _format_seconds(seconds):
+    if seconds >= 10:
+        return f"{seconds:.1f} s"
+    if seconds >= 0.01:
+        return f"{seconds:.2f} s"
+    return f"{seconds:.4f} s"
+
+
+def _atomic_target(path):
+    path = Path(path)
+    return path, path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+
+
+def write_text(path, text):
+    """Write text atomically (temporary file in the same folder, then os.replace)."""
+    path, tmp = _atomic_target(path)
+    try:
+        with open(tmp, "x", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+    return path
+
+
+def _detail_crop(image, size):
+    """Top-left corner of the ``size`` crop with the most detail (gradient energy)."""
+    gray = image.astype(np.float64)
+    if gray.ndim == 3:
+        gray = gray.mean(axis=-1)
+    h, w = gray.shape
+    ch, cw = min(size, h), min(size, w)
+    energy = np.zeros_like(gray)
+    energy[:, 1:] += np.abs(np.diff(gray, axis=1))
+    energy[1:, :] += np.abs(np.diff(gray, axis=0))
+    integral = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    step = max(1, min(ch, cw) // 4)
+    best, corner = -1.0, (0, 0)
+    for top in range(0, h - ch + 1, step):
+        for left in range(0, w - cw + 1, step):
+            total = (integral[top + ch, left + cw] - integral[top, left + cw]
+                     - integral[top + ch, left] + integral[top, left])
+            if total > best:
+                best, corner = total, (top, left)
+    return corner, (ch, cw)
+
+
+def save_figure(comparison, path, *, sigma=None, crop=96, columns=4, dpi=150):
+    """Write a figure of crops: clean, noisy and each method, titled with their PSNR.
+
+    Parameters
+    ----------
+    comparison : Comparison
+        From :func:`run_comparison` with ``keep_image`` set.
+    path : str or path-like
+        Output file; the format follows the extension (PNG, PDF, SVG, ...). Written
+        atomically.
+    sigma : float, default=None
+        Which noise level to show; None takes the middle one.
+    crop : int, default=96
+        Side of the crop, placed where the clean image has the most detail.
+    columns : int, default=4
+        Panels per row.
+
+    Returns
+    -------
+    path : pathlib.Path
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is not installed.
+    """
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ImportError(
+            "Writing the comparison figure needs matplotlib: pip install matplotlib"
+        ) from exc
+    if not comparison.examples:
+        raise ValueError("The comparison kept no images: run it with keep_image set.")
+    sigmas = list(comparison.examples)
+    if sigma is None:
+        sigma = sigmas[len(sigmas) // 2]
+    sigma = float(sigma)
+    if sigma not in comparison.examples:
+        raise ValueError(f"sigma={sigma:g} was not run; choose from {sigmas}")
+    shown = comparison.examples[sigma]
+    scores = comparison.example_psnr[sigma]
+    clean = shown["clean"]
+    (top, left), (ch, cw) = _detail_crop(clean, int(crop))
+    panels = [("clean", None)] + [(name, scores.get(name)) for name in shown if name != "clean"]
+    columns = max(1, min(columns, len(panels)))
+    n_rows = -(-len(panels) // columns)
+    fig = Figure(figsize=(2.4 * columns, 2.6 * n_rows))
+    for i, (name, score) in enumerate(panels):
+        ax = fig.add_subplot(n_rows, columns, i + 1)
+        img = shown[name][top : top + ch, left : left + cw]
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255,
+                  interpolation="nearest")
+        title = name if score is None else f"{name}\n{score:.2f} dB"
+        ax.set_title(title, fontsize=9)
+        ax.set_axis_off()
+    image_name = ""
+    if comparison.image_names and comparison.keep_image is not None:
+        image_name = f"{comparison.image_names[comparison.keep_image]}, "
+    fig.suptitle(f"{image_name}sigma={sigma:g} (PSNR of the whole image)", fontsize=10)
+    fig.tight_layout()
+    path, tmp = _atomic_target(path)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    try:
+        with open(tmp, "xb") as fh:
+            fig.savefig(fh, format=fmt, dpi=dpi)
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+    return path
+
+
+def load_images(folder=None, *, size=None, max_images=None, color=False):
+    """Clean uint8 images for a comparison, and their names.
+
+    Parameters
+    ----------
+    folder : str or path, default=None
+        A folder of PNG/JPEG/TIFF images (sorted by name); None uses the bundled sample
+        images (:func:`sklearn_denoise.datasets.load_sample_images`).
+    size : int, default=None
+        Centre-crop every image to at most ``size x size``.
+    max_images : int, default=None
+        Use only the first ``max_images``.
+    color : bool, default=False
+        RGB images (colour sample images, or folder images kept in colour); False
+        converts to gray.
+
+    Returns
+    -------
+    images : list of ndarray
+    names : list of str
+    """
+    from ._io import is_image_file, read_image
+
+    if folder is None:
+        from .datasets import load_sample_images
+
+        images, names = load_sample_images(color=color, return_names=True)
+    else:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise ValueError(f"{folder} is not a folder")
+        files = sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
+        if max_images is not None:
+            files = files[:max_images]
+        if not files:
+            raise ValueError(f"No PNG/JPEG/TIFF images in {folder}")
+        images, names = [], []
+        for p in files:
+            img = read_image(p)
+            images.append(_to_uint8(img, color, p))
+            names.append(p.stem)
+    if max_images is not None:
+        images, names = images[:max_images], names[:max_images]
+    images = [center_crop(img, size) for img in images]
+    return images, names
+
+
+def _to_uint8(img, color, path):
+    if img.dtype == np.uint16:
+        img = np.rint(img / 257.0).astype(np.uint8)
+    elif img.dtype.kind == "f":
+        img = quantize(img)
+    if img.ndim == 3 and img.shape[-1] in (2, 4):  # drop alpha
+        img = img[..., :-1]
+    if img.ndim == 3 and img.shape[-1] == 1:
+        img = img[..., 0]
+    if color and img.ndim == 2:
+        img = np.repeat(img[..., np.newaxis], 3, axis=-1)
+    if not color and img.ndim == 3:
+        from skimage.color import rgb2gray
+
+        img = quantize(rgb2gray(img))
+    return img

@@ -1,0 +1,451 @@
+"""Read and write image files (PNG, JPEG, TIFF), keeping bit depth and colour mode.
+
+:func:`read_image` returns the pixels as stored: ``uint8`` or ``uint16`` (floats for float
+TIFFs), shape ``(H, W)`` for grayscale, ``(H, W, C)`` with ``C`` in 2 (gray + alpha),
+3 (RGB) or 4 (RGBA). :func:`write_image` writes such an array in the format named by the
+file's extension, with the array's dtype and channel count, atomically: the data go to a
+temporary file in the destination folder, which then replaces the destination, so an
+interrupted write never leaves a half-written image.
+
+PNG and JPEG go through Pillow, TIFF through tifffile (both come with scikit-image).
+Pillow reads 16-bit colour PNGs as 8-bit and cannot write them, so those (colour types RGB,
+RGBA and gray + alpha at 16 bits) are decoded and encoded here with :mod:`zlib`.
+
+Unreadable, corrupt or unsupported files raise :class:`ImageFileError` (a ValueError)
+naming the file and the reason; failures to write raise :class:`ImageWriteError` (an
+OSError).
+"""
+
+import os
+import secrets
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "SUPPORTED_EXTENSIONS",
+    "ImageFileError",
+    "ImageWriteError",
+    "is_image_file",
+    "read_image",
+    "write_image",
+]
+
+_PNG = (".png",)
+_JPEG = (".jpg", ".jpeg")
+_TIFF = (".tif", ".tiff")
+SUPPORTED_EXTENSIONS = _PNG + _JPEG + _TIFF
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
+_PILLOW_METADATA = ("exif", "icc_profile", "dpi")
+
+
+class ImageFileError(ValueError):
+    """An image file cannot be read: missing, unreadable, corrupt or unsupported."""
+
+
+class ImageWriteError(OSError):
+    """An image cannot be written (folder missing or read-only, disk full, bad format)."""
+
+
+def is_image_file(path):
+    """Whether ``path`` has one of the supported image extensions (case-insensitive)."""
+    return Path(path).suffix.lower() in SUPPORTED_EXTENSIONS
+
+
+def _kind(path):
+    suffix = Path(path).suffix.lower()
+    if suffix in _PNG:
+        return "png"
+    if suffix in _JPEG:
+        return "jpeg"
+    if suffix in _TIFF:
+        return "tiff"
+    return None
+
+
+# ---------------------------------------------------------------------------------- reading
+def read_image(path, *, metadata=False):
+    """Read a PNG, JPEG or TIFF file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Image file; the format is taken from its extension (``.png``, ``.jpg``, ``.jpeg``,
+        ``.tif``, ``.tiff``, any case).
+    metadata : bool, default=False
+        Also return a dict of the metadata that :func:`write_image` can carry over to
+        PNG and JPEG files: ``exif`` (camera data, orientation), ``icc_profile`` (colour
+        profile) and ``dpi``, when the file has them.
+
+    Returns
+    -------
+    image : ndarray of shape (H, W) or (H, W, C)
+        ``uint8`` or ``uint16`` pixels as stored (``float32``/``float64`` for float TIFFs),
+        ``C`` in 2 (gray + alpha), 3 (RGB) or 4 (RGBA). Palette and 1-bit images are
+        expanded to 8-bit RGB(A) or gray; CMYK JPEGs are converted to RGB.
+    info : dict
+        Only with ``metadata=True``.
+
+    Raises
+    ------
+    ImageFileError
+        If the file does not exist, cannot be opened, is corrupt or truncated, or holds
+        something other than one 2-D gray or colour image.
+    """
+    path = Path(path)
+    kind = _kind(path)
+    if kind is None:
+        raise ImageFileError(
+            f"{path}: unsupported file type {path.suffix or '(no extension)'!r}; supported: "
+            f"{', '.join(SUPPORTED_EXTENSIONS)}."
+        )
+    if not path.exists():
+        raise ImageFileError(f"{path}: no such file.")
+    if not path.is_file():
+        raise ImageFileError(f"{path}: not a regular file.")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(32)
+    except OSError as exc:
+        raise ImageFileError(f"{path}: cannot open ({exc.strerror or exc}).") from exc
+    if not head:
+        raise ImageFileError(f"{path}: empty file.")
+    info = {}
+    try:
+        if kind == "tiff":
+            image = _read_tiff(path)
+        elif kind == "png" and _is_16bit_colour_png(head):
+            image = _read_png16(path)
+        else:
+            image, info = _read_pillow(path, kind)
+    except ImageFileError:
+        raise
+    except MemoryError:
+        raise
+    except Exception as exc:  # the readers raise many types for corrupt files
+        raise ImageFileError(
+            f"{path}: cannot read as {kind.upper()}: the file is corrupt, truncated or not "
+            f"an image ({type(exc).__name__}: {exc})."
+        ) from exc
+    image = _check_pixels(image, path)
+    return (image, info) if metadata else image
+
+
+def _check_pixels(image, path):
+    image = np.asarray(image)
+    if image.dtype == np.bool_:
+        image = image.astype(np.uint8) * np.uint8(255)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (2, 3, 4)):
+        raise ImageFileError(
+            f"{path}: unsupported image layout {image.shape}: expected one gray (H, W) or "
+            "colour (H, W, 2|3|4) image (multi-page files and volumes are not supported)."
+        )
+    if image.dtype.type not in _SUPPORTED_DTYPES:
+        raise ImageFileError(
+            f"{path}: unsupported pixel type {image.dtype}; supported: 8- and 16-bit "
+            "unsigned integers (and float32/float64 TIFF)."
+        )
+    if image.dtype.kind == "f" and not np.all(np.isfinite(image)):
+        raise ImageFileError(f"{path}: the image contains NaN or infinite values.")
+    if min(image.shape[:2]) < 1:
+        raise ImageFileError(f"{path}: the image is empty ({image.shape}).")
+    return image
+
+
+def _read_pillow(path, kind):
+    from PIL import Image
+
+    with Image.open(path) as im:
+        if im.format not in ("PNG", "JPEG", "MPO"):  # MPO: multi-picture camera JPEG
+            raise ImageFileError(
+                f"{path}: the file is {im.format or 'not a known image format'}, not "
+                f"{kind.upper()} as its extension says."
+            )
+        if im.format == "PNG" and getattr(im, "n_frames", 1) > 1:
+            raise ImageFileError(f"{path}: animated PNG files are not supported.")
+        im.load()
+        info = {k: im.info[k] for k in _PILLOW_METADATA if im.info.get(k)}
+        if im.mode == "CMYK":
+            info.pop("icc_profile", None)  # a CMYK profile does not describe the RGB pixels
+        return _pillow_pixels(im, path), info
+
+
+def _pillow_pixels(im, path):
+    """The pixels of an open Pillow image as stored (expanding palette and 1-bit modes)."""
+    mode = im.mode
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        return np.asarray(im)
+    if mode in ("I;16", "I;16B", "I;16L"):
+        return np.asarray(im).astype(np.uint16)
+    if mode == "I":  # 16-bit gray PNG on some Pillow versions
+        arr = np.asarray(im)
+        if arr.min() < 0 or arr.max() > 65535:
+            raise ImageFileError(f"{path}: 32-bit integer images are not supported.")
+        return arr.astype(np.uint16)
+    if mode == "1":
+        return np.asarray(im.convert("L"))
+    if mode in ("P", "PA"):
+        has_alpha = "transparency" in im.info or mode == "PA"
+        return np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
+    if mode in ("CMYK", "YCbCr"):
+        return np.asarray(im.convert("RGB"))
+    raise ImageFileError(f"{path}: unsupported image mode {mode!r}.")
+
+
+def _read_tiff(path):
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        if not tif.series:
+            raise ImageFileError(f"{path}: corrupt or empty TIFF file (it holds no image).")
+        series = tif.series[0]
+        axes = series.axes
+        image = series.asarray()
+    if axes == "SYX" or (axes == "CYX" and image.shape[0] in (2, 3, 4)):
+        image = np.moveaxis(image, 0, -1)
+    elif axes not in ("YX", "YXS", "YXC"):
+        raise ImageFileError(
+            f"{path}: unsupported TIFF layout (axes {axes!r}, shape {image.shape}); expected "
+            "a single 2-D gray or colour image."
+        )
+    return np.ascontiguousarray(image)
+
+
+def _png_chunks(data, path):
+    """Yield (type, payload) of the chunks of a PNG byte string, checking the CRCs."""
+    if not data.startswith(_PNG_SIGNATURE):
+        raise ImageFileError(f"{path}: not a PNG file (bad signature).")
+    pos = len(_PNG_SIGNATURE)
+    while pos < len(data):
+        if pos + 8 > len(data):
+            raise ImageFileError(f"{path}: truncated PNG file.")
+        length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
+        end = pos + 8 + length + 4
+        if end > len(data):
+            raise ImageFileError(f"{path}: truncated PNG file (chunk {ctype!r}).")
+        payload = data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[end - 4 : end])
+        if zlib.crc32(ctype + payload) & 0xFFFFFFFF != crc:
+            raise ImageFileError(f"{path}: corrupt PNG file (bad CRC in chunk {ctype!r}).")
+        yield ctype, payload
+        if ctype == b"IEND":
+            return
+        pos = end
+    raise ImageFileError(f"{path}: truncated PNG file (no IEND chunk).")
+
+
+def _is_16bit_colour_png(head):
+    """True for a PNG header announcing 16-bit RGB, RGBA or gray + alpha pixels."""
+    if not head.startswith(_PNG_SIGNATURE) or len(head) < 26 or head[12:16] != b"IHDR":
+        return False
+    bit_depth, colour_type = head[24], head[25]
+    return bit_depth == 16 and colour_type in (2, 4, 6)
+
+
+_PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
+
+
+def _read_png16(path):
+    """Decode a non-interlaced 16-bit PNG (Pillow would reduce it to 8 bits)."""
+    data = Path(path).read_bytes()
+    header = None
+    idat = []
+    for ctype, payload in _png_chunks(data, path):
+        if ctype == b"IHDR":
+            header = struct.unpack(">IIBBBBB", payload)
+        elif ctype == b"IDAT":
+            idat.append(payload)
+    if header is None:
+        raise ImageFileError(f"{path}: PNG file without IHDR chunk.")
+    width, height, depth, colour_type, _, _, interlace = header
+    if interlace:
+        raise ImageFileError(
+            f"{path}: interlaced 16-bit colour PNG files are not supported; save it without "
+            "interlacing or as TIFF."
+        )
+    channels = _PNG_CHANNELS[colour_type]
+    bpp = 2 * channels
+    stride = width * bpp
+    raw = zlib.decompress(b"".join(idat))
+    if len(raw) < height * (stride + 1):
+        raise ImageFileError(f"{path}: truncated PNG image data.")
+    rows = np.frombuffer(raw, dtype=np.uint8, count=height * (stride + 1))
+    rows = rows.reshape(height, stride + 1)
+    out = np.empty((height, stride), dtype=np.uint8)
+    previous = np.zeros(stride, dtype=np.uint8)
+    for y in range(height):
+        out[y] = _unfilter(int(rows[y, 0]), rows[y, 1:], previous, bpp, path)
+        previous = out[y]
+    pixels = out.view(">u2").reshape(height, width, channels)
+    return pixels.astype(np.uint16)
+
+
+def _unfilter(ftype, line, prev, bpp, path):
+    """Undo one PNG row filter (0 None, 1 Sub, 2 Up, 3 Average, 4 Paeth)."""
+    if ftype == 0:
+        return line
+    if ftype == 2:
+        return line + prev  # uint8 arithmetic wraps modulo 256 as PNG requires
+    if ftype == 1:
+        return np.cumsum(line.reshape(-1, bpp), axis=0, dtype=np.uint8).reshape(-1)
+    if ftype not in (3, 4):
+        raise ImageFileError(f"{path}: corrupt PNG file (unknown row filter {ftype}).")
+    cur = [0] * len(line)
+    raw = line.tolist()
+    up = prev.tolist()
+    for i in range(len(raw)):
+        left = cur[i - bpp] if i >= bpp else 0
+        if ftype == 3:
+            cur[i] = (raw[i] + ((left + up[i]) >> 1)) & 0xFF
+        else:
+            upleft = up[i - bpp] if i >= bpp else 0
+            p = left + up[i] - upleft
+            pa, pb, pc = abs(p - left), abs(p - up[i]), abs(p - upleft)
+            if pa <= pb and pa <= pc:
+                pred = left
+            elif pb <= pc:
+                pred = up[i]
+            else:
+                pred = upleft
+            cur[i] = (raw[i] + pred) & 0xFF
+    return np.asarray(cur, dtype=np.uint8)
+
+
+# ---------------------------------------------------------------------------------- writing
+def write_image(path, image, *, quality=95, metadata=None):
+    """Write an image atomically in the format named by ``path``'s extension.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Destination (``.png``, ``.jpg``/``.jpeg``, ``.tif``/``.tiff``). Its folder must
+        exist.
+    image : ndarray of shape (H, W) or (H, W, C), C in 1, 2, 3, 4
+        ``uint8`` (all formats), ``uint16`` (PNG, TIFF) or ``float32``/``float64``
+        (TIFF). The file stores this dtype and channel count (JPEG: 8-bit gray or RGB).
+    quality : int, default=95
+        JPEG quality.
+    metadata : dict, default=None
+        ``exif``, ``icc_profile`` and ``dpi`` to store in a PNG or JPEG file (as returned
+        by ``read_image(path, metadata=True)``); ignored for TIFF and 16-bit colour PNG.
+
+    Returns
+    -------
+    path : pathlib.Path
+
+    Raises
+    ------
+    ImageWriteError
+        If the format cannot store this image, or the file cannot be written (missing or
+        read-only folder, disk full, ...). The destination is then left as it was.
+    """
+    path = Path(path)
+    kind = _kind(path)
+    if kind is None:
+        raise ImageWriteError(
+            f"Cannot write {path}: unsupported file type {path.suffix or '(no extension)'!r}; "
+            f"supported: {', '.join(SUPPORTED_EXTENSIONS)}."
+        )
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (2, 3, 4)):
+        raise ImageWriteError(
+            f"Cannot write {path}: expected an (H, W) or (H, W, 2|3|4) image, got shape "
+            f"{image.shape}."
+        )
+    if image.dtype.type not in _SUPPORTED_DTYPES:
+        raise ImageWriteError(f"Cannot write {path}: unsupported dtype {image.dtype}.")
+    if kind == "png" and image.dtype.kind == "f":
+        raise ImageWriteError(f"Cannot write {path}: PNG stores 8- or 16-bit integers only "
+                              "(use TIFF for float images).")
+    if kind == "jpeg" and (image.dtype != np.uint8 or (image.ndim == 3 and image.shape[-1]
+                                                       not in (3,))):
+        raise ImageWriteError(
+            f"Cannot write {path}: JPEG stores 8-bit gray or RGB images only, got "
+            f"{image.dtype} with shape {image.shape} (use PNG or TIFF)."
+        )
+    folder = path.parent
+    tmp = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    try:
+        with open(tmp, "xb") as fh:
+            if kind == "tiff":
+                _write_tiff(fh, image)
+            elif kind == "png" and image.dtype == np.uint16 and image.ndim == 3:
+                fh.write(_encode_png16(image))
+            else:
+                _write_pillow(fh, image, kind, quality, metadata)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        error = ImageWriteError(f"Cannot write {path}: {exc.strerror or exc}")
+        error.errno = exc.errno
+        raise error from exc
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    return path
+
+
+def _remove_quietly(tmp):
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
+
+
+def _write_pillow(fh, image, kind, quality, metadata=None):
+    from PIL import Image
+
+    im = Image.fromarray(np.ascontiguousarray(image))  # uint16 2-D arrays become "I;16"
+    extra = {k: v for k, v in (metadata or {}).items() if k in _PILLOW_METADATA and v}
+    if kind == "png":
+        im.save(fh, format="PNG", compress_level=6, **extra)
+    else:
+        im.save(fh, format="JPEG", quality=int(quality), **extra)
+
+
+def _write_tiff(fh, image):
+    import tifffile
+
+    channels = image.shape[-1] if image.ndim == 3 else 1
+    kwargs = {}
+    if channels in (3, 4):
+        kwargs["photometric"] = "rgb"
+    else:
+        kwargs["photometric"] = "minisblack"
+    if channels in (2, 4):
+        kwargs["extrasamples"] = ["unassalpha"]
+    if channels > 1:
+        kwargs["planarconfig"] = "contig"
+    tifffile.imwrite(fh, image, **kwargs)
+
+
+def _encode_png16(image):
+    """Encode a 16-bit (H, W, C) image, C in 2, 3, 4, as PNG (filter: Up on every row)."""
+    height, width, channels = image.shape
+    colour_type = {2: 4, 3: 2, 4: 6}[channels]
+    data = np.ascontiguousarray(image, dtype=">u2").view(np.uint8).reshape(height, -1)
+    filtered = np.empty((height, data.shape[1] + 1), dtype=np.uint8)
+    filtered[:, 0] = 2  # Up: difference with the row above (wraps modulo 256)
+    filtered[0, 1:] = data[0]
+    filtered[1:, 1:] = data[1:] - data[:-1]
+
+    def chunk(ctype, payload):
+        crc = zlib.crc32(ctype + payload) & 0xFFFFFFFF
+        return struct.pack(">I", len(payload)) + ctype + payload + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    return b"".join([
+        _PNG_SIGNATURE,
+        chunk(b"IHDR", header),
+        chunk(b"IDAT", zlib.compress(filtered.tobytes(), 6)),
+        chunk(b"IEND", b""),
+    ])

@@ -1,0 +1,807 @@
+"""Command line: ``sklearn-denoise`` (or ``python -m sklearn_denoise``).
+
+Subcommands:
+
+- ``denoise IN... -o OUTDIR``: denoise image files and folders;
+- ``compare``: compare every denoiser on clean images with synthetic noise (Markdown table,
+  optional figure);
+- ``train``: train or fine-tune a CNN from image folders, resumable.
+
+Noise levels on the command line are on the 0-255 scale ("sigma 25"), for 8- and 16-bit
+images alike: ``--sigma 25`` means a standard deviation of 25/255 of the full intensity
+range. Exit codes: 0 success, 1 some files failed, 2 usage or setup error (the message
+says which), 130 interrupted.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+PROG = "sklearn-denoise"
+METHODS = ("cnn", "wavelet", "tv", "nlm", "bilateral", "bm3d")
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+CHECKPOINT_FORMAT = "sklearn-denoise-train-checkpoint"
+
+
+class CLIError(Exception):
+    """A usage or setup error: printed without traceback, exit code 2."""
+
+
+# ------------------------------------------------------------------------------ arguments
+def _sigma_255(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid noise level {text!r}: expected a number on the 0-255 scale, e.g. 25"
+        ) from None
+    if not np.isfinite(value) or not 0 < value <= 255:
+        raise argparse.ArgumentTypeError(
+            f"noise level {text} is outside (0, 255]: sigma is on the 0-255 scale"
+        )
+    return value
+
+
+def _sigma_list(text):
+    from ._compare import parse_sigmas
+
+    try:
+        return parse_sigmas(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _sigma_range(text):
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(
+            f"invalid sigma range {text!r}: expected A,B (0-255 scale), e.g. 0,55"
+        )
+    try:
+        low, high = (float(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid sigma range {text!r}: expected numbers A,B (0-255 scale), e.g. 0,55"
+        ) from None
+    if not (0 <= low <= high <= 255):
+        raise argparse.ArgumentTypeError(
+            f"sigma range {text!r} must satisfy 0 <= A <= B <= 255 (0-255 scale)"
+        )
+    return low, high
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not np.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog):
+        super().__init__(prog, max_help_position=30)
+
+
+def build_parser():
+    """The argparse parser of ``sklearn-denoise``."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Image denoising with scikit-learn transformers: denoise files, compare "
+        "denoisers, train a CNN.",
+        epilog=textwrap.dedent("""\
+            Noise levels (sigma) are on the 0-255 scale for 8- and 16-bit images alike.
+            Run '%(prog)s COMMAND --help' for the options of a command.
+
+            examples:
+              %(prog)s denoise photo.png scans/ -o denoised/ --method cnn
+              %(prog)s compare --figure compare.png
+              %(prog)s train --clean clean/ --out model.pt --epochs 20"""),
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    # -- denoise
+    den = sub.add_parser(
+        "denoise",
+        help="denoise image files and folders",
+        description=textwrap.dedent("""\
+            Denoise PNG, JPEG and TIFF images (8- or 16-bit, gray or colour, with or without
+            alpha). Each result is written to OUTDIR under the input's file name, with its
+            bit depth and colour mode (the alpha channel is kept as is, and so are the
+            EXIF data and colour profile of PNG and JPEG files). Files are written
+            atomically, and an input file is never overwritten: an OUTDIR that would do so
+            is refused. Folders are read without recursion (files with a supported
+            extension). A file that cannot be read is reported on stderr and skipped; the
+            exit code is then 1."""),
+        formatter_class=_Formatter,
+    )
+    den.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders")
+    den.add_argument("-o", "--output", required=True, metavar="OUTDIR",
+                     help="output folder (created if missing)")
+    den.add_argument("--method", choices=METHODS, default="cnn",
+                     help="denoiser (default: %(default)s; cnn needs a shipped pretrained "
+                     "model or --model)")
+    den.add_argument("--sigma", type=_sigma_255, default=None, metavar="S",
+                     help="noise standard deviation on the 0-255 scale (e.g. 25), for 8- and "
+                     "16-bit files alike (S/255 of the full range; float TIFFs are taken as "
+                     "[0, 1]); default: estimated per image. Used by wavelet, tv, nlm, "
+                     "bilateral and bm3d, and by CNN models with a noise-level input")
+    den.add_argument("--model", default=None, metavar="NAME|PATH",
+                     help="CNN weights: a shipped model name (see --list-models) or a file "
+                     "from 'sklearn-denoise train'; default: the shipped 'gray' model "
+                     "('color' for RGB images)")
+    den.add_argument("--list-models", action="store_true",
+                     help="list the shipped pretrained models and exit")
+    den.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    den.set_defaults(handler=_cmd_denoise)
+
+    # -- compare
+    cmp_ = sub.add_parser(
+        "compare",
+        help="compare the denoisers on clean images with synthetic noise",
+        description=textwrap.dedent("""\
+            Compare every available denoiser with the Set12 protocol: seeded Gaussian noise
+            (not clipped) on clean 8-bit images, denoise, round to 8 bits, PSNR (peak 255)
+            and SSIM; seconds per image. Prints a Markdown table (methods x sigmas) and
+            optionally writes a figure of crops.
+
+            Without --images it uses the 6 grayscale sample images that ship with
+            scikit-image and PyWavelets, cropped to 256x256, and skips the slow methods
+            (bm3d): a few minutes at most on 2 CPU cores. The output says what was
+            skipped; --methods all runs everything."""),
+        formatter_class=_Formatter,
+    )
+    cmp_.add_argument("--images", default=None, metavar="DIR",
+                      help="folder of clean PNG/JPEG/TIFF images (default: bundled samples)")
+    cmp_.add_argument("--sigma", "--sigmas", dest="sigmas", type=_sigma_list,
+                      default=[15.0, 25.0, 50.0], metavar="S1,S2,...",
+                      help="noise levels on the 0-255 scale (default: 15,25,50)")
+    cmp_.add_argument("--figure", default=None, metavar="PATH",
+                      help="write crops of one image (clean, noisy, each method) to this PNG "
+                      "(needs matplotlib)")
+    cmp_.add_argument("--methods", default=None, metavar="LIST",
+                      help="comma-separated method names, or 'all' (default: all but the "
+                      "slow ones); names: cnn, wavelet, wavelet-cs, tv, nlm, bilateral, "
+                      "bm3d, sk-wavelet, sk-tv, sk-nlm")
+    cmp_.add_argument("--size", type=_non_negative_int, default=None, metavar="N",
+                      help="centre-crop images to at most NxN; 0 keeps them whole (default: "
+                      "256 for the sample images, whole images with --images)")
+    cmp_.add_argument("--max-images", type=_positive_int, default=None, metavar="N",
+                      help="use only the first N images")
+    cmp_.add_argument("--color", action="store_true",
+                      help="colour images (the 5 RGB sample images, or folder images kept in "
+                      "colour); default: grayscale")
+    cmp_.add_argument("--model", default=None, metavar="NAME|PATH",
+                      help="CNN weights (default: the shipped pretrained model if any)")
+    cmp_.add_argument("--figure-image", type=_non_negative_int, default=0, metavar="K",
+                      help="index of the image shown in the figure (default: 0)")
+    cmp_.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
+    cmp_.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    cmp_.set_defaults(handler=_cmd_compare)
+
+    # -- train
+    tr = sub.add_parser(
+        "train",
+        help="train or fine-tune a CNN denoiser from image folders",
+        description=textwrap.dedent("""\
+            Train (or, with --init, fine-tune) a CNNDenoiser and save it to --out, a weight
+            file that 'denoise --model PATH' and CNNDenoiser.load accept. The data decide
+            the training mode:
+
+              --clean DIR --noisy DIR   pairs with matching file names (supervised)
+              --clean DIR               synthetic Gaussian noise, sigma drawn per patch
+                                        from --sigma A,B (0-255 scale)
+              --noisy DIR               self-supervised (blind-spot, Noise2Void style)
+
+            Training runs epoch by epoch (partial_fit) with a cosine learning-rate decay.
+            With --checkpoint the whole estimator is saved there after every epoch
+            (atomically, with joblib); running the same command again resumes from it."""),
+        formatter_class=_Formatter,
+    )
+    tr.add_argument("--clean", default=None, metavar="DIR", help="folder of clean images")
+    tr.add_argument("--noisy", default=None, metavar="DIR", help="folder of noisy images")
+    tr.add_argument("--out", required=True, metavar="PATH", help="weight file to write")
+    tr.add_argument("--init", default=None, metavar="NAME|PATH",
+                    help="start from these weights (a shipped model name or a weight file)")
+    tr.add_argument("--epochs", type=_positive_int, default=10,
+                    help="number of epochs (default: %(default)s)")
+    tr.add_argument("--sigma", type=_sigma_range, default=None, metavar="A,B",
+                    help="synthetic noise: sigma range on the 0-255 scale, or one value "
+                    "(default: 0,55); only with --clean alone")
+    tr.add_argument("--checkpoint", default=None, metavar="PATH",
+                    help="joblib file saved after every epoch and resumed if it exists")
+    tr.add_argument("--architecture", choices=("unet", "dncnn"), default=None,
+                    help="network (default: unet, or that of --init)")
+    tr.add_argument("--width", type=_positive_int, default=None,
+                    help="feature channels (default: 16 for unet, 64 for dncnn)")
+    tr.add_argument("--depth", type=_positive_int, default=None,
+                    help="levels of the U-Net / layers of DnCNN (default: 4 / 17)")
+    tr.add_argument("--blocks", type=_positive_int, default=None,
+                    help="residual blocks per U-Net level (default: 2)")
+    tr.add_argument("--patch-size", type=_positive_int, default=64,
+                    help="side of the training crops (default: %(default)s)")
+    tr.add_argument("--patches-per-image", type=_positive_int, default=8,
+                    help="crops per image and epoch (default: %(default)s)")
+    tr.add_argument("--batch-size", type=_positive_int, default=16,
+                    help="batch size (default: %(default)s)")
+    tr.add_argument("--lr", type=_positive_float, default=1e-3,
+                    help="initial learning rate, decayed to 1%% by a cosine (default: 1e-3)")
+    tr.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    tr.add_argument("-q", "--quiet", action="store_true", help="no per-epoch output")
+    tr.set_defaults(handler=_cmd_train)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of ``sklearn-denoise``; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except CLIError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except BrokenPipeError:
+        # the reader of stdout went away (e.g. piped into head): not an error of ours
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        except OSError:
+            pass
+        return EXIT_FAILED
+
+
+def _error(message):
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+
+
+def _warn(message):
+    from tqdm import tqdm
+
+    tqdm.write(f"{PROG}: {message}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------ helpers
+def _prepare_output_folder(folder, what="output folder"):
+    """Create ``folder`` if needed and check that files can be created in it."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise CLIError(f"{what} {folder} exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CLIError(f"cannot create {what} {folder}: {exc.strerror or exc}") from None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".sklearn-denoise-probe-", dir=folder)
+    except OSError as exc:
+        raise CLIError(f"cannot write to {what} {folder}: {exc.strerror or exc}") from None
+    os.close(fd)
+    os.unlink(probe)
+    return folder
+
+
+def _check_file_destination(path, what):
+    path = Path(path)
+    if path.exists() and path.is_dir():
+        raise CLIError(f"{what} {path} is a folder; give a file path")
+    _prepare_output_folder(path.parent if str(path.parent) else Path("."),
+                           what=f"folder of the {what}")
+    return path
+
+
+def _list_images(folder):
+    from ._io import is_image_file
+
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and is_image_file(p))
+
+
+def _split_alpha(image):
+    """(colour part, alpha or None); the colour part is (H, W) or (H, W, 3)."""
+    if image.ndim == 3 and image.shape[-1] in (2, 4):
+        colour, alpha = image[..., :-1], image[..., -1:]
+        if colour.shape[-1] == 1:
+            colour = colour[..., 0]
+        return colour, alpha
+    return image, None
+
+
+def _estimate_sigma(image):
+    from skimage.restoration import estimate_sigma
+
+    from ._validation import to_float
+
+    img = to_float(image).astype(np.float64)
+    if min(img.shape[:2]) < 2:
+        return 0.0
+    value = estimate_sigma(img, channel_axis=-1 if img.ndim == 3 else None,
+                           average_sigmas=True)
+    value = float(value)
+    return value if np.isfinite(value) else 0.0
+
+
+# ------------------------------------------------------------------------------ denoise
+class _Denoisers:
+    """Builds the denoiser of a method for each image (models are loaded once)."""
+
+    def __init__(self, method, sigma, model):
+        self.method = method
+        self.sigma = None if sigma is None else sigma / 255.0
+        self.model = model
+        self._cnn = {}
+        import sklearn_denoise as sd
+
+        self.sd = sd
+        if method == "bm3d":
+            try:
+                import bm3d  # noqa: F401
+            except ImportError:
+                raise CLIError(
+                    "method bm3d needs the optional bm3d package: pip install bm3d "
+                    "(or pip install 'sklearn-denoise[bm3d]')"
+                ) from None
+        if method != "cnn" and model is not None:
+            raise CLIError("--model is only used with --method cnn")
+        if method == "cnn":
+            self._check_model()
+        else:
+            name = {"wavelet": "WaveletDenoiser", "tv": "TVDenoiser",
+                    "nlm": "NLMeansDenoiser", "bilateral": "BilateralDenoiser",
+                    "bm3d": "BM3DDenoiser"}[method]
+            if not hasattr(sd, name):
+                raise CLIError(f"method {method} ({name}) is not available in this version")
+
+    def _check_model(self):
+        from ._weights import available_models, resolve_weights
+
+        shipped = available_models()
+        if self.model is None:
+            if "gray" not in shipped:
+                raise CLIError(
+                    "no pretrained CNN model is shipped in this installation (available: "
+                    f"{', '.join(shipped) or 'none'}): pass --model PATH with a weight file "
+                    f"(train one with '{PROG} train'), or choose a classical --method "
+                    "(wavelet, tv, nlm, bilateral, bm3d)"
+                )
+            return
+        if self.model not in shipped and not os.path.exists(self.model):
+            raise CLIError(
+                f"--model {self.model!r} is neither an existing weight file nor a shipped "
+                f"model (shipped: {', '.join(shipped) or 'none'})"
+            )
+        try:
+            resolve_weights(self.model)
+        except (ValueError, TypeError) as exc:
+            raise CLIError(f"cannot load --model {self.model}: {exc}") from None
+
+    def _sigma_for(self, image):
+        return self.sigma if self.sigma is not None else _estimate_sigma(image)
+
+    def denoise(self, image):
+        """Denoise one (H, W) or (H, W, 3) image of any supported dtype; same dtype out."""
+        sd = self.sd
+        batch = image[np.newaxis]
+        n_channels = image.shape[-1] if image.ndim == 3 else 1
+        if self.method == "cnn":
+            if n_channels not in self._cnn:
+                from ._compare import load_cnn
+
+                params = {} if self.sigma is None else {"sigma": self.sigma}
+                self._cnn[n_channels] = load_cnn(self.model, n_channels, **params)
+            return self._cnn[n_channels].transform(batch)[0]
+        if self.method == "wavelet":
+            est = sd.WaveletDenoiser(sigma=self.sigma, convert2ycbcr=n_channels == 3)
+        elif self.method == "tv":
+            est = sd.TVDenoiser(weight=max(0.9 * self._sigma_for(image), 1e-6))
+        elif self.method == "nlm":
+            est = sd.NLMeansDenoiser(sigma=self.sigma)
+        elif self.method == "bilateral":
+            sigma = self._sigma_for(image)
+            est = sd.BilateralDenoiser(sigma_color=max(1.5 * sigma, 1e-6), sigma_spatial=1.5)
+        else:
+            est = sd.BM3DDenoiser(sigma=self.sigma)
+        return est.fit(batch).transform(batch)[0]
+
+
+def _collect_inputs(inputs):
+    """Files to process (in order, without duplicates) and the inputs that do not exist."""
+    files, missing, seen = [], [], set()
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            candidates = _list_images(path)
+        elif path.exists():
+            candidates = [path]
+        else:
+            missing.append(path)
+            continue
+        for p in candidates:
+            key = os.path.realpath(p)
+            if key not in seen:
+                seen.add(key)
+                files.append(p)
+    return files, missing
+
+
+def _cmd_denoise(args):
+    from tqdm import tqdm
+
+    from ._io import ImageFileError, ImageWriteError, read_image, write_image
+    from ._weights import available_models
+
+    if args.list_models:
+        models = available_models()
+        print("\n".join(models) if models else "no pretrained models are shipped")
+        return 0
+    files, missing = _collect_inputs(args.inputs)
+    if not files and not missing:
+        raise CLIError("no images found in the inputs (supported: .png, .jpg, .jpeg, "
+                       ".tif, .tiff)")
+    outdir = Path(args.output)
+    targets = {}
+    for p in files:
+        out = outdir / p.name
+        if out.name in targets:
+            raise CLIError(
+                f"two inputs would be written to the same output file {out}: "
+                f"{targets[out.name]} and {p}; denoise them into different folders"
+            )
+        targets[out.name] = p
+    inputs_by_path = {os.path.realpath(p): p for p in files}
+    inputs_by_inode = {}
+    for p in files:
+        try:
+            st = p.stat()
+            inputs_by_inode[(st.st_dev, st.st_ino)] = p
+        except OSError:
+            pass
+    for name in targets:
+        out = outdir / name
+        clash = inputs_by_path.get(os.path.realpath(out))
+        if clash is None:
+            try:
+                st = out.stat()
+                clash = inputs_by_inode.get((st.st_dev, st.st_ino))
+            except OSError:
+                pass
+        if clash is not None:
+            raise CLIError(
+                f"refusing to overwrite input file {clash}: the output folder {outdir} "
+                "would replace it; choose another output folder with -o"
+            )
+    denoisers = _Denoisers(args.method, args.sigma, args.model)
+    _prepare_output_folder(outdir)
+
+    failed = len(missing)
+    for path in missing:
+        _error(f"{path}: no such file or folder")
+    done = 0
+    start = time.perf_counter()
+    bar = tqdm(files, unit="image", desc=f"denoise ({args.method})", disable=args.quiet,
+               file=sys.stderr, dynamic_ncols=True)
+    try:
+        for path in bar:
+            out = outdir / path.name
+            try:
+                image, metadata = read_image(path, metadata=True)
+                colour, alpha = _split_alpha(image)
+                result = np.asarray(denoisers.denoise(colour))
+                if result.shape != colour.shape or result.dtype != colour.dtype:
+                    raise ValueError(
+                        f"the denoiser returned {result.dtype} {result.shape} for "
+                        f"{colour.dtype} {colour.shape}"
+                    )
+                if alpha is not None:
+                    result = np.concatenate(
+                        [result if result.ndim == 3 else result[..., np.newaxis], alpha],
+                        axis=-1)
+                write_image(out, result, metadata=metadata)
+                done += 1
+            except (ImageFileError, ImageWriteError) as exc:
+                failed += 1
+                tqdm.write(f"{PROG}: error: {exc}", file=sys.stderr)
+            except (ValueError, TypeError, RuntimeError, OSError, MemoryError) as exc:
+                failed += 1
+                tqdm.write(f"{PROG}: error: {path}: cannot denoise: {exc}", file=sys.stderr)
+    finally:
+        bar.close()
+    elapsed = time.perf_counter() - start
+    total = len(files) + len(missing)
+    summary = f"denoised {done} of {total} image{'s' if total != 1 else ''} into {outdir} " \
+              f"with {args.method} in {elapsed:.1f} s"
+    if failed:
+        summary += f"; {failed} failed (see the errors above)"
+    print(summary, file=sys.stderr)
+    return EXIT_FAILED if failed else 0
+
+
+# ------------------------------------------------------------------------------ compare
+DEFAULT_COMPARE_SIZE = 256
+
+
+def _cmd_compare(args):
+    from . import _compare as cmp
+
+    if args.figure is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise CLIError("--figure needs matplotlib: pip install matplotlib") from None
+        fig_path = Path(args.figure)
+        if fig_path.is_dir():
+            raise CLIError(f"--figure {fig_path} is a folder; give a file path like fig.png")
+        _check_file_destination(fig_path, "figure")
+    if args.images is not None and not Path(args.images).is_dir():
+        raise CLIError(f"--images {args.images} is not a folder")
+    size = args.size
+    if size is None:
+        size = DEFAULT_COMPARE_SIZE if args.images is None else 0
+    try:
+        images, names = cmp.load_images(args.images, size=size or None,
+                                        max_images=args.max_images, color=args.color)
+    except ValueError as exc:  # includes ImageFileError
+        raise CLIError(str(exc)) from None
+    if not 0 <= args.figure_image < len(images):
+        raise CLIError(f"--figure-image {args.figure_image} but there are {len(images)} images")
+
+    slow_skipped = []
+    if args.methods in (None, "all"):
+        include = None
+    else:
+        include = [m.strip() for m in args.methods.split(",") if m.strip()]
+        if not include:
+            raise CLIError("--methods is empty")
+    try:
+        methods = cmp.default_methods(model=args.model, include=include)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    if args.model is not None and "cnn" in methods.skipped:
+        raise CLIError(f"--model: {methods.skipped['cnn']}")
+    if args.methods is None:
+        for name in [n for n, m in methods.items() if m.slow]:
+            slow_skipped.append(name)
+            del methods[name]
+            methods.skipped[name] = (
+                "slow, skipped by default; include it with --methods all or --methods "
+                f"{name},..."
+            )
+    if not methods:
+        raise CLIError("no method to run: " + "; ".join(
+            f"{k}: {v}" for k, v in methods.skipped.items()))
+    shapes = sorted({img.shape for img in images})
+    source = args.images or f"bundled {'colour' if args.color else 'grayscale'} sample images"
+    crop = f", centre-cropped to at most {size}x{size}" if size else ""
+    title = (f"## sklearn-denoise compare: {len(images)} image(s) from {source}{crop} "
+             f"(shapes {', '.join('x'.join(map(str, s)) for s in shapes)}); noise seed "
+             f"{args.seed}")
+    start = time.perf_counter()
+    result = cmp.run_comparison(images, args.sigmas, methods, seed=args.seed,
+                                keep_image=args.figure_image, names=names,
+                                progress=not args.quiet)
+    elapsed = time.perf_counter() - start
+    sys.stdout.write(cmp.to_markdown(result, title=title))
+    print(f"\nImages: {', '.join(names)}. Total time {elapsed:.1f} s.")
+    if args.figure is not None:
+        try:
+            path = cmp.save_figure(result, args.figure)
+        except (OSError, ValueError) as exc:
+            raise CLIError(f"cannot write the figure {args.figure}: {exc}") from None
+        print(f"Figure written to {path}.")
+    failed = [k for k, v in result.skipped.items() if v.startswith("failed")]
+    return EXIT_FAILED if failed else 0
+
+
+# ------------------------------------------------------------------------------ train
+def _read_training_folder(folder, what):
+    from ._io import ImageFileError, read_image
+    from ._validation import to_float
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CLIError(f"--{what} {folder} is not a folder")
+    files = _list_images(folder)
+    if not files:
+        raise CLIError(f"--{what} {folder} holds no PNG/JPEG/TIFF images")
+    images = {}
+    for path in files:
+        try:
+            image = read_image(path)
+        except ImageFileError as exc:
+            _warn(f"skipped: {exc}")
+            continue
+        colour, _ = _split_alpha(image)
+        images[path.stem] = to_float(colour).astype(np.float32)
+    if not images:
+        raise CLIError(f"--{what} {folder}: none of the images could be read")
+    return images
+
+
+def _channels(image):
+    return image.shape[-1] if image.ndim == 3 else 1
+
+
+def _training_data(args):
+    if args.clean is None and args.noisy is None:
+        raise CLIError("give --clean DIR, --noisy DIR or both (see --help)")
+    clean = _read_training_folder(args.clean, "clean") if args.clean else None
+    noisy = _read_training_folder(args.noisy, "noisy") if args.noisy else None
+    if clean is not None and noisy is not None:
+        if args.sigma is not None:
+            raise CLIError("--sigma is for synthetic noise (--clean alone); with --noisy "
+                           "the noise is in the images")
+        names = sorted(set(clean) & set(noisy))
+        for name in sorted(set(clean) ^ set(noisy)):
+            side = "clean" if name in clean else "noisy"
+            _warn(f"skipped: {name} has no matching file in the other folder (only in "
+                  f"--{side})")
+        if not names:
+            raise CLIError("no clean/noisy pairs: the folders have no file names in common")
+        for name in names:
+            if clean[name].shape != noisy[name].shape:
+                raise CLIError(f"pair {name}: clean image {clean[name].shape} and noisy "
+                               f"image {noisy[name].shape} differ in shape")
+        X, y, mode = [noisy[n] for n in names], [clean[n] for n in names], "supervised"
+    elif clean is not None:
+        X, y, mode = list(clean.values()), None, "synthetic"
+    else:
+        if args.sigma is not None:
+            raise CLIError("--sigma is for synthetic noise (--clean alone); it does not "
+                           "apply to self-supervised training on --noisy images")
+        X, y, mode = list(noisy.values()), None, "self_supervised"
+    channels = {_channels(img) for img in X}
+    if len(channels) > 1:
+        raise CLIError("the training images mix grayscale and colour images; use one kind")
+    return X, y, mode, channels.pop()
+
+
+def _atomic_dump(obj, path):
+    import joblib
+
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    try:
+        joblib.dump(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+
+
+def _load_checkpoint(path):
+    import joblib
+
+    try:
+        state = joblib.load(path)
+    except Exception as exc:
+        raise CLIError(f"cannot read the checkpoint {path} ({type(exc).__name__}: {exc}); "
+                       "delete it to start over") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CLIError(f"{path} is not a '{PROG} train' checkpoint")
+    return state
+
+
+def _new_estimator(args, mode, n_channels):
+    from ._cnn import CNNDenoiser
+
+    params = dict(
+        architecture=args.architecture, depth=args.depth, width=args.width,
+        blocks=args.blocks, patch_size=args.patch_size,
+        patches_per_image=args.patches_per_image, batch_size=args.batch_size, lr=args.lr,
+        init_weights=args.init, random_state=args.seed, verbose=0 if args.quiet else 1,
+    )
+    if mode == "synthetic":
+        low, high = args.sigma if args.sigma is not None else (0.0, 55.0)
+        params["train_sigma"] = (low / 255.0, high / 255.0)
+    if args.init is not None:
+        from ._weights import available_models, resolve_weights
+
+        if args.init not in available_models() and not os.path.exists(args.init):
+            raise CLIError(f"--init {args.init!r} is neither a weight file nor a shipped "
+                           f"model (shipped: {', '.join(available_models()) or 'none'})")
+        try:
+            config, _, _, _ = resolve_weights(args.init)
+        except (ValueError, TypeError) as exc:
+            raise CLIError(f"cannot load --init {args.init}: {exc}") from None
+        if config["channels"] == 1 and n_channels == 3:
+            params["channel_strategy"] = "opponent"
+        elif config["channels"] != n_channels:
+            raise CLIError(f"--init {args.init} is a {config['channels']}-channel model; the "
+                           f"training images have {n_channels} channel(s)")
+        params["noise_level_input"] = config["noise_level_input"]
+    try:
+        est = CNNDenoiser(**params)
+        est._check_params()
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc)) from None
+    return est
+
+
+def _cmd_train(args):
+    import math
+
+    out = _check_file_destination(args.out, "output model")
+    ckpt = Path(args.checkpoint) if args.checkpoint else None
+    if ckpt is not None:
+        _check_file_destination(ckpt, "checkpoint")
+    X, y, mode, n_channels = _training_data(args)
+    say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
+
+    if ckpt is not None and ckpt.exists():
+        state = _load_checkpoint(ckpt)
+        if state["mode"] != mode:
+            raise CLIError(f"the checkpoint {ckpt} was trained in {state['mode']} mode, these "
+                           f"data are for {mode} training; use another --checkpoint")
+        est, done = state["estimator"], int(state["epochs_done"])
+        if getattr(est, "n_channels_in_", n_channels) != n_channels:
+            raise CLIError(f"the checkpoint {ckpt} was trained on {est.n_channels_in_}-channel "
+                           f"images, these have {n_channels}")
+        say(f"resuming from {ckpt}: {done} of {args.epochs} epochs done")
+    else:
+        est, done = _new_estimator(args, mode, n_channels), 0
+    kind = {"supervised": "clean/noisy pairs", "synthetic": "clean images + synthetic noise",
+            "self_supervised": "noisy images (self-supervised)"}[mode]
+    say(f"training on {len(X)} {kind}, {args.epochs} epochs")
+    base_lr = float(args.lr)
+    while done < args.epochs:
+        lr = base_lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * done / args.epochs)))
+        est.set_params(lr=lr)
+        try:
+            est.partial_fit(X, y, epochs=1)
+        except (ValueError, TypeError) as exc:
+            raise CLIError(f"training failed: {exc}") from None
+        done += 1
+        if ckpt is not None:
+            try:
+                _atomic_dump({"format": CHECKPOINT_FORMAT, "estimator": est,
+                              "epochs_done": done, "mode": mode}, ckpt)
+            except OSError as exc:
+                raise CLIError(f"cannot write the checkpoint {ckpt}: "
+                               f"{exc.strerror or exc}") from None
+    metadata = {"trained_with": f"{PROG} train", "mode": mode, "epochs": done,
+                "n_images": len(X)}
+    if mode == "synthetic":
+        metadata["train_sigma_255"] = list(args.sigma or (0.0, 55.0))
+    try:
+        est.save(out, metadata=metadata)
+    except OSError as exc:
+        raise CLIError(f"cannot write the model {out}: {exc.strerror or exc}") from None
+    print(f"saved the model to {out} ({done} epochs, {mode})")
+    return 0

@@ -1,0 +1,429 @@
+"""The ``sklearn-denoise`` command line, driven as a real subprocess on real files."""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+
+from sklearn_denoise import CNNDenoiser, available_models
+from sklearn_denoise._io import read_image, write_image
+from sklearn_denoise.cli import main
+from sklearn_denoise.datasets import load_sample_images
+
+ROOT = Path(__file__).resolve().parents[1]
+SET12 = ROOT.parent / "shared" / "data" / "set12"
+HAS_GRAY = "gray" in available_models()
+NO_PRETRAINED = "no pretrained 'gray' model is shipped yet (sklearn_denoise/pretrained/" \
+    "registry.json is empty)"
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+TINY = ["--width", "16", "--depth", "2", "--blocks", "1", "--patch-size", "32",
+        "--patches-per-image", "4"]
+
+
+def run(*args, entry_point=False, cwd=None):
+    """Run the command line in a subprocess; returns the CompletedProcess."""
+    if entry_point:
+        script = Path(sys.executable).parent / "sklearn-denoise"
+        if not script.exists():
+            found = shutil.which("sklearn-denoise")
+            if found is None:
+                pytest.skip("the sklearn-denoise entry point is not installed")
+            script = Path(found)
+        cmd = [str(script)]
+    else:
+        cmd = [sys.executable, "-m", "sklearn_denoise"]
+    return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True,
+                          timeout=600, cwd=cwd)
+
+
+def _noisy(clean, sigma255, seed):
+    """Clean integer image + Gaussian noise of sigma255/255 of the range, same dtype."""
+    peak = np.iinfo(clean.dtype).max
+    rng = np.random.default_rng(seed)
+    noisy = clean / peak + rng.normal(0, sigma255 / 255, clean.shape)
+    return np.rint(np.clip(noisy, 0, 1) * peak).astype(clean.dtype)
+
+
+def _mse(a, b):
+    return float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+
+
+def _digest(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def clean_images():
+    gray = load_sample_images()[0][96:192, 160:256]  # camera crop
+    rgb = load_sample_images(color=True)[0][64:160, 160:256]  # astronaut crop
+    return {
+        "gray8.png": gray,
+        "rgb8.png": rgb,
+        "rgba8.png": np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 200, np.uint8)], -1),
+        "gray16.tif": gray.astype(np.uint16) * 257,
+        "rgb16.tiff": rgb.astype(np.uint16) * 257,
+        "rgb16.png": rgb.astype(np.uint16) * 257,
+        "photo.jpg": rgb,
+    }
+
+
+@pytest.fixture
+def noisy_folder(tmp_path, clean_images):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k, (name, clean) in enumerate(clean_images.items()):
+        if clean.shape[-1] == 4:
+            noisy = np.concatenate([_noisy(clean[..., :3], 25, k), clean[..., 3:]], -1)
+        else:
+            noisy = _noisy(clean, 25, k)
+        write_image(folder / name, noisy)
+    (folder / "README.txt").write_text("not an image: folders list image files only")
+    return folder
+
+
+def test_denoise_folder_keeps_format_and_removes_noise(noisy_folder, clean_images, tmp_path):
+    before = {p.name: _digest(p) for p in noisy_folder.iterdir()}
+    out = tmp_path / "out" / "nested"  # created, parents too
+    proc = run("denoise", noisy_folder, "-o", out, "--method", "wavelet", "--sigma", "25",
+               entry_point=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "denoised 7 of 7 images" in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(clean_images)
+    for name, clean in clean_images.items():
+        noisy = read_image(noisy_folder / name)
+        result = read_image(out / name)
+        assert result.dtype == noisy.dtype, name  # bit depth kept
+        assert result.shape == noisy.shape, name  # colour mode (and alpha) kept
+        if clean.shape[-1] == 4:
+            np.testing.assert_array_equal(result[..., 3], clean[..., 3])  # alpha untouched
+            result, noisy, clean = result[..., :3], noisy[..., :3], clean[..., :3]
+        assert _mse(result, clean) < 0.6 * _mse(noisy, clean), name
+    # inputs untouched
+    assert {p.name: _digest(p) for p in noisy_folder.iterdir()} == before
+
+
+def test_corrupt_and_missing_inputs_are_reported_and_the_rest_processed(noisy_folder,
+                                                                         tmp_path):
+    (noisy_folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
+    (noisy_folder / "broken.tif").write_bytes(b"II*\x00" + b"\x00" * 40)
+    out = tmp_path / "out"
+    proc = run("denoise", noisy_folder, tmp_path / "missing.png", "-o", out, "--method", "tv",
+               "--sigma", "25", "-q")
+    assert proc.returncode == 1
+    assert "corrupt.png" in proc.stderr and "broken.tif" in proc.stderr
+    assert "missing.png: no such file" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "denoised 7 of 10 images" in proc.stderr and "3 failed" in proc.stderr
+    produced = {p.name for p in out.iterdir()}
+    assert "corrupt.png" not in produced and "broken.tif" not in produced
+    assert len(produced) == 7
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files
+
+
+def test_single_files_estimated_sigma_and_methods(noisy_folder, clean_images, tmp_path):
+    out = tmp_path / "out"
+    files = [noisy_folder / "gray8.png", noisy_folder / "rgb16.tiff"]
+    for method in ("nlm", "bilateral"):
+        proc = run("denoise", *files, "-o", out / method, "--method", method, "-q")
+        assert proc.returncode == 0, proc.stderr
+        for f in files:
+            result = read_image(out / method / f.name)
+            clean = clean_images[f.name]
+            assert result.dtype == clean.dtype
+            assert _mse(result, clean) < _mse(read_image(f), clean), (method, f.name)
+
+
+def test_refuses_to_overwrite_inputs(noisy_folder):
+    before = {p.name: _digest(p) for p in noisy_folder.iterdir()}
+    proc = run("denoise", noisy_folder / "gray8.png", "-o", noisy_folder, "--method", "wavelet")
+    assert proc.returncode == 2
+    assert "refusing to overwrite input file" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    # the same folder reached by another path is refused as well
+    proc = run("denoise", noisy_folder, "-o", noisy_folder / ".." / noisy_folder.name,
+               "--method", "wavelet")
+    assert proc.returncode == 2 and "refusing to overwrite" in proc.stderr
+    assert {p.name: _digest(p) for p in noisy_folder.iterdir()} == before
+
+
+def test_unwritable_output_path_is_a_clear_error_even_for_root(noisy_folder, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("a regular file where a folder is needed")
+    proc = run("denoise", noisy_folder / "gray8.png", "-o", blocker / "out", "--method",
+               "wavelet")
+    assert proc.returncode == 2
+    assert "cannot create output folder" in proc.stderr and "Not a directory" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = run("denoise", noisy_folder / "gray8.png", "-o", blocker, "--method", "wavelet")
+    assert proc.returncode == 2 and "is not a folder" in proc.stderr
+
+
+@pytest.mark.skipif(IS_ROOT, reason="root ignores folder permissions; the regular-file "
+                    "parent test covers unwritable outputs for root")
+def test_read_only_output_folder(noisy_folder, tmp_path):
+    out = tmp_path / "readonly"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        proc = run("denoise", noisy_folder / "gray8.png", "-o", out, "--method", "wavelet")
+    finally:
+        out.chmod(0o755)
+    assert proc.returncode == 2
+    assert "cannot write to output folder" in proc.stderr
+    assert "Permission denied" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.skipif(IS_ROOT, reason="root can read files without read permission")
+def test_unreadable_input_file_is_reported(noisy_folder, tmp_path):
+    locked = noisy_folder / "gray8.png"
+    locked.chmod(0o000)
+    try:
+        proc = run("denoise", noisy_folder, "-o", tmp_path / "out", "--method", "wavelet")
+    finally:
+        locked.chmod(0o644)
+    assert proc.returncode == 1
+    assert "gray8.png: cannot open" in proc.stderr
+    assert len(list((tmp_path / "out").iterdir())) == 6
+
+
+@pytest.mark.parametrize("command", [None, "denoise", "compare", "train"])
+def test_help_of_every_command(command):
+    proc = run(*([command] if command else []), "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: sklearn-denoise")
+    expected = {
+        None: ["denoise", "compare", "train", "0-255 scale"],
+        "denoise": ["--method", "--sigma", "0-255 scale", "--model", "never overwritten",
+                    "cnn,wavelet,tv,nlm,bilateral,bm3d"],
+        "compare": ["--images", "--sigma", "--figure", "--methods", "skips the slow"],
+        "train": ["--clean", "--noisy", "--init", "--out", "--epochs", "--sigma",
+                  "--checkpoint", "--width", "--patch-size", "self-supervised"],
+    }[command]
+    text = " ".join(proc.stdout.split())
+    for word in expected:
+        assert word in text, word
+
+
+def _exit_code(args):
+    try:
+        return main([str(a) for a in args])
+    except SystemExit as exc:  # argparse errors
+        return exc.code
+
+
+def test_usage_errors_exit_2_with_a_clear_message(noisy_folder, tmp_path, capsys):
+    cases = [
+        (["denoise", noisy_folder, "-o", tmp_path / "o", "--sigma", "300"], "0-255"),
+        (["denoise", noisy_folder, "-o", tmp_path / "o", "--method", "median"],
+         "invalid choice"),
+        (["denoise", noisy_folder, "-o", tmp_path / "o", "--model", tmp_path / "none.pt"],
+         "neither an existing weight file"),
+        (["denoise", noisy_folder, "-o", tmp_path / "o", "--method", "tv", "--model", "x"],
+         "only used with --method cnn"),
+        (["denoise", tmp_path / "nothing_here", "-o", tmp_path / "o", "--method", "tv"],
+         "no such file or folder"),
+        (["train", "--out", tmp_path / "m.pt"], "give --clean DIR, --noisy DIR or both"),
+        (["train", "--clean", tmp_path, "--out", tmp_path / "m.pt", "--sigma", "9,3"],
+         "0 <= A <= B <= 255"),
+        (["compare", "--methods", "nope"], "Unknown method"),
+        (["compare", "--sigma", "a,b"], "invalid noise levels"),
+    ]
+    for args, message in cases:
+        code = _exit_code(args)
+        err = capsys.readouterr().err
+        assert code in (1, 2), args
+        assert message in err, (args, err)
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
+    # through the real script: exit code 2 and no traceback
+    proc = run(*cases[2][0])
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("sklearn-denoise: error: --model")
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.skipif(HAS_GRAY, reason="a pretrained model is shipped: cnn works by default")
+def test_cnn_without_a_shipped_model_asks_for_one(noisy_folder, tmp_path):
+    proc = run("denoise", noisy_folder, "-o", tmp_path / "o")
+    assert proc.returncode == 2
+    assert "no pretrained CNN model is shipped" in proc.stderr
+    assert "--model PATH" in proc.stderr
+
+
+@pytest.fixture
+def train_folders(tmp_path):
+    clean = load_sample_images(size=96)
+    cdir, ndir = tmp_path / "clean", tmp_path / "noisy"
+    cdir.mkdir()
+    ndir.mkdir()
+    for k, img in enumerate(clean[:4]):
+        write_image(cdir / f"{k}.png", img)
+        write_image(ndir / f"{k}.png", _noisy(img, 25, k))
+    return cdir, ndir, clean
+
+
+def test_train_then_denoise_with_the_model_round_trip(train_folders, tmp_path, capsys):
+    cdir, _, clean = train_folders
+    model, ckpt = tmp_path / "model.pt", tmp_path / "ckpt.joblib"
+    # train in-process (the subprocess start-up is tested elsewhere), denoise in a subprocess
+    code = main(["train", "--clean", str(cdir), "--out", str(model), "--epochs", "1",
+                 "--sigma", "15,35", "--checkpoint", str(ckpt), *TINY])
+    assert code == 0
+    stdout = capsys.readouterr().out
+    assert "epoch" in stdout and "train_loss" in stdout  # skorch's progress (verbose=1)
+    assert f"saved the model to {model}" in stdout
+    state = joblib.load(ckpt)
+    assert state["epochs_done"] == 1 and state["mode"] == "synthetic"
+
+    test_dir = tmp_path / "test"
+    test_dir.mkdir()
+    noisy = _noisy(clean[5], 25, 9)
+    write_image(test_dir / "held_out.png", noisy)
+    out = tmp_path / "out"
+    proc = run("denoise", test_dir, "-o", out, "--model", model, "-q")
+    assert proc.returncode == 0, proc.stderr
+    result = read_image(out / "held_out.png")
+    assert result.dtype == np.uint8 and result.shape == noisy.shape
+    # the file is a regular weight file: CNNDenoiser.load gives the same result
+    den = CNNDenoiser.load(model)
+    assert den.config_ == {"architecture": "unet", "channels": 1, "depth": 2, "width": 16,
+                           "blocks": 1, "noise_level_input": False}
+    np.testing.assert_array_equal(den.transform(noisy[None])[0], result)
+
+
+def test_train_resumes_from_its_checkpoint(train_folders, tmp_path):
+    cdir, _, _ = train_folders
+    model, ckpt = tmp_path / "model.pt", tmp_path / "ckpt.joblib"
+    args = ["train", "--clean", str(cdir), "--out", str(model), "--checkpoint", str(ckpt),
+            "-q", *TINY]
+    assert main(args + ["--epochs", "1"]) == 0
+    first = joblib.load(ckpt)["estimator"]
+    assert len(first.history_) == 1
+    assert main(args + ["--epochs", "2"]) == 0
+    state = joblib.load(ckpt)
+    assert state["epochs_done"] == 2
+    assert len(state["estimator"].history_) == 2  # continued, not restarted
+    assert CNNDenoiser.load(model).weights_metadata_["epochs"] == 2
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    # a checkpoint of another training mode is refused
+    bad = ["train", "--noisy", str(cdir), "--out", str(model), "--checkpoint", str(ckpt)]
+    assert main(bad + ["--epochs", "3", "-q"]) == 2
+
+
+def test_train_paired_and_self_supervised_modes(train_folders, tmp_path, capsys):
+    cdir, ndir, _ = train_folders
+    (ndir / "extra.png").write_bytes((ndir / "0.png").read_bytes())  # no clean partner
+    paired, selfsup = tmp_path / "paired.pt", tmp_path / "self.pt"
+    assert main(["train", "--clean", str(cdir), "--noisy", str(ndir), "--out", str(paired),
+                 "--epochs", "1", "-q", *TINY]) == 0
+    assert "extra has no matching file" in capsys.readouterr().err
+    assert CNNDenoiser.load(paired).weights_metadata_["mode"] == "supervised"
+    assert main(["train", "--noisy", str(ndir), "--out", str(selfsup), "--epochs", "1", "-q",
+                 *TINY]) == 0
+    assert CNNDenoiser.load(selfsup).weights_metadata_["mode"] == "self_supervised"
+    # fine-tuning from a weight file takes its architecture
+    tuned = tmp_path / "tuned.pt"
+    assert main(["train", "--clean", str(cdir), "--init", str(paired), "--out", str(tuned),
+                 "--epochs", "1", "-q", "--patch-size", "32", "--patches-per-image", "2"]) == 0
+    assert CNNDenoiser.load(tuned).config_["depth"] == 2
+    assert main(["train", "--noisy", str(ndir), "--sigma", "25", "--out", str(tuned)]) == 2
+    assert "--sigma is for synthetic noise" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_trained_model_denoises_held_out_images(train_folders, tmp_path):
+    cdir, _, clean = train_folders
+    model = tmp_path / "model.pt"
+    proc = run("train", "--clean", cdir, "--out", model, "--epochs", 2, "--sigma", 25,
+               "--lr", "3e-3", "--width", 16, "--depth", 2, "--blocks", 1, "--patch-size", 32,
+               "--patches-per-image", 64, "-q")
+    assert proc.returncode == 0, proc.stderr
+    test_dir = tmp_path / "test"
+    test_dir.mkdir()
+    noisy = {f"{k}.png": _noisy(clean[k], 25, 100 + k) for k in (4, 5)}
+    for name, img in noisy.items():
+        write_image(test_dir / name, img)
+    proc = run("denoise", test_dir, "-o", tmp_path / "out", "--model", model, "-q")
+    assert proc.returncode == 0, proc.stderr
+    for k, name in zip((4, 5), noisy):
+        result = read_image(tmp_path / "out" / name)
+        assert _mse(result, clean[k]) < 0.7 * _mse(noisy[name], clean[k])
+
+
+@pytest.mark.skipif(not HAS_GRAY, reason=NO_PRETRAINED)
+def test_denoise_with_the_shipped_model_by_default(noisy_folder, clean_images, tmp_path):
+    out = tmp_path / "out"
+    proc = run("denoise", noisy_folder / "gray8.png", noisy_folder / "rgb8.png",
+               noisy_folder / "gray16.tif", "-o", out, "-q")
+    assert proc.returncode == 0, proc.stderr
+    for name in ("gray8.png", "rgb8.png", "gray16.tif"):
+        result, clean = read_image(out / name), clean_images[name]
+        assert result.dtype == clean.dtype and result.shape == clean.shape
+        assert _mse(result, clean) < 0.5 * _mse(read_image(noisy_folder / name), clean)
+
+
+def _table_rows(stdout):
+    return {line.split("|")[1].strip().strip("`"): line for line in stdout.splitlines()
+            if line.startswith("| `")}
+
+
+def test_compare_tiny_with_figure(tmp_path):
+    figure = tmp_path / "figs" / "compare.png"
+    proc = run("compare", "--size", 40, "--max-images", 2, "--sigma", "15,50", "--methods",
+               "wavelet,sk-tv,nlm", "--figure", figure, "-q")
+    assert proc.returncode == 0, proc.stderr
+    rows = _table_rows(proc.stdout)
+    assert list(rows) == ["noisy", "wavelet", "sk-tv", "nlm"]
+    assert "| method | denoiser | sigma=15 | sigma=50 |" in proc.stdout
+    assert "2 image(s) from bundled grayscale sample images" in proc.stdout
+    for name in ("wavelet", "sk-tv", "nlm"):
+        noisy_psnr = float(rows["noisy"].split("|")[3].split("/")[0])
+        psnr = float(rows[name].split("|")[3].split("/")[0].strip(" *"))
+        assert psnr > noisy_psnr + 2
+    assert f"Figure written to {figure}" in proc.stdout
+    assert figure.stat().st_size > 1000
+
+
+def test_compare_on_a_folder_of_color_images(tmp_path, clean_images):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    write_image(folder / "a.png", clean_images["rgb8.png"])
+    write_image(folder / "b.tif", clean_images["rgb16.tiff"])
+    proc = run("compare", "--images", folder, "--color", "--sigma", "25", "--methods",
+               "wavelet", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert "2 image(s) from " in proc.stdout and "96x96x3" in proc.stdout
+    proc = run("compare", "--images", tmp_path / "missing")
+    assert proc.returncode == 2 and "is not a folder" in proc.stderr
+
+
+@pytest.mark.slow
+def test_compare_default_is_the_readme_main_job(tmp_path):
+    proc = run("compare", "--figure", tmp_path / "compare.png", "-q", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = _table_rows(proc.stdout)
+    assert {"noisy", "wavelet", "wavelet-cs", "tv", "nlm", "bilateral", "sk-wavelet", "sk-tv",
+            "sk-nlm"} <= set(rows)
+    assert "bm3d" not in rows
+    assert "`bm3d` (slow, skipped by default" in proc.stdout or \
+        "`bm3d` (needs the optional bm3d package" in proc.stdout
+    assert ("cnn" in rows) == HAS_GRAY
+    assert "6 image(s)" in proc.stdout and "256x256" in proc.stdout
+    assert (tmp_path / "compare.png").exists()
+
+
+@pytest.mark.data
+@pytest.mark.skipif(not SET12.is_dir(), reason="../shared/data/set12 is absent")
+def test_compare_on_set12(tmp_path):
+    proc = run("compare", "--images", SET12, "--max-images", 2, "--size", 128, "--sigma", "25",
+               "--methods", "wavelet,tv", "-q")
+    assert proc.returncode == 0, proc.stderr
+    rows = _table_rows(proc.stdout)
+    assert list(rows) == ["noisy", "wavelet", "tv"]

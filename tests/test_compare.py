@@ -1,0 +1,237 @@
+"""The comparison engine (Set12 protocol), its Markdown table and figure, and the
+benchmarks/compare_denoisers.py script."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from sklearn_denoise import CNNDenoiser, TVDenoiser, available_models
+from sklearn_denoise import _compare as cmp
+from sklearn_denoise.datasets import load_sample_images
+
+ROOT = Path(__file__).resolve().parents[1]
+HAS_BM3D = importlib.util.find_spec("bm3d") is not None
+HAS_GRAY = "gray" in available_models()
+
+
+@pytest.fixture(scope="module")
+def images():
+    gray = load_sample_images()
+    # two sizes, to check that different sizes are allowed
+    return [gray[0][100:148, 200:248], gray[1][:40, :56]]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    clean = load_sample_images(size=48).astype(np.float32) / 255
+    den = CNNDenoiser(width=4, depth=2, blocks=1, max_epochs=1, train_sigma=0.1,
+                      patch_size=16, patches_per_image=2, random_state=0).fit(clean)
+    return den.save(tmp_path_factory.mktemp("model") / "tiny.pt")
+
+
+def test_parse_sigmas():
+    assert cmp.parse_sigmas("15, 25,50") == [15.0, 25.0, 50.0]
+    assert cmp.parse_sigmas(25) == [25.0]
+    for bad in ("", "a,b", "0", "300", "15,-5"):
+        with pytest.raises(ValueError):
+            cmp.parse_sigmas(bad)
+
+
+def test_rows_follow_the_protocol_and_denoising_helps(images):
+    methods = cmp.default_methods(include=["wavelet", "tv", "sk-wavelet"])
+    result = cmp.run_comparison(images, "15,50", methods, seed=3)
+    assert [tuple(r[:2]) for r in result] == [
+        (m, s) for m in ("noisy", "wavelet", "tv", "sk-wavelet") for s in (15.0, 50.0)
+    ]
+    rows = {(r.method, r.sigma): r for r in result}
+    for sigma in (15.0, 50.0):
+        noisy = rows[("noisy", sigma)]
+        assert noisy.seconds == 0
+        for m in ("wavelet", "tv", "sk-wavelet"):
+            row = rows[(m, sigma)]
+            assert row.psnr > noisy.psnr + 2, row
+            assert row.ssim > noisy.ssim
+            assert 0 < row.seconds < 5
+    # WaveletDenoiser reproduces skimage's denoise_wavelet
+    assert rows[("wavelet", 15.0)].psnr == pytest.approx(rows[("sk-wavelet", 15.0)].psnr)
+    assert result.n_images == 2 and result.image_shapes == [(48, 48), (40, 56)]
+    assert result.skipped == {}
+
+
+def test_same_numbers_as_the_benchmark_protocol_helpers(images):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import _protocol
+    finally:
+        sys.path.pop(0)
+    tv = TVDenoiser(weight=0.9 * 25 / 255)
+
+    def denoise(img, sigma=None):
+        return tv.fit(img[None]).transform(img[None])[0]
+
+    expected_psnr, expected_ssim = _protocol.evaluate(denoise, images, 25, seed=0)
+    result = cmp.run_comparison(images, [25], {"tv": cmp.default_methods(include=["tv"])["tv"]})
+    row = result[-1]
+    assert row.method == "tv"
+    assert row.psnr == pytest.approx(expected_psnr)
+    assert row.ssim == pytest.approx(expected_ssim)
+    # the noise does not depend on the methods run alongside: same seed, same noise
+    again = cmp.run_comparison(images, [25], {"f": lambda img, s: denoise(img)})
+    assert again[-1].psnr == pytest.approx(expected_psnr)
+
+
+def test_estimators_and_callables_are_accepted_and_failures_recorded(images):
+    calls = []
+
+    def identity(image, sigma):
+        calls.append(sigma)
+        return image
+
+    def broken(image, sigma):
+        raise RuntimeError("boom")
+
+    result = cmp.run_comparison(
+        images, [25], {"est": TVDenoiser(weight=0.1), "id": identity, "broken": broken},
+        include_noisy=False,
+    )
+    assert [r.method for r in result] == ["est", "id"]
+    assert calls == [pytest.approx(25 / 255)] * 2
+    assert result.skipped["broken"].startswith("failed: RuntimeError: boom")
+    identity_row = result[1]
+    noisy = cmp.run_comparison(images, [25], {}, include_noisy=True)[0]
+    assert identity_row.psnr == pytest.approx(noisy.psnr)  # identity = the noisy input
+    with pytest.raises(TypeError, match="Method 'x'"):
+        cmp.run_comparison(images, [25], {"x": 3})
+
+
+def test_color_images_and_input_checks(images):
+    rgb = [load_sample_images(color=True)[0][:40, :40]]
+    result = cmp.run_comparison(rgb, [25], cmp.default_methods(include=["wavelet", "sk-nlm"]))
+    rows = {r.method: r for r in result}
+    assert rows["wavelet"].psnr > rows["noisy"].psnr + 2
+    assert rows["sk-nlm"].psnr > rows["noisy"].psnr + 2
+    with pytest.raises(TypeError, match="uint8"):
+        cmp.run_comparison([images[0].astype(np.float64)], [25], {})
+    with pytest.raises(ValueError, match="too small"):
+        cmp.run_comparison([images[0][:8, :8]], [25], {})
+    with pytest.raises(ValueError, match="No images"):
+        cmp.run_comparison([], [25], {})
+
+
+def test_default_methods_lists_every_denoiser_and_why_some_are_missing():
+    methods = cmp.default_methods()
+    expected = {"wavelet", "wavelet-cs", "tv", "nlm", "bilateral", "sk-wavelet", "sk-tv",
+                "sk-nlm"}
+    assert expected <= set(methods)
+    assert set(methods) | set(methods.skipped) == set(cmp.METHOD_NAMES)
+    assert ("bm3d" in methods) == HAS_BM3D
+    if HAS_BM3D:
+        assert methods["bm3d"].slow
+    else:
+        assert "pip install bm3d" in methods.skipped["bm3d"]
+    if HAS_GRAY:
+        assert "cnn" in methods
+    else:
+        assert "no pretrained model" in methods.skipped["cnn"]
+    with pytest.raises(ValueError, match="Unknown method"):
+        cmp.default_methods(include=["wavelet", "nope"])
+
+
+def test_cnn_method_with_a_model_file_on_gray_and_color(images, tiny_model):
+    methods = cmp.default_methods(model=tiny_model, include=["cnn"])
+    assert "tiny.pt" in methods["cnn"].label
+    rgb = load_sample_images(color=True)[0][:48, :48]
+    result = cmp.run_comparison([images[0], rgb], [25], methods)
+    assert [r.method for r in result] == ["noisy", "cnn"]
+    assert result.skipped == {}
+    assert result.examples[25.0]["cnn"].shape == images[0].shape
+
+
+@pytest.mark.skipif(not HAS_GRAY, reason="no pretrained 'gray' model is shipped yet "
+                    "(sklearn_denoise/pretrained/registry.json is empty)")
+def test_pretrained_cnn_is_the_default_and_beats_the_noisy_input(images):
+    methods = cmp.default_methods(include=["cnn"])
+    result = cmp.run_comparison(images, [25], methods)
+    rows = {r.method: r for r in result}
+    assert rows["cnn"].psnr > rows["noisy"].psnr + 5
+
+
+def test_markdown_table(images):
+    result = cmp.run_comparison(images, [15, 25], cmp.default_methods(include=["wavelet", "tv"]))
+    result.skipped["bm3d"] = "needs the optional bm3d package"
+    text = cmp.to_markdown(result, title="## title")
+    lines = text.splitlines()
+    assert lines[0] == "## title"
+    header = next(line for line in lines if line.startswith("| method"))
+    assert header == "| method | denoiser | sigma=15 | sigma=25 |"
+    body = [line for line in lines if line.startswith("| `")]
+    assert [line.split("|")[1].strip() for line in body] == ["`noisy`", "`wavelet`", "`tv`"]
+    rows = {(r.method, r.sigma): r for r in result}
+    tv_cells = body[2].split("|")[3].strip()
+    assert tv_cells.startswith(f"**{rows[('tv', 15.0)].psnr:.2f}**")  # TV is best here
+    assert tv_cells.endswith(" s")
+    assert f"{rows[('noisy', 15.0)].psnr:.2f} / " in body[0]
+    assert "mean over 2 images" in text
+    assert "Not run: `bm3d` (needs the optional bm3d package)." in text
+    assert text.isascii()
+    # plain rows render too
+    assert "| `tv` |" in cmp.to_markdown(list(result))
+
+
+def test_figure_is_written_atomically_with_psnr_titles(images, tmp_path):
+    result = cmp.run_comparison(images, [15, 50], cmp.default_methods(include=["tv"]),
+                                keep_image=1, names=["a", "b"])
+    assert set(result.examples[50.0]) == {"clean", "noisy", "tv"}
+    assert result.example_psnr[50.0]["tv"] > result.example_psnr[50.0]["noisy"]
+    path = cmp.save_figure(result, tmp_path / "fig.png", sigma=50, crop=32)
+    figure = iio.imread(path)
+    assert figure.ndim == 3 and figure.shape[0] > 100 and figure.shape[1] > 200
+    assert [p.name for p in tmp_path.iterdir()] == ["fig.png"]
+    with pytest.raises(ValueError, match="was not run"):
+        cmp.save_figure(result, tmp_path / "x.png", sigma=25)
+
+
+def test_figure_without_matplotlib_names_the_install_command(images, tmp_path, monkeypatch):
+    result = cmp.run_comparison(images, [25], {}, keep_image=0)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(ImportError, match="pip install matplotlib"):
+        cmp.save_figure(result, tmp_path / "fig.png")
+    assert not list(tmp_path.iterdir())
+
+
+def test_load_images_from_a_folder(tmp_path):
+    from sklearn_denoise._io import write_image
+
+    rgb = load_sample_images(color=True)[0][:50, :60]
+    write_image(tmp_path / "b.png", rgb)
+    write_image(tmp_path / "a.tif", (load_sample_images()[0][:40, :40].astype(np.uint16) * 257))
+    (tmp_path / "notes.txt").write_text("ignored")
+    images, names = cmp.load_images(tmp_path, size=32)
+    assert names == ["a", "b"]
+    assert [img.shape for img in images] == [(32, 32), (32, 32)]
+    assert all(img.dtype == np.uint8 for img in images)
+    images, _ = cmp.load_images(tmp_path, color=True, max_images=1)
+    assert images[0].shape == (40, 40, 3)
+    with pytest.raises(ValueError, match="not a folder"):
+        cmp.load_images(tmp_path / "missing")
+
+
+def test_benchmark_script(tmp_path):
+    figure = tmp_path / "bench.png"
+    table = tmp_path / "bench.md"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "compare_denoisers.py"), "--size", "40",
+         "--max-images", "2", "--sigmas", "25", "--methods", "wavelet,tv", "sk-tv",
+         "--figure", str(figure), "--output", str(table)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "| `wavelet` |" in proc.stdout and "| `sk-tv` |" in proc.stdout
+    assert "sigma=25" in proc.stdout
+    assert table.read_text().startswith("## Denoiser comparison: 2 image(s)")
+    assert iio.imread(figure).ndim == 3

@@ -1,0 +1,261 @@
+"""Image files: PNG/JPEG/TIFF, 8/16-bit, gray/colour, atomic writes, clear errors."""
+
+import os
+import struct
+import zlib
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from sklearn_denoise import _io
+from sklearn_denoise._io import ImageFileError, ImageWriteError, read_image, write_image
+from sklearn_denoise.datasets import load_sample_images
+
+
+def _random(shape, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    if np.dtype(dtype).kind == "f":
+        return rng.random(shape).astype(dtype)
+    return rng.integers(0, np.iinfo(dtype).max + 1, size=shape, dtype=dtype)
+
+
+LOSSLESS = [
+    ("png", np.uint8, ()), ("png", np.uint8, (2,)), ("png", np.uint8, (3,)),
+    ("png", np.uint8, (4,)),
+    ("png", np.uint16, ()), ("png", np.uint16, (2,)), ("png", np.uint16, (3,)),
+    ("png", np.uint16, (4,)),
+    ("tif", np.uint8, ()), ("tif", np.uint8, (3,)), ("tiff", np.uint16, ()),
+    ("tif", np.uint16, (3,)), ("tif", np.uint16, (4,)), ("tif", np.float32, ()),
+    ("TIF", np.float64, (3,)), ("PNG", np.uint8, (3,)),
+]
+
+
+@pytest.mark.parametrize(("ext", "dtype", "channels"), LOSSLESS)
+def test_lossless_round_trip_keeps_dtype_and_colour_mode(tmp_path, ext, dtype, channels):
+    image = _random((23, 37, *channels), dtype)
+    path = write_image(tmp_path / f"img.{ext}", image)
+    assert path == tmp_path / f"img.{ext}"
+    back = read_image(path)
+    assert back.dtype == image.dtype
+    assert back.shape == image.shape
+    np.testing.assert_array_equal(back, image)
+    assert [p.name for p in tmp_path.iterdir()] == [f"img.{ext}"]  # no temporary left
+
+
+@pytest.mark.parametrize("channels", [(), (2,), (3,), (4,)])
+def test_our_files_are_read_the_same_by_other_readers(tmp_path, channels):
+    image8 = _random((19, 21, *channels), np.uint8)
+    write_image(tmp_path / "a.png", image8)
+    np.testing.assert_array_equal(iio.imread(tmp_path / "a.png"), image8)
+    image16 = _random((19, 21, *channels), np.uint16)
+    write_image(tmp_path / "b.tif", image16)
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "b.tif"), image16)
+    write_image(tmp_path / "c.png", image16)
+    with Image.open(tmp_path / "c.png") as im:  # a valid PNG for Pillow too
+        assert im.size == (21, 19)
+        if channels in ((3,), (4,)):  # Pillow keeps the high byte of 16-bit colour
+            np.testing.assert_array_equal(np.asarray(im), (image16 >> 8).astype(np.uint8))
+
+
+def test_reads_files_written_by_other_writers(tmp_path):
+    gray = load_sample_images()[0]
+    rgb = load_sample_images(color=True)[0]
+    iio.imwrite(tmp_path / "gray.png", gray)
+    iio.imwrite(tmp_path / "rgb.png", rgb)
+    tifffile.imwrite(tmp_path / "planar.tif", np.moveaxis(rgb.astype(np.uint16) * 257, -1, 0),
+                     photometric="rgb", planarconfig="separate")
+    np.testing.assert_array_equal(read_image(tmp_path / "gray.png"), gray)
+    np.testing.assert_array_equal(read_image(tmp_path / "rgb.png"), rgb)
+    planar = read_image(tmp_path / "planar.tif")
+    assert planar.dtype == np.uint16 and planar.shape == rgb.shape
+    np.testing.assert_array_equal(planar, rgb.astype(np.uint16) * 257)
+
+
+def test_jpeg_round_trip_is_close_and_8_bit(tmp_path):
+    rgb = load_sample_images(color=True)[0][:64, :80]
+    gray = load_sample_images()[0][:64, :80]
+    for name, image in (("c.jpg", rgb), ("g.JPEG", gray)):
+        write_image(tmp_path / name, image)
+        back = read_image(tmp_path / name)
+        assert back.dtype == np.uint8 and back.shape == image.shape
+        assert np.abs(back.astype(float) - image).mean() < 4  # quality 95
+
+
+def _png16_with_filters(image):
+    """Independent encoder: a 16-bit PNG using all five row filters in turn."""
+    height, width, channels = image.shape
+    raw = image.astype(">u2").view(np.uint8).reshape(height, -1).astype(int)
+    bpp = 2 * channels
+    lines = []
+    prev = np.zeros(raw.shape[1], dtype=int)
+    for y in range(height):
+        cur = raw[y]
+        ftype = y % 5
+        out = []
+        for i in range(len(cur)):
+            a = cur[i - bpp] if i >= bpp else 0
+            b = prev[i]
+            c = prev[i - bpp] if i >= bpp else 0
+            if ftype == 0:
+                pred = 0
+            elif ftype == 1:
+                pred = a
+            elif ftype == 2:
+                pred = b
+            elif ftype == 3:
+                pred = (a + b) // 2
+            else:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+            out.append((cur[i] - pred) % 256)
+        lines.append(bytes([ftype] + out))
+        prev = cur
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    colour_type = {2: 4, 3: 2, 4: 6}[channels]
+    return (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"".join(lines)))
+            + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("channels", [2, 3, 4])
+def test_16bit_colour_png_with_every_row_filter_is_decoded_exactly(tmp_path, channels):
+    image = _random((11, 7, channels), np.uint16, seed=channels)
+    path = tmp_path / "filters.png"
+    path.write_bytes(_png16_with_filters(image))
+    back = read_image(path)
+    assert back.dtype == np.uint16
+    np.testing.assert_array_equal(back, image)
+
+
+def test_palette_and_bilevel_images_are_expanded(tmp_path):
+    rgb = load_sample_images(color=True)[0][:32, :32]
+    Image.fromarray(rgb).convert("P").save(tmp_path / "palette.png")
+    Image.fromarray(load_sample_images()[0][:32, :32]).convert("1").save(tmp_path / "bw.png")
+    palette = read_image(tmp_path / "palette.png")
+    assert palette.dtype == np.uint8 and palette.shape == (32, 32, 3)
+    bw = read_image(tmp_path / "bw.png")
+    assert bw.dtype == np.uint8 and bw.shape == (32, 32)
+    assert set(np.unique(bw)) <= {0, 255}
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("corrupt.png", b"this is not an image" * 5, "corrupt"),
+        ("empty.png", b"", "empty file"),
+        ("text.jpg", b"hello", "corrupt"),
+        ("notes.txt", b"hello", "unsupported file type '.txt'"),
+        ("noext", b"hello", "unsupported file type"),
+        ("bad.tif", b"II*\x00garbage", "corrupt"),
+    ],
+)
+def test_unreadable_files_raise_a_clear_error(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ImageFileError, match=message) as info:
+        read_image(path)
+    assert str(path) in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_truncated_files_raise_a_clear_error(tmp_path):
+    full8 = write_image(tmp_path / "full8.png", _random((40, 40, 3), np.uint8))
+    full16 = write_image(tmp_path / "full16.png", _random((40, 40, 3), np.uint16))
+    for full in (full8, full16):
+        cut = tmp_path / f"cut_{full.name}"
+        cut.write_bytes(full.read_bytes()[:300])
+        with pytest.raises(ImageFileError, match="truncated|corrupt"):
+            read_image(cut)
+
+
+def test_missing_file_folder_and_unsupported_layouts(tmp_path):
+    with pytest.raises(ImageFileError, match="no such file"):
+        read_image(tmp_path / "missing.png")
+    (tmp_path / "dir.png").mkdir()
+    with pytest.raises(ImageFileError, match="not a regular file"):
+        read_image(tmp_path / "dir.png")
+    tifffile.imwrite(tmp_path / "stack.tif", _random((5, 16, 16), np.uint8))
+    with pytest.raises(ImageFileError, match="not supported|unsupported"):
+        read_image(tmp_path / "stack.tif")
+    tifffile.imwrite(tmp_path / "int16.tif", np.zeros((8, 8), np.int16))
+    with pytest.raises(ImageFileError, match="unsupported pixel type int16"):
+        read_image(tmp_path / "int16.tif")
+
+
+def test_write_rejects_what_the_format_cannot_store(tmp_path):
+    with pytest.raises(ImageWriteError, match="JPEG stores 8-bit"):
+        write_image(tmp_path / "a.jpg", _random((8, 8), np.uint16))
+    with pytest.raises(ImageWriteError, match="PNG stores 8- or 16-bit"):
+        write_image(tmp_path / "a.png", _random((8, 8), np.float32))
+    with pytest.raises(ImageWriteError, match="unsupported file type"):
+        write_image(tmp_path / "a.bmp", _random((8, 8), np.uint8))
+    with pytest.raises(ImageWriteError, match="unsupported dtype"):
+        write_image(tmp_path / "a.tif", np.zeros((8, 8), np.int32))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_into_a_missing_or_impossible_folder_is_an_oserror(tmp_path):
+    (tmp_path / "file").write_text("x")
+    for bad in (tmp_path / "missing" / "a.png", tmp_path / "file" / "a.png"):
+        with pytest.raises(ImageWriteError, match="Cannot write") as info:
+            write_image(bad, _random((8, 8), np.uint8))
+        assert isinstance(info.value, OSError)
+        assert info.value.errno is not None
+
+
+def test_interrupted_write_leaves_the_destination_untouched(tmp_path, monkeypatch):
+    dest = tmp_path / "keep.png"
+    original = _random((16, 16), np.uint8, seed=1)
+    write_image(dest, original)
+
+    def broken(fh, image, kind, quality, metadata=None):
+        fh.write(b"\x89PNG partial")
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(_io, "_write_pillow", broken)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        write_image(dest, _random((16, 16), np.uint8, seed=2))
+    np.testing.assert_array_equal(read_image(dest), original)
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.png"]
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = write_image(tmp_path / "a.png", _random((8, 8), np.uint8))
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_exif_colour_profile_and_dpi_are_carried_over(tmp_path):
+    rgb = load_sample_images(color=True)[0][:32, :48]
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees when displayed
+    exif[0x010F] = "TestCam"  # camera make
+    icc = b"fake-icc-profile-bytes"
+    Image.fromarray(rgb).save(tmp_path / "in.jpg", exif=exif, icc_profile=icc, dpi=(300, 300))
+    image, info = read_image(tmp_path / "in.jpg", metadata=True)
+    assert image.shape == rgb.shape
+    assert info["icc_profile"] == icc and "exif" in info
+    for name in ("out.jpg", "out.png"):
+        write_image(tmp_path / name, image, metadata=info)
+        with Image.open(tmp_path / name) as im:
+            assert im.getexif()[0x0112] == 6 and im.getexif()[0x010F] == "TestCam"
+            assert im.info["icc_profile"] == icc
+            assert tuple(round(v) for v in im.info["dpi"]) == (300, 300)
+    assert read_image(write_image(tmp_path / "plain.png", image), metadata=True)[1] == {}
+
+
+def test_is_image_file():
+    assert _io.is_image_file("a.PNG") and _io.is_image_file("b.tiff")
+    assert _io.is_image_file("c.jpeg") and not _io.is_image_file("d.gif")
