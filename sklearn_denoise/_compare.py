@@ -240,8 +240,8 @@ def _cnn_method(model=None):
         if "gray" not in shipped:
             return None, (
                 "no pretrained model is shipped in this installation (available: "
-                f"{shipped or 'none'}); pass a model file trained with "
-                "`sklearn-denoise train`"
+                f"{', '.join(shipped) or 'none'}); give a weight file with --model PATH "
+                "(e.g. from `sklearn-denoise train`)"
             )
         label = "CNNDenoiser.pretrained('gray'), RGB: 'color'"
     else:

@@ -124,7 +124,8 @@ def build_parser():
         "denoisers, train a CNN.",
         epilog=textwrap.dedent("""\
             Noise levels (sigma) are on the 0-255 scale for 8- and 16-bit images alike.
-            Run '%(prog)s COMMAND --help' for the options of a command.
+            Run '%(prog)s COMMAND --help' for the options of a command. Exit codes: 0
+            success, 1 some files (or comparison methods) failed, 2 usage or setup error.
 
             examples:
               %(prog)s denoise photo.png scans/ -o denoised/ --method cnn
@@ -140,6 +141,8 @@ def build_parser():
     den = sub.add_parser(
         "denoise",
         help="denoise image files and folders",
+        usage="%(prog)s IN [IN ...] -o OUTDIR [--method METHOD] [--sigma S] "
+        "[--model NAME|PATH] [-q]\n       %(prog)s --list-models",
         description=textwrap.dedent("""\
             Denoise PNG, JPEG and TIFF images (8- or 16-bit, gray or colour, with or without
             alpha). Each result is written to OUTDIR under the input's file name, with its
@@ -151,9 +154,9 @@ def build_parser():
             exit code is then 1."""),
         formatter_class=_Formatter,
     )
-    den.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders")
-    den.add_argument("-o", "--output", required=True, metavar="OUTDIR",
-                     help="output folder (created if missing)")
+    den.add_argument("inputs", nargs="*", metavar="IN", help="image files or folders")
+    den.add_argument("-o", "--output", metavar="OUTDIR",
+                     help="output folder (created if missing); required")
     den.add_argument("--method", choices=METHODS, default="cnn",
                      help="denoiser (default: %(default)s; cnn needs a shipped pretrained "
                      "model or --model)")
@@ -169,7 +172,7 @@ def build_parser():
     den.add_argument("--list-models", action="store_true",
                      help="list the shipped pretrained models and exit")
     den.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    den.set_defaults(handler=_cmd_denoise)
+    den.set_defaults(handler=_cmd_denoise, parser=den)
 
     # -- compare
     cmp_ = sub.add_parser(
@@ -470,6 +473,8 @@ def _cmd_denoise(args):
         models = available_models()
         print("\n".join(models) if models else "no pretrained models are shipped")
         return 0
+    if not args.inputs or args.output is None:
+        args.parser.error("give the input files or folders and -o OUTDIR")
     files, missing = _collect_inputs(args.inputs)
     if not files and not missing:
         raise CLIError("no images found in the inputs (supported: .png, .jpg, .jpeg, "

@@ -233,6 +233,8 @@ def test_usage_errors_exit_2_with_a_clear_message(noisy_folder, tmp_path, capsys
         (["train", "--out", tmp_path / "m.pt"], "give --clean DIR, --noisy DIR or both"),
         (["train", "--clean", tmp_path, "--out", tmp_path / "m.pt", "--sigma", "9,3"],
          "0 <= A <= B <= 255"),
+        (["denoise", "-o", tmp_path / "o"], "give the input files or folders and -o"),
+        (["denoise", noisy_folder], "give the input files or folders and -o"),
         (["compare", "--methods", "nope"], "Unknown method"),
         (["compare", "--sigma", "a,b"], "invalid noise levels"),
     ]
@@ -247,6 +249,12 @@ def test_usage_errors_exit_2_with_a_clear_message(noisy_folder, tmp_path, capsys
     assert proc.returncode == 2
     assert proc.stderr.startswith("sklearn-denoise: error: --model")
     assert "Traceback" not in proc.stderr
+
+
+def test_list_models(capsys):
+    assert main(["denoise", "--list-models"]) == 0
+    out = capsys.readouterr().out
+    assert out.split() == available_models() or "no pretrained models" in out
 
 
 @pytest.mark.skipif(HAS_GRAY, reason="a pretrained model is shipped: cnn works by default")
