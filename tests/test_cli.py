@@ -383,6 +383,7 @@ def _table_rows(stdout):
 
 
 def test_compare_tiny_with_figure(tmp_path):
+    pytest.importorskip("matplotlib", reason="the figure needs matplotlib")
     figure = tmp_path / "figs" / "compare.png"
     proc = run("compare", "--size", 40, "--max-images", 2, "--sigma", "15,50", "--methods",
                "wavelet,sk-tv,nlm", "--figure", figure, "-q")
@@ -414,6 +415,7 @@ def test_compare_on_a_folder_of_color_images(tmp_path, clean_images):
 
 @pytest.mark.slow
 def test_compare_default_is_the_readme_main_job(tmp_path):
+    pytest.importorskip("matplotlib", reason="the figure needs matplotlib")
     proc = run("compare", "--figure", tmp_path / "compare.png", "-q", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     rows = _table_rows(proc.stdout)

@@ -184,6 +184,7 @@ def test_markdown_table(images):
 
 
 def test_figure_is_written_atomically_with_psnr_titles(images, tmp_path):
+    pytest.importorskip("matplotlib", reason="the figure needs matplotlib")
     result = cmp.run_comparison(images, [15, 50], cmp.default_methods(include=["tv"]),
                                 keep_image=1, names=["a", "b"])
     assert set(result.examples[50.0]) == {"clean", "noisy", "tv"}
@@ -222,6 +223,7 @@ def test_load_images_from_a_folder(tmp_path):
 
 
 def test_benchmark_script(tmp_path):
+    pytest.importorskip("matplotlib", reason="the figure needs matplotlib")
     figure = tmp_path / "bench.png"
     table = tmp_path / "bench.md"
     proc = subprocess.run(
