@@ -8,6 +8,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn_denoise import (
     BilateralDenoiser,
     BM3DDenoiser,
+    CNNDenoiser,
     NLMeansDenoiser,
     TVDenoiser,
     WaveletDenoiser,
@@ -23,6 +24,10 @@ ESTIMATORS = [
     NLMeansDenoiser(),
     BilateralDenoiser(),
     *([BM3DDenoiser()] if HAVE_BM3D else []),
+    # small settings keep the checks quick; both architectures and both optional inputs
+    CNNDenoiser(depth=2, width=16, blocks=1, max_epochs=1, patches_per_image=1, patch_size=8),
+    CNNDenoiser("dncnn", depth=3, width=16, max_epochs=1, patches_per_image=1, patch_size=8,
+                noise_level_input=True),
 ]
 
 # The common checks fit on 2-D X (n_samples, n_features), which the image convention reads
