@@ -9,20 +9,21 @@ interrupted write never leaves a half-written image.
 
 PNG and JPEG go through Pillow, TIFF through tifffile (both come with scikit-image).
 Pillow reads 16-bit colour PNGs as 8-bit and cannot write them, so those (colour types RGB,
-RGBA and gray + alpha at 16 bits) are decoded and encoded here with :mod:`zlib`.
+RGBA and gray + alpha at 16 bits) go through pypng.
 
 Unreadable, corrupt or unsupported files raise :class:`ImageFileError` (a ValueError)
 naming the file and the reason; failures to write raise :class:`ImageWriteError` (an
 OSError).
 """
 
+import io
 import os
 import secrets
-import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
+import png
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
@@ -216,29 +217,6 @@ def _read_tiff(path):
     return np.ascontiguousarray(image)
 
 
-def _png_chunks(data, path):
-    """Yield (type, payload) of the chunks of a PNG byte string, checking the CRCs."""
-    if not data.startswith(_PNG_SIGNATURE):
-        raise ImageFileError(f"{path}: not a PNG file (bad signature).")
-    pos = len(_PNG_SIGNATURE)
-    while pos < len(data):
-        if pos + 8 > len(data):
-            raise ImageFileError(f"{path}: truncated PNG file.")
-        length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
-        end = pos + 8 + length + 4
-        if end > len(data):
-            raise ImageFileError(f"{path}: truncated PNG file (chunk {ctype!r}).")
-        payload = data[pos + 8 : pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[end - 4 : end])
-        if zlib.crc32(ctype + payload) & 0xFFFFFFFF != crc:
-            raise ImageFileError(f"{path}: corrupt PNG file (bad CRC in chunk {ctype!r}).")
-        yield ctype, payload
-        if ctype == b"IEND":
-            return
-        pos = end
-    raise ImageFileError(f"{path}: truncated PNG file (no IEND chunk).")
-
-
 def _is_16bit_colour_png(head):
     """True for a PNG header announcing 16-bit RGB, RGBA or gray + alpha pixels."""
     if not head.startswith(_PNG_SIGNATURE) or len(head) < 26 or head[12:16] != b"IHDR":
@@ -247,73 +225,14 @@ def _is_16bit_colour_png(head):
     return bit_depth == 16 and colour_type in (2, 4, 6)
 
 
-_PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
-
-
 def _read_png16(path):
-    """Decode a non-interlaced 16-bit PNG (Pillow would reduce it to 8 bits)."""
-    data = Path(path).read_bytes()
-    header = None
-    idat = []
-    for ctype, payload in _png_chunks(data, path):
-        if ctype == b"IHDR":
-            header = struct.unpack(">IIBBBBB", payload)
-        elif ctype == b"IDAT":
-            idat.append(payload)
-    if header is None:
-        raise ImageFileError(f"{path}: PNG file without IHDR chunk.")
-    width, height, depth, colour_type, _, _, interlace = header
-    if interlace:
-        raise ImageFileError(
-            f"{path}: interlaced 16-bit colour PNG files are not supported; save it without "
-            "interlacing or as TIFF."
-        )
-    channels = _PNG_CHANNELS[colour_type]
-    bpp = 2 * channels
-    stride = width * bpp
-    raw = zlib.decompress(b"".join(idat))
-    if len(raw) < height * (stride + 1):
-        raise ImageFileError(f"{path}: truncated PNG image data.")
-    rows = np.frombuffer(raw, dtype=np.uint8, count=height * (stride + 1))
-    rows = rows.reshape(height, stride + 1)
-    out = np.empty((height, stride), dtype=np.uint8)
-    previous = np.zeros(stride, dtype=np.uint8)
-    for y in range(height):
-        out[y] = _unfilter(int(rows[y, 0]), rows[y, 1:], previous, bpp, path)
-        previous = out[y]
-    pixels = out.view(">u2").reshape(height, width, channels)
-    return pixels.astype(np.uint16)
-
-
-def _unfilter(ftype, line, prev, bpp, path):
-    """Undo one PNG row filter (0 None, 1 Sub, 2 Up, 3 Average, 4 Paeth)."""
-    if ftype == 0:
-        return line
-    if ftype == 2:
-        return line + prev  # uint8 arithmetic wraps modulo 256 as PNG requires
-    if ftype == 1:
-        return np.cumsum(line.reshape(-1, bpp), axis=0, dtype=np.uint8).reshape(-1)
-    if ftype not in (3, 4):
-        raise ImageFileError(f"{path}: corrupt PNG file (unknown row filter {ftype}).")
-    cur = [0] * len(line)
-    raw = line.tolist()
-    up = prev.tolist()
-    for i in range(len(raw)):
-        left = cur[i - bpp] if i >= bpp else 0
-        if ftype == 3:
-            cur[i] = (raw[i] + ((left + up[i]) >> 1)) & 0xFF
-        else:
-            upleft = up[i - bpp] if i >= bpp else 0
-            p = left + up[i] - upleft
-            pa, pb, pc = abs(p - left), abs(p - up[i]), abs(p - upleft)
-            if pa <= pb and pa <= pc:
-                pred = left
-            elif pb <= pc:
-                pred = up[i]
-            else:
-                pred = upleft
-            cur[i] = (raw[i] + pred) & 0xFF
-    return np.asarray(cur, dtype=np.uint8)
+    """Decode a 16-bit colour PNG with pypng (Pillow would reduce it to 8 bits)."""
+    try:
+        width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+        pixels = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
+    except (png.Error, zlib.error, EOFError) as exc:
+        raise ImageFileError(f"{path}: corrupt or truncated PNG file ({exc}).") from exc
+    return pixels.reshape(height, width, info["planes"])
 
 
 # ---------------------------------------------------------------------------------- writing
@@ -429,23 +348,10 @@ def _write_tiff(fh, image):
 
 
 def _encode_png16(image):
-    """Encode a 16-bit (H, W, C) image, C in 2, 3, 4, as PNG (filter: Up on every row)."""
+    """Encode a 16-bit (H, W, C) image, C in 2, 3, 4, as PNG with pypng."""
     height, width, channels = image.shape
-    colour_type = {2: 4, 3: 2, 4: 6}[channels]
-    data = np.ascontiguousarray(image, dtype=">u2").view(np.uint8).reshape(height, -1)
-    filtered = np.empty((height, data.shape[1] + 1), dtype=np.uint8)
-    filtered[:, 0] = 2  # Up: difference with the row above (wraps modulo 256)
-    filtered[0, 1:] = data[0]
-    filtered[1:, 1:] = data[1:] - data[:-1]
-
-    def chunk(ctype, payload):
-        crc = zlib.crc32(ctype + payload) & 0xFFFFFFFF
-        return struct.pack(">I", len(payload)) + ctype + payload + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
-    return b"".join([
-        _PNG_SIGNATURE,
-        chunk(b"IHDR", header),
-        chunk(b"IDAT", zlib.compress(filtered.tobytes(), 6)),
-        chunk(b"IEND", b""),
-    ])
+    writer = png.Writer(width, height, greyscale=channels == 2, alpha=channels in (2, 4),
+                        bitdepth=16)
+    buffer = io.BytesIO()
+    writer.write(buffer, image.reshape(height, width * channels))
+    return buffer.getvalue()
