@@ -53,7 +53,8 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
     """Base for stateless denoisers that process each image on its own.
 
     Subclasses implement ``_check_params()`` and ``_denoise_image(image, layout)`` for one
-    float image of shape (H, W, C), and may set ``_min_size`` (in pixels).
+    float image of shape (H, W, C), and may set ``_min_size`` (in pixels) or override
+    ``_check_layout`` to reject input the method cannot process.
     """
 
     _min_size = 1
@@ -63,6 +64,9 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
 
     def _fit_min_size(self):
         return self._min_size
+
+    def _check_layout(self, images, layout):
+        """Raise ValueError for validated input the method cannot process (fit and transform)."""
 
     def fit(self, X, y=None):
         """Check the images and parameters; these denoisers learn nothing from data.
@@ -80,8 +84,9 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
             Fitted denoiser.
         """
         self._check_params()
-        _, layout = validate_images(self, X, reset=True, min_size=self._fit_min_size())
+        images, layout = validate_images(self, X, reset=True, min_size=self._fit_min_size())
         image_target(X, y, layout)
+        self._check_layout(images, layout)
         return self
 
     def transform(self, X):
@@ -100,6 +105,7 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         self._check_params()
         images, layout = validate_images(self, X, reset=False, min_size=self._fit_min_size())
+        self._check_layout(images, layout)
         out = self._denoise_images(images, layout)
         if layout.kind != "list":
             out = np.stack(out) if len(out) else np.empty_like(images)

@@ -26,8 +26,6 @@ from ._validation import (
     check_choice,
     check_int,
     check_sigma,
-    image_target,
-    validate_images,
 )
 
 __all__ = ["TVDenoiser", "NLMeansDenoiser", "BilateralDenoiser", "BM3DDenoiser"]
@@ -61,39 +59,7 @@ def _as_2d_or_color(image):
     return image, -1
 
 
-class _SkimageFilter(_ImageFilter):
-    """_ImageFilter with a hook to reject layouts a method cannot handle, in fit too."""
-
-    def _check_layout(self, images, layout):
-        """Raise ValueError for input the method cannot process (after validation)."""
-
-    def fit(self, X, y=None):
-        """Check the images and parameters; these denoisers learn nothing from data.
-
-        Parameters
-        ----------
-        X : array-like
-            Images laid out as in the image convention.
-        y : None, 1-D labels or array-like of X's shape, default=None
-            Ignored; an image-shaped ``y`` that does not match ``X`` raises ValueError.
-
-        Returns
-        -------
-        self : object
-            Fitted denoiser.
-        """
-        self._check_params()
-        images, layout = validate_images(self, X, reset=True, min_size=self._fit_min_size())
-        image_target(X, y, layout)
-        self._check_layout(images, layout)
-        return self
-
-    def _denoise_images(self, images, layout):
-        self._check_layout(images, layout)
-        return super()._denoise_images(images, layout)
-
-
-class TVDenoiser(_SkimageFilter):
+class TVDenoiser(_ImageFilter):
     """Total-variation denoiser (Chambolle's algorithm).
 
     Applies :func:`skimage.restoration.denoise_tv_chambolle` to every image; colour
@@ -163,7 +129,7 @@ class TVDenoiser(_SkimageFilter):
         return out.reshape(image.shape)
 
 
-class NLMeansDenoiser(_SkimageFilter):
+class NLMeansDenoiser(_ImageFilter):
     """Non-local means denoiser.
 
     Applies :func:`skimage.restoration.denoise_nl_means` to every image (colour images
@@ -265,7 +231,7 @@ class NLMeansDenoiser(_SkimageFilter):
         return np.asarray(out).reshape(image.shape)
 
 
-class BilateralDenoiser(_SkimageFilter):
+class BilateralDenoiser(_ImageFilter):
     """Bilateral filter: edge-preserving averaging of nearby pixels of similar intensity.
 
     Applies :func:`skimage.restoration.denoise_bilateral` to every image (colour images
@@ -398,7 +364,7 @@ def _import_bm3d():
     return bm3d
 
 
-class BM3DDenoiser(_SkimageFilter):
+class BM3DDenoiser(_ImageFilter):
     """BM3D denoiser (block matching and 3-D collaborative filtering).
 
     Wraps the optional ``bm3d`` package (``pip install "sklearn-denoise[bm3d]"``; its

@@ -16,7 +16,6 @@ from ._validation import (
     check_choice,
     check_int,
     check_sigma,
-    image_target,
     restore_layout,
     validate_images,
 )
@@ -258,27 +257,6 @@ class WaveletDenoiser(_ImageFilter):
                     f"{self.wavelet!r}: it allows at most {max_level} level(s). Use fewer "
                     "levels, levels=None, or larger images."
                 )
-
-    def fit(self, X, y=None):
-        """Check the images and parameters; the denoiser learns nothing from data.
-
-        Parameters
-        ----------
-        X : array-like
-            Images laid out as in the image convention.
-        y : None, 1-D labels or array-like of X's shape, default=None
-            Ignored; an image-shaped ``y`` that does not match ``X`` raises ValueError.
-
-        Returns
-        -------
-        self : object
-            Fitted denoiser.
-        """
-        self._check_params()
-        images, layout = validate_images(self, X, reset=True)
-        image_target(X, y, layout)
-        self._check_layout(images, layout)
-        return self
 
     def transform(self, X):
         """Denoise images.
