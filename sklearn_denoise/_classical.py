@@ -20,12 +20,16 @@ from skimage.restoration import (
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import _ImageFilter
-from ._param_checks import check_bool, check_n_jobs, check_real
-from ._validation import (
-    _check_min_size,
+from ._param_checks import (
+    check_bool,
     check_choice,
     check_int,
+    check_n_jobs,
+    check_real,
     check_sigma,
+)
+from ._validation import (
+    _check_min_size,
 )
 
 __all__ = ["TVDenoiser", "NLMeansDenoiser", "BilateralDenoiser", "BM3DDenoiser"]

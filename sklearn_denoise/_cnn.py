@@ -1,7 +1,6 @@
 """CNNDenoiser: a skorch-trained convolutional denoiser as a scikit-learn transformer."""
 
 import math
-import numbers
 import os
 
 import numpy as np
@@ -16,10 +15,8 @@ from torch import nn
 
 from ._base import DenoiserMixin
 from ._modules import build_module, receptive_radius
+from ._param_checks import check_bool, check_choice, check_int, check_real, check_sigma
 from ._validation import (
-    check_choice,
-    check_int,
-    check_sigma,
     image_target,
     restore_layout,
     validate_images,
@@ -342,8 +339,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             check_int(getattr(self, name), name, minimum=1, allow_none=True)
         if self.architecture == "dncnn" and self.depth is not None and self.depth < 2:
             raise ValueError(f"depth must be >= 2 for DnCNN, got {self.depth}.")
-        if not isinstance(self.noise_level_input, (bool, np.bool_)):
-            raise TypeError(f"noise_level_input must be a bool, got {self.noise_level_input!r}.")
+        check_bool(self.noise_level_input, "noise_level_input")
         check_sigma(self.sigma)
         self._train_sigma_range()
         check_choice(self.channel_strategy, "channel_strategy", {"joint", "opponent"})
@@ -355,9 +351,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         check_choice(self.lr_schedule, "lr_schedule", {"cosine", "constant"})
         check_choice(self.device, "device", {"cpu", "cuda", "auto"})
         check_int(self.verbose, "verbose", minimum=0)
-        if not isinstance(self.lr, numbers.Real) or not self.lr > 0:
-            raise ValueError(f"lr must be a positive float, got {self.lr!r}.")
-        if not isinstance(self.mask_ratio, numbers.Real) or not 0 < self.mask_ratio < 1:
+        check_real(self.lr, "lr", low=0, low_inclusive=False)
+        if check_real(self.mask_ratio, "mask_ratio", low=0, low_inclusive=False) >= 1:
             raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio!r}.")
         if self.callbacks is not None and not isinstance(self.callbacks, (list, tuple)):
             raise TypeError(

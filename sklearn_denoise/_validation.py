@@ -17,7 +17,6 @@ result back to the input's layout and dtype (integers rounded and clipped).
 """
 
 from dataclasses import dataclass
-from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import check_array
@@ -305,40 +304,3 @@ def image_target(X, y, layout):
     else:
         y_img = y_arr
     return to_float(y_img)
-
-
-def check_sigma(sigma, name="sigma", allow_none=True):
-    """Validate a noise level on the [0, 1] intensity scale."""
-    if sigma is None:
-        if allow_none:
-            return None
-        raise ValueError(f"{name} must be a number in [0, 1], got None.")
-    if isinstance(sigma, bool) or not isinstance(sigma, (Real, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a float on the [0, 1] intensity scale, got {sigma!r}.")
-    sigma = float(sigma)
-    if not np.isfinite(sigma) or sigma < 0:
-        raise ValueError(f"{name} must be a non-negative finite float, got {sigma}.")
-    if sigma > 1:
-        raise ValueError(
-            f"{name}={sigma} is above 1: sigma is on the [0, 1] intensity scale (the classic "
-            f"'sigma = 25' on 0-255 images is 25/255 = {25 / 255:.4f})."
-        )
-    return sigma
-
-
-def check_choice(value, name, choices):
-    """Raise a ValueError naming the allowed options when ``value`` is not one of them."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}.")
-    return value
-
-
-def check_int(value, name, minimum=None, allow_none=False):
-    """Validate an integer parameter."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an int, got {value!r}.")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}.")
-    return int(value)

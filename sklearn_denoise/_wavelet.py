@@ -11,11 +11,8 @@ from skimage.color import rgb2ycbcr, ycbcr2rgb
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import _ImageFilter
-from ._param_checks import check_bool, check_n_jobs
+from ._param_checks import check_bool, check_choice, check_int, check_n_jobs, check_sigma
 from ._validation import (
-    check_choice,
-    check_int,
-    check_sigma,
     restore_layout,
     validate_images,
 )

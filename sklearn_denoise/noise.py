@@ -9,7 +9,8 @@ yourself if a method needs [0, 1] input. ``random_state`` makes the noise reprod
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._validation import check_sigma, to_float
+from ._param_checks import check_sigma
+from ._validation import to_float
 
 __all__ = ["gaussian", "poisson", "salt_and_pepper", "speckle"]
 

@@ -8,10 +8,8 @@ from sklearn.pipeline import Pipeline
 
 from sklearn_denoise import WaveletDenoiser
 from sklearn_denoise._base import _ImageFilter
+from sklearn_denoise._param_checks import check_choice, check_int, check_sigma
 from sklearn_denoise._validation import (
-    check_choice,
-    check_int,
-    check_sigma,
     from_float,
     image_target,
     restore_layout,
