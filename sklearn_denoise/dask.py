@@ -157,9 +157,9 @@ def _round_up(value, multiple):
     return -(-int(value) // multiple) * multiple
 
 
-# torch's intra-op thread count is global to a process: the first block to start sets it,
-# the last one to finish restores it, so blocks run concurrently by a threaded scheduler
-# do not undo each other's setting.
+# Each block limits torch's intra-op threads while it runs; the thread count seen when the
+# first concurrent block started is restored when the last one finishes, so blocks run by a
+# threaded scheduler do not undo each other's setting.
 _THREADS_LOCK = threading.Lock()
 _THREADS_STATE = {"active": 0, "previous": None}
 
@@ -173,9 +173,11 @@ def _torch_threads(n_threads):
     with _THREADS_LOCK:
         if _THREADS_STATE["active"] == 0:
             _THREADS_STATE["previous"] = torch.get_num_threads()
-            if _THREADS_STATE["previous"] != n_threads:
-                torch.set_num_threads(n_threads)
         _THREADS_STATE["active"] += 1
+    # with torch's OpenMP backend the setting belongs to the calling thread, so every
+    # block sets it in its own thread; only the restore is shared
+    if torch.get_num_threads() != n_threads:
+        torch.set_num_threads(n_threads)
     try:
         yield
     finally:
