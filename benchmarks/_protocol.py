@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from skimage import io
 
+from sklearn_denoise._compare import add_noise, quantize
 from sklearn_denoise.metrics import psnr, ssim
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -26,18 +27,6 @@ def read_folder(folder, *, gray=True):
     if gray:
         images = [img if img.ndim == 2 else img[..., 0] for img in images]
     return images, [p.stem for p in files]
-
-
-def add_noise(clean_uint8, sigma255, seed):
-    """Float [0, 1] image with seeded Gaussian noise, not clipped."""
-    rng = np.random.default_rng(seed)
-    clean = clean_uint8.astype(np.float64) / 255.0
-    return clean + rng.normal(0.0, sigma255 / 255.0, size=clean.shape)
-
-
-def quantize(denoised):
-    """Clip to [0, 1], scale to 255 and round, as the protocol requires."""
-    return np.rint(np.clip(denoised, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def evaluate(denoise, images, sigma255, *, seed=0):
