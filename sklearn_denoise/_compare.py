@@ -23,6 +23,7 @@ import secrets
 import time
 import warnings
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -701,18 +702,25 @@ def _atomic_target(path):
     return path, path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
 
 
-def write_text(path, text):
-    """Write text atomically (temporary file in the same folder, then os.replace)."""
+@contextmanager
+def _atomic_open(path, mode, **kwargs):
+    """Open a temporary file beside ``path``; it replaces ``path`` only on success."""
     path, tmp = _atomic_target(path)
     try:
-        with open(tmp, "x", encoding="utf-8") as fh:
-            fh.write(text)
+        with open(tmp, mode, **kwargs) as fh:
+            yield fh
         os.replace(tmp, path)
     except BaseException:
         if tmp.exists():
             tmp.unlink()
         raise
-    return path
+
+
+def write_text(path, text):
+    """Write text atomically (temporary file in the same folder, then os.replace)."""
+    with _atomic_open(path, "x", encoding="utf-8") as fh:
+        fh.write(text)
+    return Path(path)
 
 
 def _detail_crop(image, size):
@@ -798,16 +806,10 @@ def save_figure(comparison, path, *, sigma=None, crop=96, columns=4, dpi=150):
         image_name = f"{comparison.image_names[comparison.keep_image]}, "
     fig.suptitle(f"{image_name}sigma={sigma:g} (PSNR of the whole image)", fontsize=10)
     fig.tight_layout()
-    path, tmp = _atomic_target(path)
+    path = Path(path)
     fmt = path.suffix.lstrip(".").lower() or "png"
-    try:
-        with open(tmp, "xb") as fh:
-            fig.savefig(fh, format=fmt, dpi=dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
+    with _atomic_open(path, "xb") as fh:
+        fig.savefig(fh, format=fmt, dpi=dpi)
     return path
 
 

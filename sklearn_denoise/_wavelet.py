@@ -8,14 +8,9 @@ import pywt
 from joblib import Parallel, delayed, effective_n_jobs
 from scipy.stats import norm
 from skimage.color import rgb2ycbcr, ycbcr2rgb
-from sklearn.utils.validation import check_is_fitted
 
 from ._base import _ImageFilter
 from ._param_checks import check_bool, check_choice, check_int, check_n_jobs, check_sigma
-from ._validation import (
-    restore_layout,
-    validate_images,
-)
 
 __all__ = ["WaveletDenoiser"]
 
@@ -255,35 +250,19 @@ class WaveletDenoiser(_ImageFilter):
                     "levels, levels=None, or larger images."
                 )
 
-    def transform(self, X):
-        """Denoise images.
-
-        Parameters
-        ----------
-        X : array-like
-            Noisy images laid out as in the image convention, with fit's channel count.
-
-        Returns
-        -------
-        X_denoised : ndarray or list of ndarray
-            Same layout and dtype as ``X``.
-        """
-        check_is_fitted(self)
-        self._check_params()
-        images, layout = validate_images(self, X, reset=False)
-        self._check_layout(images, layout)
-        if layout.kind == "list":
-            out = [None] * len(images)
-            groups = {}
-            for i, img in enumerate(images):
-                groups.setdefault((img.shape, img.dtype), []).append(i)
-            for idx in groups.values():
-                batch = self._denoise_batch(np.stack([images[i] for i in idx]), layout)
-                for j, i in enumerate(idx):
-                    out[i] = batch[j]
-        else:
-            out = self._denoise_batch(images, layout) if len(images) else images.copy()
-        return restore_layout(out, layout)
+    def _denoise_images(self, images, layout):
+        # one batched transform per group of same-shape images instead of a loop
+        if layout.kind != "list":
+            return self._denoise_batch(images, layout) if len(images) else images.copy()
+        out = [None] * len(images)
+        groups = {}
+        for i, img in enumerate(images):
+            groups.setdefault((img.shape, img.dtype), []).append(i)
+        for idx in groups.values():
+            batch = self._denoise_batch(np.stack([images[i] for i in idx]), layout)
+            for j, i in enumerate(idx):
+                out[i] = batch[j]
+        return out
 
     def _denoise_image(self, image, layout):
         return self._denoise_batch(image[np.newaxis], layout)[0]
