@@ -10,6 +10,12 @@ written atomically to ``--checkpoint``; running the same command again continues
 so a long CPU run can be spread over several sittings. ``--init`` starts a new cosine
 cycle from existing weights (e.g. the shipped model) instead of from scratch.
 
+The network takes a noise-level map as an extra input channel (the true sigma of each
+training patch; at inference the estimator fills it with ``skimage.restoration.estimate_sigma``
+of the input, so the model stays blind for the user). ``--add-noise-map`` turns blind
+weights (no noise-map channel) into such a model: the first convolution gets an extra input
+channel with zero weights, so training starts from exactly the blind model's output.
+
     nohup python benchmarks/train_pretrained.py --epochs 240 \
         --checkpoint ~/ckpt/gray.joblib --export sklearn_denoise/pretrained/gray.pt &
 
@@ -20,10 +26,8 @@ Every ``--eval-every`` epochs it prints Set12 PSNR at sigma 15/25/50 (the protoc
 import argparse
 import json
 import math
-import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -36,6 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _protocol import DATA, evaluate, read_folder  # noqa: E402
 
 from sklearn_denoise import CNNDenoiser  # noqa: E402
+from sklearn_denoise._atomic import atomic_open  # noqa: E402
+from sklearn_denoise._weights import resolve_weights, save_weights  # noqa: E402
 
 RECIPE = {
     "architecture": "unet",
@@ -46,16 +52,28 @@ RECIPE = {
     "patch_size": 64,
     "patches_per_image": 8,
     "batch_size": 16,
+    "noise_level_input": True,
 }
 
 
 def _atomic_dump(obj, path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    joblib.dump(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_open(path, "xb") as fh:
+        joblib.dump(obj, fh)
+
+
+def _with_noise_map_channel(init, out):
+    """Copy blind weights to ``out`` with a zero-weight noise-map input channel."""
+    config, state, metadata, _ = resolve_weights(init)
+    if config["noise_level_input"]:
+        raise ValueError(f"{init!r} already takes a noise-level map.")
+    head = state["head.weight"] if "head.weight" in state else state["body.0.weight"]
+    key = "head.weight" if "head.weight" in state else "body.0.weight"
+    state[key] = torch.cat([head, torch.zeros_like(head[:, :1])], dim=1)
+    config = {**config, "noise_level_input": True}
+    metadata = {**metadata, "initialized_from": f"{init} (+ zero noise-map channel)"}
+    return save_weights(out, config, state, metadata)
 
 
 def _commit():
@@ -74,6 +92,8 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--checkpoint", required=True, help="joblib file, resumed if present")
     parser.add_argument("--init", default=None, help="start a new cycle from these weights")
+    parser.add_argument("--add-noise-map", action="store_true",
+                        help="--init weights are blind: add a zero noise-map input channel")
     parser.add_argument("--export", default=None, help="weight file written after each eval")
     parser.add_argument("--eval-every", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None)
@@ -92,8 +112,10 @@ def main(argv=None):
         den, done = state["estimator"], state["epochs_done"]
         print(f"resumed {ckpt} at epoch {done}/{args.epochs}", flush=True)
     else:
-        den = CNNDenoiser(**RECIPE, lr=args.lr, init_weights=args.init,
-                          random_state=args.seed)
+        init = args.init
+        if init and args.add_noise_map:
+            init = str(_with_noise_map_channel(init, ckpt.with_suffix(".init.pt")))
+        den = CNNDenoiser(**RECIPE, lr=args.lr, init_weights=init, random_state=args.seed)
         if args.init:
             for key in ("architecture", "depth", "width", "blocks"):
                 den.set_params(**{key: None})
@@ -119,6 +141,8 @@ def main(argv=None):
                                           "schedule": "cosine to 1%", "optimizer": "Adam",
                                           "noise": "gaussian, sigma ~ U[0, 55/255]"}),
                     "epochs_done": done,
+                    "init": args.init,
+                    "noise_map_added_to_init": bool(args.add_noise_map),
                     "commit": _commit(),
                     "script": "benchmarks/train_pretrained.py",
                 })

@@ -201,12 +201,15 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         Feature channels of the first U-Net level (default 16) or of DnCNN (default 64).
     blocks : int, default=None
         Residual blocks per U-Net level (default 2; ignored by DnCNN).
-    noise_level_input : bool, default=False
-        Feed a noise-level map as an extra input channel (FFDNet/DRUNet style), so a known
-        ``sigma`` can be given at transform time.
+    noise_level_input : bool or None, default=None
+        Feed a noise-level map as an extra input channel (FFDNet/DRUNet style). The map
+        holds the noise sigma of each training patch; at transform time it holds ``sigma``
+        or, when that is None, the sigma estimated from each image
+        (:func:`skimage.restoration.estimate_sigma`), so the model stays blind. None means
+        False, or whatever ``init_weights`` use (the shipped models take a noise map).
     sigma : float, default=None
         Noise level on the [0, 1] scale for the noise-level map at transform time; None
-        estimates it per image. Only used with ``noise_level_input=True``.
+        estimates it per image. Only used by models with a noise-level input.
     train_sigma : float or (float, float), default=None
         Synthetic-noise training: the Gaussian noise sigma, or a range it is drawn from.
     channel_strategy : {"joint", "opponent"}, default="joint"
@@ -289,7 +292,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         depth=None,
         width=None,
         blocks=None,
-        noise_level_input=False,
+        noise_level_input=None,
         sigma=None,
         train_sigma=None,
         channel_strategy="joint",
@@ -339,7 +342,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             check_int(getattr(self, name), name, minimum=1, allow_none=True)
         if self.architecture == "dncnn" and self.depth is not None and self.depth < 2:
             raise ValueError(f"depth must be >= 2 for DnCNN, got {self.depth}.")
-        check_bool(self.noise_level_input, "noise_level_input")
+        if self.noise_level_input is not None:
+            check_bool(self.noise_level_input, "noise_level_input")
         check_sigma(self.sigma)
         self._train_sigma_range()
         check_choice(self.channel_strategy, "channel_strategy", {"joint", "opponent"})
@@ -398,7 +402,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
                         f"{key}={ours!r} does not match init_weights ({key}={config[key]!r}); "
                         f"leave {key}=None to take it from the weights."
                     )
-            if bool(self.noise_level_input) != config["noise_level_input"]:
+            if (self.noise_level_input is not None
+                    and bool(self.noise_level_input) != config["noise_level_input"]):
                 raise ValueError(
                     f"noise_level_input={self.noise_level_input} does not match init_weights "
                     f"(noise_level_input={config['noise_level_input']})."
@@ -418,7 +423,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             "depth": self.depth if self.depth is not None else defaults["depth"],
             "width": self.width if self.width is not None else defaults["width"],
             "blocks": self.blocks if self.blocks is not None else defaults["blocks"],
-            "noise_level_input": bool(self.noise_level_input),
+            "noise_level_input": bool(self.noise_level_input or False),
         }
         return config, None, None
 
@@ -454,12 +459,15 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         images = [img.astype(np.float32, copy=False) for img in images]
         if targets is not None:
             targets = [t.astype(np.float32, copy=False) for t in targets]
-        sigmas = None
-        if self.noise_level_input and mode == "supervised":
-            sigmas = [float(np.std(x - t)) for x, t in zip(images, targets)]
-        elif self.noise_level_input and mode == "self_supervised":
-            sigmas = [self._estimate_sigma(img) for img in images]
-        return images, targets, layout, mode, sigmas, noise_scales
+        return images, targets, layout, mode, noise_scales
+
+    def _noise_map_sigmas(self, images, targets, mode):
+        """Per-image sigma for the noise-level map (synthetic mode draws it per patch)."""
+        if not self.config_["noise_level_input"] or mode == "synthetic":
+            return None
+        if mode == "supervised":
+            return [float(np.std(x - t)) for x, t in zip(images, targets)]
+        return [self._estimate_sigma(img) for img in images]
 
     @staticmethod
     def _estimate_sigma(image):
@@ -467,12 +475,14 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             return 0.0
         return float(estimate_sigma(image, channel_axis=-1, average_sigmas=True))
 
-    def _make_dataset(self, images, targets, mode, sigmas, seed, noise_scales):
+    def _make_dataset(self, images, targets, mode, seed, noise_scales):
         return _PatchDataset(
             images, targets, mode=mode, patch_size=self.patch_size,
             n_patches=self.patches_per_image * len(images),
-            sigma_range=self._train_sigma_range(), noise_level_input=self.noise_level_input,
-            mask_ratio=self.mask_ratio, sigmas=sigmas, seed=seed, noise_scales=noise_scales,
+            sigma_range=self._train_sigma_range(),
+            noise_level_input=self.config_["noise_level_input"],
+            sigmas=self._noise_map_sigmas(images, targets, mode),
+            mask_ratio=self.mask_ratio, seed=seed, noise_scales=noise_scales,
         )
 
     def _initialize(self, n_channels, mode):
@@ -517,7 +527,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self._schedule = schedule
         self.n_partial_fit_calls_ = 0
 
-    def _train(self, images, targets, mode, sigmas, noise_scales, *, epochs, schedule, seed):
+    def _train(self, images, targets, mode, noise_scales, *, epochs, schedule, seed):
         if mode != self.training_mode_:
             criterion = _MaskedMSELoss if mode == "self_supervised" else nn.MSELoss
             self.net_.set_params(criterion=criterion)
@@ -527,7 +537,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self._schedule.schedule = schedule
         if epochs == 0:
             return
-        dataset = self._make_dataset(images, targets, mode, sigmas, seed, noise_scales)
+        dataset = self._make_dataset(images, targets, mode, seed, noise_scales)
         self.net_.iterator_train__generator.manual_seed(seed)
         self.net_.partial_fit(dataset, None, epochs=epochs)
 
@@ -548,9 +558,9 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             Fitted denoiser.
         """
         self._check_params()
-        images, targets, _, mode, sigmas, scales = self._prepare_training(X, y, reset=True)
+        images, targets, _, mode, scales = self._prepare_training(X, y, reset=True)
         self._initialize(self.n_channels_in_, mode)
-        self._train(images, targets, mode, sigmas, scales, epochs=self.max_epochs,
+        self._train(images, targets, mode, scales, epochs=self.max_epochs,
                     schedule=self.lr_schedule, seed=self._seed)
         return self
 
@@ -578,11 +588,11 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self._check_params()
         epochs = check_int(epochs, "epochs", minimum=1)
         first = not hasattr(self, "net_")
-        images, targets, _, mode, sigmas, scales = self._prepare_training(X, y, reset=first)
+        images, targets, _, mode, scales = self._prepare_training(X, y, reset=first)
         if first:
             self._initialize(self.n_channels_in_, mode)
         self.n_partial_fit_calls_ += 1
-        self._train(images, targets, mode, sigmas, scales, epochs=epochs, schedule="constant",
+        self._train(images, targets, mode, scales, epochs=epochs, schedule="constant",
                     seed=self._seed + 7919 * self.n_partial_fit_calls_)
         return self
 

@@ -19,17 +19,16 @@ one image.
 """
 
 import os
-import secrets
 import time
 import warnings
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from ._atomic import atomic_open
 from .metrics import psnr, ssim
 
 __all__ = [
@@ -697,28 +696,9 @@ def _format_seconds(seconds):
     return f"{seconds:.4f} s"
 
 
-def _atomic_target(path):
-    path = Path(path)
-    return path, path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-
-
-@contextmanager
-def _atomic_open(path, mode, **kwargs):
-    """Open a temporary file beside ``path``; it replaces ``path`` only on success."""
-    path, tmp = _atomic_target(path)
-    try:
-        with open(tmp, mode, **kwargs) as fh:
-            yield fh
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
-
-
 def write_text(path, text):
     """Write text atomically (temporary file in the same folder, then os.replace)."""
-    with _atomic_open(path, "x", encoding="utf-8") as fh:
+    with atomic_open(path, "x", encoding="utf-8") as fh:
         fh.write(text)
     return Path(path)
 
@@ -808,7 +788,7 @@ def save_figure(comparison, path, *, sigma=None, crop=96, columns=4, dpi=150):
     fig.tight_layout()
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower() or "png"
-    with _atomic_open(path, "xb") as fh:
+    with atomic_open(path, "xb") as fh:
         fig.savefig(fh, format=fmt, dpi=dpi)
     return path
 

@@ -17,13 +17,13 @@ OSError).
 """
 
 import io
-import os
-import secrets
 import zlib
 from pathlib import Path
 
 import numpy as np
 import png
+
+from ._atomic import atomic_open
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
@@ -289,35 +289,19 @@ def write_image(path, image, *, quality=95, metadata=None):
             f"Cannot write {path}: JPEG stores 8-bit gray or RGB images only, got "
             f"{image.dtype} with shape {image.shape} (use PNG or TIFF)."
         )
-    folder = path.parent
-    tmp = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
     try:
-        with open(tmp, "xb") as fh:
+        with atomic_open(path, "xb", fsync=True) as fh:
             if kind == "tiff":
                 _write_tiff(fh, image)
             elif kind == "png" and image.dtype == np.uint16 and image.ndim == 3:
                 fh.write(_encode_png16(image))
             else:
                 _write_pillow(fh, image, kind, quality, metadata)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
     except OSError as exc:
-        _remove_quietly(tmp)
         error = ImageWriteError(f"Cannot write {path}: {exc.strerror or exc}")
         error.errno = exc.errno
         raise error from exc
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
     return path
-
-
-def _remove_quietly(tmp):
-    try:
-        os.unlink(tmp)
-    except OSError:
-        pass
 
 
 def _write_pillow(fh, image, kind, quality, metadata=None):

@@ -9,11 +9,12 @@ plain containers.
 import hashlib
 import json
 import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 
 import torch
+
+from ._atomic import atomic_open
 
 FORMAT_NAME = "sklearn-denoise-cnn"
 FORMAT_VERSION = 1
@@ -42,19 +43,8 @@ def save_weights(path, config, state_dict, metadata=None, *, half=False):
         "state_dict": state,
         "metadata": dict(metadata or {}),
     }
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "xb") as fh:
+        torch.save(payload, fh)
     return path
 
 

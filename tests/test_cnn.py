@@ -302,6 +302,35 @@ def test_init_weights_mismatch_is_a_clear_error(trained, clean, tmp_path):
         CNNDenoiser(init_weights="no-such-model", max_epochs=0).fit(train)
 
 
+def test_noise_level_input_follows_init_weights_unless_set(clean, tmp_path):
+    train, test = clean
+    blind = CNNDenoiser(**SMALL, train_sigma=SIGMA, max_epochs=0, random_state=0).fit(train)
+    assert blind.config_["noise_level_input"] is False
+    mapped = CNNDenoiser(**SMALL, noise_level_input=True, train_sigma=(0.0, 0.2), max_epochs=1,
+                         random_state=0).fit(train)
+    path = mapped.save(tmp_path / "mapped.pt")
+    tuned = CNNDenoiser(init_weights=str(path), max_epochs=0).fit(train)
+    assert tuned.config_["noise_level_input"] is True
+    noisy = gaussian(test, SIGMA, random_state=0).astype(np.float32)
+    np.testing.assert_allclose(tuned.transform(noisy), mapped.transform(noisy), atol=1e-6)
+    with pytest.raises(ValueError, match="noise_level_input=False does not match"):
+        CNNDenoiser(init_weights=str(path), noise_level_input=False, max_epochs=0).fit(train)
+
+
+def test_supervised_fine_tuning_feeds_each_pair_its_noise_level(clean, tmp_path):
+    train, _ = clean
+    den = CNNDenoiser(**SMALL, noise_level_input=True, train_sigma=(0.0, 0.2), max_epochs=0,
+                      random_state=0).fit(train)
+    noisy = gaussian(train, SIGMA, random_state=0).astype(np.float32)
+    den.set_params(train_sigma=None)
+    images, targets, _, mode, _ = den._prepare_training(noisy, train, reset=False)
+    dataset = den._make_dataset(images, targets, mode, seed=0, noise_scales=None)
+    net_in, _ = dataset[0]
+    assert net_in.shape[0] == 2
+    np.testing.assert_allclose(net_in[1].numpy(), np.std(noisy[0] - train[0]), rtol=1e-5)
+    np.testing.assert_allclose(np.std(noisy[0] - train[0]), SIGMA, rtol=0.05)
+
+
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "wrong_payload"])
 def test_corrupt_weight_files_raise_and_leave_nothing_half_written(trained, tmp_path, damage):
     path = trained.save(tmp_path / "model.pt")
