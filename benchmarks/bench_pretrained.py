@@ -2,8 +2,10 @@
 
 Quality: Set12 average PSNR/SSIM at sigma 15/25/50 with the protocol of
 ../shared/data/README.md (seeded noise, no clipping of the input, output clipped and
-rounded to uint8), for the pretrained blind model and for BM3D (when the ``bm3d`` package
-is installed) run side by side, next to the published figures.
+rounded to uint8), for the pretrained model used blind (noise level estimated from each
+image), the same model given the true sigma (models with a noise-level input), and BM3D
+(when the ``bm3d`` package is installed, given the true sigma) run side by side, next to the
+published figures.
 Speed: seconds per 256x256 image for the pretrained model, a 17-layer 64-channel DnCNN
 built from the package's own module (untrained: only its cost matters) and BM3D, timed in
 the same run, with the ratios the targets ask for (model <= 1/3 of DnCNN, >= 20x BM3D).
@@ -55,14 +57,22 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     images, _ = read_folder(args.images)
-    model = (CNNDenoiser.pretrained(args.model) if not Path(args.model).is_file()
-             else CNNDenoiser.load(args.model))
+    def load(**params):
+        if Path(args.model).is_file():
+            return CNNDenoiser.load(args.model, **params)
+        return CNNDenoiser.pretrained(args.model, **params)
+
+    model = load()
     bm3d = None if args.no_bm3d else _bm3d()
 
     def run_model(img):
         return model.transform(img[None].astype(np.float32))[0]
 
-    methods = {"sklearn-denoise gray (blind)": lambda img, s: run_model(img)}
+    methods = {"sklearn-denoise gray (blind: sigma estimated)": lambda img, s: run_model(img)}
+    if model.config_["noise_level_input"]:
+        known = {s: load(sigma=s / 255) for s in SIGMAS}
+        methods["sklearn-denoise gray (true sigma given)"] = (
+            lambda img, s: known[s].transform(img[None].astype(np.float32))[0])
     if bm3d is not None:
         methods["BM3D (bm3d package, known sigma)"] = bm3d
     print(f"## Quality on {Path(args.images).name} ({len(images)} images), PSNR dB / SSIM\n")
