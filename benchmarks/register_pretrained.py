@@ -5,7 +5,9 @@
 Copies the file to ``sklearn_denoise/pretrained/gray.pt`` and records its SHA-256 in
 ``sklearn_denoise/pretrained/registry.json`` under two names: "gray" (the network as
 trained) and "color" (the same network applied to RGB images channel by channel in a
-decorrelated colour space, ``channel_strategy="opponent"``).
+decorrelated colour space, ``channel_strategy="opponent"``). ``--set KEY=VALUE`` adds or
+replaces entries of the file's training metadata in the shipped copy (weights unchanged,
+stored as float16), e.g. to describe earlier training stages.
 """
 
 import argparse
@@ -14,7 +16,7 @@ import json
 import shutil
 from pathlib import Path
 
-from sklearn_denoise._weights import load_weights
+from sklearn_denoise._weights import load_weights, save_weights
 
 PACKAGE = Path(__file__).resolve().parents[1] / "sklearn_denoise" / "pretrained"
 
@@ -23,12 +25,21 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("weights")
     parser.add_argument("--name", default="gray")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="metadata entry to add or replace (repeatable)")
     args = parser.parse_args(argv)
-    config, _, metadata = load_weights(args.weights)  # refuses corrupt files
+    config, state, metadata = load_weights(args.weights)  # refuses corrupt files
     if config["channels"] != 1:
         raise SystemExit("the shipped models are 1-channel networks")
+    updates = dict(item.split("=", 1) for item in args.set if "=" in item)
+    if len(updates) != len(args.set):
+        raise SystemExit("--set takes KEY=VALUE")
     target = PACKAGE / f"{args.name}.pt"
-    shutil.copyfile(args.weights, target)
+    if updates:
+        metadata.update(updates)
+        save_weights(target, config, state, metadata, half=True)
+    else:
+        shutil.copyfile(args.weights, target)
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
     registry_path = PACKAGE / "registry.json"
     registry = json.loads(registry_path.read_text())

@@ -92,6 +92,9 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--checkpoint", required=True, help="joblib file, resumed if present")
     parser.add_argument("--init", default=None, help="start a new cycle from these weights")
+    parser.add_argument("--blind", action="store_true",
+                        help="train without the noise-level map input (the first stage of "
+                        "the shipped model)")
     parser.add_argument("--add-noise-map", action="store_true",
                         help="--init weights are blind: add a zero noise-map input channel")
     parser.add_argument("--export", default=None, help="weight file written after each eval")
@@ -99,6 +102,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    recipe = {**RECIPE, "noise_level_input": not args.blind}
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -115,7 +119,7 @@ def main(argv=None):
         init = args.init
         if init and args.add_noise_map:
             init = str(_with_noise_map_channel(init, ckpt.with_suffix(".init.pt")))
-        den = CNNDenoiser(**RECIPE, lr=args.lr, init_weights=init, random_state=args.seed)
+        den = CNNDenoiser(**recipe, lr=args.lr, init_weights=init, random_state=args.seed)
         if args.init:
             for key in ("architecture", "depth", "width", "blocks"):
                 den.set_params(**{key: None})
@@ -137,7 +141,7 @@ def main(argv=None):
             if args.export:
                 den.save(args.export, half=True, metadata={
                     "data": "train400 (400 grayscale 180x180 crops, BSD)",
-                    "recipe": json.dumps({**RECIPE, "lr": args.lr, "epochs": args.epochs,
+                    "recipe": json.dumps({**recipe, "lr": args.lr, "epochs": args.epochs,
                                           "schedule": "cosine to 1%", "optimizer": "Adam",
                                           "noise": "gaussian, sigma ~ U[0, 55/255]"}),
                     "epochs_done": done,

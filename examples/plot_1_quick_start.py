@@ -3,8 +3,9 @@ Quick start: denoise a photo with the pretrained CNN
 ====================================================
 
 :class:`~sklearn_denoise.CNNDenoiser` is a scikit-learn transformer. The package ships a
-pretrained blind Gaussian denoiser (a residual U-Net trained for noise levels 0 to 55/255),
-so denoising a photograph is two lines::
+pretrained blind Gaussian denoiser (a residual U-Net trained for noise levels 0 to 55/255;
+it estimates the noise level of each image, or takes ``sigma=`` when it is known), so
+denoising a photograph is two lines::
 
     den = CNNDenoiser.pretrained("gray")
     denoised = den.transform(noisy_images)
