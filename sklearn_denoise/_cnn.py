@@ -272,6 +272,9 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         "supervised", "synthetic" or "self_supervised".
     n_partial_fit_calls_ : int
         Number of ``partial_fit`` calls since the last ``fit``.
+    weights_metadata_ : dict
+        Training record of ``init_weights`` (data, recipe, commit, ...), empty when
+        training started from scratch.
 
     Examples
     --------

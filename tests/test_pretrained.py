@@ -40,6 +40,18 @@ def test_gray_model_denoises_blind_across_noise_levels(sigma255):
     assert gain > {15: 5.0, 25: 7.0, 50: 10.0}[sigma255]
 
 
+def test_gray_model_estimates_the_noise_level_or_takes_a_known_one():
+    clean = load_sample_images(size=128).astype(np.float32) / 255
+    noisy = gaussian(clean, 25 / 255, random_state=0).astype(np.float32)
+    blind = CNNDenoiser.pretrained("gray")
+    assert blind.config_["noise_level_input"]
+    estimated = psnr(clean, blind.transform(noisy))
+    known = psnr(clean, CNNDenoiser.pretrained("gray", sigma=25 / 255).transform(noisy))
+    too_low = psnr(clean, CNNDenoiser.pretrained("gray", sigma=5 / 255).transform(noisy))
+    assert abs(estimated - known) < 0.3
+    assert too_low < known - 2.0  # the network follows the noise-level map
+
+
 def test_color_model_denoises_rgb():
     clean = load_sample_images(color=True, size=128)
     noisy = np.clip(gaussian(clean, 25 / 255, random_state=0), 0, 1)
