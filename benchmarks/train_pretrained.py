@@ -68,9 +68,8 @@ def _with_noise_map_channel(init, out):
     config, state, metadata, _ = resolve_weights(init)
     if config["noise_level_input"]:
         raise ValueError(f"{init!r} already takes a noise-level map.")
-    head = state["head.weight"] if "head.weight" in state else state["body.0.weight"]
-    key = "head.weight" if "head.weight" in state else "body.0.weight"
-    state[key] = torch.cat([head, torch.zeros_like(head[:, :1])], dim=1)
+    key = "head.weight" if "head.weight" in state else "body.0.weight"  # U-Net or DnCNN
+    state[key] = torch.cat([state[key], torch.zeros_like(state[key][:, :1])], dim=1)
     config = {**config, "noise_level_input": True}
     metadata = {**metadata, "initialized_from": f"{init} (+ zero noise-map channel)"}
     return save_weights(out, config, state, metadata)

@@ -426,7 +426,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             "depth": self.depth if self.depth is not None else defaults["depth"],
             "width": self.width if self.width is not None else defaults["width"],
             "blocks": self.blocks if self.blocks is not None else defaults["blocks"],
-            "noise_level_input": bool(self.noise_level_input or False),
+            "noise_level_input": bool(self.noise_level_input),
         }
         return config, None, None
 

@@ -750,7 +750,6 @@ def _new_estimator(args, mode, n_channels):
         elif config["channels"] != n_channels:
             raise CLIError(f"--init {args.init} is a {config['channels']}-channel model; the "
                            f"training images have {n_channels} channel(s)")
-        params["noise_level_input"] = config["noise_level_input"]
     try:
         est = CNNDenoiser(**params)
         est._check_params()

@@ -345,6 +345,16 @@ def test_train_paired_and_self_supervised_modes(train_folders, tmp_path, capsys)
     assert "--sigma is for synthetic noise" in capsys.readouterr().err
 
 
+@pytest.mark.skipif("gray" not in available_models(), reason="no pretrained model shipped")
+def test_train_fine_tunes_the_shipped_noise_map_model(train_folders, tmp_path):
+    cdir, ndir, _ = train_folders
+    tuned = tmp_path / "tuned.pt"
+    assert main(["train", "--clean", str(cdir), "--noisy", str(ndir), "--init", "gray",
+                 "--out", str(tuned), "--epochs", "1", "-q", "--patch-size", "32",
+                 "--patches-per-image", "1"]) == 0
+    assert CNNDenoiser.load(tuned).config_["noise_level_input"] is True
+
+
 @pytest.mark.slow
 def test_trained_model_denoises_held_out_images(train_folders, tmp_path):
     cdir, _, clean = train_folders
