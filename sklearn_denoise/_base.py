@@ -2,9 +2,10 @@
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
+from ._normalize import check_normalize, fit_normalization
 from ._validation import image_target, restore_layout, validate_images
 from .metrics import j_invariant_loss, psnr
 
@@ -55,9 +56,15 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
     Subclasses implement ``_check_params()`` and ``_denoise_image(image, layout)`` for one
     float image of shape (H, W, C), and may set ``_min_size`` (in pixels) or override
     ``_check_layout`` to reject input the method cannot process.
+
+    Each image is first mapped onto [0, 1] as the ``normalize`` parameter says (see
+    :mod:`sklearn_denoise._normalize`) and mapped back after denoising; the parameters
+    named in ``_noise_level_params`` (noise levels on the image's intensity scale) are
+    divided by the same scale, so a known ``sigma`` keeps its meaning.
     """
 
     _min_size = 1
+    _noise_level_params = ("sigma", "h", "sigma_color")
 
     def _check_params(self):
         """Validate the hyper-parameters; raise ValueError / TypeError naming the bad one."""
@@ -84,6 +91,7 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
             Fitted denoiser.
         """
         self._check_params()
+        check_normalize(self._normalize_mode())
         images, layout = validate_images(self, X, reset=True, min_size=self._fit_min_size())
         image_target(X, y, layout)
         self._check_layout(images, layout)
@@ -114,7 +122,25 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
     def _denoise_images(self, images, layout):
         n_jobs = getattr(self, "n_jobs", None)
         if n_jobs in (None, 1) or len(images) < 2:
-            return [self._denoise_image(img, layout) for img in images]
+            return [self._denoise_normalized(img, layout) for img in images]
         return Parallel(n_jobs=n_jobs)(
-            delayed(self._denoise_image)(img, layout) for img in images
+            delayed(self._denoise_normalized)(img, layout) for img in images
         )
+
+    def _normalize_mode(self):
+        # a subclass without a ``normalize`` parameter works on the images as given
+        return check_normalize(getattr(self, "normalize", "none"))
+
+    def _denoise_normalized(self, image, layout):
+        normalization = fit_normalization(image, self._normalize_mode())
+        if normalization.is_identity:
+            return self._denoise_image(image, layout)
+        params = self.get_params(deep=False)
+        scaled = {
+            name: normalization.noise_level(params[name])
+            for name in self._noise_level_params
+            if params.get(name) is not None
+        }
+        denoiser = clone(self).set_params(**scaled) if scaled else self
+        out = denoiser._denoise_image(normalization.apply(image), layout)
+        return normalization.invert(out)

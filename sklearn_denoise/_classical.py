@@ -78,6 +78,12 @@ class TVDenoiser(_ImageFilter):
         Relative tolerance of the stopping criterion on the change of the cost.
     max_num_iter : int, default=200
         Maximal number of iterations.
+    normalize : {"auto", "percentile", "none"} or bool, default="auto"
+        Map each image onto [0, 1] by its 0.1 % and 99.9 % percentiles before denoising
+        and back afterwards; noise levels given on the image's scale are divided by the
+        same factor. "auto" maps only images not already on about [0, 1] (16-bit counts
+        filling a small part of the range, floats on [0, 255], negative offsets, ...);
+        "percentile" (or True) always maps; "none" (or False) never does.
     image_shape : tuple of int, default=None
         Shape ``(H, W)`` or ``(H, W, C)`` of flattened images when ``X`` is 2-D
         ``(n, n_features)``. If None, a 2-D ``X`` holds 1-D signals.
@@ -111,10 +117,14 @@ class TVDenoiser(_ImageFilter):
     True
     """
 
-    def __init__(self, weight=0.1, eps=2e-4, max_num_iter=200, image_shape=None, n_jobs=None):
+    def __init__(
+        self, weight=0.1, eps=2e-4, max_num_iter=200, normalize="auto", image_shape=None,
+        n_jobs=None,
+    ):
         self.weight = weight
         self.eps = eps
         self.max_num_iter = max_num_iter
+        self.normalize = normalize
         self.image_shape = image_shape
         self.n_jobs = n_jobs
 
@@ -155,6 +165,12 @@ class NLMeansDenoiser(_ImageFilter):
         :func:`skimage.restoration.estimate_sigma` (averaged over channels).
     fast_mode : bool, default=True
         Use the fast algorithm (uniform spatial weights in the patches).
+    normalize : {"auto", "percentile", "none"} or bool, default="auto"
+        Map each image onto [0, 1] by its 0.1 % and 99.9 % percentiles before denoising
+        and back afterwards; noise levels given on the image's scale are divided by the
+        same factor. "auto" maps only images not already on about [0, 1] (16-bit counts
+        filling a small part of the range, floats on [0, 255], negative offsets, ...);
+        "percentile" (or True) always maps; "none" (or False) never does.
     image_shape : tuple of int, default=None
         Shape ``(H, W)`` or ``(H, W, C)`` of flattened images when ``X`` is 2-D
         ``(n, n_features)``. If None, a 2-D ``X`` holds 1-D signals (denoised as images
@@ -197,6 +213,7 @@ class NLMeansDenoiser(_ImageFilter):
         h=None,
         sigma=None,
         fast_mode=True,
+        normalize="auto",
         image_shape=None,
         n_jobs=None,
     ):
@@ -205,6 +222,7 @@ class NLMeansDenoiser(_ImageFilter):
         self.h = h
         self.sigma = sigma
         self.fast_mode = fast_mode
+        self.normalize = normalize
         self.image_shape = image_shape
         self.n_jobs = n_jobs
 
@@ -258,6 +276,12 @@ class BilateralDenoiser(_ImageFilter):
         How pixels outside the image are filled (see :func:`numpy.pad`).
     cval : float, default=0.0
         Fill value with ``mode="constant"``.
+    normalize : {"auto", "percentile", "none"} or bool, default="auto"
+        Map each image onto [0, 1] by its 0.1 % and 99.9 % percentiles before denoising
+        and back afterwards; noise levels given on the image's scale are divided by the
+        same factor. "auto" maps only images not already on about [0, 1] (16-bit counts
+        filling a small part of the range, floats on [0, 255], negative offsets, ...);
+        "percentile" (or True) always maps; "none" (or False) never does.
     image_shape : tuple of int, default=None
         Shape ``(H, W)`` or ``(H, W, C)`` of flattened images when ``X`` is 2-D
         ``(n, n_features)``. If None, a 2-D ``X`` holds 1-D signals.
@@ -299,6 +323,7 @@ class BilateralDenoiser(_ImageFilter):
         bins=10000,
         mode="constant",
         cval=0.0,
+        normalize="auto",
         image_shape=None,
         n_jobs=None,
     ):
@@ -308,6 +333,7 @@ class BilateralDenoiser(_ImageFilter):
         self.bins = bins
         self.mode = mode
         self.cval = cval
+        self.normalize = normalize
         self.image_shape = image_shape
         self.n_jobs = n_jobs
 
@@ -387,6 +413,12 @@ class BM3DDenoiser(_ImageFilter):
         "vn": very noisy, "high": high quality, "vn_old", "deb": deblurring).
     stage : {"all", "hard_thresholding"}, default="all"
         Run both stages (hard thresholding, then Wiener filtering) or only the first.
+    normalize : {"auto", "percentile", "none"} or bool, default="auto"
+        Map each image onto [0, 1] by its 0.1 % and 99.9 % percentiles before denoising
+        and back afterwards; noise levels given on the image's scale are divided by the
+        same factor. "auto" maps only images not already on about [0, 1] (16-bit counts
+        filling a small part of the range, floats on [0, 255], negative offsets, ...);
+        "percentile" (or True) always maps; "none" (or False) never does.
     image_shape : tuple of int, default=None
         Shape ``(H, W)`` or ``(H, W, C)`` of flattened images when ``X`` is 2-D
         ``(n, n_features)``. Required for 2-D ``X``: BM3D does not handle 1-D signals.
@@ -418,10 +450,14 @@ class BM3DDenoiser(_ImageFilter):
     >>> denoised = BM3DDenoiser(sigma=0.1).fit(noisy).transform(noisy)  # doctest: +SKIP
     """
 
-    def __init__(self, sigma=None, profile="np", stage="all", image_shape=None, n_jobs=None):
+    def __init__(
+        self, sigma=None, profile="np", stage="all", normalize="auto", image_shape=None,
+        n_jobs=None,
+    ):
         self.sigma = sigma
         self.profile = profile
         self.stage = stage
+        self.normalize = normalize
         self.image_shape = image_shape
         self.n_jobs = n_jobs
 

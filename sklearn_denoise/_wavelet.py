@@ -10,6 +10,7 @@ from scipy.stats import norm
 from skimage.color import rgb2ycbcr, ycbcr2rgb
 
 from ._base import _ImageFilter
+from ._normalize import fit_normalization
 from ._param_checks import check_bool, check_choice, check_int, check_n_jobs, check_sigma
 
 __all__ = ["WaveletDenoiser"]
@@ -131,6 +132,12 @@ class WaveletDenoiser(_ImageFilter):
         Translation-invariant denoising: average the results over all circular shifts
         ``0..cycle_spins`` along each spatial axis (``(cycle_spins + 1)**2`` transforms
         for images, ``cycle_spins + 1`` for signals). 0 disables it.
+    normalize : {"auto", "percentile", "none"} or bool, default="auto"
+        Map each image onto [0, 1] by its 0.1 % and 99.9 % percentiles before denoising
+        and back afterwards; noise levels given on the image's scale are divided by the
+        same factor. "auto" maps only images not already on about [0, 1] (16-bit counts
+        filling a small part of the range, floats on [0, 255], negative offsets, ...);
+        "percentile" (or True) always maps; "none" (or False) never does.
     image_shape : tuple of int, default=None
         Shape ``(H, W)`` or ``(H, W, C)`` of flattened images when ``X`` is 2-D
         ``(n, n_features)``. If None, a 2-D ``X`` holds 1-D signals, denoised with a 1-D
@@ -182,6 +189,7 @@ class WaveletDenoiser(_ImageFilter):
         rescale_sigma=True,
         convert2ycbcr=False,
         cycle_spins=0,
+        normalize="auto",
         image_shape=None,
         n_jobs=None,
     ):
@@ -193,6 +201,7 @@ class WaveletDenoiser(_ImageFilter):
         self.rescale_sigma = rescale_sigma
         self.convert2ycbcr = convert2ycbcr
         self.cycle_spins = cycle_spins
+        self.normalize = normalize
         self.image_shape = image_shape
         self.n_jobs = n_jobs
 
@@ -251,6 +260,10 @@ class WaveletDenoiser(_ImageFilter):
                 )
 
     def _denoise_images(self, images, layout):
+        mode = self._normalize_mode()
+        if any(not fit_normalization(img, mode).is_identity for img in images):
+            # images mapped onto [0, 1] one by one (each with its own noise-level scale)
+            return super()._denoise_images(images, layout)
         # one batched transform per group of same-shape images instead of a loop
         if layout.kind != "list":
             return self._denoise_batch(images, layout) if len(images) else images.copy()

@@ -1,0 +1,119 @@
+"""Reversible intensity normalisation: map each image onto the range a method was tuned for.
+
+The CNN was trained on images in [0, 1] and several classical methods have parameters on
+that scale (total-variation weight, bilateral colour spread, non-local means cut-off). Data
+from scientific cameras rarely sits there: 16-bit counts that fill a few hundred of the
+65535 levels on top of a black level, floats on [0, 255] or [0, 4095], negative offsets.
+Networks are not scale-equivariant (biases, ReLU thresholds), so such images are mapped
+affinely onto [0, 1] by robust percentiles of the noisy pixels (as CSBDeep/CARE and
+CAREamics do) and the result is mapped back; noise levels are divided by the same scale.
+
+The percentiles are taken on the noisy pixels, so the mapped range includes the noise
+spread: the mapped noise level then stays within what the methods were tuned for
+(a few percent to about 0.2 of the range) even at very low photon counts.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Normalization", "check_normalize", "fit_normalization"]
+
+_PERCENTILES = (0.1, 99.9)
+# An image already "on [0, 1]" (uint8 photos, floats in [0, 1]) spans at least this much of
+# it and lies within these bounds (noise tails included); it is used as it is, so the
+# methods see exactly the data they were tuned on.
+_MIN_SPAN = 0.25
+_BOUNDS = (-0.5, 1.5)
+# Percentiles of at most this many pixels (a regular subsample of larger images).
+_MAX_SAMPLES = 1 << 20
+
+NORMALIZE_OPTIONS = ("auto", "percentile", "none")
+
+
+def check_normalize(value):
+    """Validate the ``normalize`` parameter: "auto", "percentile", "none", True or False."""
+    if value is True:
+        return "percentile"
+    if value is False or value is None:
+        return "none"
+    if not isinstance(value, str) or value not in NORMALIZE_OPTIONS:
+        raise ValueError(
+            f"normalize must be one of {list(NORMALIZE_OPTIONS)} (or True/False), got "
+            f"{value!r}."
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """The affine map ``(x - offset) / scale`` applied to one image, and its inverse."""
+
+    offset: float = 0.0
+    scale: float = 1.0
+
+    @property
+    def is_identity(self):
+        return self.offset == 0.0 and self.scale == 1.0
+
+    def apply(self, image):
+        if self.is_identity:
+            return image
+        dtype = image.dtype
+        return ((image.astype(np.float64) - self.offset) / self.scale).astype(dtype)
+
+    def invert(self, image):
+        if self.is_identity:
+            return image
+        dtype = image.dtype
+        return (image.astype(np.float64) * self.scale + self.offset).astype(dtype)
+
+    def noise_level(self, sigma):
+        """A noise standard deviation of the original image, on the mapped scale."""
+        return None if sigma is None else sigma / self.scale
+
+
+def robust_range(image):
+    """Low and high percentiles (0.1 %, 99.9 %) of the pixels, noise included."""
+    flat = np.asarray(image).reshape(-1)
+    step = max(1, flat.size // _MAX_SAMPLES)
+    sample = flat[::step].astype(np.float64, copy=False)
+    # scale first so that the percentile arithmetic cannot overflow near float64's limit
+    peak = float(np.max(np.abs(sample))) if sample.size else 0.0
+    if peak == 0.0:
+        return 0.0, 0.0
+    low, high = np.percentile(sample / peak, _PERCENTILES)
+    return float(low) * peak, float(high) * peak
+
+
+def fit_normalization(image, mode="auto"):
+    """The normalisation of one image under ``mode`` (see :func:`check_normalize`).
+
+    Parameters
+    ----------
+    image : ndarray
+        One float image (any shape), on the package's intensity scale.
+    mode : {"auto", "percentile", "none"}
+        "none" never maps; "percentile" always maps the 0.1 % and 99.9 % percentiles onto
+        0 and 1; "auto" maps only images that are not already on about [0, 1] (spanning
+        less than a quarter of it, or reaching beyond [-0.5, 1.5]).
+
+    Returns
+    -------
+    normalization : Normalization
+    """
+    if mode == "none":
+        return Normalization()
+    low, high = robust_range(image)
+    if mode == "auto" and high - low >= _MIN_SPAN and low >= _BOUNDS[0] and high <= _BOUNDS[1]:
+        return Normalization()
+    span = high - low
+    if not np.isfinite(span):
+        raise ValueError(
+            "The image's intensities span more than float64 can represent "
+            f"({low:.3g} to {high:.3g}); rescale it before denoising."
+        )
+    if span <= 1e-12 * max(abs(low), abs(high)):
+        # (nearly) constant image: nothing to scale, only move it to 0
+        return Normalization(offset=low, scale=1.0)
+    return Normalization(offset=low, scale=span)
