@@ -6,6 +6,8 @@
 multi-metric ``scoring`` dict.
 """
 
+from numbers import Real
+
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from skimage.restoration import denoise_invariant
@@ -25,7 +27,9 @@ __all__ = [
 
 def _as_image_list(images, name):
     """Return a list of float64 (H, W, C) images, integers read on their dtype's range."""
-    if isinstance(images, (list, tuple)) and len(images) and _is_array_like(images[0]):
+    if isinstance(images, (list, tuple)) and len(images) == 0:
+        arrays = []
+    elif isinstance(images, (list, tuple)) and _is_array_like(images[0]):
         arrays = [np.asarray(img) for img in images]
     else:
         arr = np.asarray(images)
@@ -43,7 +47,17 @@ def _as_image_list(images, name):
             raise ValueError(f"{name}[{i}] contains NaN or infinity.")
         a = a.reshape(1, -1) if a.ndim == 1 else a
         a = a[..., np.newaxis] if a.ndim == 2 else a
+        if a.size == 0:
+            raise ValueError(
+                f"{name}[{i}] is an empty image (shape {a.shape}): every image needs at least "
+                "one pixel."
+            )
         out.append(to_float(a).astype(np.float64, copy=False))
+    if not out:
+        raise ValueError(
+            f"{name} is an empty batch (no images): a mean over no images is undefined; pass "
+            "at least one image."
+        )
     return out
 
 
@@ -61,8 +75,16 @@ def _paired(y_true, y_pred):
 def _data_range(data_range):
     if data_range is None:
         return 1.0
-    if not np.isscalar(data_range) or not data_range > 0:
-        raise ValueError(f"data_range must be a positive number, got {data_range!r}.")
+    if (
+        isinstance(data_range, (bool, np.bool_))
+        or not isinstance(data_range, Real)
+        or not np.isfinite(data_range)
+        or not data_range > 0
+    ):
+        raise ValueError(
+            "data_range must be a finite positive number (the peak intensity, 1.0 on the "
+            f"[0, 1] scale), got {data_range!r}."
+        )
     return float(data_range)
 
 
@@ -76,13 +98,19 @@ def psnr(y_true, y_pred, *, data_range=None):
     data_range : float, default=None
         Peak intensity on the float scale of the image convention. Integer images are
         first read on their dtype's full range (``uint8`` 255 is 1.0), so the default of
-        1.0 is right for them and for floats in [0, 1].
+        1.0 is right for them and for floats in [0, 1]. Must be finite and > 0.
 
     Returns
     -------
     float
         Mean PSNR over the images; identical images count as 100 dB rather than infinity
         so a mean stays finite.
+
+    Raises
+    ------
+    ValueError
+        For an empty batch or empty images (the mean would be undefined), images of
+        different shapes, NaN or infinite values, or a bad ``data_range``.
     """
     true, pred = _paired(y_true, y_pred)
     rng = _data_range(data_range)
@@ -106,12 +134,18 @@ def ssim(y_true, y_pred, *, data_range=None, **kwargs):
         Clean and estimated images, laid out as in the image convention.
     data_range : float, default=None
         Intensity range on the float scale of the image convention (default 1.0; integers
-        are first read on their dtype's full range).
+        are first read on their dtype's full range). Must be finite and > 0.
 
     Returns
     -------
     float
         Mean SSIM over the images.
+
+    Raises
+    ------
+    ValueError
+        For an empty batch or empty images (the mean would be undefined), images of
+        different shapes, NaN or infinite values, or a bad ``data_range``.
     """
     true, pred = _paired(y_true, y_pred)
     rng = _data_range(data_range)

@@ -131,6 +131,38 @@ def test_metric_errors(pair):
         psnr(clean.astype(bool), noisy.astype(bool))
 
 
+@pytest.mark.parametrize("metric", [psnr, ssim])
+def test_empty_batches_and_images_raise(metric):
+    # the mean over no images was NaN
+    with pytest.raises(ValueError, match="y_true is an empty batch"):
+        metric(np.zeros((0, 8, 8)), np.zeros((0, 8, 8)))
+    with pytest.raises(ValueError, match="y_true is an empty batch"):
+        metric([], [])
+    with pytest.raises(ValueError, match=r"y_true\[0\] is an empty image"):
+        metric(np.zeros((2, 0, 8)), np.zeros((2, 0, 8)))
+    with pytest.raises(ValueError, match=r"y_true\[0\] is an empty image"):
+        metric([np.zeros((8, 0))], [np.zeros((8, 0))])
+
+
+@pytest.mark.parametrize("metric", [psnr, ssim])
+@pytest.mark.parametrize("data_range", [np.inf, -np.inf, np.nan, 0, -1.0, "1", True, [1.0]])
+def test_data_range_must_be_finite_and_positive(pair, metric, data_range):
+    # data_range=inf used to give a PSNR of inf
+    clean, noisy = pair
+    with pytest.raises(ValueError, match="data_range must be a finite positive number"):
+        metric(clean, noisy, data_range=data_range)
+
+
+def test_data_range_accepts_numpy_scalars(pair):
+    clean, noisy = pair
+    assert psnr(clean, noisy, data_range=np.float32(2)) == pytest.approx(
+        psnr(clean, noisy, data_range=2.0)
+    )
+    assert psnr(clean, noisy, data_range=np.int64(2)) == pytest.approx(
+        psnr(clean, noisy, data_range=2.0)
+    )
+
+
 # --- scorers -----------------------------------------------------------------------------
 
 
