@@ -14,10 +14,22 @@ RGBA and gray + alpha at 16 bits) go through pypng.
 Unreadable, corrupt or unsupported files raise :class:`ImageFileError` (a ValueError)
 naming the file and the reason; failures to write raise :class:`ImageWriteError` (an
 OSError).
+
+Decompression bombs: a small compressed file can declare a huge image (a 1 MB PNG can
+hold 15000 x 15000 pixels of zeros). Every reader first takes the image size from the
+file's header (PNG IHDR chunk, JPEG frame header, TIFF directory) and refuses images of
+more than ``max_pixels`` pixels (height x width, default :data:`MAX_PIXELS` = 2**27 =
+134,217,728, e.g. 16384 x 8192) with :class:`ImageTooLargeError` before decoding anything.
+Pillow's own limit (``PIL.Image.MAX_IMAGE_PIXELS``, refusing PNG and JPEG files of more
+than twice that, about 179 million pixels) still applies on top of a larger
+``max_pixels``.
 """
 
 import io
+import struct
+import warnings
 import zlib
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +38,10 @@ import png
 from ._atomic import atomic_open
 
 __all__ = [
+    "MAX_PIXELS",
     "SUPPORTED_EXTENSIONS",
     "ImageFileError",
+    "ImageTooLargeError",
     "ImageWriteError",
     "is_image_file",
     "read_image",
@@ -42,9 +56,16 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
 _PILLOW_METADATA = ("exif", "icc_profile", "dpi")
 
+#: Largest image :func:`read_image` decodes by default, in pixels (height x width).
+MAX_PIXELS = 2**27
+
 
 class ImageFileError(ValueError):
     """An image file cannot be read: missing, unreadable, corrupt or unsupported."""
+
+
+class ImageTooLargeError(ImageFileError):
+    """An image file declares more pixels than allowed (a possible decompression bomb)."""
 
 
 class ImageWriteError(OSError):
@@ -68,7 +89,7 @@ def _kind(path):
 
 
 # ---------------------------------------------------------------------------------- reading
-def read_image(path, *, metadata=False):
+def read_image(path, *, metadata=False, max_pixels=None):
     """Read a PNG, JPEG or TIFF file.
 
     Parameters
@@ -80,6 +101,10 @@ def read_image(path, *, metadata=False):
         Also return a dict of the metadata that :func:`write_image` can carry over to
         PNG and JPEG files: ``exif`` (camera data, orientation), ``icc_profile`` (colour
         profile) and ``dpi``, when the file has them.
+    max_pixels : int, default=None
+        Largest image to decode, in pixels (height x width); None means
+        :data:`MAX_PIXELS` (2**27, about 134 million). The size is read from the file's
+        header, so a larger image is refused before any pixel is decoded.
 
     Returns
     -------
@@ -95,7 +120,12 @@ def read_image(path, *, metadata=False):
     ImageFileError
         If the file does not exist, cannot be opened, is corrupt or truncated, or holds
         something other than one 2-D gray or colour image.
+    ImageTooLargeError
+        If the image has more than ``max_pixels`` pixels (a subclass of ImageFileError).
+    TypeError
+        If ``max_pixels`` is not an integer.
     """
+    max_pixels = _check_max_pixels(max_pixels)
     path = Path(path)
     kind = _kind(path)
     if kind is None:
@@ -117,11 +147,15 @@ def read_image(path, *, metadata=False):
     info = {}
     try:
         if kind == "tiff":
-            image = _read_tiff(path)
-        elif kind == "png" and _is_16bit_colour_png(head):
-            image = _read_png16(path)
+            image = _read_tiff(path, max_pixels)
         else:
-            image, info = _read_pillow(path, kind)
+            size = _png_size(head) if kind == "png" else _jpeg_size(path)
+            if size is not None:
+                _check_size(*size, max_pixels, path)
+            if kind == "png" and _is_16bit_colour_png(head):
+                image = _read_png16(path)
+            else:
+                image, info = _read_pillow(path, kind, max_pixels)
     except ImageFileError:
         raise
     except MemoryError:
@@ -133,6 +167,70 @@ def read_image(path, *, metadata=False):
         ) from exc
     image = _check_pixels(image, path)
     return (image, info) if metadata else image
+
+
+def _check_max_pixels(max_pixels):
+    if max_pixels is None:
+        return MAX_PIXELS
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, Integral):
+        raise TypeError(f"max_pixels must be a positive integer or None, got {max_pixels!r}.")
+    if max_pixels < 1:
+        raise ValueError(f"max_pixels must be a positive integer, got {max_pixels}.")
+    return int(max_pixels)
+
+
+def _check_size(width, height, max_pixels, path):
+    """Refuse an image whose header declares more than ``max_pixels`` pixels."""
+    pixels = int(width) * int(height)
+    if pixels > max_pixels:
+        raise ImageTooLargeError(
+            f"{path}: the image is {width}x{height} pixels ({pixels:,} pixels), more than "
+            f"the limit of {max_pixels:,} (max_pixels); it is not decoded (it may be a "
+            "decompression bomb). Raise max_pixels (command line: --max-pixels) if you "
+            "trust the file."
+        )
+
+
+def _png_size(head):
+    """(width, height) from a PNG header (the IHDR chunk comes first), or None."""
+    if not head.startswith(_PNG_SIGNATURE) or len(head) < 24 or head[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", head[16:24])
+
+
+# JPEG start-of-frame markers (SOF0-SOF15 except DHT, JPG and DAC)
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _jpeg_size(path):
+    """(width, height) from the first JPEG frame header, or None if there is none."""
+    with open(path, "rb") as fh:
+        if fh.read(2) != b"\xff\xd8":
+            return None
+        while True:
+            byte = fh.read(1)
+            if byte != b"\xff":
+                return None  # not at a marker: corrupt, left to the decoder
+            while byte == b"\xff":  # fill bytes
+                byte = fh.read(1)
+            if not byte:
+                return None
+            marker = byte[0]
+            if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a segment
+                continue
+            if marker in (0xD9, 0xDA):  # end of image, start of scan: no frame header
+                return None
+            segment = fh.read(2)
+            if len(segment) < 2:
+                return None
+            length = struct.unpack(">H", segment)[0]
+            if marker in _JPEG_SOF:
+                frame = fh.read(5)
+                if len(frame) < 5:
+                    return None
+                _, height, width = struct.unpack(">BHH", frame)
+                return width, height
+            fh.seek(length - 2, io.SEEK_CUR)
 
 
 def _check_pixels(image, path):
@@ -158,15 +256,29 @@ def _check_pixels(image, path):
     return image
 
 
-def _read_pillow(path, kind):
+def _open_pillow(path):
+    """Open (not decode) an image with Pillow, whose own size limit comes second to ours."""
     from PIL import Image
 
-    with Image.open(path) as im:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(
+            f"{path}: the image is larger than Pillow's own limit ({exc}); raise "
+            "PIL.Image.MAX_IMAGE_PIXELS as well as max_pixels if you trust the file."
+        ) from exc
+
+
+def _read_pillow(path, kind, max_pixels):
+    with _open_pillow(path) as im:
         if im.format not in ("PNG", "JPEG", "MPO"):  # MPO: multi-picture camera JPEG
             raise ImageFileError(
                 f"{path}: the file is {im.format or 'not a known image format'}, not "
                 f"{kind.upper()} as its extension says."
             )
+        _check_size(*im.size, max_pixels, path)  # from the header: nothing decoded yet
         if im.format == "PNG" and getattr(im, "n_frames", 1) > 1:
             raise ImageFileError(f"{path}: animated PNG files are not supported.")
         im.load()
@@ -198,22 +310,32 @@ def _pillow_pixels(im, path):
     raise ImageFileError(f"{path}: unsupported image mode {mode!r}.")
 
 
-def _read_tiff(path):
+def _read_tiff(path, max_pixels):
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
         if not tif.series:
             raise ImageFileError(f"{path}: corrupt or empty TIFF file (it holds no image).")
         series = tif.series[0]
-        axes = series.axes
+        axes, shape = series.axes, tuple(series.shape)
+        # layout and size from the directory, before decoding
+        channels_first = axes == "SYX" or (axes == "CYX" and shape[0] in (2, 3, 4))
+        if not channels_first and axes not in ("YX", "YXS", "YXC"):
+            raise ImageFileError(
+                f"{path}: unsupported TIFF layout (axes {axes!r}, shape {shape}); expected "
+                "a single 2-D gray or colour image."
+            )
+        height, width = shape[1:3] if channels_first else shape[:2]
+        channels = shape[0] if channels_first else (shape[2] if len(shape) == 3 else 1)
+        if not 1 <= channels <= 4:
+            raise ImageFileError(
+                f"{path}: unsupported image layout {shape} (axes {axes!r}): expected one "
+                "gray or colour image with at most 4 channels."
+            )
+        _check_size(width, height, max_pixels, path)
         image = series.asarray()
-    if axes == "SYX" or (axes == "CYX" and image.shape[0] in (2, 3, 4)):
+    if channels_first:
         image = np.moveaxis(image, 0, -1)
-    elif axes not in ("YX", "YXS", "YXC"):
-        raise ImageFileError(
-            f"{path}: unsupported TIFF layout (axes {axes!r}, shape {image.shape}); expected "
-            "a single 2-D gray or colour image."
-        )
     return np.ascontiguousarray(image)
 
 

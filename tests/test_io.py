@@ -2,6 +2,10 @@
 
 import os
 import struct
+import subprocess
+import sys
+import textwrap
+import warnings
 import zlib
 
 import imageio.v3 as iio
@@ -11,7 +15,13 @@ import tifffile
 from PIL import Image
 
 from sklearn_denoise import _io
-from sklearn_denoise._io import ImageFileError, ImageWriteError, read_image, write_image
+from sklearn_denoise._io import (
+    ImageFileError,
+    ImageTooLargeError,
+    ImageWriteError,
+    read_image,
+    write_image,
+)
 from sklearn_denoise.datasets import load_sample_images
 
 
@@ -259,3 +269,163 @@ def test_exif_colour_profile_and_dpi_are_carried_over(tmp_path):
 def test_is_image_file():
     assert _io.is_image_file("a.PNG") and _io.is_image_file("b.tiff")
     assert _io.is_image_file("c.jpeg") and not _io.is_image_file("d.gif")
+
+
+# ------------------------------------------------------------------ decompression bombs
+def _zlib_of_zero_rows(row_bytes, n_rows):
+    """A zlib stream of ``n_rows`` all-zero rows, built without compressing them all.
+
+    After a full flush the compressor's output for an identical row repeats byte for byte,
+    so one compressed row is repeated; the trailer is the Adler-32 of the whole data.
+    """
+    comp = zlib.compressobj(9)
+    row = bytes(row_bytes)
+    first = comp.compress(row) + comp.flush(zlib.Z_FULL_FLUSH)
+    again = comp.compress(row) + comp.flush(zlib.Z_FULL_FLUSH)
+    adler = 1
+    for _ in range(n_rows):
+        adler = zlib.adler32(row, adler)
+    return first + again * (n_rows - 1) + b"\x03\x00" + struct.pack(">I", adler)
+
+
+def _png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _png_bomb(path, width, height, *, bit_depth=16, colour_type=2, data=True):
+    """A valid PNG of zeros (or only its header): small file, huge image."""
+    planes = {0: 1, 2: 3, 4: 2, 6: 4}[colour_type]
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    idat = _zlib_of_zero_rows(1 + width * planes * bit_depth // 8, height) if data else b""
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
+                     + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b""))
+    return path
+
+
+def _tiff_bomb(path, width, height, rows_per_strip=1000):
+    """A valid deflate TIFF of zeros whose strips all point to one compressed strip."""
+    strip = zlib.compress(bytes(width * rows_per_strip), 9)
+    n = -(-height // rows_per_strip)
+    offsets_at = 8 + 2 + 12 * 9 + 4
+    counts_at = offsets_at + 4 * n
+    data_at = counts_at + 4 * n
+    entries = [  # tag, type (3 short, 4 long), count, value
+        (256, 4, 1, width), (257, 4, 1, height), (258, 3, 1, 8), (259, 3, 1, 8),
+        (262, 3, 1, 1), (273, 4, n, offsets_at if n > 1 else data_at), (277, 3, 1, 1),
+        (278, 4, 1, rows_per_strip), (279, 4, n, counts_at if n > 1 else len(strip)),
+    ]
+    out = bytearray(b"II*\x00" + struct.pack("<IH", 8, len(entries)))
+    for tag, kind, count, value in entries:
+        out += struct.pack("<HHI", tag, kind, count)
+        out += struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value)
+    out += struct.pack("<I", 0)
+    out += struct.pack(f"<{n}I", *[data_at] * n) + struct.pack(f"<{n}I", *[len(strip)] * n)
+    path.write_bytes(bytes(out + strip))
+    return path
+
+
+def _jpeg_header(path, width, height):
+    """SOI and a baseline frame header declaring ``width x height``: nothing to decode."""
+    sof = struct.pack(">BHHB", 8, height, width, 1) + bytes([1, 0x11, 0])
+    path.write_bytes(b"\xff\xd8\xff\xc0" + struct.pack(">H", len(sof) + 2) + sof
+                     + b"\xff\xd9")
+    return path
+
+
+def test_crafted_bombs_decode_to_zeros_when_allowed(tmp_path):
+    # the helpers below write genuine images: a small one decodes to the declared zeros
+    for path in (_png_bomb(tmp_path / "a.png", 30, 20), _tiff_bomb(tmp_path / "a.tif", 30, 20, 8),
+                 _png_bomb(tmp_path / "g.png", 30, 20, bit_depth=8, colour_type=0)):
+        image = read_image(path)
+        assert image.shape[:2] == (20, 30) and not image.any(), path.name
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [
+        ("rgb16.png", lambda p: _png_bomb(p, 15000, 15000, data=False)),  # pypng
+        ("gray8.png", lambda p: _png_bomb(p, 100_000, 100_000, bit_depth=8, colour_type=0,
+                                          data=False)),  # Pillow
+        ("huge.jpg", lambda p: _jpeg_header(p, 65_000, 65_000)),
+        ("huge.tif", lambda p: _tiff_bomb(p, 20000, 20000)),
+    ],
+)
+def test_huge_images_are_refused_from_their_header(tmp_path, name, make):
+    path = make(tmp_path / name)
+    with pytest.raises(ImageTooLargeError, match="more than the limit of 134,217,728") as info:
+        read_image(path)
+    assert str(path) in str(info.value) and "max_pixels" in str(info.value)
+    assert isinstance(info.value, ImageFileError)
+
+
+@pytest.mark.parametrize(("ext", "dtype", "channels"), [
+    ("png", np.uint8, ()), ("png", np.uint16, (3,)), ("jpg", np.uint8, (3,)),
+    ("tif", np.uint16, ()), ("tif", np.uint8, (4,)),
+])
+def test_max_pixels_is_one_limit_for_every_reader(tmp_path, monkeypatch, ext, dtype,
+                                                  channels):
+    path = write_image(tmp_path / f"img.{ext}", _random((20, 30, *channels), dtype))
+    assert read_image(path, max_pixels=600).shape == (20, 30, *channels)
+    with pytest.raises(ImageTooLargeError, match="30x20 pixels"):
+        read_image(path, max_pixels=599)
+    monkeypatch.setattr(_io, "MAX_PIXELS", 599)  # the default limit
+    with pytest.raises(ImageTooLargeError, match="limit of 599"):
+        read_image(path)
+
+
+def test_invalid_max_pixels(tmp_path):
+    path = write_image(tmp_path / "a.png", _random((4, 4), np.uint8))
+    for bad in ("1000", 1.5, True):
+        with pytest.raises(TypeError, match="max_pixels must be a positive integer"):
+            read_image(path, max_pixels=bad)
+    with pytest.raises(ValueError, match="max_pixels must be a positive integer"):
+        read_image(path, max_pixels=0)
+
+
+def test_pillow_limit_is_reported_and_its_warning_silenced(tmp_path, monkeypatch):
+    path = write_image(tmp_path / "a.png", _random((10, 15), np.uint8))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # warns above 100, fails above 200
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_image(path).shape == (10, 15)  # our limit decides, no Pillow warning
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50)
+    with pytest.raises(ImageTooLargeError, match="MAX_IMAGE_PIXELS"):
+        read_image(path)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and rlimits")
+def test_decompression_bombs_are_refused_in_bounded_memory(tmp_path):
+    # the two files of the report: a 1.6 MB 16-bit RGB PNG of 15000 x 15000 pixels (1.35 GB
+    # decoded, read through pypng) and a 20 KB TIFF of 20000 x 20000 (400 MB decoded)
+    png = _png_bomb(tmp_path / "bomb.png", 15000, 15000)
+    tif = _tiff_bomb(tmp_path / "bomb.tif", 20000, 20000)
+    assert png.stat().st_size < 2_000_000 and tif.stat().st_size < 100_000
+    script = textwrap.dedent("""
+        import resource, sys
+        from sklearn_denoise._io import ImageTooLargeError, read_image
+
+        def peak_mb():
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+        vm = next(int(line.split()[1]) for line in open("/proc/self/status")
+                  if line.startswith("VmSize:"))
+        # a decoder that ignores the limit fails fast instead of eating the machine
+        resource.setrlimit(resource.RLIMIT_AS, ((vm + 600 * 1024) * 1024,
+                                                resource.RLIM_INFINITY))
+        base = peak_mb()
+        for path in sys.argv[1:]:
+            try:
+                read_image(path)
+                print("decoded")
+            except ImageTooLargeError:
+                print("refused")
+            except MemoryError:
+                print("out of memory")
+        print(peak_mb() - base)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script, str(png), str(tif)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    *outcomes, growth = proc.stdout.split("\n")[:-1]
+    assert outcomes == ["refused", "refused"]
+    assert float(growth) < 50  # MB
