@@ -227,6 +227,32 @@ def _aligned_chunks(chunks, multiple, minimum):
     return tuple(out)
 
 
+def _check_torch_threads(torch_threads):
+    """``torch_threads`` is None or an int >= 1 (torch rejects 0 with a bare RuntimeError)."""
+    if torch_threads is None:
+        return
+    message = (
+        "torch_threads must be None (leave torch's setting alone) or an int >= 1, got "
+        f"{torch_threads!r}."
+    )
+    if isinstance(torch_threads, bool) or not isinstance(torch_threads, (int, np.integer)):
+        raise TypeError(message)
+    if torch_threads < 1:
+        raise ValueError(message)
+
+
+def _check_known_chunks(array):
+    """Raise a ValueError for unknown (NaN) chunk sizes, e.g. after boolean indexing."""
+    unknown = [axis for axis, sizes in enumerate(array.chunks) if any(map(np.isnan, sizes))]
+    if unknown:
+        axes = ", ".join(map(str, unknown))
+        raise ValueError(
+            f"array has unknown chunk sizes on axis {axes} (shape {array.shape}), as after "
+            "boolean indexing; denoise_dask needs them to overlap the chunks. Call "
+            "array = array.compute_chunk_sizes() first."
+        )
+
+
 def denoise_dask(array, estimator, *, depth=None, stack=None, torch_threads=1):
     """Denoise a dask array chunk by chunk with a fitted denoiser, overlapping the chunks.
 
@@ -252,13 +278,20 @@ def denoise_dask(array, estimator, *, depth=None, stack=None, torch_threads=1):
         was fitted on one-channel images and one colour image otherwise.
     torch_threads : int or None, default=1
         Torch intra-op threads while a chunk is denoised (restored afterwards), so that
-        dask's parallelism over chunks does not oversubscribe the cores. None leaves
-        torch's setting alone.
+        dask's parallelism over chunks does not oversubscribe the cores; at least 1. None
+        leaves torch's setting alone.
 
     Returns
     -------
     denoised : dask.array.Array
         Lazy result with the shape, chunks and dtype of ``array`` (after re-chunking).
+
+    Raises
+    ------
+    ValueError
+        For an array with unknown chunk sizes (NaN in ``array.chunks``, e.g. after
+        boolean indexing): call ``array.compute_chunk_sizes()`` first. Also for a bad
+        ``depth``, ``stack`` or ``torch_threads``.
 
     Examples
     --------
@@ -272,6 +305,7 @@ def denoise_dask(array, estimator, *, depth=None, stack=None, torch_threads=1):
     (512, 512)
     """
     check_is_fitted(estimator)
+    _check_torch_threads(torch_threads)
     if not isinstance(array, da.Array):
         array = da.asarray(array)
     if array.ndim not in (2, 3, 4):
@@ -279,6 +313,7 @@ def denoise_dask(array, estimator, *, depth=None, stack=None, torch_threads=1):
             "array must be one image (H, W) or (H, W, C), or a stack (n, H, W) or "
             f"(n, H, W, C); got {array.ndim} dimensions."
         )
+    _check_known_chunks(array)
     if stack is None:
         if array.ndim == 3:
             stack = getattr(estimator, "n_channels_in_", 1) == 1

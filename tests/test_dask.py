@@ -217,9 +217,32 @@ def test_input_checks(cnn, data):
         denoise_dask(da.zeros((8, 8)), TVDenoiser())
     with pytest.raises(TypeError, match="depth="):
         denoise_dask(da.zeros((8, 8)), _ThreadProbe().fit(noisy))
+    with pytest.raises(ValueError, match="torch_threads must be None .* or an int >= 1"):
+        denoise_dask(da.zeros((8, 8)), cnn, torch_threads=0)
+    with pytest.raises(ValueError, match="torch_threads must be None .* or an int >= 1"):
+        denoise_dask(da.zeros((8, 8)), cnn, torch_threads=-2)
+    with pytest.raises(TypeError, match="torch_threads must be None"):
+        denoise_dask(da.zeros((8, 8)), cnn, torch_threads=1.5)
     # a NumPy array is accepted and a 3-D array is a stack for a one-channel model
     out = denoise_dask(noisy[:, :64, :64], cnn)
     assert out.shape == (2, 64, 64)
+
+
+def test_unknown_chunk_sizes_ask_for_compute_chunk_sizes(cnn, data, synchronous):
+    # boolean indexing leaves NaN chunk sizes; they used to fail with "cannot convert float
+    # NaN to integer" deep inside the re-chunking
+    _, noisy = data
+    arr = da.from_array(noisy[:, :64, :64], chunks=(1, 32, 32))
+    kept = arr[da.from_array(np.array([True, False]), chunks=1)]
+    assert np.isnan(kept.shape[0])
+    with pytest.raises(ValueError, match=r"unknown chunk sizes on axis 0.*compute_chunk_sizes"):
+        denoise_dask(kept, cnn)
+    columns = arr[:, :, da.arange(64, chunks=32) < 40]
+    with pytest.raises(ValueError, match=r"unknown chunk sizes on axis 2"):
+        denoise_dask(columns, cnn)
+    # the advice works
+    out = denoise_dask(kept.compute_chunk_sizes(), cnn).compute()
+    np.testing.assert_allclose(out, cnn.transform(noisy[:1, :64, :64]), atol=1e-5)
 
 
 class _ThreadProbe(TransformerMixin, BaseEstimator):

@@ -215,6 +215,9 @@ def test_params_stored_verbatim():
         ({"levels": 0}, ValueError, "levels"),
         ({"levels": 2.5}, TypeError, "levels"),
         ({"cycle_spins": -1}, ValueError, "cycle_spins"),
+        # 10**6 raised a bare MemoryError while listing the shifts
+        ({"cycle_spins": 10**6}, ValueError, r"cycle_spins must be <= 63 \(at most 64 shifts"),
+        ({"cycle_spins": 64}, ValueError, "cycle_spins must be <= 63"),
         ({"rescale_sigma": "yes"}, TypeError, "rescale_sigma"),
         ({"convert2ycbcr": 1}, TypeError, "convert2ycbcr"),
         ({"n_jobs": 0}, ValueError, "n_jobs"),
@@ -223,6 +226,12 @@ def test_params_stored_verbatim():
 def test_bad_params(gray, params, error, match):
     with pytest.raises(error, match=match):
         WaveletDenoiser(**params).fit(gray)
+
+
+def test_cycle_spins_upper_bound_is_allowed():
+    x = np.random.RandomState(0).rand(1, 8)
+    out = WaveletDenoiser(sigma=0.1, cycle_spins=63).fit(x).transform(x)
+    assert out.shape == x.shape and np.all(np.isfinite(out))
 
 
 def test_bad_params_checked_in_transform_too(gray):
