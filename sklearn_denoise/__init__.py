@@ -9,6 +9,7 @@ full range; ``sigma`` is on the [0, 1] intensity scale; output keeps the input's
 from ._base import DenoiserMixin
 from ._classical import BilateralDenoiser, BM3DDenoiser, NLMeansDenoiser, TVDenoiser
 from ._cnn import CNNDenoiser
+from ._vst import VarianceStabilizedDenoiser
 from ._wavelet import WaveletDenoiser
 from ._weights import available_models
 
@@ -21,6 +22,7 @@ __all__ = [
     "DenoiserMixin",
     "NLMeansDenoiser",
     "TVDenoiser",
+    "VarianceStabilizedDenoiser",
     "WaveletDenoiser",
     "available_models",
     "__version__",

@@ -1,0 +1,502 @@
+"""Variance stabilisation of Poisson-Gaussian noise: the generalised Anscombe transform.
+
+:func:`stabilize` maps sensor data whose noise variance grows with the signal
+(:class:`~sklearn_denoise.noise.NoiseModel`) to data with noise of standard deviation close
+to 1 everywhere, so that a denoiser made for white Gaussian noise applies;
+:func:`unstabilize` maps the denoised result back with the closed-form approximation of the
+exact unbiased inverse, which removes the bias of the algebraic inverse at low counts.
+:class:`VarianceStabilizedDenoiser` chains the three steps around any Gaussian denoiser.
+"""
+
+import copy
+import dataclasses
+import math
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import DenoiserMixin
+from ._normalize import Normalization, robust_range
+from ._param_checks import check_real
+from ._validation import image_target, restore_layout, validate_images
+from .noise import NoiseModel, estimate_noise_model
+
+__all__ = ["VarianceStabilizedDenoiser", "stabilize", "unstabilize"]
+
+_SQRT_3_2 = math.sqrt(1.5)
+# 2 * sqrt(3/8): the transform of zero photons with no read noise, where the closed-form
+# inverse is 0; smaller values are mapped to 0 (the approximation is meant for larger ones).
+_D_MIN = 2 * math.sqrt(3 / 8)
+# A given black level above this percentile of an image is a unit mistake.
+_BLACK_PERCENTILE = 99.0
+
+
+def _check_model(model):
+    if not isinstance(model, NoiseModel):
+        raise TypeError(
+            f"model must be a sklearn_denoise.noise.NoiseModel, got {type(model).__name__}."
+        )
+    if model.gain == 0 and model.read_noise == 0:
+        raise ValueError(
+            "model has no noise (gain=0 and read_noise=0): there is nothing to stabilise."
+        )
+    return model
+
+
+def stabilize(z, model):
+    """Generalised Anscombe transform: Poisson-Gaussian noise to noise of std about 1.
+
+    ``f(z) = (2 / a) * sqrt(max(a * z + 3/8 * a**2 + read**2 - a * black, 0))`` with
+    ``a = model.gain``, ``read = model.read_noise`` and ``black = model.black_level``
+    (Starck, Murtagh & Bijaoui; Makitalo & Foi 2013). With ``gain=0`` (pure Gaussian noise)
+    it is the affine map ``(z - black) / read``.
+
+    Parameters
+    ----------
+    z : array-like
+        Noisy data in the model's data units (integers as raw counts).
+    model : NoiseModel
+        The noise of ``z``.
+
+    Returns
+    -------
+    stabilized : ndarray
+        float64, same shape as ``z``.
+
+    See Also
+    --------
+    unstabilize : The (unbiased) inverse.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_denoise._vst import stabilize
+    >>> from sklearn_denoise.noise import NoiseModel, poisson_gaussian
+    >>> model = NoiseModel(gain=1.0, read_noise=2.0, black_level=100.0)
+    >>> for level in (5, 50, 500):
+    ...     raw = poisson_gaussian(np.full(100_000, level), gain=1, read_sigma=2,
+    ...                            black_level=100, random_state=0)
+    ...     print(round(float(stabilize(raw, model).std()), 2))
+    1.02
+    1.0
+    1.0
+    """
+    model = _check_model(model)
+    z = np.asarray(z, dtype=np.float64)
+    gain, read, black = model.gain, model.read_noise, model.black_level
+    if gain == 0:
+        return (z - black) / read
+    inner = gain * (z - black) + 0.375 * gain**2 + read**2
+    return (2.0 / gain) * np.sqrt(np.maximum(inner, 0.0))
+
+
+def _inverse_unit(d):
+    """Closed-form approximation of the exact unbiased inverse for pure Poisson (gain 1).
+
+    ``I(D) = D**2/4 + sqrt(3/2)/(4 D) - 11/(8 D**2) + 5 sqrt(3/2)/(8 D**3) - 1/8``
+    (Makitalo & Foi 2011), 0 below ``2 sqrt(3/8)`` where ``I`` reaches 0.
+    """
+    d = np.maximum(d, _D_MIN)
+    inv = 1.0 / d
+    out = (
+        0.25 * d * d
+        + 0.25 * _SQRT_3_2 * inv
+        - 1.375 * inv * inv
+        + 0.625 * _SQRT_3_2 * inv**3
+        - 0.125
+    )
+    return np.maximum(out, 0.0)
+
+
+def _inverse_unit_derivative(d):
+    inv = 1.0 / d
+    return 0.5 * d - 0.25 * _SQRT_3_2 * inv**2 + 2.75 * inv**3 - 1.875 * _SQRT_3_2 * inv**4
+
+
+def unstabilize(d, model):
+    """Exact unbiased inverse of :func:`stabilize` (closed-form approximation).
+
+    A denoiser applied to stabilised data estimates the *expected* transformed value, which
+    differs from the transform of the expected value at low counts; the algebraic inverse
+    ``(D / 2)**2 - 3/8 - ...`` is therefore biased there. The exact unbiased inverse
+    (Makitalo & Foi 2011, 2013) maps the expected transformed value back to the expected
+    data value. On the normalised scale (counts of photo-electrons, ``sigma = read / gain``)
+    its closed-form approximation is
+    ``max(D**2/4 + sqrt(3/2)/(4 D) - 11/(8 D**2) + 5 sqrt(3/2)/(8 D**3) - 1/8 - sigma**2, 0)``,
+    which is then mapped back with the gain and the black level. Values below the black
+    level are not produced. With ``gain=0`` it is the affine map ``read * d + black``.
+
+    Parameters
+    ----------
+    d : array-like
+        Denoised stabilised data (an estimate of the expected value of :func:`stabilize`).
+    model : NoiseModel
+        The noise model used by :func:`stabilize`.
+
+    Returns
+    -------
+    z : ndarray
+        float64 values in the model's data units, same shape as ``d``.
+
+    Examples
+    --------
+    The transform of noisy data averaged over many draws maps back to the true level:
+
+    >>> import numpy as np
+    >>> from sklearn_denoise._vst import stabilize, unstabilize
+    >>> from sklearn_denoise.noise import NoiseModel, poisson_gaussian
+    >>> model = NoiseModel(gain=1.0, read_noise=0.0)
+    >>> raw = poisson_gaussian(np.full(1_000_000, 2.0), gain=1, read_sigma=0, random_state=0)
+    >>> mean_d = stabilize(raw, model).mean()
+    >>> round(float(unstabilize(mean_d, model)), 1)
+    2.0
+    """
+    model = _check_model(model)
+    d = np.asarray(d, dtype=np.float64)
+    gain, read, black = model.gain, model.read_noise, model.black_level
+    if gain == 0:
+        return read * d + black
+    photons = np.maximum(_inverse_unit(d) - (read / gain) ** 2, 0.0)
+    return gain * photons + black
+
+
+def _restabilize(z, model):
+    """The stabilised value that :func:`unstabilize` maps to ``z`` (its inverse).
+
+    For clean data ``z`` this is (approximately) the expected value of the stabilised noisy
+    data, the right target for a denoiser trained in the stabilised domain. Data at or
+    below the black level map to the smallest such value.
+    """
+    model = _check_model(model)
+    z = np.asarray(z, dtype=np.float64)
+    gain, read, black = model.gain, model.read_noise, model.black_level
+    if gain == 0:
+        return (z - black) / read
+    target = np.maximum((z - black) / gain, 0.0) + (read / gain) ** 2
+    d = np.maximum(2.0 * np.sqrt(target + 0.125), _D_MIN)
+    for _ in range(30):  # Newton's method; _inverse_unit increases above _D_MIN
+        step = (_inverse_unit(d) - target) / _inverse_unit_derivative(d)
+        d = np.maximum(d - step, _D_MIN)
+        if np.all(np.abs(step) <= 1e-12 * d):
+            break
+    return d
+
+
+def _dtype_scale(dtype):
+    """Raw counts per unit of the [0, 1] intensity scale: an integer dtype's maximum."""
+    dtype = np.dtype(dtype)
+    return float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
+
+
+def _in_layout(images, layout):
+    """Float (H, W, C) images in the layout of X (what the wrapped denoiser takes)."""
+    return restore_layout(images, dataclasses.replace(layout, dtype=np.dtype(np.float64)))
+
+
+def _from_layout(output, layout):
+    """Inverse of :func:`_in_layout`: a list of float (H, W, C) images."""
+    if layout.kind == "list" or (layout.kind == "stack" and layout.channel_axis):
+        images = [np.asarray(o, dtype=np.float64) for o in output]
+        return images if layout.channel_axis else [img[..., np.newaxis] for img in images]
+    output = np.asarray(output, dtype=np.float64)
+    if layout.kind == "signals":
+        output = output[:, np.newaxis, :, np.newaxis]
+    elif layout.kind == "flat":
+        output = output.reshape((len(output), *layout.image_shape))
+        if output.ndim == 3:
+            output = output[..., np.newaxis]
+    else:
+        output = output[..., np.newaxis]
+    return list(output)
+
+
+class VarianceStabilizedDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
+    """Denoise Poisson-Gaussian (sensor) noise with a Gaussian denoiser, through a VST.
+
+    Each image goes through the generalised Anscombe transform (:func:`stabilize`), which
+    turns its signal-dependent noise into noise of standard deviation about 1, then through
+    the wrapped Gaussian denoiser, then back through the exact unbiased inverse
+    (:func:`unstabilize`). The noise model (gain, read noise, black level) is given, or
+    estimated from each image with :func:`~sklearn_denoise.noise.estimate_noise_model`.
+
+    Parameters
+    ----------
+    denoiser : estimator, default=None
+        A denoiser for white Gaussian noise following the image convention; None means
+        :class:`~sklearn_denoise.WaveletDenoiser`. It is cloned in :meth:`fit` and fitted on
+        the stabilised images. To keep a fitted denoiser as it is (e.g.
+        ``CNNDenoiser.pretrained()``, which cloning would retrain from its initial weights),
+        wrap it in :class:`sklearn.frozen.FrozenEstimator`: the clone of a frozen estimator
+        is the fitted estimator itself and its ``fit`` does nothing. Its parameters are
+        tunable as ``denoiser__<name>`` (set ``denoiser`` explicitly to tune them).
+    gain : float, default=None
+        Data units per photo-electron (>= 0; 0 is pure Gaussian noise). None estimates it
+        per image.
+    read_noise : float, default=None
+        Standard deviation of the read noise (>= 0). None estimates it per image; when the
+        black level is given but the read noise is not, the estimated noise variance at
+        the given black level is used.
+    black_level : float, default=None
+        Value recorded for no light. None estimates it per image (the darkest local mean
+        level, which assumes that some pixels receive no light).
+
+    Attributes
+    ----------
+    denoiser_ : estimator
+        The fitted clone of ``denoiser`` (the frozen estimator itself for a
+        :class:`~sklearn.frozen.FrozenEstimator`).
+    noise_models_ : list of tuple of NoiseModel
+        The noise model used for each image seen in :meth:`fit`, one per channel, in data
+        units.
+    n_channels_in_ : int
+        Number of channels of the images seen in :meth:`fit`.
+    n_features_in_ : int
+        Number of features of ``X`` seen in :meth:`fit`; only defined when ``X`` was 2-D.
+
+    See Also
+    --------
+    sklearn_denoise.noise.estimate_noise_model : The per-image noise model.
+    sklearn_denoise.noise.poisson_gaussian : Simulate the noise this denoiser removes.
+
+    Notes
+    -----
+    **Units.** ``gain``, ``read_noise`` and ``black_level`` are in the data units of ``X``:
+    raw counts for integer images (although the package otherwise reads integers on their
+    dtype's range), the values as given for float images. The result has ``X``'s layout
+    and dtype, on ``X``'s scale (uint16 counts in, uint16 counts out).
+
+    **The wrapped denoiser's noise level.** The stabilised image is mapped onto about
+    [0, 1] by its 0.1 and 99.9 percentiles before the wrapped denoiser sees it, and back
+    afterwards: networks and several classical methods are tuned for [0, 1] images, and the
+    package's ``sigma`` parameters accept values up to 1 only (the map never stretches an
+    image whose percentiles are less than 1 apart, so the noise level stays <= 1). When
+    the wrapped denoiser (or the estimator inside a FrozenEstimator) has a ``sigma``
+    parameter, a copy of it gets, for each image, the stabilised noise level on that
+    scale: ``sigma=None`` (the default) stands for the stabilised noise std of 1, a value
+    you set is read in stabilised units (e.g. 1.2 to smooth more). A denoiser without a
+    ``sigma`` parameter uses its own noise estimate.
+
+    **Per image.** Each image of ``X``, and each channel of a multi-channel image, gets its
+    own noise model and its own mapping, so a result never depends on the other images of
+    the batch.
+
+    **Training.** :meth:`fit` passes the stabilised, mapped images to the wrapped
+    denoiser's ``fit``; clean images ``y`` are mapped to the stabilised value whose unbiased
+    inverse they are (the expected stabilised noisy value), with the same mapping as the
+    matching noisy image.
+
+    References
+    ----------
+    M. Makitalo and A. Foi, "Optimal inversion of the generalized Anscombe transformation
+    for Poisson-Gaussian noise", IEEE Trans. Image Processing 22(1), 2013.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_denoise import VarianceStabilizedDenoiser
+    >>> from sklearn_denoise.noise import poisson_gaussian
+    >>> yy, xx = np.mgrid[:64, :64] / 63
+    >>> clean = np.stack([np.clip(xx * yy * 1.2 - 0.1, 0, 1)] * 4)
+    >>> raw = poisson_gaussian(30 * clean, gain=1, read_sigma=2, black_level=100,
+    ...                        random_state=0)
+    >>> counts = np.rint(raw).astype(np.uint16)
+    >>> den = VarianceStabilizedDenoiser(gain=1, read_noise=2, black_level=100).fit(counts)
+    >>> out = den.transform(counts)
+    >>> out.dtype, out.shape
+    (dtype('uint16'), (4, 64, 64))
+    >>> truth = 100 + 30 * clean
+    >>> bool(np.abs(out - truth).mean() < np.abs(counts - truth).mean())
+    True
+
+    The shipped network, kept as it is (not retrained by ``fit``), with the noise model
+    estimated from each image:
+
+    >>> from sklearn.frozen import FrozenEstimator
+    >>> from sklearn_denoise import CNNDenoiser
+    >>> cnn = FrozenEstimator(CNNDenoiser.pretrained("gray"))
+    >>> den = VarianceStabilizedDenoiser(cnn).fit(counts)
+    >>> den.denoiser_ is cnn
+    True
+    >>> out = den.transform(counts)
+    """
+
+    def __init__(self, denoiser=None, *, gain=None, read_noise=None, black_level=None):
+        self.denoiser = denoiser
+        self.gain = gain
+        self.read_noise = read_noise
+        self.black_level = black_level
+
+    @property
+    def image_shape(self):
+        """Shape of flattened images, taken from the wrapped denoiser (None: not flat)."""
+        return getattr(self._template(), "image_shape", None)
+
+    def _template(self):
+        if self.denoiser is None:
+            from ._wavelet import WaveletDenoiser
+
+            return WaveletDenoiser()
+        return self.denoiser
+
+    def _check_params(self):
+        denoiser = self.denoiser
+        if denoiser is not None and not (
+            hasattr(denoiser, "fit") and hasattr(denoiser, "transform")
+        ):
+            raise TypeError(
+                "denoiser must be None or a denoiser with fit and transform methods, got "
+                f"{denoiser!r}."
+            )
+        gain = check_real(self.gain, "gain", low=0, allow_none=True)
+        read = check_real(self.read_noise, "read_noise", low=0, allow_none=True)
+        check_real(self.black_level, "black_level", allow_none=True)
+        if gain == 0 and read == 0:
+            raise ValueError(
+                "gain=0 and read_noise=0 describe noise-free data: there is nothing to "
+                "denoise."
+            )
+
+    # ------------------------------------------------------------------ noise models
+    def _plane_model(self, plane, where):
+        """The noise model of one (H, W) plane in data units: given, estimated or mixed."""
+        given = (self.gain, self.read_noise, self.black_level)
+        if self.black_level is not None:
+            top = float(np.percentile(plane, _BLACK_PERCENTILE))
+            if self.black_level > top:
+                raise ValueError(
+                    f"black_level={self.black_level} is above the {_BLACK_PERCENTILE:g}th "
+                    f"percentile ({top:.6g}) of {where}: the black level is the value "
+                    "recorded for no light, in X's data units (raw counts for integer "
+                    "images)."
+                )
+        if all(v is not None for v in given):
+            return NoiseModel(*given)
+        try:
+            est = estimate_noise_model(plane)
+        except ValueError as exc:
+            raise ValueError(
+                f"Could not estimate the noise model of {where}: {exc} Pass gain, "
+                "read_noise and black_level to use a known model."
+            ) from exc
+        black = est.black_level if self.black_level is None else float(self.black_level)
+        if self.read_noise is not None:
+            read = float(self.read_noise)
+        else:
+            # the estimated variance line evaluated at the black level
+            read = math.sqrt(max(est.read_noise**2 + est.gain * (black - est.black_level), 0))
+        gain = est.gain if self.gain is None else float(self.gain)
+        if gain == 0 and read == 0:
+            raise ValueError(f"{where} shows no noise: there is nothing to denoise.")
+        return NoiseModel(gain=gain, read_noise=read, black_level=black)
+
+    def _image_models(self, counts, index):
+        return tuple(
+            self._plane_model(counts[..., c], f"image {index}" + (
+                f", channel {c}" if counts.shape[-1] > 1 else ""))
+            for c in range(counts.shape[-1])
+        )
+
+    @staticmethod
+    def _stabilize_image(counts, models):
+        """Stabilise every channel of one (H, W, C) image and map it onto about [0, 1].
+
+        The map sends the 0.1 and 99.9 percentiles to 0 and 1, but never stretches: the
+        stabilised noise (std 1) stays at most 1 on the mapped scale.
+        """
+        stabilized = np.stack(
+            [stabilize(counts[..., c], m) for c, m in enumerate(models)], axis=-1
+        )
+        low, high = robust_range(stabilized)
+        unit = Normalization(offset=low, scale=max(high - low, 1.0))
+        return unit.apply(stabilized), unit
+
+    # ------------------------------------------------------------------ estimator API
+    def fit(self, X, y=None):
+        """Fit the wrapped denoiser on the stabilised images.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Noisy images laid out as in the image convention.
+        y : None, 1-D labels or array-like of X's shape, default=None
+            Clean images matching ``X``, stabilised like ``X`` (to the stabilised value
+            whose unbiased inverse is the clean value) for supervised denoisers; labels
+            are passed on unchanged.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        self._check_params()
+        images, layout = validate_images(self, X, reset=True)
+        clean = image_target(X, y, layout)
+        scale = _dtype_scale(layout.dtype)
+        models, inputs, targets = [], [], []
+        for i, img in enumerate(images):
+            counts = img.astype(np.float64) * scale
+            image_models = self._image_models(counts, i)
+            unit_input, unit = self._stabilize_image(counts, image_models)
+            models.append(image_models)
+            inputs.append(unit_input)
+            if clean is not None:
+                clean_counts = np.asarray(clean[i], dtype=np.float64) * scale
+                target = np.stack(
+                    [_restabilize(clean_counts[..., c], m) for c, m in enumerate(image_models)],
+                    axis=-1,
+                )
+                targets.append(unit.apply(target))
+        fit_target = _in_layout(targets, layout) if clean is not None else y
+        self.denoiser_ = clone(self._template())
+        self.denoiser_.fit(_in_layout(inputs, layout), fit_target)
+        self.noise_models_ = models
+        return self
+
+    def _denoiser_for(self, normalization):
+        """The fitted denoiser with ``sigma`` set to the stabilised noise level of one image."""
+        fitted = self.denoiser_
+        inner = fitted.estimator if isinstance(fitted, FrozenEstimator) else fitted
+        get_params = getattr(inner, "get_params", None)
+        params = get_params(deep=False) if get_params is not None else {}
+        if "sigma" not in params:
+            return fitted
+        sigma = 1.0 if params["sigma"] is None else params["sigma"]
+        inner = copy.copy(inner)  # shares the fitted state; only sigma differs
+        inner.sigma = normalization.noise_level(sigma)
+        return inner
+
+    def transform(self, X):
+        """Denoise images: stabilise, run the wrapped denoiser, invert.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            Noisy images laid out as in the image convention, with fit's channel count.
+
+        Returns
+        -------
+        X_denoised : ndarray or list of ndarray
+            Same layout, dtype and scale as ``X``.
+        """
+        check_is_fitted(self)
+        self._check_params()
+        images, layout = validate_images(self, X, reset=False)
+        scale = _dtype_scale(layout.dtype)
+        out = []
+        for i, img in enumerate(images):
+            counts = img.astype(np.float64) * scale
+            models = self._image_models(counts, i)
+            unit_input, unit = self._stabilize_image(counts, models)
+            denoiser = self._denoiser_for(unit)
+            (denoised,) = _from_layout(denoiser.transform(_in_layout([unit_input], layout)),
+                                       layout)
+            stabilized = unit.invert(denoised)
+            restored = np.stack(
+                [unstabilize(stabilized[..., c], m) for c, m in enumerate(models)], axis=-1
+            )
+            out.append(restored / scale)
+        if layout.kind != "list":
+            out = np.stack(out) if out else np.asarray(images, dtype=np.float64)
+        return restore_layout(out, layout)
