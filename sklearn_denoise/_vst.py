@@ -276,7 +276,8 @@ class VarianceStabilizedDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator)
     parameter, a copy of it gets, for each image, the stabilised noise level on that
     scale: ``sigma=None`` (the default) stands for the stabilised noise std of 1, a value
     you set is read in stabilised units (e.g. 1.2 to smooth more). A denoiser without a
-    ``sigma`` parameter uses its own noise estimate.
+    ``sigma`` parameter uses its own noise estimate. A ``normalize`` parameter is set to
+    "none" on that copy: the image is already mapped.
 
     **Per image.** Each image of ``X``, and each channel of a multi-channel image, gets its
     own noise model and its own mapping, so a result never depends on the other images of
@@ -455,16 +456,27 @@ class VarianceStabilizedDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator)
         return self
 
     def _denoiser_for(self, normalization):
-        """The fitted denoiser with ``sigma`` set to the stabilised noise level of one image."""
+        """The fitted denoiser set up for one mapped stabilised image.
+
+        ``sigma`` becomes the stabilised noise level on the mapped scale, and ``normalize``
+        "none": the image is already mapped, a second mapping would only rescale it. Both
+        are set on a shallow copy, which shares the fitted state.
+        """
         fitted = self.denoiser_
         inner = fitted.estimator if isinstance(fitted, FrozenEstimator) else fitted
         get_params = getattr(inner, "get_params", None)
         params = get_params(deep=False) if get_params is not None else {}
-        if "sigma" not in params:
+        settings = {}
+        if "sigma" in params:
+            sigma = 1.0 if params["sigma"] is None else params["sigma"]
+            settings["sigma"] = normalization.noise_level(sigma)
+        if "normalize" in params:
+            settings["normalize"] = "none"
+        if not settings:
             return fitted
-        sigma = 1.0 if params["sigma"] is None else params["sigma"]
-        inner = copy.copy(inner)  # shares the fitted state; only sigma differs
-        inner.sigma = normalization.noise_level(sigma)
+        inner = copy.copy(inner)
+        for name, value in settings.items():
+            setattr(inner, name, value)
         return inner
 
     def transform(self, X):
