@@ -5,10 +5,12 @@ The recipe: a residual U-Net (4 levels, width 16, 2 residual blocks per level) t
 patch uniformly from [0, 55/255]; 64x64 patches, flips and rotations, batch 16, Adam with
 a cosine learning-rate decay over ``--epochs`` epochs of 8 patches per image.
 
-Resumable: after every epoch the whole estimator (weights, optimizer state, history) is
-written atomically to ``--checkpoint``; running the same command again continues from it,
-so a long CPU run can be spread over several sittings. ``--init`` starts a new cosine
-cycle from existing weights (e.g. the shipped model) instead of from scratch.
+Resumable: after every epoch the estimator's weights, optimizer state, history and
+parameters are written atomically to ``--checkpoint`` (``CNNDenoiser.save_checkpoint``:
+tensors and JSON, never a pickle); running the same command again continues from it
+(``CNNDenoiser.load_checkpoint``), so a long CPU run can be spread over several sittings.
+``--init`` starts a new cosine cycle from existing weights (e.g. the shipped model)
+instead of from scratch.
 
 The network takes a noise-level map as an extra input channel (the true sigma of each
 training patch; at inference the estimator fills it with ``skimage.restoration.estimate_sigma``
@@ -17,7 +19,7 @@ weights (no noise-map channel) into such a model: the first convolution gets an 
 channel with zero weights, so training starts from exactly the blind model's output.
 
     nohup python benchmarks/train_pretrained.py --epochs 240 \
-        --checkpoint ~/ckpt/gray.joblib --export sklearn_denoise/pretrained/gray.pt &
+        --checkpoint ~/ckpt/gray.ckpt.pt --export sklearn_denoise/pretrained/gray.pt &
 
 Every ``--eval-every`` epochs it prints Set12 PSNR at sigma 15/25/50 (the protocol of
 ../shared/data/README.md) for monitoring only; Set12 never enters training.
@@ -31,7 +33,6 @@ import sys
 import time
 from pathlib import Path
 
-import joblib
 import numpy as np
 import torch
 
@@ -40,7 +41,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _protocol import DATA, evaluate, read_folder  # noqa: E402
 
 from sklearn_denoise import CNNDenoiser  # noqa: E402
-from sklearn_denoise._atomic import atomic_open  # noqa: E402
 from sklearn_denoise._weights import resolve_weights, save_weights  # noqa: E402
 
 RECIPE = {
@@ -54,13 +54,6 @@ RECIPE = {
     "batch_size": 16,
     "noise_level_input": True,
 }
-
-
-def _atomic_dump(obj, path):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(path, "xb") as fh:
-        joblib.dump(obj, fh)
 
 
 def _with_noise_map_channel(init, out):
@@ -89,7 +82,8 @@ def main(argv=None):
     parser.add_argument("--val", default=str(DATA / "set12"))
     parser.add_argument("--epochs", type=int, default=240, help="length of the cosine cycle")
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--checkpoint", required=True, help="joblib file, resumed if present")
+    parser.add_argument("--checkpoint", required=True,
+                        help="checkpoint file (CNNDenoiser.save_checkpoint), resumed if present")
     parser.add_argument("--init", default=None, help="start a new cycle from these weights")
     parser.add_argument("--blind", action="store_true",
                         help="train without the noise-level map input (the first stage of "
@@ -110,9 +104,10 @@ def main(argv=None):
     val, _ = read_folder(args.val) if Path(args.val).is_dir() else ([], [])
 
     ckpt = Path(args.checkpoint).expanduser()
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
     if ckpt.exists():
-        state = joblib.load(ckpt)
-        den, done = state["estimator"], state["epochs_done"]
+        den = CNNDenoiser.load_checkpoint(ckpt)  # checked; nothing is unpickled
+        done = den.n_partial_fit_calls_  # one partial_fit call per epoch of this cycle
         print(f"resumed {ckpt} at epoch {done}/{args.epochs}", flush=True)
     else:
         init = args.init
@@ -130,7 +125,7 @@ def main(argv=None):
         den.partial_fit(X, epochs=1)
         done += 1
         loss = den.history_[-1, "train_loss"]
-        _atomic_dump({"estimator": den, "epochs_done": done}, ckpt)
+        den.save_checkpoint(ckpt)
         line = {"epoch": done, "lr": round(lr, 6), "loss": round(float(loss), 6),
                 "minutes": round((time.time() - start) / 60, 1)}
         if val and (done % args.eval_every == 0 or done == args.epochs):

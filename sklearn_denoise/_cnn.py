@@ -723,6 +723,129 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         return save_weights(path, self.config_, self.net_.module_.net.state_dict(), info,
                             half=half)
 
+    def save_checkpoint(self, path):
+        """Save everything needed to resume training to a safe checkpoint file.
+
+        The checkpoint holds tensors (the weights and the optimizer state) and JSON text
+        (the estimator parameters, the training history and the fitted state), nothing
+        that is unpickled, so :meth:`load_checkpoint` never runs code from the file. It is
+        written atomically and carries a checksum.
+
+        ``callbacks`` are not stored (pass them again to :meth:`load_checkpoint`), nor is
+        a ``random_state`` that is not an int (the seed drawn from it is, so training
+        continues as it would have).
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination file.
+
+        Returns
+        -------
+        path : pathlib.Path
+        """
+        from ._weights import save_checkpoint
+
+        check_is_fitted(self, "net_")
+        params = self.get_params(deep=False)
+        params["callbacks"] = None
+        if not isinstance(params["random_state"], (int, np.integer)):
+            params["random_state"] = None
+        if params["init_weights"] is not None:
+            params["init_weights"] = os.fspath(params["init_weights"])
+        fitted = {
+            "n_channels_in": int(self.n_channels_in_),
+            "training_mode": self.training_mode_,
+            "n_partial_fit_calls": int(self.n_partial_fit_calls_),
+            "seed": int(self._seed),
+        }
+        if hasattr(self, "n_features_in_"):
+            fitted["n_features_in"] = int(self.n_features_in_)
+        return save_checkpoint(
+            path, self.config_, self.net_.module_.net.state_dict(),
+            self.net_.optimizer_.state_dict(), history=self.history_.to_list(),
+            params=params, fitted=fitted, metadata=self.weights_metadata_,
+        )
+
+    @classmethod
+    def load_checkpoint(cls, path, **params):
+        """Restore a denoiser saved by :meth:`save_checkpoint`, ready to continue training.
+
+        Weights, optimizer state, training history, epoch count and parameters are
+        restored, so ``partial_fit`` continues exactly where the saved estimator stopped.
+        The file is read with ``torch.load(weights_only=True)`` and checked (checksum,
+        module settings within their limits, tensor shapes, finite values, parameter
+        ranges) before anything is built from it.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Checkpoint file.
+        **params
+            Parameters to change (``verbose``, ``callbacks``, ``device``, ``lr``, ...);
+            those describing the network must agree with the checkpoint.
+
+        Returns
+        -------
+        denoiser : CNNDenoiser
+
+        Raises
+        ------
+        ValueError
+            If the file is missing, corrupt, not a checkpoint (pickles are refused, never
+            loaded), fails its checksum, or holds out-of-range settings.
+        """
+        from skorch.history import History
+
+        from ._weights import check_optimizer_state, load_checkpoint
+
+        source = repr(os.fspath(path))
+        checkpoint = load_checkpoint(path)
+        config, fitted = checkpoint["config"], checkpoint["fitted"]
+        stored = checkpoint["params"]
+        unknown = sorted(set(stored) - set(cls._get_param_names()))
+        if unknown:
+            raise ValueError(f"{source}: unknown estimator parameters {unknown}.")
+        est = cls(**{**stored, **params})
+        est._check_params()
+        network = {key: getattr(est, key) for key in
+                   ("architecture", "depth", "width", "blocks", "noise_level_input")}
+        for key, value in network.items():
+            if value is not None and value != config[key]:
+                raise ValueError(f"{key}={value!r} does not match the checkpoint {source} "
+                                 f"({key}={config[key]!r}).")
+        init_weights = est.init_weights
+        # build the stored module (not the one init_weights describes), then put the
+        # parameters back as they were
+        est.set_params(init_weights=None, **{key: config[key] for key in network})
+        try:
+            est.n_channels_in_ = fitted["n_channels_in"]
+            est._initialize(fitted["n_channels_in"], fitted["training_mode"])
+        finally:
+            est.set_params(init_weights=init_weights, **network)
+        if est.config_ != config:
+            raise ValueError(
+                f"{source}: the model ({config['channels']} channel(s)) does not fit "
+                f"{fitted['n_channels_in']}-channel images with "
+                f"channel_strategy={est.channel_strategy!r}."
+            )
+        est.net_.module_.net.load_state_dict(checkpoint["state_dict"])
+        optimizer = check_optimizer_state(checkpoint["optimizer"], est.net_.optimizer_,
+                                          source=source)
+        try:
+            est.net_.optimizer_.load_state_dict(optimizer)
+        except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+            raise ValueError(f"{source}: the optimizer state cannot be restored: {exc}") \
+                from exc
+        est.net_.history = History(checkpoint["history"])
+        est.history_ = est.net_.history
+        est.n_partial_fit_calls_ = fitted["n_partial_fit_calls"]
+        est._seed = fitted["seed"]
+        est.weights_metadata_ = checkpoint["metadata"]
+        if "n_features_in" in fitted:
+            est.n_features_in_ = fitted["n_features_in"]
+        return est
+
     @classmethod
     def load(cls, path, **params):
         """Load a weight file written by :meth:`save` as a fitted denoiser.

@@ -1,13 +1,32 @@
 """Safe weight files: save atomically, load with ``weights_only=True``, verify contents.
 
-A file holds ``{"format": "sklearn-denoise-cnn", "version": 1, "config": {...},
-"state_dict": {...}, "metadata": {...}}`` where ``config`` is what rebuilds the module and
-``metadata`` records how the weights were trained. Nothing is unpickled beyond tensors and
-plain containers.
+A weight file holds ``{"format": "sklearn-denoise-cnn", "version": 1, "config": {...},
+"state_dict": {...}, "metadata": {...}, "sha256": "..."}`` where ``config`` is what
+rebuilds the module and ``metadata`` records how the weights were trained. Nothing is
+unpickled beyond tensors and plain containers.
+
+Every file is checked on load, before a module is built from it:
+
+- ``config`` must describe a module within :data:`CONFIG_LIMITS` (architecture "unet" or
+  "dncnn", 1 to 4 channels, at most 8 U-Net levels or 64 DnCNN layers, width at most 512,
+  at most 16 residual blocks per level);
+- the tensors must have exactly the names and shapes of the module ``config`` describes,
+  and finite values;
+- ``sha256`` must be the checksum of the file's contents (:func:`content_digest`: every
+  entry but ``sha256`` itself, tensors by name, dtype, shape and bytes). Files without it
+  (written before the checksum existed) are accepted only when they are byte for byte a
+  shipped pretrained file listed in ``pretrained/registry.json``.
+
+A training checkpoint (:func:`save_checkpoint`) is a weight file of format
+``"sklearn-denoise-checkpoint"`` that also holds the optimizer state (tensors and plain
+values) and, as JSON text, the training history, the estimator parameters and the fitted
+state needed to continue training; it goes through the same checks.
 """
 
 import hashlib
+import io
 import json
+import math
 import os
 from importlib import resources
 from pathlib import Path
@@ -17,6 +36,7 @@ import torch
 from ._atomic import atomic_open
 
 FORMAT_NAME = "sklearn-denoise-cnn"
+CHECKPOINT_FORMAT_NAME = "sklearn-denoise-checkpoint"
 FORMAT_VERSION = 1
 _CONFIG_KEYS = {
     "architecture": str,
@@ -27,10 +47,206 @@ _CONFIG_KEYS = {
     "noise_level_input": bool,
 }
 
+#: Allowed module settings, the same for weight files and for the estimator parameters
+#: that describe a module: ``(low, high)`` inclusive bounds, depth per architecture.
+CONFIG_LIMITS = {
+    "channels": (1, 4),
+    "depth": {"unet": (1, 8), "dncnn": (2, 64)},
+    "width": (1, 512),
+    "blocks": (1, 16),
+}
+ARCHITECTURES = ("unet", "dncnn")
+_KIND_NAMES = {str: "a string", int: "an integer", bool: "a boolean"}
 
+# Adam's per-parameter state and the hyper-parameters a checkpoint may set
+_OPTIMIZER_STATE_KEYS = {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
+_TRAINING_MODES = ("supervised", "synthetic", "self_supervised")
+_MAX_EPOCHS_RECORDED = 10**7
+
+#: Bounds of the estimator parameters a checkpoint may set (beyond the estimator's own
+#: checks): a crafted checkpoint cannot ask for gigantic batches or patches.
+CHECKPOINT_PARAM_LIMITS = {
+    "depth": (1, 64),
+    "width": CONFIG_LIMITS["width"],
+    "blocks": CONFIG_LIMITS["blocks"],
+    "patch_size": (1, 4096),
+    "patches_per_image": (1, 100_000),
+    "batch_size": (1, 4096),
+    "max_epochs": (0, 1_000_000),
+    "tile_size": (16, 65_536),
+    "verbose": (0, 10),
+}
+
+
+def _describe(path):
+    return repr(str(path))
+
+
+# ------------------------------------------------------------------------------ checksum
+def content_digest(payload):
+    """SHA-256 of a weight file's contents, in a canonical order.
+
+    Every entry of ``payload`` except ``"sha256"`` is fed in sorted key order: tensors by
+    name, dtype, shape and raw bytes (C order), other values by type and ``repr``, lists
+    and tuples alike element by element. The digest does not depend on how ``torch.save``
+    laid the file out, so it survives a save/load round trip.
+
+    Parameters
+    ----------
+    payload : dict
+        The dict stored in the file.
+
+    Returns
+    -------
+    digest : str
+        Hexadecimal SHA-256.
+    """
+    sha = hashlib.sha256()
+    _feed(sha, "", {k: v for k, v in payload.items() if k != "sha256"})
+    return sha.hexdigest()
+
+
+def _feed(sha, name, value):
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        sha.update(f"{name}\0tensor\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        sha.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, dict):
+        sha.update(f"{name}\0dict\0{len(value)}\0".encode())
+        for key, item in sorted(value.items(), key=lambda kv: repr(kv[0])):
+            if not isinstance(key, (str, int)) or isinstance(key, bool):
+                raise ValueError(f"unexpected key {key!r} in {name or 'the file'}")
+            _feed(sha, f"{name}/{key!r}", item)
+    elif isinstance(value, (list, tuple)):
+        sha.update(f"{name}\0sequence\0{len(value)}\0".encode())
+        for k, item in enumerate(value):
+            _feed(sha, f"{name}/{k}", item)
+    elif value is None or isinstance(value, (bool, int, float, str)):
+        sha.update(f"{name}\0{type(value).__name__}\0{value!r}\0".encode())
+    else:
+        raise ValueError(f"unexpected {type(value).__name__} entry {name or 'in the file'}")
+
+
+# ------------------------------------------------------------------------------ config
+def check_config(config, *, source="the weight file"):
+    """Validate a module configuration against :data:`CONFIG_LIMITS`.
+
+    Parameters
+    ----------
+    config : dict
+        ``architecture``, ``channels``, ``depth``, ``width``, ``blocks`` and
+        ``noise_level_input``.
+    source : str, default="the weight file"
+        Named in error messages.
+
+    Returns
+    -------
+    config : dict
+        A copy with exactly these keys.
+
+    Raises
+    ------
+    ValueError
+        If an entry is missing, of the wrong type or out of range, or the architecture is
+        unknown.
+    """
+    if not isinstance(config, dict):
+        raise ValueError(f"{source} has no model configuration.")
+    unexpected = sorted(map(str, set(config) - set(_CONFIG_KEYS)))
+    if unexpected:
+        raise ValueError(f"{source}: unexpected configuration entries {unexpected}.")
+    for key, kind in _CONFIG_KEYS.items():
+        value = config.get(key)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ValueError(
+                f"{source}: configuration entry {key!r} is missing or not {_KIND_NAMES[kind]} "
+                f"(got {value!r})."
+            )
+    architecture = config["architecture"]
+    if architecture not in ARCHITECTURES:
+        raise ValueError(
+            f"{source}: unknown architecture {architecture!r}; expected one of "
+            f"{list(ARCHITECTURES)}."
+        )
+    for key in ("channels", "depth", "width", "blocks"):
+        limits = CONFIG_LIMITS[key]
+        low, high = limits[architecture] if isinstance(limits, dict) else limits
+        if not low <= config[key] <= high:
+            what = f"{key} of {architecture}" if isinstance(limits, dict) else key
+            raise ValueError(
+                f"{source}: {what} must be in [{low}, {high}], got {config[key]}."
+            )
+    return {key: config[key] for key in _CONFIG_KEYS}
+
+
+def _expected_shapes(config):
+    """Names and shapes of the state dict of the module ``config`` describes."""
+    from ._modules import build_module
+
+    with torch.device("meta"):  # shapes only: no memory, however large the module
+        module = build_module(
+            config["architecture"], config["channels"], config["depth"], config["width"],
+            config["blocks"], config["noise_level_input"],
+        )
+    return {name: tuple(t.shape) for name, t in module.state_dict().items()}
+
+
+def _check_state(state, config, source):
+    if not isinstance(state, dict) or not state or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise ValueError(f"{source} has no valid state_dict.")
+    expected = _expected_shapes(config)
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ValueError(
+            f"{source}: the tensors do not match the module its configuration describes "
+            f"({_summary(config)}): missing {missing[:5]}{' ...' if len(missing) > 5 else ''}"
+            f", unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}."
+        )
+    for name, shape in expected.items():
+        if tuple(state[name].shape) != shape:
+            raise ValueError(
+                f"{source}: tensor {name!r} has shape {tuple(state[name].shape)}, but the "
+                f"module its configuration describes ({_summary(config)}) needs {shape}."
+            )
+    _check_finite(state, source)
+
+
+def _check_finite(tensors, source):
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"{source}: tensor {name!r} holds NaN or infinite values.")
+
+
+def _summary(config):
+    return ", ".join(f"{k}={config[k]!r}" for k in _CONFIG_KEYS)
+
+
+# ------------------------------------------------------------------------------ files
 def save_weights(path, config, state_dict, metadata=None, *, half=False):
-    """Write a weight file atomically (temporary file in the same folder, then rename)."""
+    """Write a weight file atomically (temporary file in the same folder, then rename).
+
+    Parameters
+    ----------
+    path : str or path-like
+        Destination.
+    config : dict
+        Module configuration, checked with :func:`check_config`.
+    state_dict : dict of str to Tensor
+        The module's tensors.
+    metadata : dict, default=None
+        JSON-like training record.
+    half : bool, default=False
+        Store floating-point tensors as float16.
+
+    Returns
+    -------
+    path : pathlib.Path
+    """
     path = Path(path)
+    config = check_config(config, source="the model configuration")
     state = {
         key: (value.detach().cpu().half() if half and value.is_floating_point() else
               value.detach().cpu())
@@ -39,50 +255,353 @@ def save_weights(path, config, state_dict, metadata=None, *, half=False):
     payload = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
-        "config": dict(config),
+        "config": config,
         "state_dict": state,
         "metadata": dict(metadata or {}),
     }
-    with atomic_open(path, "xb") as fh:
-        torch.save(payload, fh)
+    _write(path, payload)
     return path
 
 
-def load_weights(path):
-    """Read and check a weight file; raise ValueError naming what is wrong."""
+def _write(path, payload):
+    _check_finite(payload["state_dict"], "the weights to save")
+    payload["sha256"] = content_digest(payload)
+    with atomic_open(path, "xb") as fh:
+        torch.save(payload, fh)
+
+
+def _read(path, format_name, what):
+    """The checked payload of a weight or checkpoint file (checksum verified)."""
     path = Path(path)
+    source = _describe(path)
     if not path.is_file():
-        raise ValueError(f"Weight file {str(path)!r} does not exist.")
+        raise ValueError(f"{what.capitalize()} {source} does not exist.")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for corrupt files
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"Cannot read {what} {source}: {exc.strerror or exc}.") from exc
+    if not data.startswith(b"PK\x03\x04"):  # torch.save writes zip archives
         raise ValueError(
-            f"Could not read weight file {str(path)!r}: it is corrupt, truncated or not a "
-            f"sklearn-denoise weight file ({type(exc).__name__}: {exc})."
+            f"Could not read {what} {source}: it is not a sklearn-denoise file (not a "
+            "PyTorch zip archive; pickle files, such as joblib dumps, are never unpickled)."
+        )
+    try:
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for corrupt or unsafe files
+        raise ValueError(
+            f"Could not read {what} {source}: it is corrupt, truncated, not a "
+            f"sklearn-denoise file, or holds objects other than tensors and plain values "
+            f"(such files are never unpickled) ({type(exc).__name__}: {exc})."
         ) from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
-        raise ValueError(f"{str(path)!r} is not a sklearn-denoise weight file.")
+    if not isinstance(payload, dict) or payload.get("format") != format_name:
+        found = payload.get("format") if isinstance(payload, dict) else None
+        hint = ""
+        if found in (FORMAT_NAME, CHECKPOINT_FORMAT_NAME):
+            hint = f" (it is a {'weight file' if found == FORMAT_NAME else 'checkpoint'})"
+        raise ValueError(f"{source} is not a sklearn-denoise {what}{hint}.")
     if payload.get("version") != FORMAT_VERSION:
         raise ValueError(
-            f"{str(path)!r} has weight format version {payload.get('version')!r}; this "
-            f"version of sklearn-denoise reads version {FORMAT_VERSION}."
+            f"{source} has format version {payload.get('version')!r}; this version of "
+            f"sklearn-denoise reads version {FORMAT_VERSION}."
         )
-    config = payload.get("config")
-    if not isinstance(config, dict):
-        raise ValueError(f"{str(path)!r} has no model configuration.")
-    for key, kind in _CONFIG_KEYS.items():
-        if not isinstance(config.get(key), kind):
-            raise ValueError(f"{str(path)!r}: configuration entry {key!r} is missing or invalid.")
+    stored = payload.get("sha256")
+    try:
+        digest = content_digest(payload)
+    except ValueError as exc:
+        raise ValueError(f"{source} is not a valid {what}: {exc}.") from None
+    if stored is None:
+        if hashlib.sha256(data).hexdigest() not in _shipped_digests():
+            raise ValueError(
+                f"{source} has no checksum: it was written by an older version of "
+                "sklearn-denoise or by another program. Only the shipped pretrained files "
+                "are accepted without one; save the weights again with this version."
+            )
+    elif stored != digest:
+        raise ValueError(
+            f"{source} fails its checksum (contents sha256 {digest}, recorded {stored!r}): "
+            "the file is damaged or was modified."
+        )
+    config = check_config(payload.get("config"), source=source)
     state = payload.get("state_dict")
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{str(path)!r} has no valid state_dict.")
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    return config, state, dict(payload.get("metadata") or {})
+    _check_state(state, config, source)
+    metadata = payload.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{source}: the metadata is not a dict.")
+    payload["config"] = config
+    payload["state_dict"] = {k: v.float() if v.is_floating_point() else v
+                             for k, v in state.items()}
+    return payload
 
 
+def load_weights(path):
+    """Read and check a weight file; raise ValueError naming what is wrong.
+
+    Returns
+    -------
+    config : dict
+    state_dict : dict of str to Tensor
+        Floating-point tensors as float32.
+    metadata : dict
+    """
+    payload = _read(path, FORMAT_NAME, "weight file")
+    return payload["config"], payload["state_dict"], dict(payload["metadata"])
+
+
+# ------------------------------------------------------------------------------ checkpoints
+def save_checkpoint(path, config, state_dict, optimizer_state, *, history, params, fitted,
+                    metadata=None):
+    """Write a training checkpoint atomically: a weight file plus what resumes training.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Destination.
+    config, state_dict, metadata
+        As in :func:`save_weights` (tensors kept in full precision).
+    optimizer_state : dict
+        ``optimizer.state_dict()`` (tensors and plain values).
+    history : list of dict
+        Training history (stored as JSON).
+    params : dict
+        JSON-able estimator parameters (stored as JSON).
+    fitted : dict
+        JSON-able fitted state (stored as JSON).
+
+    Returns
+    -------
+    path : pathlib.Path
+    """
+    path = Path(path)
+    payload = {
+        "format": CHECKPOINT_FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "config": check_config(config, source="the model configuration"),
+        "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
+        "optimizer": _detach(optimizer_state),
+        "history": _to_json(list(history), "the training history", allow_nan=True),
+        "params": _to_json(params, "the estimator parameters"),
+        "fitted": _to_json(fitted, "the fitted state"),
+        "metadata": dict(metadata or {}),
+    }
+    _write(path, payload)
+    return path
+
+
+def _to_json(value, what, *, allow_nan=False):
+    def scalar(obj):  # numpy scalars
+        if getattr(obj, "ndim", None) == 0 and hasattr(obj, "item"):
+            return obj.item()
+        raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+    try:
+        return json.dumps(value, allow_nan=allow_nan, default=scalar)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"Cannot store {what} in a checkpoint: {exc}.") from exc
+
+
+def _detach(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().clone()
+    if isinstance(value, dict):
+        return {k: _detach(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_detach(v) for v in value)
+    return value
+
+
+def load_checkpoint(path):
+    """Read and check a training checkpoint written by :func:`save_checkpoint`.
+
+    Returns
+    -------
+    checkpoint : dict
+        ``config``, ``state_dict`` (float32), ``optimizer`` (checked for structure and
+        finite values; matched to the module by :func:`check_optimizer_state`),
+        ``history`` (list of dict), ``params`` (dict), ``fitted`` (dict, range-checked)
+        and ``metadata``.
+
+    Raises
+    ------
+    ValueError
+        If the file is missing, corrupt, unsafe, fails its checksum or holds out-of-range
+        settings.
+    """
+    source = _describe(path)
+    payload = _read(path, CHECKPOINT_FORMAT_NAME, "checkpoint")
+    out = {"config": payload["config"], "state_dict": payload["state_dict"],
+           "metadata": dict(payload["metadata"])}
+    for key, kind in (("history", list), ("params", dict), ("fitted", dict)):
+        text = payload.get(key)
+        try:
+            value = json.loads(text) if isinstance(text, str) else None
+        except ValueError:
+            value = None
+        if not isinstance(value, kind):
+            raise ValueError(f"{source}: the checkpoint entry {key!r} is missing or invalid.")
+        out[key] = value
+    if len(out["history"]) > _MAX_EPOCHS_RECORDED or not all(
+        isinstance(row, dict) for row in out["history"]
+    ):
+        raise ValueError(f"{source}: the training history is invalid.")
+    out["fitted"] = _check_fitted(out["fitted"], source)
+    out["params"] = _check_params(out["params"], source)
+    out["optimizer"] = _check_optimizer_structure(payload.get("optimizer"), source)
+    return out
+
+
+def _check_int_entry(value, name, low, high, source):
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"{source}: {name} must be an integer in [{low}, {high}], got "
+                         f"{value!r}.")
+    return value
+
+
+def _check_params(params, source):
+    """JSON estimator parameters: bounded integers, and tuples where the estimator expects
+    them (the other checks are the estimator's own)."""
+    for name, (low, high) in CHECKPOINT_PARAM_LIMITS.items():
+        if params.get(name) is not None:
+            _check_int_entry(params[name], f"parameter {name}", low, high, source)
+    for name in ("train_sigma", "image_shape"):
+        if isinstance(params.get(name), list):
+            params[name] = tuple(params[name])
+    for name in ("random_state", "init_weights", "callbacks"):
+        value = params.get(name)
+        kind = {"random_state": int, "init_weights": str, "callbacks": type(None)}[name]
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise ValueError(f"{source}: parameter {name}={value!r} cannot be restored from "
+                             "a checkpoint.")
+    return params
+
+
+def _check_fitted(fitted, source):
+    allowed = {"n_channels_in", "n_features_in", "training_mode", "n_partial_fit_calls",
+               "seed"}
+    unexpected = sorted(set(fitted) - allowed)
+    if unexpected:
+        raise ValueError(f"{source}: unexpected fitted-state entries {unexpected}.")
+    low, high = CONFIG_LIMITS["channels"]
+    out = {
+        "n_channels_in": _check_int_entry(fitted.get("n_channels_in"), "n_channels_in", low,
+                                          high, source),
+        "n_partial_fit_calls": _check_int_entry(fitted.get("n_partial_fit_calls"),
+                                                "n_partial_fit_calls", 0,
+                                                _MAX_EPOCHS_RECORDED, source),
+        "seed": _check_int_entry(fitted.get("seed"), "seed", 0, 2**31 - 1, source),
+    }
+    if fitted.get("training_mode") not in _TRAINING_MODES:
+        raise ValueError(f"{source}: training_mode must be one of {list(_TRAINING_MODES)}, "
+                         f"got {fitted.get('training_mode')!r}.")
+    out["training_mode"] = fitted["training_mode"]
+    if fitted.get("n_features_in") is not None:
+        out["n_features_in"] = _check_int_entry(fitted["n_features_in"], "n_features_in", 1,
+                                                2**40, source)
+    return out
+
+
+def _check_optimizer_structure(state, source):
+    def bad(reason):
+        return ValueError(f"{source}: invalid optimizer state ({reason}).")
+
+    if not isinstance(state, dict) or set(state) != {"state", "param_groups"}:
+        raise bad("expected the entries 'state' and 'param_groups'")
+    groups, per_param = state["param_groups"], state["state"]
+    if not isinstance(groups, (list, tuple)) or not groups:
+        raise bad("no parameter groups")
+    ids = []
+    for group in groups:
+        if not isinstance(group, dict) or not isinstance(group.get("params"), (list, tuple)):
+            raise bad("a parameter group without parameters")
+        ids += list(group["params"])
+        for key, value in group.items():
+            if key == "params":
+                continue
+            values = value if isinstance(value, (list, tuple)) else [value]
+            for v in values:
+                if v is not None and not isinstance(v, (bool, int, float)):
+                    raise bad(f"hyper-parameter {key!r} is {v!r}")
+                if isinstance(v, float) and not math.isfinite(v):
+                    raise bad(f"hyper-parameter {key!r} is {v!r}")
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids) or len(
+        set(ids)
+    ) != len(ids):
+        raise bad("parameter ids must be distinct integers")
+    if not isinstance(per_param, dict) or not set(per_param) <= set(ids):
+        raise bad("state for unknown parameters")
+    for pid, entry in per_param.items():
+        if not isinstance(entry, dict) or not set(entry) <= _OPTIMIZER_STATE_KEYS or not all(
+            isinstance(v, torch.Tensor) for v in entry.values()
+        ):
+            raise bad(f"parameter {pid}: expected tensors among {sorted(_OPTIMIZER_STATE_KEYS)}")
+        _check_finite({f"optimizer state {pid}/{k}": v for k, v in entry.items()}, source)
+    return state
+
+
+def check_optimizer_state(state, optimizer, *, source="the checkpoint"):
+    """Check that a stored optimizer state fits ``optimizer`` before loading it.
+
+    Parameter groups and their sizes must match, every per-parameter tensor but the scalar
+    step count must have its parameter's shape, and the hyper-parameters are range-checked
+    (``lr`` and ``eps`` positive, ``betas`` in [0, 1), ``weight_decay`` >= 0). Settings
+    other than these and ``amsgrad``/``maximize`` keep the values of ``optimizer``.
+
+    Returns
+    -------
+    state : dict
+        A state dict ready for ``optimizer.load_state_dict``.
+    """
+    def bad(reason):
+        return ValueError(f"{source}: the optimizer state does not fit the model ({reason}).")
+
+    current = optimizer.state_dict()
+    if len(state["param_groups"]) != len(current["param_groups"]):
+        raise bad("different number of parameter groups")
+    groups = []
+    for stored, group, live in zip(state["param_groups"], current["param_groups"],
+                                   optimizer.param_groups):
+        if len(stored["params"]) != len(group["params"]):
+            raise bad("different number of parameters")
+        for pid, param in zip(stored["params"], live["params"]):
+            for key, value in state["state"].get(pid, {}).items():
+                if key != "step" and tuple(value.shape) != tuple(param.shape):
+                    raise bad(f"{key} of shape {tuple(value.shape)} for a parameter of "
+                              f"shape {tuple(param.shape)}")
+                if key == "step" and (value.numel() != 1 or float(value) < 0):
+                    raise bad("the step count must be one number >= 0")
+        new = dict(group, params=list(stored["params"]))
+        new.update(_optimizer_hyper_parameters(stored, bad))
+        groups.append(new)
+    return {"state": state["state"], "param_groups": groups}
+
+
+def _optimizer_hyper_parameters(group, bad):
+    out = {}
+    checks = {
+        "lr": lambda v: isinstance(v, (int, float)) and v > 0,
+        "eps": lambda v: isinstance(v, (int, float)) and v > 0,
+        "weight_decay": lambda v: isinstance(v, (int, float)) and v >= 0,
+        "betas": lambda v: isinstance(v, (list, tuple)) and len(v) == 2
+        and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in v),
+        "amsgrad": lambda v: isinstance(v, bool),
+        "maximize": lambda v: isinstance(v, bool),
+    }
+    for key, ok in checks.items():
+        if key in group:
+            value = group[key]
+            if (isinstance(value, bool) and key not in ("amsgrad", "maximize")) or not ok(value):
+                raise bad(f"hyper-parameter {key}={value!r}")
+            out[key] = tuple(value) if key == "betas" else value
+    return out
+
+
+# ------------------------------------------------------------------------------ registry
 def _registry():
     text = resources.files("sklearn_denoise").joinpath("pretrained", "registry.json").read_text()
     return json.loads(text)
+
+
+def _shipped_digests():
+    return {entry["sha256"] for entry in _registry().values() if "sha256" in entry}
 
 
 def available_models():

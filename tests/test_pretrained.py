@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from sklearn_denoise import CNNDenoiser, available_models
 from sklearn_denoise._weights import load_weights, pretrained_path
@@ -96,3 +97,26 @@ def test_tampered_weights_fail_the_checksum(tmp_path, monkeypatch):
     monkeypatch.setattr("sklearn_denoise._weights.resources.files", lambda pkg: _Files())
     with pytest.raises(ValueError, match="checksum"):
         CNNDenoiser.pretrained("gray")
+
+
+def test_shipped_weights_load_unchanged():
+    path, _ = pretrained_path("gray")
+    raw = torch.load(path, weights_only=True)["state_dict"]
+    for name in ("gray", "color"):
+        loaded = CNNDenoiser.pretrained(name).net_.module_.net.state_dict()
+        assert loaded.keys() == raw.keys()
+        for key, tensor in raw.items():
+            assert torch.equal(loaded[key], tensor.float()), (name, key)
+
+
+def test_only_the_registered_bytes_load_without_an_in_file_checksum(tmp_path):
+    path, _ = pretrained_path("gray")
+    payload = torch.load(path, weights_only=True)
+    assert "sha256" not in payload  # shipped before the in-file checksum existed
+    copy = tmp_path / "copy.pt"
+    shutil.copyfile(path, copy)
+    assert load_weights(copy)[0] == load_weights(path)[0]  # the same bytes: accepted
+    payload["metadata"]["note"] = "edited"
+    torch.save(payload, copy)
+    with pytest.raises(ValueError, match="has no checksum"):
+        load_weights(copy)

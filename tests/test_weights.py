@@ -1,0 +1,275 @@
+"""Weight files and training checkpoints: range checks, shapes, checksums, no unpickling."""
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from sklearn_denoise import CNNDenoiser
+from sklearn_denoise._modules import build_module
+from sklearn_denoise._weights import (
+    CONFIG_LIMITS,
+    check_config,
+    content_digest,
+    load_checkpoint,
+    load_weights,
+    save_weights,
+)
+
+CONFIG = {"architecture": "unet", "channels": 1, "depth": 2, "width": 4, "blocks": 1,
+          "noise_level_input": False}
+TINY = dict(width=4, depth=2, blocks=1, train_sigma=(0.0, 0.2), patch_size=16,
+            patches_per_image=2, random_state=0)
+
+
+def _images(n=3, size=24, seed=0):
+    return np.random.default_rng(seed).uniform(size=(n, size, size)).astype(np.float32)
+
+
+def _rewrite(path, change, *, checksum=True):
+    """Load a file's payload, apply ``change`` and save it, with a valid checksum."""
+    payload = torch.load(path, weights_only=True)
+    change(payload)
+    if checksum:
+        payload["sha256"] = content_digest(payload)
+    torch.save(payload, path)
+    return path
+
+
+@pytest.fixture
+def weights(tmp_path):
+    torch.manual_seed(0)
+    return save_weights(tmp_path / "w.pt", CONFIG, build_module(**CONFIG).state_dict())
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"blocks": 100000}, r"blocks must be in \[1, 16\], got 100000"),
+        ({"width": 200000}, r"width must be in \[1, 512\], got 200000"),
+        ({"depth": -3}, r"depth of unet must be in \[1, 8\], got -3"),
+        ({"depth": 9}, r"depth of unet must be in \[1, 8\]"),
+        ({"architecture": "dncnn", "depth": 65}, r"depth of dncnn must be in \[2, 64\]"),
+        ({"architecture": "dncnn", "depth": 1}, r"depth of dncnn must be in \[2, 64\]"),
+        ({"channels": 5}, r"channels must be in \[1, 4\]"),
+        ({"channels": 0}, r"channels must be in \[1, 4\]"),
+        ({"architecture": "UNet"}, "unknown architecture 'UNet'"),
+        ({"depth": True}, "'depth' is missing or not an integer"),
+        ({"noise_level_input": 1}, "'noise_level_input' is missing or not a boolean"),
+        ({"extra": 1}, r"unexpected configuration entries \['extra'\]"),
+    ],
+)
+def test_config_is_range_checked_before_building(weights, change, message):
+    with pytest.raises(ValueError, match=message):
+        check_config({**CONFIG, **change})
+    _rewrite(weights, lambda p: p["config"].update(change))
+    with pytest.raises(ValueError, match=message):
+        load_weights(weights)
+    with pytest.raises(ValueError, match=message):
+        CNNDenoiser.load(weights)
+
+
+def test_limits_are_those_documented():
+    assert CONFIG_LIMITS == {"channels": (1, 4), "depth": {"unet": (1, 8), "dncnn": (2, 64)},
+                             "width": (1, 512), "blocks": (1, 16)}
+    for architecture, (low, high) in CONFIG_LIMITS["depth"].items():
+        for depth in (low, high):  # the bounds themselves are accepted
+            check_config({**CONFIG, "architecture": architecture, "depth": depth})
+
+
+def test_saving_an_out_of_range_config_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="blocks must be in"):
+        save_weights(tmp_path / "w.pt", {**CONFIG, "blocks": 17}, {})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tensor_shapes_must_match_the_module(weights):
+    _rewrite(weights, lambda p: p["config"].update(width=8))  # tensors are for width 4
+    with pytest.raises(ValueError, match=r"tensor 'head.weight' has shape \(4, 1, 3, 3\), "
+                       r"but the module .* needs \(8, 1, 3, 3\)"):
+        load_weights(weights)
+
+
+def test_missing_and_unexpected_tensors(weights):
+    def change(payload):
+        payload["state_dict"]["extra.weight"] = payload["state_dict"].pop("tail.weight")
+
+    _rewrite(weights, change)
+    with pytest.raises(ValueError, match=r"missing \['tail.weight'\], unexpected "
+                       r"\['extra.weight'\]"):
+        load_weights(weights)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_weights_are_refused(weights, value):
+    _rewrite(weights, lambda p: p["state_dict"]["head.bias"].__setitem__(0, value))
+    with pytest.raises(ValueError, match="'head.bias' holds NaN or infinite values"):
+        load_weights(weights)
+
+
+def test_saving_non_finite_weights_is_refused(tmp_path):
+    state = build_module(**CONFIG).state_dict()
+    state["head.bias"][0] = float("nan")
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        save_weights(tmp_path / "w.pt", CONFIG, state)
+    # float16 overflows to inf: checked after the conversion
+    state = build_module(**CONFIG).state_dict()
+    state["head.bias"][0] = 1e6
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        save_weights(tmp_path / "w.pt", CONFIG, state, half=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_checksum_covers_tensors_settings_and_metadata(weights):
+    payload = torch.load(weights, weights_only=True)
+    assert payload["sha256"] == content_digest(payload)  # survives the save/load trip
+    for change in (
+        lambda p: p["state_dict"]["tail.bias"].add_(1e-6),
+        lambda p: p["config"].update(blocks=2),
+        lambda p: p["metadata"].update(data="something else"),
+    ):
+        modified = torch.load(weights, weights_only=True)
+        change(modified)
+        assert content_digest(modified) != payload["sha256"]
+    _rewrite(weights, lambda p: p["state_dict"]["tail.bias"].add_(1.0), checksum=False)
+    with pytest.raises(ValueError, match="fails its checksum"):
+        load_weights(weights)
+
+
+def test_checksum_does_not_depend_on_key_order_or_sequence_type():
+    a = {"x": torch.arange(3), "y": [1, 2.5, None, "s"], "z": {2: True, "k": (1,)}}
+    b = {"z": {"k": [1], 2: True}, "y": (1, 2.5, None, "s"), "x": torch.arange(3)}
+    assert content_digest(a) == content_digest(b)
+    assert content_digest(a) != content_digest({**a, "y": [1, 2.5, None, "t"]})
+    assert content_digest(a) != content_digest({**a, "x": torch.arange(3).float()})  # dtype
+    assert content_digest(a) != content_digest({**a, "x": torch.arange(3).reshape(3, 1)})
+
+
+def test_files_without_checksum_are_refused(weights):
+    _rewrite(weights, lambda p: p.pop("sha256"), checksum=False)
+    with pytest.raises(ValueError, match="has no checksum"):
+        load_weights(weights)
+
+
+def test_pickles_are_never_loaded(tmp_path):
+    marker = tmp_path / "executed"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    plain = tmp_path / "plain.pt"
+    plain.write_bytes(pickle.dumps({"format": "sklearn-denoise-cnn", "x": Payload()}))
+    zipped = tmp_path / "zipped.pt"
+    torch.save({"format": "sklearn-denoise-cnn", "x": Payload()}, zipped)
+    for path in (plain, zipped):
+        with pytest.raises(ValueError, match="never unpickled"):
+            load_weights(path)
+        with pytest.raises(ValueError, match="never unpickled"):
+            CNNDenoiser.load_checkpoint(path)
+    assert not marker.exists()
+    torch.load(zipped, weights_only=False)  # the payload is real
+    assert marker.exists()
+
+
+# ------------------------------------------------------------------ checkpoints
+@pytest.fixture(scope="module")
+def trained():
+    return CNNDenoiser(**TINY).partial_fit(_images())
+
+
+def test_checkpoint_resume_continues_exactly(trained, tmp_path):
+    X = _images()
+    path = trained.save_checkpoint(tmp_path / "ckpt.pt")
+    resumed = CNNDenoiser.load_checkpoint(path)
+    assert resumed.get_params() == trained.get_params()
+    assert resumed.n_partial_fit_calls_ == 1 and len(resumed.history_) == 1
+    assert resumed.history_[-1, "train_loss"] == trained.history_[-1, "train_loss"]
+    assert resumed.config_ == trained.config_ and resumed.n_channels_in_ == 1
+    saved, restored = trained.net_.optimizer_.state_dict(), resumed.net_.optimizer_.state_dict()
+    assert saved["state"].keys() == restored["state"].keys()
+    for k, entry in saved["state"].items():
+        for name, value in entry.items():
+            assert torch.equal(value, restored["state"][k][name]), (k, name)
+    np.testing.assert_array_equal(resumed.transform(X), trained.transform(X))
+    # one more epoch gives what an uninterrupted estimator gives, bit for bit
+    straight = CNNDenoiser(**TINY).partial_fit(X).partial_fit(X)
+    resumed.partial_fit(X)
+    assert len(resumed.history_) == 2 and resumed.n_partial_fit_calls_ == 2
+    for a, b in zip(straight.net_.module_.parameters(), resumed.net_.module_.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_checkpoint_keeps_init_weights_and_takes_overrides(tmp_path):
+    start = CNNDenoiser(**TINY).partial_fit(_images())
+    weights = start.save(tmp_path / "start.pt")
+    tuned = CNNDenoiser(init_weights=str(weights), train_sigma=0.1, patch_size=16,
+                        random_state=1).partial_fit(_images())
+    path = tuned.save_checkpoint(tmp_path / "ckpt.pt")
+    weights.unlink()  # not needed to resume
+    resumed = CNNDenoiser.load_checkpoint(path, verbose=0, lr=5e-4)
+    assert resumed.init_weights == str(weights) and resumed.depth is None
+    assert resumed.lr == 5e-4 and resumed.config_["depth"] == 2
+    assert resumed.weights_metadata_ == tuned.weights_metadata_
+    with pytest.raises(ValueError, match="width=8 does not match the checkpoint"):
+        CNNDenoiser.load_checkpoint(path, width=8)
+
+
+def _checkpoint_entry(name, value):
+    def change(payload):
+        entry = json.loads(payload[name])
+        entry.update(value)
+        payload[name] = json.dumps(entry)
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_checkpoint_entry("params", {"batch_size": 10**9}),
+         r"parameter batch_size must be an integer in \[1, 4096\]"),
+        (_checkpoint_entry("params", {"patch_size": -1}), "parameter patch_size"),
+        (_checkpoint_entry("params", {"lr": -1.0}), "lr must be > 0"),
+        (_checkpoint_entry("params", {"random_state": "0"}), "random_state='0' cannot be"),
+        (_checkpoint_entry("params", {"bogus": 1}), r"unknown estimator parameters \['bogus'\]"),
+        (_checkpoint_entry("fitted", {"n_channels_in": 7}), r"n_channels_in must be .* \[1, 4\]"),
+        (_checkpoint_entry("fitted", {"training_mode": "magic"}), "training_mode must be one"),
+        (_checkpoint_entry("fitted", {"seed": -5}), "seed must be an integer"),
+        (lambda p: p.update(history="not json"), "'history' is missing or invalid"),
+        (lambda p: p["config"].update(blocks=100000), r"blocks must be in \[1, 16\]"),
+        (lambda p: p["optimizer"]["param_groups"][0].update(lr=float("nan")),
+         "hyper-parameter 'lr'"),
+        (lambda p: p["optimizer"]["param_groups"][0].update(betas=(0.9, 1.5)),
+         r"hyper-parameter betas=\(0.9, 1.5\)"),
+        (lambda p: p["optimizer"]["state"][0].update(exp_avg=torch.zeros(1)),
+         r"exp_avg of shape \(1,\) for a parameter of shape"),
+        (lambda p: p["optimizer"]["state"][0]["exp_avg_sq"].fill_(float("inf")),
+         "NaN or infinite"),
+        (lambda p: p["optimizer"]["state"][0].update(code="print()"),
+         "invalid optimizer state"),
+        (lambda p: p["optimizer"]["param_groups"][0]["params"].pop(),
+         "state for unknown parameters"),
+        (lambda p: p["optimizer"]["state"].pop(p["optimizer"]["param_groups"][0]["params"]
+                                               .pop()),
+         "different number of parameters"),
+    ],
+)
+def test_crafted_checkpoints_are_refused(trained, tmp_path, change, message):
+    path = _rewrite(trained.save_checkpoint(tmp_path / "ckpt.pt"), change)
+    with pytest.raises(ValueError, match=message):
+        CNNDenoiser.load_checkpoint(path)
+
+
+def test_checkpoint_and_weight_file_are_not_interchangeable(trained, tmp_path):
+    ckpt = trained.save_checkpoint(tmp_path / "ckpt.pt")
+    weights = trained.save(tmp_path / "w.pt")
+    with pytest.raises(ValueError, match="not a sklearn-denoise weight file .it is a "
+                       "checkpoint"):
+        load_weights(ckpt)
+    with pytest.raises(ValueError, match="not a sklearn-denoise checkpoint .it is a weight"):
+        load_checkpoint(weights)
+    _rewrite(ckpt, lambda p: p["state_dict"]["tail.bias"].add_(1), checksum=False)
+    with pytest.raises(ValueError, match="fails its checksum"):
+        CNNDenoiser.load_checkpoint(ckpt)
