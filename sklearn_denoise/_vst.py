@@ -393,10 +393,14 @@ class VarianceStabilizedDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator)
         return NoiseModel(gain=gain, read_noise=read, black_level=black)
 
     def _image_models(self, counts, index):
+        """The noise model of each channel of one (H, W, C) image in data units."""
+        n_channels = counts.shape[-1]
         return tuple(
-            self._plane_model(counts[..., c], f"image {index}" + (
-                f", channel {c}" if counts.shape[-1] > 1 else ""))
-            for c in range(counts.shape[-1])
+            self._plane_model(
+                counts[..., c], f"image {index}, channel {c}" if n_channels > 1 else
+                f"image {index}"
+            )
+            for c in range(n_channels)
         )
 
     @staticmethod
