@@ -91,10 +91,16 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
             Fitted denoiser.
         """
         self._check_params()
-        check_normalize(self._normalize_mode())
+        mode = self._normalize_mode()
         images, layout = validate_images(self, X, reset=True, min_size=self._fit_min_size())
         image_target(X, y, layout)
         self._check_layout(images, layout)
+        sigma = self.get_params(deep=False).get("sigma")
+        if sigma is not None:
+            for image in images:
+                normalization = fit_normalization(image, mode)
+                if normalization.is_identity:
+                    normalization.noise_level(sigma)  # the classic sigma=25 for 25/255
         return self
 
     def transform(self, X):
@@ -133,14 +139,17 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
 
     def _denoise_normalized(self, image, layout):
         normalization = fit_normalization(image, self._normalize_mode())
+        params = self.get_params(deep=False)
+        sigma = normalization.noise_level(params.get("sigma"))  # checks its scale too
         if normalization.is_identity:
             return self._denoise_image(image, layout)
-        params = self.get_params(deep=False)
         scaled = {
-            name: normalization.noise_level(params[name])
+            name: params[name] / normalization.scale
             for name in self._noise_level_params
             if params.get(name) is not None
         }
+        if sigma is not None:
+            scaled["sigma"] = sigma
         denoiser = clone(self).set_params(**scaled) if scaled else self
         out = denoiser._denoise_image(normalization.apply(image), layout)
         return normalization.invert(out)

@@ -230,7 +230,7 @@ class NLMeansDenoiser(_ImageFilter):
         check_int(self.patch_size, "patch_size", minimum=1)
         check_int(self.patch_distance, "patch_distance", minimum=1)
         check_real(self.h, "h", low=0, low_inclusive=False, allow_none=True)
-        check_sigma(self.sigma)
+        check_sigma(self.sigma, upper=None)
         check_bool(self.fast_mode, "fast_mode")
         check_n_jobs(self.n_jobs)
 
@@ -462,7 +462,7 @@ class BM3DDenoiser(_ImageFilter):
         self.n_jobs = n_jobs
 
     def _check_params(self):
-        check_sigma(self.sigma)
+        check_sigma(self.sigma, upper=None)
         check_choice(self.profile, "profile", _BM3D_PROFILES)
         check_choice(self.stage, "stage", _BM3D_STAGES)
         check_n_jobs(self.n_jobs)

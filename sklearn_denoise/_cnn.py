@@ -5,7 +5,6 @@ import os
 
 import numpy as np
 import torch
-from skimage.restoration import estimate_sigma
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -15,12 +14,23 @@ from torch import nn
 
 from ._base import DenoiserMixin
 from ._modules import build_module, receptive_radius
+from ._normalize import check_normalize, fit_normalization
 from ._param_checks import check_bool, check_choice, check_int, check_real, check_sigma
+from ._sensor import (
+    GaussianNoise,
+    check_noise_model,
+    estimate_gaussian_sigma,
+    noise_level_map,
+    resolve_noise,
+    sensor_training_patch,
+)
 from ._validation import (
+    dtype_scale,
     image_target,
     restore_layout,
     validate_images,
 )
+from ._vst import stabilize, unstabilize
 from ._weights import resolve_weights, save_weights
 
 _DEFAULTS = {
@@ -59,7 +69,8 @@ class _PatchDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, inputs, targets, *, mode, patch_size, n_patches, sigma_range,
-                 noise_level_input, mask_ratio, sigmas, seed, noise_scales=None):
+                 noise_level_input, mask_ratio, sigmas, seed, noise_scales=None,
+                 train_noise="gaussian"):
         self.inputs = inputs
         self.targets = targets
         self.mode = mode
@@ -69,6 +80,7 @@ class _PatchDataset(torch.utils.data.Dataset):
         self.mask_ratio = mask_ratio
         self.sigmas = sigmas
         self.noise_scales = noise_scales
+        self.train_noise = train_noise
         self.rng = np.random.default_rng(seed)
         heights = [img.shape[0] for img in inputs]
         widths = [img.shape[1] for img in inputs]
@@ -99,6 +111,9 @@ class _PatchDataset(torch.utils.data.Dataset):
     def __getitem__(self, idx):
         i, x, y = self._crop(idx)
         rng = self.rng
+        if self.mode == "synthetic" and self.train_noise == "mixed" and rng.random() < 0.5:
+            noisy, target, noise_map = sensor_training_patch(x, rng)
+            return _to_tensor(np.concatenate([noisy, noise_map], axis=-1)), _to_tensor(target)
         if self.mode == "synthetic":
             sigma = rng.uniform(*self.sigma_range)
             if self.noise_scales is not None:
@@ -208,10 +223,41 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         (:func:`skimage.restoration.estimate_sigma`), so the model stays blind. None means
         False, or whatever ``init_weights`` use (the shipped models take a noise map).
     sigma : float, default=None
-        Noise level on the [0, 1] scale for the noise-level map at transform time; None
-        estimates it per image. Only used by models with a noise-level input.
+        Known white Gaussian noise level on the images' intensity scale (the [0, 1] scale,
+        integers read on their dtype's range) for the noise-level map at transform time;
+        None estimates the noise per image as ``noise_model`` says. Only used by models with
+        a noise-level input.
+    noise_model : {"auto", "gaussian", "poisson-gaussian"} or NoiseModel, default="auto"
+        The noise assumed at transform time by models with a noise-level input (when
+        ``sigma`` is None). "gaussian": white Gaussian noise of a level estimated per image.
+        "poisson-gaussian": signal-dependent sensor noise whose gain, read noise and black
+        level are estimated per image (:func:`sklearn_denoise.noise.estimate_noise_model`);
+        the image goes through the generalised Anscombe transform, the network, and the
+        exact unbiased inverse. "auto": Poisson-Gaussian when the estimated noise variance
+        grows markedly with the signal (at least 3x from the darkest to the brightest
+        percent of the image), Gaussian otherwise. A
+        :class:`~sklearn_denoise.noise.NoiseModel`: known parameters, in the data units of
+        ``X`` (raw counts for integer images). Multi-channel images use the Gaussian
+        model.
+    normalize : {"auto", "percentile", "none"} or bool, default="auto"
+        Map each image onto [0, 1] by its 0.1 % and 99.9 % percentiles before the network
+        (trained on [0, 1] images) and back afterwards; ``sigma`` and noise models are
+        mapped alike. "auto" maps only images not already on about [0, 1] (16-bit counts
+        filling a small part of the range, floats on [0, 255], negative offsets, ...);
+        "percentile" (or True) always maps; "none" (or False) never does. Training data are
+        used as given.
     train_sigma : float or (float, float), default=None
         Synthetic-noise training: the Gaussian noise sigma, or a range it is drawn from.
+    train_noise : {"gaussian", "mixed"}, default="gaussian"
+        Synthetic-noise training: "gaussian" adds white Gaussian noise (``train_sigma``) to
+        every patch; "mixed" does so for half of the patches and gives the other half
+        Poisson-Gaussian sensor noise (photons at white drawn log-uniformly from [2, 1000],
+        read noise uniformly from [0, 5] photo-electrons), normalised as at transform time
+        and with a per-pixel noise-level map, so one model serves both kinds of noise.
+        "mixed" needs a single-channel model with a noise-level input. A model trained so
+        (``weights_metadata_["train_noise"] == "mixed"``) takes Poisson-Gaussian noise
+        directly through its per-pixel noise map at transform time, without the
+        variance-stabilising transform.
     channel_strategy : {"joint", "opponent"}, default="joint"
         "joint": the network sees all channels. "opponent": a 1-channel network denoises
         each channel of RGB images in a decorrelated colour space (mean and two chroma
@@ -297,7 +343,10 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         blocks=None,
         noise_level_input=None,
         sigma=None,
+        noise_model="auto",
+        normalize="auto",
         train_sigma=None,
+        train_noise="gaussian",
         channel_strategy="joint",
         patch_size=64,
         patches_per_image=8,
@@ -320,7 +369,10 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self.blocks = blocks
         self.noise_level_input = noise_level_input
         self.sigma = sigma
+        self.noise_model = noise_model
+        self.normalize = normalize
         self.train_sigma = train_sigma
+        self.train_noise = train_noise
         self.channel_strategy = channel_strategy
         self.patch_size = patch_size
         self.patches_per_image = patches_per_image
@@ -347,9 +399,12 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"depth must be >= 2 for DnCNN, got {self.depth}.")
         if self.noise_level_input is not None:
             check_bool(self.noise_level_input, "noise_level_input")
-        check_sigma(self.sigma)
+        check_sigma(self.sigma, upper=None)
+        check_noise_model(self.noise_model)
+        check_normalize(self.normalize)
         self._train_sigma_range()
         check_choice(self.channel_strategy, "channel_strategy", {"joint", "opponent"})
+        check_choice(self.train_noise, "train_noise", {"gaussian", "mixed"})
         check_int(self.patch_size, "patch_size", minimum=1)
         check_int(self.patches_per_image, "patches_per_image", minimum=1)
         check_int(self.batch_size, "batch_size", minimum=1)
@@ -470,13 +525,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             return None
         if mode == "supervised":
             return [float(np.std(x - t)) for x, t in zip(images, targets)]
-        return [self._estimate_sigma(img) for img in images]
-
-    @staticmethod
-    def _estimate_sigma(image):
-        if min(image.shape[:2]) < 2:
-            return 0.0
-        return float(estimate_sigma(image, channel_axis=-1, average_sigmas=True))
+        return [estimate_gaussian_sigma(img) for img in images]
 
     def _make_dataset(self, images, targets, mode, seed, noise_scales):
         return _PatchDataset(
@@ -486,6 +535,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             noise_level_input=self.config_["noise_level_input"],
             sigmas=self._noise_map_sigmas(images, targets, mode),
             mask_ratio=self.mask_ratio, seed=seed, noise_scales=noise_scales,
+            train_noise=self.train_noise if mode == "synthetic" else "gaussian",
         )
 
     def _initialize(self, n_channels, mode):
@@ -540,6 +590,12 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self._schedule.schedule = schedule
         if epochs == 0:
             return
+        if mode == "synthetic" and self.train_noise == "mixed" and (
+                not self.config_["noise_level_input"] or self.config_["channels"] != 1):
+            raise ValueError(
+                "train_noise='mixed' needs a single-channel model with a noise-level input "
+                "(noise_level_input=True, grayscale images or channel_strategy='opponent')."
+            )
         dataset = self._make_dataset(images, targets, mode, seed, noise_scales)
         self.net_.iterator_train__generator.manual_seed(seed)
         self.net_.partial_fit(dataset, None, epochs=epochs)
@@ -620,19 +676,9 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         return restore_layout(out, layout)
 
     def _denoise(self, images, layout):
-        opponent = self.channel_strategy == "opponent" and layout.n_channels == 3
-        if opponent:
-            images = [_to_opponent(img) for img in images]
-        if self.channel_strategy == "opponent":
-            outputs = []
-            for img in images:
-                channels = [self._denoise_one(img[..., c : c + 1]) for c in range(img.shape[-1])]
-                outputs.append(np.concatenate(channels, axis=-1))
-        else:
-            # one image per forward pass: results never depend on batch composition
-            outputs = [self._denoise_one(img) for img in images]
-        if opponent:
-            outputs = [_from_opponent(o) for o in outputs]
+        data_scale = dtype_scale(layout.dtype)
+        # one image per forward pass: results never depend on batch composition
+        outputs = [self._denoise_image(img, layout, data_scale) for img in images]
         dtype = np.float64 if layout.dtype == np.float64 else np.float32
         if layout.kind == "list":
             return [o.astype(dtype, copy=False) for o in outputs]
@@ -640,12 +686,60 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             return np.asarray(images, dtype=dtype)
         return np.stack(outputs).astype(dtype, copy=False)
 
-    def _network_input(self, image):
-        """(H, W, C) float image -> (1, C[+1], H, W) tensor with the noise map if needed."""
+    def _denoise_image(self, image, layout, data_scale):
+        """Denoise one (H, W, C) float image: normalise, colour space, noise model, network."""
+        normalization = fit_normalization(image, check_normalize(self.normalize))
+        x = normalization.apply(image)
+        if self.channel_strategy == "opponent":
+            opponent = layout.n_channels == 3
+            if opponent:
+                x = _to_opponent(x)
+            sigma = normalization.noise_level(self.sigma)
+            out = np.concatenate(
+                [self._denoise_gray(x[..., c : c + 1], sigma, data_scale, None)
+                 for c in range(x.shape[-1])],
+                axis=-1,
+            )
+            if opponent:
+                out = _from_opponent(out)
+        else:
+            out = self._denoise_gray(x, None, data_scale, normalization)
+        return normalization.invert(out)
+
+    def _denoise_gray(self, x, sigma, data_scale, normalization):
+        """Network pass on one normalised image; ``normalization`` None means a colour
+        channel whose noise level ``sigma`` (or None: estimated) is already mapped."""
+        if not self.config_["noise_level_input"]:
+            return self._denoise_one(x, None)
+        if normalization is None:
+            noise = GaussianNoise(sigma if sigma is not None else estimate_gaussian_sigma(x))
+        else:
+            noise = resolve_noise(x, self.noise_model, self.sigma, data_scale=data_scale,
+                                  normalization=normalization)
+        if isinstance(noise, GaussianNoise):
+            return self._denoise_one(x, noise.sigma)
+        if self._takes_sensor_noise_maps():
+            return self._denoise_one(x, noise_level_map(x, noise))
+        # signal-dependent noise: variance-stabilise, denoise at the stabilised level (std 1
+        # before the stabilised image is mapped onto [0, 1]), invert without bias
+        stabilized = stabilize(x, noise)
+        to_unit = fit_normalization(stabilized, "percentile")
+        out = self._denoise_one(to_unit.apply(stabilized), min(1.0, 1.0 / to_unit.scale))
+        return unstabilize(to_unit.invert(out), noise).astype(x.dtype, copy=False)
+
+    def _takes_sensor_noise_maps(self):
+        """Whether the weights were trained on per-pixel Poisson-Gaussian noise maps."""
+        if self.weights_metadata_.get("train_noise") == "mixed":
+            return True
+        return self.training_mode_ == "synthetic" and self.train_noise == "mixed"
+
+    def _network_input(self, image, sigma):
+        """(H, W, C) float image -> (1, C[+1], H, W) tensor with the noise map if needed;
+        ``sigma`` is one level for the whole image or an (H, W, 1) map."""
         x = image.astype(np.float32, copy=False)
         if self.config_["noise_level_input"]:
-            sigma = self.sigma if self.sigma is not None else self._estimate_sigma(x)
-            x = np.concatenate([x, np.full(x.shape[:2] + (1,), sigma, np.float32)], axis=-1)
+            level = np.broadcast_to(np.asarray(sigma, np.float32), x.shape[:2] + (1,))
+            x = np.concatenate([x, level], axis=-1)
         return _to_tensor(x)[None]
 
     def _eval_module(self):
@@ -653,11 +747,11 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         module.eval()
         return module
 
-    def _denoise_one(self, image):
-        """Denoise one (H, W, C) image, in overlapping tiles when it is large."""
+    def _denoise_one(self, image, sigma):
+        """Run the network on one (H, W, C) image, in overlapping tiles when it is large."""
         module = self._eval_module()
         device = self.net_.device
-        x = self._network_input(image)
+        x = self._network_input(image, sigma)
         height, width = x.shape[-2:]
         multiple = getattr(module, "multiple", 1)
         with torch.inference_mode():
@@ -717,6 +811,10 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
                 "epochs_trained": len(self.history_),
                 "training_mode": self.training_mode_,
                 "channel_strategy": self.channel_strategy,
+                "train_noise": (
+                    "mixed" if self._takes_sensor_noise_maps() else
+                    self.weights_metadata_.get("train_noise", "gaussian")
+                ),
             }
         )
         info.update(metadata or {})

@@ -13,6 +13,7 @@ spread: the mapped noise level then stays within what the methods were tuned for
 (a few percent to about 0.2 of the range) even at very low photon counts.
 """
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,11 +21,13 @@ import numpy as np
 __all__ = ["Normalization", "check_normalize", "fit_normalization"]
 
 _PERCENTILES = (0.1, 99.9)
-# An image already "on [0, 1]" (uint8 photos, floats in [0, 1]) spans at least this much of
-# it and lies within these bounds (noise tails included); it is used as it is, so the
-# methods see exactly the data they were tuned on.
+# An image already "on [0, 1]" (uint8 photos, floats in [0, 1]) has its 1st and 99th
+# percentiles at least this far apart and within these bounds (Gaussian noise up to sigma
+# 80/255 included); it is used as it is, so the methods see exactly the data they were
+# tuned on.
+_DECISION_PERCENTILES = (1.0, 99.0)
 _MIN_SPAN = 0.25
-_BOUNDS = (-0.5, 1.5)
+_BOUNDS = (-0.75, 1.75)
 # Percentiles of at most this many pixels (a regular subsample of larger images).
 _MAX_SAMPLES = 1 << 20
 
@@ -68,22 +71,48 @@ class Normalization:
         dtype = image.dtype
         return (image.astype(np.float64) * self.scale + self.offset).astype(dtype)
 
-    def noise_level(self, sigma):
-        """A noise standard deviation of the original image, on the mapped scale."""
-        return None if sigma is None else sigma / self.scale
+    def noise_level(self, sigma, name="sigma"):
+        """A noise standard deviation of the original image, on the mapped scale.
+
+        A level above the image's whole range is a unit mistake: on an image used as it
+        is (already on [0, 1]) it raises ValueError (the classic ``sigma=25`` for
+        ``25/255``); on a mapped image (typically a ``sigma`` meant for an integer image's
+        values rather than its dtype's [0, 1] scale) it warns and uses the image's whole
+        range, the strongest meaningful level.
+        """
+        if sigma is None:
+            return None
+        mapped = sigma / self.scale
+        if mapped > 1.0 and self.is_identity:
+            raise ValueError(
+                f"{name}={sigma:g} is above 1, the whole intensity range of this image: "
+                "sigma is on the [0, 1] intensity scale (the classic 'sigma = 25' on 0-255 "
+                f"images is 25/255 = {25 / 255:.4f})."
+            )
+        if mapped > 1.0:
+            warnings.warn(
+                f"{name}={sigma:g} is {mapped:.3g} times this image's intensity range "
+                f"({self.scale:.3g} on the [0, 1] intensity scale, where integer images are "
+                "read on their dtype's full range: 1.0 is the dtype's maximum); using the "
+                "image's whole range instead. Give the noise level on that scale, or leave "
+                "it None to estimate it.",
+                UserWarning,
+                stacklevel=2,
+            )
+            return 1.0
+        return mapped
 
 
-def robust_range(image):
-    """Low and high percentiles (0.1 %, 99.9 %) of the pixels, noise included."""
+def robust_range(image, percentiles=_PERCENTILES):
+    """Low and high percentiles (by default 0.1 %, 99.9 %) of the pixels, noise included."""
     flat = np.asarray(image).reshape(-1)
     step = max(1, flat.size // _MAX_SAMPLES)
     sample = flat[::step].astype(np.float64, copy=False)
     # scale first so that the percentile arithmetic cannot overflow near float64's limit
     peak = float(np.max(np.abs(sample))) if sample.size else 0.0
     if peak == 0.0:
-        return 0.0, 0.0
-    low, high = np.percentile(sample / peak, _PERCENTILES)
-    return float(low) * peak, float(high) * peak
+        return (0.0,) * len(percentiles)
+    return tuple(float(v) * peak for v in np.percentile(sample / peak, percentiles))
 
 
 def fit_normalization(image, mode="auto"):
@@ -104,8 +133,10 @@ def fit_normalization(image, mode="auto"):
     """
     if mode == "none":
         return Normalization()
-    low, high = robust_range(image)
-    if mode == "auto" and high - low >= _MIN_SPAN and low >= _BOUNDS[0] and high <= _BOUNDS[1]:
+    low, p_low, p_high, high = robust_range(image, _PERCENTILES[:1] + _DECISION_PERCENTILES
+                                            + _PERCENTILES[1:])
+    if (mode == "auto" and p_high - p_low >= _MIN_SPAN and p_low >= _BOUNDS[0]
+            and p_high <= _BOUNDS[1]):
         return Normalization()
     span = high - low
     if not np.isfinite(span):

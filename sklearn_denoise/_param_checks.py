@@ -42,8 +42,13 @@ def check_real(value, name, *, low=None, low_inclusive=True, allow_none=False):
     return value
 
 
-def check_sigma(sigma, name="sigma", allow_none=True):
-    """Validate a noise level on the [0, 1] intensity scale."""
+def check_sigma(sigma, name="sigma", allow_none=True, upper=1.0):
+    """Validate a noise level on the [0, 1] intensity scale.
+
+    Estimators pass ``upper=None``: their images may be on another scale (floats on
+    [0, 255], ...), so the level is checked against each image when it is mapped onto
+    [0, 1] (:meth:`sklearn_denoise._normalize.Normalization.noise_level`).
+    """
     if sigma is None:
         if allow_none:
             return None
@@ -53,7 +58,7 @@ def check_sigma(sigma, name="sigma", allow_none=True):
     sigma = float(sigma)
     if not np.isfinite(sigma) or sigma < 0:
         raise ValueError(f"{name} must be a non-negative finite float, got {sigma}.")
-    if sigma > 1:
+    if upper is not None and sigma > upper:
         raise ValueError(
             f"{name}={sigma} is above 1: sigma is on the [0, 1] intensity scale (the classic "
             f"'sigma = 25' on 0-255 images is 25/255 = {25 / 255:.4f})."

@@ -11,7 +11,12 @@ Accepted layouts of ``X`` (``n`` images):
   then returns a list).
 
 Integer images are read on their full dtype range (scikit-image semantics: ``uint8`` 255 is
-1.0); floats are taken as given. Internally every estimator works on a float array of shape
+1.0, ``uint16`` 65535 is 1.0, likewise for int32, uint32 and int64); floats are taken as
+given. Data rarely fill a wide integer type (or sit on [0, 1] as floats), so the denoisers'
+``normalize="auto"`` then maps each image's occupied range onto [0, 1] and back (see
+:mod:`sklearn_denoise._normalize`): an int64 image holding 0..255 is denoised like the
+uint8 one, uint16 counts on 100..400 come back on 100..400. A ``sigma`` given by the user
+stays on the dtype-range scale. Internally every estimator works on a float array of shape
 ``(n, H, W, C)`` (or a list of ``(H, W, C)`` arrays) and :func:`restore_layout` brings the
 result back to the input's layout and dtype (integers rounded and clipped).
 """
@@ -52,15 +57,20 @@ def _working_dtype(dtype):
     )
 
 
+def dtype_scale(dtype):
+    """What 1.0 on the intensity scale is in ``dtype``'s units: the maximum of an integer
+    dtype (scikit-image's convention, e.g. 255 for uint8, 65535 for uint16), 1 for floats."""
+    dtype = np.dtype(dtype)
+    return float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
+
+
 def to_float(array):
     """Convert an image array to float, integers on their full dtype range."""
     array = np.asarray(array)
     work = _working_dtype(array.dtype)
     if array.dtype.kind == "f":
         return array.astype(work, copy=False)
-    info = np.iinfo(array.dtype)
-    scale = float(info.max)
-    return (array.astype(work) / work(scale)).astype(work, copy=False)
+    return (array.astype(work) / work(dtype_scale(array.dtype))).astype(work, copy=False)
 
 
 def from_float(array, dtype):
@@ -89,6 +99,16 @@ def _check_image_shape(image_shape):
             f"{image_shape!r}."
         )
     return shape
+
+
+def _check_not_empty(shape, name="images"):
+    """Reject images with no pixels or no channels: (H, W, C) with a zero."""
+    if 0 in shape:
+        height, width, channels = shape
+        raise ValueError(
+            f"{name} of height {height}, width {width} and {channels} channel(s) are empty: "
+            "every image needs at least one pixel and one channel."
+        )
 
 
 def _check_min_size(spatial_shape, min_size, estimator, is_signal):
@@ -175,6 +195,7 @@ def validate_images(estimator, X, *, reset, min_size=1):
     else:
         images = array
         layout = ImageLayout("stack", dtype, True, array.shape[-1])
+    _check_not_empty(images.shape[1:])
     _check_min_size(images.shape[1:3], min_size, estimator, layout.is_signal)
     _check_channels(estimator, layout, reset)
     return to_float(images), layout
@@ -217,7 +238,8 @@ def _validate_image_list(estimator, X, *, reset, min_size):
         del estimator.n_features_in_
     dtype = dtypes.pop()
     layout = ImageLayout("list", dtype, ndims.pop() == 3, channels.pop())
-    for img in images:
+    for i, img in enumerate(images):
+        _check_not_empty(img.shape, f"X[{i}]")
         _check_min_size(img.shape[:2], min_size, estimator, False)
     _check_channels(estimator, layout, reset)
     return [to_float(img) for img in images], layout

@@ -212,7 +212,7 @@ class WaveletDenoiser(_ImageFilter):
         self.n_jobs = n_jobs
 
     def _check_params(self):
-        check_sigma(self.sigma)
+        check_sigma(self.sigma, upper=None)
         if not isinstance(self.wavelet, str):
             raise TypeError(
                 f"wavelet must be a str naming a discrete wavelet, got {self.wavelet!r}; "
@@ -273,7 +273,10 @@ class WaveletDenoiser(_ImageFilter):
 
     def _denoise_images(self, images, layout):
         mode = self._normalize_mode()
-        if any(not fit_normalization(img, mode).is_identity for img in images):
+        normalizations = [fit_normalization(img, mode) for img in images]
+        for normalization in normalizations:
+            normalization.noise_level(self.sigma)  # raises on a sigma of the wrong scale
+        if any(not normalization.is_identity for normalization in normalizations):
             # images mapped onto [0, 1] one by one (each with its own noise-level scale)
             return super()._denoise_images(images, layout)
         # one batched transform per group of same-shape images instead of a loop

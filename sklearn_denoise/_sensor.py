@@ -1,0 +1,159 @@
+"""Which noise to assume for one image: white Gaussian, or signal-dependent Poisson-Gaussian.
+
+One place for the rule used by :class:`~sklearn_denoise.CNNDenoiser`, the command line and
+the benchmarks. Images here are already normalised (see :mod:`sklearn_denoise._normalize`),
+so noise levels and models are on that [0, 1] scale.
+"""
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+from skimage.restoration import estimate_sigma
+
+from ._normalize import fit_normalization
+from .noise import NoiseModel, estimate_noise_model
+
+__all__ = [
+    "GaussianNoise",
+    "NOISE_MODEL_OPTIONS",
+    "check_noise_model",
+    "estimate_gaussian_sigma",
+    "noise_level_map",
+    "resolve_noise",
+    "sensor_training_patch",
+]
+
+NOISE_MODEL_OPTIONS = ("auto", "gaussian", "poisson-gaussian")
+# Poisson-Gaussian is assumed when the fitted noise variance at the bright end of the image
+# (99th percentile) is at least this many times the variance at its dark end (1st
+# percentile). Measured on Set12: white Gaussian noise (sigma 5-50 on 0-255) gives ratios of
+# 1.0-2.2, Poisson-Gaussian counts at 10-100 photons 3.2-37.
+_SIGNAL_DEPENDENCE_RATIO = 3.0
+
+
+@dataclass(frozen=True)
+class GaussianNoise:
+    """White Gaussian noise of standard deviation ``sigma``."""
+
+    sigma: float
+
+
+def check_noise_model(value, name="noise_model"):
+    """Validate a ``noise_model`` parameter: an option name or a NoiseModel instance."""
+    if isinstance(value, NoiseModel):
+        return value
+    if not isinstance(value, str) or value not in NOISE_MODEL_OPTIONS:
+        raise ValueError(
+            f"{name} must be one of {list(NOISE_MODEL_OPTIONS)} or a "
+            f"sklearn_denoise.noise.NoiseModel with known parameters, got {value!r}."
+        )
+    return value
+
+
+def estimate_gaussian_sigma(image):
+    """White-noise standard deviation of one (H, W, C) image, averaged over channels.
+
+    :func:`skimage.restoration.estimate_sigma` (wavelet detail, median absolute deviation);
+    0 for images too small to estimate or with no detail at all.
+    """
+    if min(image.shape[:2]) < 2:
+        return 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sigma = float(estimate_sigma(image, channel_axis=-1, average_sigmas=True))
+    return sigma if np.isfinite(sigma) else 0.0
+
+
+def is_signal_dependent(model, image):
+    """Whether ``model``'s variance grows markedly over the intensities of ``image``."""
+    low, high = np.percentile(image, (1, 99))
+    var_low = max(float(model.variance(low)), 1e-12)
+    var_high = float(model.variance(high))
+    return var_high >= _SIGNAL_DEPENDENCE_RATIO * var_low
+
+
+def resolve_noise(image, noise_model="auto", sigma=None, *, data_scale=1.0,
+                  normalization=None):
+    """The noise to assume for one normalised (H, W, C) image.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W, C)
+        The image, after normalisation.
+    noise_model : {"auto", "gaussian", "poisson-gaussian"} or NoiseModel
+        "gaussian": white Gaussian noise, its sigma estimated unless given. "poisson-gaussian":
+        a Poisson-Gaussian model estimated from the image. "auto": the Poisson-Gaussian
+        model when its variance grows markedly with the signal, white Gaussian otherwise.
+        A NoiseModel: known parameters, in the data units of the original image.
+    sigma : float or None
+        Known Gaussian noise level on the original image's intensity scale.
+    data_scale : float
+        What 1.0 on the intensity scale is in data units (an integer dtype's maximum).
+    normalization : Normalization or None
+        The map that produced ``image`` from the original.
+
+    Returns
+    -------
+    noise : GaussianNoise or NoiseModel
+        On the normalised scale of ``image``.
+    """
+    offset = normalization.offset if normalization is not None else 0.0
+    scale = normalization.scale if normalization is not None else 1.0
+    if isinstance(noise_model, NoiseModel):
+        return noise_model.scaled(0.0, data_scale).scaled(offset, scale)
+    if sigma is not None:
+        if normalization is None:
+            return GaussianNoise(sigma)
+        return GaussianNoise(normalization.noise_level(sigma))
+    if noise_model == "gaussian" or image.shape[-1] != 1:
+        return GaussianNoise(estimate_gaussian_sigma(image))
+    try:
+        model = estimate_noise_model(image[..., 0])
+    except ValueError:
+        if noise_model == "poisson-gaussian":
+            raise
+        return GaussianNoise(estimate_gaussian_sigma(image))
+    if noise_model == "poisson-gaussian" or is_signal_dependent(model, image):
+        return model
+    return GaussianNoise(estimate_gaussian_sigma(image))
+
+
+# Sensor noise drawn for training patches (CNNDenoiser(train_noise="mixed")): photons at
+# white log-uniform over this range (a few photons is a very dark fluorescence image,
+# a thousand a well-exposed one) and read noise in photo-electrons uniform over that range.
+TRAINING_PEAKS = (2.0, 1000.0)
+TRAINING_READ_NOISE = (0.0, 5.0)
+# The signal under a pixel, for its noise level, is the noisy image smoothed at this scale.
+_SIGNAL_SMOOTHING = 1.5
+
+
+def noise_level_map(image, model):
+    """Per-pixel noise standard deviation of one normalised image under ``model``.
+
+    ``sqrt(gain * (s - black_level) + read_noise^2)`` with ``s`` the image smoothed by a
+    Gaussian of 1.5 pixels, a cheap estimate of the signal under each pixel (FFDNet-style
+    noise-level map for signal-dependent noise). ``image`` is (H, W, 1); so is the map.
+    """
+    signal = gaussian_filter(image[..., 0].astype(np.float64), _SIGNAL_SMOOTHING)
+    return np.sqrt(model.variance(signal))[..., np.newaxis].astype(image.dtype)
+
+
+def sensor_training_patch(clean, rng):
+    """Poisson-Gaussian noise on one clean (H, W, 1) patch, normalised as at inference.
+
+    Returns the normalised noisy patch, the clean patch mapped alike (the target) and the
+    noise-level map of the noisy patch.
+    """
+    peak = float(np.exp(rng.uniform(*np.log(TRAINING_PEAKS))))
+    read = float(rng.uniform(*TRAINING_READ_NOISE)) / peak
+    signal = np.clip(clean.astype(np.float64), 0.0, None)
+    noisy = rng.poisson(signal * peak) / peak + rng.normal(0.0, read, size=clean.shape)
+    model = NoiseModel(gain=1.0 / peak, read_noise=read, black_level=0.0)
+    normalization = fit_normalization(noisy, "percentile")
+    model = model.scaled(normalization.offset, normalization.scale)
+    noisy = normalization.apply(noisy).astype(clean.dtype)
+    target = normalization.apply(clean.astype(np.float64)).astype(clean.dtype)
+    return noisy, target, noise_level_map(noisy, model)
