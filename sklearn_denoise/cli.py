@@ -10,13 +10,21 @@ Subcommands:
 Noise levels on the command line are on the 0-255 scale ("sigma 25"), for 8- and 16-bit
 images alike: ``--sigma 25`` means a standard deviation of 25/255 of the full intensity
 range. Exit codes: 0 success, 1 some files failed, 2 usage or setup error (the message
-says which), 130 interrupted.
+says which), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
+
+No command overwrites one of its inputs, and ``denoise`` replaces existing output files
+only with ``--overwrite``. Files are written atomically through a hidden temporary file
+``.NAME.<12 hex digits>.tmp`` that an interruption (Ctrl-C, SIGTERM) removes; those a
+killed process (SIGKILL) left behind are removed by the next run writing into that folder
+once they are :data:`~sklearn_denoise._atomic.STALE_AFTER_SECONDS` (10 minutes) old.
+Image files are refused, before decoding, above ``--max-pixels`` pixels (default
+:data:`sklearn_denoise._io.MAX_PIXELS`, 2**27).
 """
 
 import argparse
 import os
+import signal
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -27,11 +35,17 @@ PROG = "sklearn-denoise"
 METHODS = ("cnn", "wavelet", "tv", "nlm", "bilateral", "bm3d")
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-CHECKPOINT_FORMAT = "sklearn-denoise-train-checkpoint"
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 128 + signal.SIGTERM
+MIN_TRAIN_SIZE = 8
 
 
 class CLIError(Exception):
     """A usage or setup error: printed without traceback, exit code 2."""
+
+
+class _Terminated(BaseException):
+    """Raised by SIGTERM in the main thread, so that clean-up runs as for Ctrl-C."""
 
 
 # ------------------------------------------------------------------------------ arguments
@@ -125,7 +139,8 @@ def build_parser():
         epilog=textwrap.dedent("""\
             Noise levels (sigma) are on the 0-255 scale for 8- and 16-bit images alike.
             Run '%(prog)s COMMAND --help' for the options of a command. Exit codes: 0
-            success, 1 some files (or comparison methods) failed, 2 usage or setup error.
+            success, 1 some files (or comparison methods) failed, 2 usage or setup error,
+            130 interrupted, 143 terminated (SIGTERM).
 
             examples:
               %(prog)s denoise photo.png scans/ -o denoised/ --method cnn
@@ -142,16 +157,21 @@ def build_parser():
         "denoise",
         help="denoise image files and folders",
         usage="%(prog)s IN [IN ...] -o OUTDIR [--method METHOD] [--sigma S] "
-        "[--model NAME|PATH] [-q]\n       %(prog)s --list-models",
+        "[--model NAME|PATH] [--overwrite] [--max-pixels N] [-q]\n"
+        "       %(prog)s --list-models",
         description=textwrap.dedent("""\
             Denoise PNG, JPEG and TIFF images (8- or 16-bit, gray or colour, with or without
             alpha). Each result is written to OUTDIR under the input's file name, with its
             bit depth and colour mode (the alpha channel is kept as is, and so are the
             EXIF data and colour profile of PNG and JPEG files). Files are written
             atomically, and an input file is never overwritten: an OUTDIR that would do so
-            is refused. Folders are read without recursion (files with a supported
-            extension). A file that cannot be read is reported on stderr and skipped; the
-            exit code is then 1."""),
+            is refused. Files that already exist in OUTDIR are not replaced either: the
+            command stops (exit code 2) before writing anything unless --overwrite is
+            given. Hidden temporary files (.NAME.<hex>.tmp) that a killed run left in
+            OUTDIR are removed once 10 minutes old. Folders are read without recursion
+            (files with a supported extension). A file that cannot be read (or is larger
+            than --max-pixels) is reported on stderr and skipped; the exit code is then
+            1."""),
         formatter_class=_Formatter,
     )
     den.add_argument("inputs", nargs="*", metavar="IN", help="image files or folders")
@@ -171,6 +191,10 @@ def build_parser():
                      "('color' for RGB images)")
     den.add_argument("--list-models", action="store_true",
                      help="list the shipped pretrained models and exit")
+    den.add_argument("--overwrite", action="store_true",
+                     help="replace files that already exist in OUTDIR (default: refuse, "
+                     "exit code 2); input files are never overwritten")
+    _add_max_pixels(den)
     den.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     den.set_defaults(handler=_cmd_denoise, parser=den)
 
@@ -233,8 +257,11 @@ def build_parser():
               --noisy DIR               self-supervised (blind-spot, Noise2Void style)
 
             Training runs epoch by epoch (partial_fit) with a cosine learning-rate decay.
-            With --checkpoint the whole estimator is saved there after every epoch
-            (atomically, with joblib); running the same command again resumes from it."""),
+            With --checkpoint the weights, optimizer state, training history and settings
+            are saved there after every epoch (atomically; tensors and JSON, never a
+            pickle); running the same command again resumes from it. Training images must
+            be at least 8x8 pixels. --out, --checkpoint and the input files must all be
+            different files."""),
         formatter_class=_Formatter,
     )
     tr.add_argument("--clean", default=None, metavar="DIR", help="folder of clean images")
@@ -248,7 +275,7 @@ def build_parser():
                     help="synthetic noise: sigma range on the 0-255 scale, or one value "
                     "(default: 0,55); only with --clean alone")
     tr.add_argument("--checkpoint", default=None, metavar="PATH",
-                    help="joblib file saved after every epoch and resumed if it exists")
+                    help="checkpoint file saved after every epoch and resumed if it exists")
     tr.add_argument("--architecture", choices=("unet", "dncnn"), default=None,
                     help="network (default: unet, or that of --init)")
     tr.add_argument("--width", type=_positive_int, default=None,
@@ -266,15 +293,26 @@ def build_parser():
     tr.add_argument("--lr", type=_positive_float, default=1e-3,
                     help="initial learning rate, decayed to 1%% by a cosine (default: 1e-3)")
     tr.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    _add_max_pixels(tr)
     tr.add_argument("-q", "--quiet", action="store_true", help="no per-epoch output")
     tr.set_defaults(handler=_cmd_train)
     return parser
+
+
+def _add_max_pixels(parser):
+    from ._io import MAX_PIXELS
+
+    parser.add_argument("--max-pixels", type=_positive_int, default=None, metavar="N",
+                        help="refuse image files of more than N pixels (height x width), "
+                        "checked before decoding, against decompression bombs (default: "
+                        f"{MAX_PIXELS:,})")
 
 
 def main(argv=None):
     """Entry point of ``sklearn-denoise``; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = _handle_sigterm()
     try:
         return int(args.handler(args) or 0)
     except CLIError as exc:
@@ -282,7 +320,10 @@ def main(argv=None):
         return EXIT_USAGE
     except KeyboardInterrupt:
         _error("interrupted")
-        return 130
+        return EXIT_INTERRUPTED
+    except _Terminated:
+        _error("terminated")
+        return EXIT_TERMINATED
     except BrokenPipeError:
         # the reader of stdout went away (e.g. piped into head): not an error of ours
         try:
@@ -290,6 +331,23 @@ def main(argv=None):
         except OSError:
             pass
         return EXIT_FAILED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _on_sigterm(signum, frame):
+    # a second SIGTERM during the clean-up ends the process the default way
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise _Terminated
+
+
+def _handle_sigterm():
+    """Turn SIGTERM into an exception (clean-up as for Ctrl-C); returns the old handler."""
+    try:
+        return signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not in the main thread: leave signals alone
+        return None
 
 
 def _error(message):
@@ -304,7 +362,10 @@ def _warn(message):
 
 # ------------------------------------------------------------------------------ helpers
 def _prepare_output_folder(folder, what="output folder"):
-    """Create ``folder`` if needed and check that files can be created in it."""
+    """Create ``folder`` if needed, check that files can be created in it, and remove the
+    stale temporary files a killed run left there."""
+    from ._atomic import _temporary_path, remove_stale_temporaries
+
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise CLIError(f"{what} {folder} exists and is not a folder")
@@ -312,13 +373,30 @@ def _prepare_output_folder(folder, what="output folder"):
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CLIError(f"cannot create {what} {folder}: {exc.strerror or exc}") from None
+    probe = _temporary_path(folder / "sklearn-denoise-probe")  # our temporary-file pattern
     try:
-        fd, probe = tempfile.mkstemp(prefix=".sklearn-denoise-probe-", dir=folder)
+        with open(probe, "xb"):
+            pass
     except OSError as exc:
         raise CLIError(f"cannot write to {what} {folder}: {exc.strerror or exc}") from None
-    os.close(fd)
-    os.unlink(probe)
+    finally:
+        try:
+            os.unlink(probe)
+        except OSError:
+            pass
+    removed = remove_stale_temporaries(folder)
+    if removed:
+        _warn(f"removed {len(removed)} stale temporary file(s) left in {folder} by an "
+              f"interrupted run: {', '.join(p.name for p in removed[:3])}"
+              f"{' ...' if len(removed) > 3 else ''}")
     return folder
+
+
+def _refuse_input(path, inputs, option):
+    clash = inputs.find(path)
+    if clash is not None:
+        raise CLIError(f"refusing to overwrite input file {clash} with {option} {path}; "
+                       f"choose another {option} path")
 
 
 def _check_file_destination(path, what):
@@ -334,6 +412,35 @@ def _list_images(folder):
     from ._io import is_image_file
 
     return sorted(p for p in Path(folder).iterdir() if p.is_file() and is_image_file(p))
+
+
+class _FileSet:
+    """Input files, recognised by resolved path or by device and inode (hard links)."""
+
+    def __init__(self, files=()):
+        self.by_path, self.by_inode = {}, {}
+        for p in files:
+            self.add(p)
+
+    def add(self, path):
+        path = Path(path)
+        self.by_path.setdefault(os.path.realpath(path), path)
+        try:
+            st = path.stat()
+        except OSError:
+            return
+        self.by_inode.setdefault((st.st_dev, st.st_ino), path)
+
+    def find(self, path):
+        """The input file that writing ``path`` would replace, or None."""
+        clash = self.by_path.get(os.path.realpath(path))
+        if clash is None:
+            try:
+                st = Path(path).stat()
+            except OSError:
+                return None
+            clash = self.by_inode.get((st.st_dev, st.st_ino))
+        return clash
 
 
 def _split_alpha(image):
@@ -403,6 +510,13 @@ class _Denoisers:
                     f"(train one with '{PROG} train'), or choose a classical --method "
                     "(wavelet, tv, nlm, bilateral, bm3d)"
                 )
+            for name in ("gray", "color"):  # the defaults for gray and RGB images
+                if name in shipped:
+                    try:
+                        resolve_weights(name)
+                    except (ValueError, TypeError) as exc:
+                        raise CLIError(f"cannot load the shipped model {name!r}: {exc}") \
+                            from None
             return
         if self.model not in shipped and not os.path.exists(self.model):
             raise CLIError(
@@ -489,28 +603,23 @@ def _cmd_denoise(args):
                 f"{targets[out.name]} and {p}; denoise them into different folders"
             )
         targets[out.name] = p
-    inputs_by_path = {os.path.realpath(p): p for p in files}
-    inputs_by_inode = {}
-    for p in files:
-        try:
-            st = p.stat()
-            inputs_by_inode[(st.st_dev, st.st_ino)] = p
-        except OSError:
-            pass
+    inputs = _FileSet(files)
     for name in targets:
-        out = outdir / name
-        clash = inputs_by_path.get(os.path.realpath(out))
-        if clash is None:
-            try:
-                st = out.stat()
-                clash = inputs_by_inode.get((st.st_dev, st.st_ino))
-            except OSError:
-                pass
+        clash = inputs.find(outdir / name)
         if clash is not None:
             raise CLIError(
                 f"refusing to overwrite input file {clash}: the output folder {outdir} "
                 "would replace it; choose another output folder with -o"
             )
+    existing = [outdir / name for name in targets
+                if os.path.lexists(outdir / name)] if outdir.is_dir() else []
+    if existing and not args.overwrite:
+        shown = ", ".join(str(p) for p in existing[:3])
+        more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+        raise CLIError(
+            f"{len(existing)} output file(s) already exist: {shown}{more}; pass --overwrite "
+            "to replace them, or choose another output folder with -o"
+        )
     denoisers = _Denoisers(args.method, args.sigma, args.model)
     _prepare_output_folder(outdir)
 
@@ -525,7 +634,8 @@ def _cmd_denoise(args):
         for path in bar:
             out = outdir / path.name
             try:
-                image, metadata = read_image(path, metadata=True)
+                image, metadata = read_image(path, metadata=True,
+                                             max_pixels=args.max_pixels)
                 colour, alpha = _split_alpha(image)
                 result = np.asarray(denoisers.denoise(colour))
                 if result.shape != colour.shape or result.dtype != colour.dtype:
@@ -572,9 +682,14 @@ def _cmd_compare(args):
         fig_path = Path(args.figure)
         if fig_path.is_dir():
             raise CLIError(f"--figure {fig_path} is a folder; give a file path like fig.png")
-        _check_file_destination(fig_path, "figure")
     if args.images is not None and not Path(args.images).is_dir():
         raise CLIError(f"--images {args.images} is not a folder")
+    if args.figure is not None:
+        inputs = _FileSet(_list_images(args.images) if args.images is not None else ())
+        if args.model is not None and os.path.isfile(args.model):
+            inputs.add(args.model)
+        _refuse_input(fig_path, inputs, "--figure")
+        _check_file_destination(fig_path, "figure")
     size = args.size
     if size is None:
         size = DEFAULT_COMPARE_SIZE if args.images is None else 0
@@ -634,25 +749,38 @@ def _cmd_compare(args):
 
 
 # ------------------------------------------------------------------------------ train
-def _read_training_folder(folder, what):
-    from ._io import ImageFileError, read_image
-    from ._validation import to_float
-
+def _training_files(folder, what):
     folder = Path(folder)
     if not folder.is_dir():
         raise CLIError(f"--{what} {folder} is not a folder")
     files = _list_images(folder)
     if not files:
         raise CLIError(f"--{what} {folder} holds no PNG/JPEG/TIFF images")
-    images = {}
-    for path in files:
+    return files
+
+
+def _read_training_folder(folder, what, max_pixels=None):
+    from ._io import ImageFileError, read_image
+    from ._validation import to_float
+
+    images, too_small = {}, []
+    for path in _training_files(folder, what):
         try:
-            image = read_image(path)
+            image = read_image(path, max_pixels=max_pixels)
         except ImageFileError as exc:
             _warn(f"skipped: {exc}")
             continue
+        if min(image.shape[:2]) < MIN_TRAIN_SIZE:
+            too_small.append(f"{path} ({image.shape[1]}x{image.shape[0]})")
+            continue
         colour, _ = _split_alpha(image)
         images[path.stem] = to_float(colour).astype(np.float32)
+    if too_small:
+        more = f" and {len(too_small) - 3} more" if len(too_small) > 3 else ""
+        raise CLIError(
+            f"training images must be at least {MIN_TRAIN_SIZE}x{MIN_TRAIN_SIZE} pixels; "
+            f"too small in --{what}: {', '.join(too_small[:3])}{more}"
+        )
     if not images:
         raise CLIError(f"--{what} {folder}: none of the images could be read")
     return images
@@ -665,8 +793,8 @@ def _channels(image):
 def _training_data(args):
     if args.clean is None and args.noisy is None:
         raise CLIError("give --clean DIR, --noisy DIR or both (see --help)")
-    clean = _read_training_folder(args.clean, "clean") if args.clean else None
-    noisy = _read_training_folder(args.noisy, "noisy") if args.noisy else None
+    clean = _read_training_folder(args.clean, "clean", args.max_pixels) if args.clean else None
+    noisy = _read_training_folder(args.noisy, "noisy", args.max_pixels) if args.noisy else None
     if clean is not None and noisy is not None:
         if args.sigma is not None:
             raise CLIError("--sigma is for synthetic noise (--clean alone); with --noisy "
@@ -696,31 +824,31 @@ def _training_data(args):
     return X, y, mode, channels.pop()
 
 
-def _atomic_dump(obj, path):
-    import joblib
-
-    path = Path(path)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
-    try:
-        joblib.dump(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
-
-
-def _load_checkpoint(path):
-    import joblib
+def _load_checkpoint(path, verbose):
+    from ._cnn import CNNDenoiser
 
     try:
-        state = joblib.load(path)
-    except Exception as exc:
-        raise CLIError(f"cannot read the checkpoint {path} ({type(exc).__name__}: {exc}); "
-                       "delete it to start over") from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise CLIError(f"{path} is not a '{PROG} train' checkpoint")
-    return state
+        return CNNDenoiser.load_checkpoint(path, verbose=verbose)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(f"cannot resume from the checkpoint {path}: {exc} Delete it to start "
+                       "over.") from None
+
+
+def _check_train_destinations(args, out, ckpt):
+    """Refuse an --out or --checkpoint that is an input file or the other destination."""
+    inputs = _FileSet()
+    for folder, what in ((args.clean, "clean"), (args.noisy, "noisy")):
+        if folder is not None:
+            for path in _training_files(folder, what):
+                inputs.add(path)
+    if args.init is not None and os.path.isfile(args.init):
+        inputs.add(args.init)
+    _refuse_input(out, inputs, "--out")
+    if ckpt is not None:
+        _refuse_input(ckpt, inputs, "--checkpoint")
+        if _FileSet([ckpt]).find(out) is not None:
+            raise CLIError(f"--out and --checkpoint are the same file {out}; the model would "
+                           "replace the checkpoint")
 
 
 def _new_estimator(args, mode, n_channels):
@@ -761,22 +889,26 @@ def _new_estimator(args, mode, n_channels):
 def _cmd_train(args):
     import math
 
-    out = _check_file_destination(args.out, "output model")
+    if args.clean is None and args.noisy is None:
+        raise CLIError("give --clean DIR, --noisy DIR or both (see --help)")
+    out = Path(args.out)
     ckpt = Path(args.checkpoint) if args.checkpoint else None
+    _check_train_destinations(args, out, ckpt)
+    _check_file_destination(out, "output model")
     if ckpt is not None:
         _check_file_destination(ckpt, "checkpoint")
     X, y, mode, n_channels = _training_data(args)
     say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
 
     if ckpt is not None and ckpt.exists():
-        state = _load_checkpoint(ckpt)
-        if state["mode"] != mode:
-            raise CLIError(f"the checkpoint {ckpt} was trained in {state['mode']} mode, these "
-                           f"data are for {mode} training; use another --checkpoint")
-        est, done = state["estimator"], int(state["epochs_done"])
-        if getattr(est, "n_channels_in_", n_channels) != n_channels:
+        est = _load_checkpoint(ckpt, verbose=0 if args.quiet else 1)
+        if est.training_mode_ != mode:
+            raise CLIError(f"the checkpoint {ckpt} was trained in {est.training_mode_} mode, "
+                           f"these data are for {mode} training; use another --checkpoint")
+        if est.n_channels_in_ != n_channels:
             raise CLIError(f"the checkpoint {ckpt} was trained on {est.n_channels_in_}-channel "
                            f"images, these have {n_channels}")
+        done = est.n_partial_fit_calls_
         say(f"resuming from {ckpt}: {done} of {args.epochs} epochs done")
     else:
         est, done = _new_estimator(args, mode, n_channels), 0
@@ -794,11 +926,12 @@ def _cmd_train(args):
         done += 1
         if ckpt is not None:
             try:
-                _atomic_dump({"format": CHECKPOINT_FORMAT, "estimator": est,
-                              "epochs_done": done, "mode": mode}, ckpt)
+                est.save_checkpoint(ckpt)
             except OSError as exc:
                 raise CLIError(f"cannot write the checkpoint {ckpt}: "
                                f"{exc.strerror or exc}") from None
+            except ValueError as exc:  # e.g. training diverged to non-finite weights
+                raise CLIError(f"cannot write the checkpoint {ckpt}: {exc}") from None
     metadata = {"trained_with": f"{PROG} train", "mode": mode, "epochs": done,
                 "n_images": len(X)}
     if mode == "synthetic":
@@ -807,5 +940,7 @@ def _cmd_train(args):
         est.save(out, metadata=metadata)
     except OSError as exc:
         raise CLIError(f"cannot write the model {out}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise CLIError(f"cannot write the model {out}: {exc}") from None
     print(f"saved the model to {out} ({done} epochs, {mode})")
     return 0

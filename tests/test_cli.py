@@ -5,14 +5,17 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import joblib
 import numpy as np
 import pytest
+import torch
 
 from sklearn_denoise import CNNDenoiser, available_models
 from sklearn_denoise._io import read_image, write_image
+from sklearn_denoise._weights import load_weights
 from sklearn_denoise.cli import main
 from sklearn_denoise.datasets import load_sample_images
 
@@ -200,12 +203,14 @@ def test_help_of_every_command(command):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("usage: sklearn-denoise")
     expected = {
-        None: ["denoise", "compare", "train", "0-255 scale"],
+        None: ["denoise", "compare", "train", "0-255 scale", "143 terminated"],
         "denoise": ["--method", "--sigma", "0-255 scale", "--model", "never overwritten",
-                    "cnn,wavelet,tv,nlm,bilateral,bm3d"],
+                    "cnn,wavelet,tv,nlm,bilateral,bm3d", "--overwrite", "--max-pixels",
+                    "already exist", ".NAME.<hex>.tmp"],
         "compare": ["--images", "--sigma", "--figure", "--methods", "skips the slow"],
         "train": ["--clean", "--noisy", "--init", "--out", "--epochs", "--sigma",
-                  "--checkpoint", "--width", "--patch-size", "self-supervised"],
+                  "--checkpoint", "--width", "--patch-size", "self-supervised",
+                  "--max-pixels", "never a pickle", "at least 8x8"],
     }[command]
     text = " ".join(proc.stdout.split())
     for word in expected:
@@ -279,7 +284,7 @@ def train_folders(tmp_path):
 
 def test_train_then_denoise_with_the_model_round_trip(train_folders, tmp_path, capsys):
     cdir, _, clean = train_folders
-    model, ckpt = tmp_path / "model.pt", tmp_path / "ckpt.joblib"
+    model, ckpt = tmp_path / "model.pt", tmp_path / "ckpt.pt"
     # train in-process (the subprocess start-up is tested elsewhere), denoise in a subprocess
     code = main(["train", "--clean", str(cdir), "--out", str(model), "--epochs", "1",
                  "--sigma", "15,35", "--checkpoint", str(ckpt), *TINY])
@@ -287,8 +292,8 @@ def test_train_then_denoise_with_the_model_round_trip(train_folders, tmp_path, c
     stdout = capsys.readouterr().out
     assert "epoch" in stdout and "train_loss" in stdout  # skorch's progress (verbose=1)
     assert f"saved the model to {model}" in stdout
-    state = joblib.load(ckpt)
-    assert state["epochs_done"] == 1 and state["mode"] == "synthetic"
+    state = CNNDenoiser.load_checkpoint(ckpt)
+    assert state.n_partial_fit_calls_ == 1 and state.training_mode_ == "synthetic"
 
     test_dir = tmp_path / "test"
     test_dir.mkdir()
@@ -306,23 +311,72 @@ def test_train_then_denoise_with_the_model_round_trip(train_folders, tmp_path, c
     np.testing.assert_array_equal(den.transform(noisy[None])[0], result)
 
 
-def test_train_resumes_from_its_checkpoint(train_folders, tmp_path):
+def _state(path):
+    return load_weights(path)[1]
+
+
+def test_train_resumes_from_its_checkpoint(train_folders, tmp_path, capsys):
     cdir, _, _ = train_folders
-    model, ckpt = tmp_path / "model.pt", tmp_path / "ckpt.joblib"
+    model, ckpt = tmp_path / "model.pt", tmp_path / "ckpt.pt"
     args = ["train", "--clean", str(cdir), "--out", str(model), "--checkpoint", str(ckpt),
             "-q", *TINY]
     assert main(args + ["--epochs", "1"]) == 0
-    first = joblib.load(ckpt)["estimator"]
-    assert len(first.history_) == 1
+    first = CNNDenoiser.load_checkpoint(ckpt)
+    assert len(first.history_) == 1 and first.n_partial_fit_calls_ == 1
+    assert first.net_.optimizer_.state_dict()["state"]  # Adam's moments are stored
     assert main(args + ["--epochs", "2"]) == 0
-    state = joblib.load(ckpt)
-    assert state["epochs_done"] == 2
-    assert len(state["estimator"].history_) == 2  # continued, not restarted
+    resumed = CNNDenoiser.load_checkpoint(ckpt)
+    assert resumed.n_partial_fit_calls_ == 2
+    assert len(resumed.history_) == 2  # continued, not restarted
     assert CNNDenoiser.load(model).weights_metadata_["epochs"] == 2
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    # the same two epochs in one run give the same weights bit for bit: the optimizer
+    # state, the epoch count and the random streams were restored
+    straight = tmp_path / "straight.pt"
+    assert main(["train", "--clean", str(cdir), "--out", str(straight), "-q", *TINY,
+                 "--epochs", "2"]) == 0
+    resumed_state, straight_state = _state(model), _state(straight)
+    assert all(torch.equal(resumed_state[k], straight_state[k]) for k in straight_state)
     # a checkpoint of another training mode is refused
+    capsys.readouterr()
     bad = ["train", "--noisy", str(cdir), "--out", str(model), "--checkpoint", str(ckpt)]
     assert main(bad + ["--epochs", "3", "-q"]) == 2
+    assert "synthetic mode" in capsys.readouterr().err
+
+
+class _Payload:
+    """Unpickling this calls ``open(marker, "w")``: a harmless stand-in for any code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("writer", ["joblib", "torch"])
+def test_train_never_unpickles_a_checkpoint(train_folders, tmp_path, capsys, writer):
+    cdir, _, _ = train_folders
+    marker, ckpt, model = tmp_path / "executed", tmp_path / "ckpt.pt", tmp_path / "m.pt"
+    state = {"format": "sklearn-denoise-checkpoint", "version": 1, "epochs_done": 0,
+             "mode": "synthetic", "estimator": _Payload(marker)}
+    if writer == "joblib":  # the checkpoint format of earlier versions
+        joblib.dump(state, ckpt)
+        joblib.load(ckpt)  # the bomb works: loading it the old way runs the payload
+    else:
+        torch.save(state, ckpt)
+        torch.load(ckpt, weights_only=False)
+    assert marker.exists()
+    marker.unlink()
+    before = _digest(ckpt)
+    code = main(["train", "--clean", str(cdir), "--out", str(model), "--checkpoint",
+                 str(ckpt), "--epochs", "1", "-q", *TINY])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"cannot resume from the checkpoint {ckpt}" in err and "never unpickled" in err
+    assert "Delete it to start over" in err
+    assert not marker.exists()  # the payload did not run
+    assert not model.exists() and _digest(ckpt) == before
 
 
 def test_train_paired_and_self_supervised_modes(train_folders, tmp_path, capsys):
@@ -447,3 +501,270 @@ def test_compare_on_set12(tmp_path):
     assert proc.returncode == 0, proc.stderr
     rows = _table_rows(proc.stdout)
     assert list(rows) == ["noisy", "wavelet", "tv"]
+
+
+# ------------------------------------------------------------------ hardening
+def test_existing_outputs_are_kept_unless_overwrite(noisy_folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "gray8.png").write_bytes(b"the user's own file")
+    (out / "other.txt").write_text("unrelated")
+    args = ["denoise", str(noisy_folder / "gray8.png"), str(noisy_folder / "rgb8.png"),
+            "-o", str(out), "--method", "wavelet", "-q"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"1 output file(s) already exist: {out / 'gray8.png'}" in err
+    assert "--overwrite" in err
+    assert (out / "gray8.png").read_bytes() == b"the user's own file"
+    assert sorted(p.name for p in out.iterdir()) == ["gray8.png", "other.txt"]  # nothing new
+    assert main(args + ["--overwrite"]) == 0
+    assert read_image(out / "gray8.png").shape == read_image(noisy_folder / "gray8.png").shape
+    assert (out / "other.txt").read_text() == "unrelated"
+
+
+def _tampered_registry(tmp_path, monkeypatch):
+    """Point the package's pretrained folder to a copy whose weights are damaged."""
+    from importlib import resources
+
+    shipped = Path(str(resources.files("sklearn_denoise").joinpath("pretrained")))
+    copy = tmp_path / "pretrained"
+    shutil.copytree(shipped, copy)
+    data = bytearray((copy / "gray.pt").read_bytes())
+    data[-10] ^= 0xFF
+    (copy / "gray.pt").write_bytes(bytes(data))
+
+    class _Files:
+        def joinpath(self, *parts):
+            return copy.joinpath(*parts[1:]) if parts[0] == "pretrained" else \
+                copy.joinpath(*parts)
+
+    monkeypatch.setattr("sklearn_denoise._weights.resources.files", lambda pkg: _Files())
+
+
+@pytest.mark.skipif(not HAS_GRAY, reason=NO_PRETRAINED)
+def test_damaged_shipped_model_is_one_setup_error_before_any_output(noisy_folder, tmp_path,
+                                                                      monkeypatch, capsys):
+    _tampered_registry(tmp_path, monkeypatch)
+    out = tmp_path / "out"
+    assert main(["denoise", str(noisy_folder), "-o", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("fail their checksum") == 1  # once, not once per input file
+    assert "cannot load the shipped model 'gray'" in err
+    assert not out.exists()  # the output folder is not even created
+
+
+def test_sigterm_cleans_up_like_ctrl_c(noisy_folder, tmp_path, monkeypatch, capsys):
+    import signal
+
+    from sklearn_denoise import _io
+
+    def killed_while_writing(fh, image, kind, quality, metadata=None):
+        fh.write(b"\x89PNG half an image")
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(100):  # the handler runs between bytecodes
+            time.sleep(0.01)
+        raise AssertionError("SIGTERM was not handled")
+
+    def fallback(signum, frame):  # only runs if the command line did not handle SIGTERM
+        pass
+
+    monkeypatch.setattr(_io, "_write_pillow", killed_while_writing)
+    original = signal.signal(signal.SIGTERM, fallback)
+    out = tmp_path / "out"
+    try:
+        code = main(["denoise", str(noisy_folder / "gray8.png"), "-o", str(out), "--method",
+                     "wavelet", "-q"])
+        restored = signal.getsignal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, original)
+    assert code == 143
+    assert "sklearn-denoise: error: terminated" in capsys.readouterr().err
+    assert list(out.iterdir()) == []  # no temporary file, no partial image
+    assert restored is fallback  # the handler is restored
+
+
+def test_sigterm_to_a_running_process_exits_143(noisy_folder, tmp_path):
+    import signal
+
+    out = tmp_path / "out"
+    many = tmp_path / "many"
+    many.mkdir()
+    image = read_image(noisy_folder / "rgb8.png")
+    for k in range(40):
+        write_image(many / f"{k:02d}.png", image)
+    proc = subprocess.Popen([sys.executable, "-m", "sklearn_denoise", "denoise", str(many),
+                             "-o", str(out), "--method", "nlm", "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # the handler is installed before the folder is created
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert "terminated" in err and "Traceback" not in err
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_stale_temporaries_of_ours_are_removed_and_nothing_else(noisy_folder, tmp_path,
+                                                                 capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    old = time.time() - 3600
+    stale = out / ".gray8.png.0123456789ab.tmp"  # what a SIGKILL during a write leaves
+    fresh = out / ".rgb8.png.abcdef012345.tmp"  # may belong to a write in progress
+    others = [out / ".gray8.png.0123456789AB.tmp", out / ".notes.0123456789ab.tmp.bak",
+              out / "x.png.0123456789ab.tmp", out / ".a.png.0123456789a.tmp",
+              out / "keep.tmp", out / ".hidden"]
+    for path in (stale, fresh, *others):
+        path.write_bytes(b"data")
+        if path is not fresh:
+            os.utime(path, (old, old))
+    assert main(["denoise", str(noisy_folder / "gray8.png"), "-o", str(out), "--method",
+                 "wavelet", "-q"]) == 0
+    assert "removed 1 stale temporary file(s)" in capsys.readouterr().err
+    assert not stale.exists()
+    assert fresh.exists() and all(p.exists() for p in others)
+
+
+def _tiny_weights(path, *, config=None, state=None, checksum=True, drop=None):
+    """A small valid weight file, optionally with crafted settings or tensors."""
+    from sklearn_denoise._modules import build_module
+    from sklearn_denoise._weights import content_digest, save_weights
+
+    base = {"architecture": "unet", "channels": 1, "depth": 2, "width": 4, "blocks": 1,
+            "noise_level_input": False}
+    torch.manual_seed(0)
+    save_weights(path, base, build_module(**base).state_dict())
+    payload = torch.load(path, weights_only=True)
+    payload["config"].update(config or {})
+    payload["state_dict"].update(state or {})
+    for key in drop or ():
+        del payload["state_dict"][key]
+    if checksum:
+        payload["sha256"] = content_digest(payload)
+    else:
+        del payload["sha256"]
+    torch.save(payload, path)
+    return path
+
+
+@pytest.fixture
+def bad_inputs(tmp_path):
+    """A folder tree for the bad-input matrix: inputs, outputs, crafted files."""
+    root = tmp_path / "env"
+    imgs, tiny, out = root / "imgs", root / "tiny", root / "out"
+    for folder in (imgs, tiny, out):
+        folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "b.png"):
+        write_image(imgs / name, rng.integers(0, 256, (32, 32), dtype=np.uint8))
+    write_image(tiny / "t.png", np.zeros((1, 1), np.uint8))
+    write_image(out / "a.png", np.zeros((4, 4), np.uint8))  # an earlier result
+    _tiny_weights(root / "good.pt")
+    _tiny_weights(root / "blocks.pt", config={"blocks": 100000})
+    _tiny_weights(root / "width.pt", config={"width": 200000})
+    _tiny_weights(root / "depth.pt", config={"depth": -3})
+    _tiny_weights(root / "arch.pt", config={"architecture": "resnet"})
+    _tiny_weights(root / "shape.pt", state={"head.weight": torch.zeros(4, 1, 5, 5)})
+    _tiny_weights(root / "missing.pt", drop=["tail.bias"])
+    _tiny_weights(root / "nan.pt", state={"tail.bias": torch.tensor([float("nan")])})
+    _tiny_weights(root / "nochecksum.pt", checksum=False)
+    tampered = torch.load(root / "good.pt", weights_only=True)
+    tampered["state_dict"]["tail.bias"] += 1  # sha256 left as it was
+    torch.save(tampered, root / "tampered.pt")
+    (root / "garbage.pt").write_bytes(b"PK\x03\x04 not really a zip")
+    joblib.dump({"estimator": _Payload(root / "executed")}, root / "pickle.pt")
+    return root
+
+
+# each case: arguments ({root} is the bad_inputs folder), exit code, message on stderr
+BAD_INPUTS = {
+    "denoise-existing-output": (
+        "denoise {root}/imgs -o {root}/out --method wavelet", 2,
+        "already exist: {root}/out/a.png"),
+    "denoise-into-input-folder": (
+        "denoise {root}/imgs -o {root}/imgs --method wavelet --overwrite", 2,
+        "refusing to overwrite input file"),
+    "denoise-max-pixels-zero": (
+        "denoise {root}/imgs -o {root}/new --max-pixels 0", 2,
+        "expected a positive integer, got 0"),
+    "denoise-too-many-pixels": (
+        "denoise {root}/imgs/a.png -o {root}/new --method wavelet --max-pixels 1000", 1,
+        "32x32 pixels (1,024 pixels), more than the limit of 1,000"),
+    "model-blocks": ("denoise {root}/imgs -o {root}/new --model {root}/blocks.pt", 2,
+                     "blocks must be in [1, 16], got 100000"),
+    "model-width": ("denoise {root}/imgs -o {root}/new --model {root}/width.pt", 2,
+                    "width must be in [1, 512], got 200000"),
+    "model-depth": ("denoise {root}/imgs -o {root}/new --model {root}/depth.pt", 2,
+                    "depth of unet must be in [1, 8], got -3"),
+    "model-architecture": ("denoise {root}/imgs -o {root}/new --model {root}/arch.pt", 2,
+                           "unknown architecture 'resnet'"),
+    "model-tensor-shape": ("denoise {root}/imgs -o {root}/new --model {root}/shape.pt", 2,
+                           "tensor 'head.weight' has shape (4, 1, 5, 5)"),
+    "model-missing-tensor": ("denoise {root}/imgs -o {root}/new --model {root}/missing.pt",
+                             2, "missing ['tail.bias']"),
+    "model-nan": ("denoise {root}/imgs -o {root}/new --model {root}/nan.pt", 2,
+                  "tensor 'tail.bias' holds NaN or infinite values"),
+    "model-no-checksum": ("denoise {root}/imgs -o {root}/new --model {root}/nochecksum.pt",
+                          2, "has no checksum"),
+    "model-tampered": ("denoise {root}/imgs -o {root}/new --model {root}/tampered.pt", 2,
+                       "fails its checksum"),
+    "model-garbage": ("denoise {root}/imgs -o {root}/new --model {root}/garbage.pt", 2,
+                      "is corrupt, truncated"),
+    "model-pickle": ("denoise {root}/imgs -o {root}/new --model {root}/pickle.pt", 2,
+                     "never unpickled"),
+    "train-out-is-input": (
+        "train --clean {root}/imgs --out {root}/imgs/a.png --epochs 1", 2,
+        "refusing to overwrite input file {root}/imgs/a.png with --out"),
+    "train-out-is-init": (
+        "train --clean {root}/imgs --init {root}/good.pt --out {root}/good.pt", 2,
+        "refusing to overwrite input file {root}/good.pt with --out"),
+    "train-checkpoint-is-input": (
+        "train --noisy {root}/imgs --out {root}/m.pt --checkpoint {root}/imgs/b.png", 2,
+        "refusing to overwrite input file {root}/imgs/b.png with --checkpoint"),
+    "train-out-is-checkpoint": (
+        "train --clean {root}/imgs --out {root}/m.pt --checkpoint {root}/m.pt", 2,
+        "--out and --checkpoint are the same file"),
+    "train-tiny-images": ("train --clean {root}/tiny --out {root}/m.pt --epochs 1", 2,
+                          "at least 8x8 pixels; too small in --clean: {root}/tiny/t.png (1x1)"),
+    "train-init-crafted": ("train --clean {root}/imgs --init {root}/blocks.pt --out "
+                           "{root}/m.pt", 2, "cannot load --init"),
+    "train-pickle-checkpoint": (
+        "train --clean {root}/imgs --out {root}/m.pt --checkpoint {root}/pickle.pt", 2,
+        "cannot resume from the checkpoint {root}/pickle.pt"),
+    "train-weights-as-checkpoint": (
+        "train --clean {root}/imgs --out {root}/m.pt --checkpoint {root}/good.pt", 2,
+        "is not a sklearn-denoise checkpoint (it is a weight file)"),
+    "train-max-pixels": ("train --clean {root}/imgs --out {root}/m.pt --max-pixels 1000",
+                         2, "none of the images could be read"),
+    "compare-figure-is-input": (
+        "compare --images {root}/imgs --methods wavelet --figure {root}/imgs/a.png", 2,
+        "refusing to overwrite input file {root}/imgs/a.png with --figure"),
+    "compare-figure-is-model": (
+        "compare --images {root}/imgs --model {root}/good.pt --figure {root}/good.pt", 2,
+        "refusing to overwrite input file {root}/good.pt with --figure"),
+}
+
+
+def _snapshot(root):
+    return {str(p.relative_to(root)): _digest(p) for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_matrix(bad_inputs, capsys, case):
+    if case.startswith("compare-"):
+        pytest.importorskip("matplotlib", reason="--figure needs matplotlib")
+    args, expected_code, message = BAD_INPUTS[case]
+    root = bad_inputs
+    before = _snapshot(root)
+    code = _exit_code(args.format(root=root).split() + ["-q"])
+    err = capsys.readouterr().err
+    assert code == expected_code, err
+    assert message.format(root=root) in err, err
+    assert "Traceback" not in err
+    assert _snapshot(root) == before  # no output written, inputs untouched
+    assert not (root / "executed").exists()  # nothing was unpickled
