@@ -851,6 +851,11 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             params["random_state"] = None
         if params["init_weights"] is not None:
             params["init_weights"] = os.fspath(params["init_weights"])
+        if not isinstance(params["noise_model"], str):  # a NoiseModel: its three numbers
+            model = params["noise_model"]
+            params["noise_model"] = {"gain": float(model.gain),
+                                     "read_noise": float(model.read_noise),
+                                     "black_level": float(model.black_level)}
         fitted = {
             "n_channels_in": int(self.n_channels_in_),
             "training_mode": self.training_mode_,
@@ -864,6 +869,18 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             self.net_.optimizer_.state_dict(), history=self.history_.to_list(),
             params=params, fitted=fitted, metadata=self.weights_metadata_,
         )
+
+    @staticmethod
+    def _noise_model_from_json(fields, source):
+        """The NoiseModel a checkpoint stores as ``{gain, read_noise, black_level}``."""
+        from .noise import NoiseModel
+
+        if set(fields) != {"gain", "read_noise", "black_level"}:
+            raise ValueError(f"{source}: invalid noise_model {fields!r}.")
+        try:
+            return NoiseModel(**fields)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{source}: invalid noise_model: {exc}") from None
 
     @classmethod
     def load_checkpoint(cls, path, **params):
@@ -904,6 +921,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         unknown = sorted(set(stored) - set(cls._get_param_names()))
         if unknown:
             raise ValueError(f"{source}: unknown estimator parameters {unknown}.")
+        if isinstance(stored.get("noise_model"), dict):
+            stored["noise_model"] = cls._noise_model_from_json(stored["noise_model"], source)
         est = cls(**{**stored, **params})
         est._check_params()
         network = {key: getattr(est, key) for key in

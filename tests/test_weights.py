@@ -273,3 +273,19 @@ def test_checkpoint_and_weight_file_are_not_interchangeable(trained, tmp_path):
     _rewrite(ckpt, lambda p: p["state_dict"]["tail.bias"].add_(1), checksum=False)
     with pytest.raises(ValueError, match="fails its checksum"):
         CNNDenoiser.load_checkpoint(ckpt)
+
+
+def test_checkpoint_stores_a_noise_model_parameter(tmp_path):
+    from sklearn_denoise.noise import NoiseModel
+
+    model = NoiseModel(gain=0.01, read_noise=0.02, black_level=0.05)
+    est = CNNDenoiser(**TINY, noise_model=model).partial_fit(_images())
+    path = est.save_checkpoint(tmp_path / "ckpt.pt")
+    assert CNNDenoiser.load_checkpoint(path).noise_model == model
+    change = _checkpoint_entry("params", {"noise_model": {"gain": -1.0, "read_noise": 0.0,
+                                                          "black_level": 0.0}})
+    with pytest.raises(ValueError, match="invalid noise_model: gain must be >= 0"):
+        CNNDenoiser.load_checkpoint(_rewrite(path, change))
+    change = _checkpoint_entry("params", {"noise_model": {"gain": 1.0, "code": "x"}})
+    with pytest.raises(ValueError, match="invalid noise_model"):
+        CNNDenoiser.load_checkpoint(_rewrite(path, change))
