@@ -704,7 +704,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
                 out = _from_opponent(out)
         else:
             out = self._denoise_gray(x, None, data_scale, normalization)
-        return normalization.invert(out)
+        # back in the input's precision before the inverse map (float64 reaches 1e308)
+        return normalization.invert(out.astype(image.dtype, copy=False))
 
     def _denoise_gray(self, x, sigma, data_scale, normalization):
         """Network pass on one normalised image; ``normalization`` None means a colour

@@ -1,0 +1,181 @@
+import numpy as np
+import pytest
+
+from sklearn_denoise import CNNDenoiser
+from sklearn_denoise._normalize import Normalization, fit_normalization
+from sklearn_denoise._sensor import (
+    GaussianNoise,
+    check_noise_model,
+    noise_level_map,
+    resolve_noise,
+    sensor_training_patch,
+)
+from sklearn_denoise.datasets import load_sample_images
+from sklearn_denoise.noise import NoiseModel, gaussian, poisson_gaussian
+
+BLACK, READ = 100.0, 2.0
+
+
+@pytest.fixture(scope="module")
+def clean():
+    return load_sample_images(size=128)[:3].astype(np.float64) / 255
+
+
+@pytest.fixture(scope="module")
+def gray():
+    return CNNDenoiser.pretrained("gray")
+
+
+def _counts(clean, peak, seed=0):
+    noisy = poisson_gaussian(peak * clean, gain=1.0, read_sigma=READ, black_level=BLACK,
+                             random_state=seed)
+    return np.clip(np.rint(noisy), 0, 65535).astype(np.uint16)
+
+
+def _counts_psnr(clean, peak, out):
+    expected = BLACK + peak * clean
+    mse = np.mean((np.rint(out.astype(np.float64)) - expected) ** 2)
+    return 10 * np.log10(peak**2 / mse)
+
+
+def test_check_noise_model():
+    model = NoiseModel(gain=1.0, read_noise=2.0, black_level=100.0)
+    assert check_noise_model(model) is model
+    assert check_noise_model("auto") == "auto"
+    with pytest.raises(ValueError, match="noise_model must be one of"):
+        check_noise_model("poisson")
+
+
+def test_resolve_noise_tells_gaussian_from_sensor_noise(clean):
+    rng = np.random.default_rng(0)
+    for image in clean:
+        noisy = (image + rng.normal(0, 25 / 255, image.shape))[..., None]
+        assert isinstance(resolve_noise(noisy, "auto"), GaussianNoise)
+        counts = _counts(image, 30).astype(np.float64)[..., None]
+        norm = fit_normalization(counts, "auto")
+        noise = resolve_noise(norm.apply(counts), "auto", normalization=norm)
+        assert isinstance(noise, NoiseModel)
+        # gain 1 count per photon, mapped by the normalisation's scale
+        assert noise.gain * norm.scale == pytest.approx(1.0, rel=0.3)
+
+
+def test_resolve_noise_maps_known_parameters_into_normalised_units():
+    model = NoiseModel(gain=2.0, read_noise=4.0, black_level=200.0)
+    norm = Normalization(offset=100 / 65535, scale=1000 / 65535)
+    image = np.zeros((8, 8, 1))
+    mapped = resolve_noise(image, model, data_scale=65535.0, normalization=norm)
+    assert mapped.gain == pytest.approx(2.0 / 1000)
+    assert mapped.read_noise == pytest.approx(4.0 / 1000)
+    assert mapped.black_level == pytest.approx(0.1)
+    known = resolve_noise(image, "auto", sigma=10 / 65535, normalization=norm)
+    assert known.sigma == pytest.approx(0.01)
+
+
+def test_noise_level_map_grows_with_the_signal():
+    image = np.tile(np.linspace(0, 1, 32), (32, 1))[..., None]
+    level = noise_level_map(image, NoiseModel(gain=0.01, read_noise=0.02, black_level=0.0))
+    assert level.shape == image.shape
+    assert level[:, 2].mean() < level[:, -3].mean()
+    np.testing.assert_allclose(level[:, -3], np.sqrt(0.01 * image[:, -3] + 0.02**2),
+                               rtol=0.05)
+
+
+def test_sensor_training_patch_is_normalised_like_inference(clean):
+    rng = np.random.default_rng(0)
+    patch = clean[0, :64, :64, None].astype(np.float32)
+    noisy, target, level = sensor_training_patch(patch, rng)
+    assert noisy.shape == target.shape == level.shape == patch.shape
+    low, high = np.percentile(noisy, (0.1, 99.9))
+    assert low == pytest.approx(0.0, abs=1e-5) and high == pytest.approx(1.0, abs=1e-5)
+    assert np.all(np.isfinite(level)) and np.all(level >= 0)
+    # target and input share one affine map: their difference is the (scaled) noise
+    assert abs(float(np.mean(noisy - target))) < 0.05
+
+
+@pytest.mark.parametrize("peak", [10, 100])
+def test_pretrained_denoises_uint16_counts_blind(gray, clean, peak):
+    counts = _counts(clean, peak)
+    out = gray.transform(counts)
+    assert out.dtype == np.uint16 and out.shape == counts.shape
+    # same scale as the input: black level 100, a few hundred counts at most
+    assert 90 <= np.percentile(out, 1) and np.percentile(out, 99) <= BLACK + 1.3 * peak
+    noisy_psnr = _counts_psnr(clean, peak, counts)
+    assert _counts_psnr(clean, peak, out) > noisy_psnr + 7
+
+
+def test_pretrained_sensor_path_beats_the_gaussian_assumption(gray, clean):
+    counts = _counts(clean, 30)
+    auto = _counts_psnr(clean, 30, gray.transform(counts))
+    gaussian_only = CNNDenoiser.pretrained("gray", noise_model="gaussian").transform(counts)
+    known = CNNDenoiser.pretrained(
+        "gray", noise_model=NoiseModel(gain=1.0, read_noise=READ, black_level=BLACK)
+    ).transform(counts)
+    assert auto > _counts_psnr(clean, 30, gaussian_only) + 1
+    assert abs(auto - _counts_psnr(clean, 30, known)) < 0.5
+
+
+@pytest.mark.parametrize("scale, offset, dtype", [
+    (255.0, 0.0, np.float32),
+    (4095.0, 0.0, np.float64),
+    (1000.0, -500.0, np.float64),
+    (255.0, 0.0, np.int64),
+    (65535.0, 0.0, np.uint32),
+])
+def test_pretrained_on_other_ranges_matches_unit_range_quality(gray, clean, scale, offset,
+                                                               dtype):
+    noisy = gaussian(clean, 20 / 255, random_state=0)
+    unit_psnr = _unit_psnr(clean, gray.transform(noisy.astype(np.float32)))
+    data = noisy * scale + offset
+    if np.dtype(dtype).kind in "ui":
+        data = np.clip(np.rint(data), 0, None)
+    out = gray.transform(data.astype(dtype))
+    assert out.dtype == dtype
+    assert np.all(np.isfinite(out.astype(np.float64)))
+    back = (out.astype(np.float64) - offset) / scale
+    assert _unit_psnr(clean, back) > unit_psnr - 0.5
+
+
+def _unit_psnr(clean, out):
+    return 10 * np.log10(1 / np.mean((np.clip(out, 0, 1) - clean) ** 2))
+
+
+def test_pretrained_on_a_z_stack_of_counts(gray, clean):
+    stack = _counts(np.repeat(clean[:1], 4, axis=0), 50)
+    out = gray.transform(stack)
+    assert out.shape == stack.shape and out.dtype == np.uint16
+    assert _counts_psnr(np.repeat(clean[:1], 4, axis=0), 50, out) > (
+        _counts_psnr(np.repeat(clean[:1], 4, axis=0), 50, stack) + 7)
+
+
+def test_huge_finite_floats_give_finite_output(gray, clean):
+    noisy = gaussian(clean[:1], 0.1, random_state=0) * 1e300
+    out = gray.transform(noisy)
+    assert np.all(np.isfinite(out))
+    assert _unit_psnr(clean[:1], out / 1e300) > 25
+
+
+def test_bad_noise_model_parameter(gray, clean):
+    with pytest.raises(ValueError, match="noise_model must be one of"):
+        CNNDenoiser.pretrained("gray", noise_model="sensor")
+    den = CNNDenoiser.pretrained("gray").set_params(noise_model=3)
+    with pytest.raises(ValueError, match="noise_model must be one of"):
+        den.transform(clean[:1])
+
+
+def test_mixed_training_needs_a_noise_level_input(clean):
+    den = CNNDenoiser(depth=2, width=4, max_epochs=1, train_sigma=0.1, train_noise="mixed",
+                      noise_level_input=False, random_state=0)
+    with pytest.raises(ValueError, match="train_noise='mixed' needs"):
+        den.fit(clean.astype(np.float32))
+
+
+def test_mixed_training_records_per_pixel_maps(tmp_path, clean):
+    den = CNNDenoiser(depth=2, width=4, blocks=1, max_epochs=1, train_sigma=(0, 0.2),
+                      train_noise="mixed", noise_level_input=True, patch_size=32,
+                      random_state=0).fit(clean.astype(np.float32))
+    assert den._takes_sensor_noise_maps()
+    den.save(tmp_path / "mixed.pt")
+    loaded = CNNDenoiser.load(tmp_path / "mixed.pt")
+    assert loaded.weights_metadata_["train_noise"] == "mixed"
+    counts = _counts(clean[:1], 30)
+    np.testing.assert_array_equal(loaded.transform(counts), den.transform(counts))
