@@ -881,6 +881,10 @@ def _new_estimator(args, mode, n_channels):
     try:
         est = CNNDenoiser(**params)
         est._check_params()
+        if args.init is None:  # the limits a weight file must respect, before training
+            from ._weights import check_config
+
+            check_config(est._resolve_config(n_channels)[0], source="the network options")
     except (ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from None
     return est

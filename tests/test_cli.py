@@ -731,6 +731,12 @@ BAD_INPUTS = {
         "--out and --checkpoint are the same file"),
     "train-tiny-images": ("train --clean {root}/tiny --out {root}/m.pt --epochs 1", 2,
                           "at least 8x8 pixels; too small in --clean: {root}/tiny/t.png (1x1)"),
+    "train-width-too-large": (
+        "train --clean {root}/imgs --out {root}/m.pt --width 1024", 2,
+        "the network options: width must be in [1, 512], got 1024"),
+    "train-depth-too-large": (
+        "train --clean {root}/imgs --out {root}/m.pt --architecture dncnn --depth 65", 2,
+        "depth of dncnn must be in [2, 64], got 65"),
     "train-init-crafted": ("train --clean {root}/imgs --init {root}/blocks.pt --out "
                            "{root}/m.pt", 2, "cannot load --init"),
     "train-pickle-checkpoint": (
