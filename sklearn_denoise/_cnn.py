@@ -152,7 +152,8 @@ class _PatchDataset(torch.utils.data.Dataset):
 
 
 def _to_tensor(image):
-    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(image, -1, 0), dtype=np.float32))
+    # a copy: a 1x1 crop with negative strides counts as contiguous but torch rejects it
+    return torch.from_numpy(np.array(np.moveaxis(image, -1, 0), dtype=np.float32, order="C"))
 
 
 class _MaskedMSELoss(nn.Module):

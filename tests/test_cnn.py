@@ -399,3 +399,11 @@ def test_clone_does_not_share_weights(trained):
     fresh = clone(trained)
     assert not hasattr(fresh, "net_")
     assert fresh.get_params() == trained.get_params()
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 1), (2, 1, 7), (2, 2, 2)])
+def test_training_on_tiny_images_works(shape):
+    # 1x1 crops used to reach torch with negative strides (rotation/flip views)
+    X = np.random.RandomState(0).rand(*shape).astype(np.float32)
+    den = CNNDenoiser(depth=2, width=4, max_epochs=1, train_sigma=0.1, random_state=0).fit(X)
+    assert den.transform(X).shape == shape
