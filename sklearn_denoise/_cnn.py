@@ -2,6 +2,7 @@
 
 import math
 import os
+import sys
 
 import numpy as np
 import torch
@@ -9,7 +10,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetRegressor
-from skorch.callbacks import Callback, ProgressBar
+from skorch.callbacks import Callback, PrintLog, ProgressBar
 from torch import nn
 
 from ._base import DenoiserMixin
@@ -163,6 +164,17 @@ class _MaskedMSELoss(nn.Module):
         target, mask = y_true[:, :-1], y_true[:, -1:]
         squared = (y_pred - target) ** 2 * mask
         return squared.sum() / (mask.sum() * y_pred.shape[1]).clamp_min(1.0)
+
+
+class _PrintLog(PrintLog):
+    """skorch's epoch table, without ANSI colour codes when stdout is not a terminal
+    (a log redirected to a file would otherwise hold escape sequences)."""
+
+    def format_row(self, row, key, color):
+        if sys.stdout.isatty():
+            return super().format_row(row, key, color)
+        plain = {k: v for k, v in row.items() if k != key + "_best"}
+        return super().format_row(plain, key, color)
 
 
 class _LRSchedule(Callback):
@@ -559,6 +571,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             iterator_train__shuffle=True,
             iterator_train__generator=torch.Generator(),
             callbacks=callbacks,
+            callbacks__print_log=_PrintLog(),
             device=self._torch_device(),
             verbose=int(self.verbose),
         )

@@ -407,3 +407,12 @@ def test_training_on_tiny_images_works(shape):
     X = np.random.RandomState(0).rand(*shape).astype(np.float32)
     den = CNNDenoiser(depth=2, width=4, max_epochs=1, train_sigma=0.1, random_state=0).fit(X)
     assert den.transform(X).shape == shape
+
+
+def test_epoch_table_has_no_colour_codes_when_not_a_terminal(capsys):
+    X = np.random.RandomState(0).rand(2, 16, 16).astype(np.float32)
+    CNNDenoiser(depth=2, width=4, max_epochs=2, train_sigma=0.1, verbose=1,
+                random_state=0).fit(X)
+    out = capsys.readouterr().out
+    assert "train_loss" in out
+    assert "\x1b[" not in out
