@@ -21,8 +21,19 @@ channel with zero weights, so training starts from exactly the blind model's out
     nohup python benchmarks/train_pretrained.py --epochs 240 \
         --checkpoint ~/ckpt/gray.ckpt.pt --export sklearn_denoise/pretrained/gray.pt &
 
+``--train-noise mixed`` (the third stage, for sensor data) gives half of the patches
+Poisson-Gaussian noise instead (photons at white log-uniform in [2, 1000], read noise
+uniform in [0, 5] photo-electrons), each such patch normalised as at inference and given
+its per-pixel noise-level map (``CNNDenoiser(train_noise="mixed")``)::
+
+    nohup python benchmarks/train_pretrained.py --init gray --train-noise mixed \
+        --lr 2e-4 --epochs 24 --eval-every 4 --checkpoint ~/ckpt/mixed.ckpt.pt \
+        --export mixed.pt &
+
 Every ``--eval-every`` epochs it prints Set12 PSNR at sigma 15/25/50 (the protocol of
-../shared/data/README.md) for monitoring only; Set12 never enters training.
+../shared/data/README.md) and, on Set12 as uint16 sensor counts at peaks 10/30/100, the
+PSNR of benchmarks/bench_sensor_noise.py, for monitoring only; Set12 never enters
+training.
 """
 
 import argparse
@@ -38,7 +49,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _protocol import DATA, evaluate, read_folder  # noqa: E402
+from _protocol import (  # noqa: E402
+    DATA,
+    counts_psnr,
+    evaluate,
+    read_folder,
+    sensor_counts,
+)
 
 from sklearn_denoise import CNNDenoiser  # noqa: E402
 from sklearn_denoise._weights import resolve_weights, save_weights  # noqa: E402
@@ -94,8 +111,11 @@ def main(argv=None):
     parser.add_argument("--eval-every", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-noise", default="gaussian", choices=["gaussian", "mixed"],
+                        help="mixed: half the patches get Poisson-Gaussian sensor noise with "
+                        "a per-pixel noise map (CNNDenoiser's train_noise)")
     args = parser.parse_args(argv)
-    recipe = {**RECIPE, "noise_level_input": not args.blind}
+    recipe = {**RECIPE, "noise_level_input": not args.blind, "train_noise": args.train_noise}
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -132,12 +152,21 @@ def main(argv=None):
             for s in (15, 25, 50):
                 line[f"set12_{s}"] = round(evaluate(
                     lambda img: den.transform(img[None].astype(np.float32))[0], val, s)[0], 3)
+            for peak in (10, 30, 100):  # sensor counts, benchmarks/bench_sensor_noise.py
+                line[f"counts_{peak}"] = round(float(np.mean([
+                    counts_psnr(clean, peak, den.transform(sensor_counts(clean, peak, k)[None])[0])
+                    for k, clean in enumerate(val)
+                ])), 3)
             if args.export:
                 den.save(args.export, half=True, metadata={
                     "data": "train400 (400 grayscale 180x180 crops, BSD)",
                     "recipe": json.dumps({**recipe, "lr": args.lr, "epochs": args.epochs,
                                           "schedule": "cosine to 1%", "optimizer": "Adam",
-                                          "noise": "gaussian, sigma ~ U[0, 55/255]"}),
+                                          "noise": "gaussian, sigma ~ U[0, 55/255]" + (
+                                              "; half the patches Poisson-Gaussian (peak "
+                                              "log-U[2, 1000], read noise U[0, 5]/peak), "
+                                              "per-pixel noise map"
+                                              if args.train_noise == "mixed" else "")}),
                     "epochs_done": done,
                     "init": args.init,
                     "noise_map_added_to_init": bool(args.add_noise_map),
