@@ -213,6 +213,7 @@ if "gray" in available_models():
 # -------
 # All panels share one display range, from the black level to the black level plus the
 # peak (darker and brighter counts are clipped for display only).
+# sphinx_gallery_thumbnail_number = 3
 shown = {"noisy": "noisy", "CNN (blind, default call)": "CNN (blind)",
          "VST + wavelet": "VST + wavelet", "VST + NLM": "VST + NLM",
          "VST + BM3D": "VST + BM3D", "wavelet (default call)": "wavelet"}
@@ -235,6 +236,6 @@ fig.tight_layout()
 # %%
 # The classical methods gain from the variance stabilisation: their default calls assume
 # one noise level for the whole image, too high in the dark regions and too low in the
-# bright ones. The pretrained CNN, called blind on the raw counts, does best here; see the
-# benchmarks page for the same comparison on Set12 at several photon counts.
+# bright ones. The pretrained CNN, called blind on the raw counts, does best here. The
+# benchmarks page has the same comparison on Set12 at several photon counts.
 plt.show()
