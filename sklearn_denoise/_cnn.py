@@ -703,6 +703,10 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
     def _denoise_image(self, image, layout, data_scale):
         """Denoise one (H, W, C) float image: normalise, colour space, noise model, network."""
         normalization = fit_normalization(image, check_normalize(self.normalize))
+        if normalization.flat:
+            # the network's small response to a flat input (biases, borders) would be all
+            # the output has, magnified by the dtype's scale for integer images
+            return image.copy()
         x = normalization.apply(image)
         if self.channel_strategy == "opponent":
             opponent = layout.n_channels == 3

@@ -54,6 +54,7 @@ class Normalization:
 
     offset: float = 0.0
     scale: float = 1.0
+    flat: bool = False  # a (nearly) constant image: nothing to denoise
 
     @property
     def is_identity(self):
@@ -124,8 +125,9 @@ def fit_normalization(image, mode="auto"):
         One float image (any shape), on the package's intensity scale.
     mode : {"auto", "percentile", "none"}
         "none" never maps; "percentile" always maps the 0.1 % and 99.9 % percentiles onto
-        0 and 1; "auto" maps only images that are not already on about [0, 1] (spanning
-        less than a quarter of it, or reaching beyond [-0.5, 1.5]).
+        0 and 1; "auto" maps only images that are not already on about [0, 1] (1st to
+        99th percentile spanning less than a quarter of it, or reaching beyond
+        [-0.75, 1.75]).
 
     Returns
     -------
@@ -146,5 +148,5 @@ def fit_normalization(image, mode="auto"):
         )
     if span <= 1e-12 * max(abs(low), abs(high)):
         # (nearly) constant image: nothing to scale, only move it to 0
-        return Normalization(offset=low, scale=1.0)
+        return Normalization(offset=low, scale=1.0, flat=True)
     return Normalization(offset=low, scale=span)

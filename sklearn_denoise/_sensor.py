@@ -29,7 +29,7 @@ NOISE_MODEL_OPTIONS = ("auto", "gaussian", "poisson-gaussian")
 # Poisson-Gaussian is assumed when the fitted noise variance at the bright end of the image
 # (99th percentile) is at least this many times the variance at its dark end (1st
 # percentile). Measured on Set12: white Gaussian noise (sigma 5-50 on 0-255) gives ratios of
-# 1.0-2.2, Poisson-Gaussian counts at 10-100 photons 3.2-37.
+# 1.0-2.2, Poisson-Gaussian counts at 10-100 photons 3.1-37.
 _SIGNAL_DEPENDENCE_RATIO = 3.0
 
 
@@ -89,7 +89,8 @@ def resolve_noise(image, noise_model="auto", sigma=None, *, data_scale=1.0,
         model when its variance grows markedly with the signal, white Gaussian otherwise.
         A NoiseModel: known parameters, in the data units of the original image.
     sigma : float or None
-        Known Gaussian noise level on the original image's intensity scale.
+        Known Gaussian noise level on the original image's intensity scale; takes
+        precedence over ``noise_model``.
     data_scale : float
         What 1.0 on the intensity scale is in data units (an integer dtype's maximum).
     normalization : Normalization or None
@@ -102,12 +103,12 @@ def resolve_noise(image, noise_model="auto", sigma=None, *, data_scale=1.0,
     """
     offset = normalization.offset if normalization is not None else 0.0
     scale = normalization.scale if normalization is not None else 1.0
-    if isinstance(noise_model, NoiseModel):
-        return noise_model.scaled(0.0, data_scale).scaled(offset, scale)
     if sigma is not None:
         if normalization is None:
             return GaussianNoise(sigma)
         return GaussianNoise(normalization.noise_level(sigma))
+    if isinstance(noise_model, NoiseModel):
+        return noise_model.scaled(0.0, data_scale).scaled(offset, scale)
     if noise_model == "gaussian" or image.shape[-1] != 1:
         return GaussianNoise(estimate_gaussian_sigma(image))
     try:

@@ -455,7 +455,15 @@ class VarianceStabilizedDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator)
                 targets.append(unit.apply(target))
         fit_target = _in_layout(targets, layout) if clean is not None else y
         self.denoiser_ = clone(self._template())
+        params = self.denoiser_.get_params(deep=False)
+        sigma = params.get("sigma")
+        if sigma is not None:
+            # sigma is in stabilised units, converted per image in transform; the wrapped
+            # fit would check it against the mapped images' [0, 1] scale instead
+            self.denoiser_.set_params(sigma=None)
         self.denoiser_.fit(_in_layout(inputs, layout), fit_target)
+        if sigma is not None:
+            self.denoiser_.set_params(sigma=sigma)
         self.noise_models_ = models
         return self
 

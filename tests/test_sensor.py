@@ -179,3 +179,15 @@ def test_mixed_training_records_per_pixel_maps(tmp_path, clean):
     assert loaded.weights_metadata_["train_noise"] == "mixed"
     counts = _counts(clean[:1], 30)
     np.testing.assert_array_equal(loaded.transform(counts), den.transform(counts))
+
+
+@pytest.mark.parametrize("image", [np.full((1, 64, 64), 1000, np.uint16),
+                                   np.zeros((1, 32, 32)), np.full((1, 32, 32), 0.5)])
+def test_constant_images_come_back_unchanged(gray, image):
+    np.testing.assert_array_equal(gray.transform(image), image)
+
+
+def test_known_sigma_takes_precedence_over_a_noise_model():
+    model = NoiseModel(gain=1.0, read_noise=2.0, black_level=100.0)
+    noise = resolve_noise(np.zeros((8, 8, 1)), model, sigma=0.1)
+    assert isinstance(noise, GaussianNoise) and noise.sigma == 0.1

@@ -438,3 +438,16 @@ def _expected_failed_checks(estimator):
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+def test_wrapped_sigma_above_one_in_stabilised_units_fits():
+    # regression: fit used to check sigma=1.2 against the mapped [0, 1] images
+    from sklearn_denoise import VarianceStabilizedDenoiser, WaveletDenoiser
+    from sklearn_denoise.noise import poisson_gaussian
+
+    clean = np.tile(np.linspace(0, 1, 48), (48, 1))
+    counts = np.rint(poisson_gaussian(30 * clean, gain=1, read_sigma=2, black_level=100,
+                                      random_state=0)).astype(np.uint16)[None]
+    den = VarianceStabilizedDenoiser(WaveletDenoiser(sigma=1.2)).fit(counts)
+    assert den.denoiser_.get_params()["sigma"] == 1.2
+    assert den.transform(counts).shape == counts.shape
