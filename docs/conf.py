@@ -54,6 +54,26 @@ html_theme_options = {
 html_static_path = []
 html_show_sourcelink = False
 
+# Command-line reference: the --help text of every subcommand, generated from the parser
+# itself at each build (one source of truth), included by cli.rst.
+def _write_cli_help():
+    import argparse
+
+    from sklearn_denoise.cli import build_parser
+
+    os.environ["COLUMNS"] = "92"  # argparse wraps to the terminal width
+    out = Path(__file__).resolve().parent / "_generated"
+    out.mkdir(exist_ok=True)
+    parser = build_parser()
+    (out / "cli_main.txt").write_text(parser.format_help())
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                (out / f"cli_{name}.txt").write_text(sub.format_help())
+
+
+_write_cli_help()
+
 # Gallery ------------------------------------------------------------------------------
 os.environ.setdefault("MPLBACKEND", "Agg")
 warnings.filterwarnings("ignore", message="Matplotlib is currently using agg")
