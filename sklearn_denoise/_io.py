@@ -11,6 +11,13 @@ PNG and JPEG go through Pillow, TIFF through tifffile (both come with scikit-ima
 Pillow reads 16-bit colour PNGs as 8-bit and cannot write them, so those (colour types RGB,
 RGBA and gray + alpha at 16 bits) go through pypng.
 
+TIFF stacks (z or t planes of one gray image, e.g. ``(n, H, W)`` written by tifffile,
+ImageJ hyperstacks) are read and written plane by plane with :func:`open_image` and
+:func:`write_image_planes`, so memory stays bounded by one plane whatever the stack's
+size; the dtype and the metadata tifffile keeps (resolution, description, the shape and
+axes of the stack, simple ImageJ settings such as the voxel spacing and unit) are carried
+over. :func:`read_image` reads single images only.
+
 Unreadable, corrupt or unsupported files raise :class:`ImageFileError` (a ValueError)
 naming the file and the reason; failures to write raise :class:`ImageWriteError` (an
 OSError).
@@ -26,11 +33,15 @@ than twice that, about 179 million pixels) still applies on top of a larger
 """
 
 import io
+import json
+import math
 import struct
 import warnings
 import zlib
+from contextlib import contextmanager
 from numbers import Integral
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import png
@@ -40,12 +51,15 @@ from ._atomic import atomic_open
 __all__ = [
     "MAX_PIXELS",
     "SUPPORTED_EXTENSIONS",
+    "ImageFile",
     "ImageFileError",
     "ImageTooLargeError",
     "ImageWriteError",
     "is_image_file",
+    "open_image",
     "read_image",
     "write_image",
+    "write_image_planes",
 ]
 
 _PNG = (".png",)
@@ -55,6 +69,12 @@ SUPPORTED_EXTENSIONS = _PNG + _JPEG + _TIFF
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
 _PILLOW_METADATA = ("exif", "icc_profile", "dpi")
+# ImageJ settings carried over to a denoised file (scalars, text and per-channel lists);
+# the counts of images, slices and frames are written by tifffile from the shape
+_IMAGEJ_METADATA = ("spacing", "unit", "finterval", "fps", "loop", "Info", "Labels", "min",
+                    "max", "Ranges")
+_IMAGEJ_DTYPES = (np.uint8, np.uint16, np.float32)
+_DEFLATE = (8, 32946)  # TIFF compression codes of zlib (deflate), kept on writing
 
 #: Largest image :func:`read_image` decodes by default, in pixels (height x width).
 MAX_PIXELS = 2**27
@@ -126,6 +146,25 @@ def read_image(path, *, metadata=False, max_pixels=None):
         If ``max_pixels`` is not an integer.
     """
     max_pixels = _check_max_pixels(max_pixels)
+    path, kind, head = _open_checks(path)
+    info = {}
+    with _decoding_errors(path, kind):
+        if kind == "tiff":
+            image, info = _read_tiff(path, max_pixels)
+        else:
+            size = _png_size(head) if kind == "png" else _jpeg_size(path)
+            if size is not None:
+                _check_size(*size, max_pixels, path)
+            if kind == "png" and _is_16bit_colour_png(head):
+                image = _read_png16(path)
+            else:
+                image, info = _read_pillow(path, kind, max_pixels)
+    image = _check_pixels(image, path)
+    return (image, info) if metadata else image
+
+
+def _open_checks(path):
+    """(path, kind, first bytes) of an existing, non-empty file with a supported name."""
     path = Path(path)
     kind = _kind(path)
     if kind is None:
@@ -144,29 +183,21 @@ def read_image(path, *, metadata=False, max_pixels=None):
         raise ImageFileError(f"{path}: cannot open ({exc.strerror or exc}).") from exc
     if not head:
         raise ImageFileError(f"{path}: empty file.")
-    info = {}
+    return path, kind, head
+
+
+@contextmanager
+def _decoding_errors(path, kind, what=""):
+    """Turn the many exception types of the decoders into one ImageFileError."""
     try:
-        if kind == "tiff":
-            image = _read_tiff(path, max_pixels)
-        else:
-            size = _png_size(head) if kind == "png" else _jpeg_size(path)
-            if size is not None:
-                _check_size(*size, max_pixels, path)
-            if kind == "png" and _is_16bit_colour_png(head):
-                image = _read_png16(path)
-            else:
-                image, info = _read_pillow(path, kind, max_pixels)
-    except ImageFileError:
-        raise
-    except MemoryError:
+        yield
+    except (ImageFileError, MemoryError):
         raise
     except Exception as exc:  # the readers raise many types for corrupt files
         raise ImageFileError(
-            f"{path}: cannot read as {kind.upper()}: the file is corrupt, truncated or not "
-            f"an image ({type(exc).__name__}: {exc})."
+            f"{path}: cannot read {what}as {kind.upper()}: the file is corrupt, truncated or "
+            f"not an image ({type(exc).__name__}: {exc})."
         ) from exc
-    image = _check_pixels(image, path)
-    return (image, info) if metadata else image
 
 
 def _check_max_pixels(max_pixels):
@@ -310,21 +341,25 @@ def _pillow_pixels(im, path):
     raise ImageFileError(f"{path}: unsupported image mode {mode!r}.")
 
 
-def _read_tiff(path, max_pixels):
-    import tifffile
+class _TiffLayout(NamedTuple):
+    """Where the pixels of a TIFF file's first series are, from its directory."""
 
-    with tifffile.TiffFile(path) as tif:
-        if not tif.series:
-            raise ImageFileError(f"{path}: corrupt or empty TIFF file (it holds no image).")
-        series = tif.series[0]
-        axes, shape = series.axes, tuple(series.shape)
-        # layout and size from the directory, before decoding
-        channels_first = axes == "SYX" or (axes == "CYX" and shape[0] in (2, 3, 4))
-        if not channels_first and axes not in ("YX", "YXS", "YXC"):
-            raise ImageFileError(
-                f"{path}: unsupported TIFF layout (axes {axes!r}, shape {shape}); expected "
-                "a single 2-D gray or colour image."
-            )
+    axes: str
+    shape: tuple  # of the whole series
+    plane_shape: tuple  # (H, W) or (H, W, C): one image, or one plane of a stack
+    channels_first: bool  # planar colour (S or C axis first), moved last when read
+    is_stack: bool  # gray planes along one or more leading axes (z, t, ...)
+
+
+def _tiff_layout(tif, path, max_pixels):
+    """Layout and size of the first series, checked before anything is decoded."""
+    if not tif.series:
+        raise ImageFileError(f"{path}: corrupt or empty TIFF file (it holds no image).")
+    series = tif.series[0]
+    axes, shape = series.axes, tuple(int(n) for n in series.shape)
+    channels_first = axes == "SYX" or (axes == "CYX" and shape[0] in (2, 3, 4))
+    is_stack = False
+    if channels_first or axes in ("YX", "YXS", "YXC"):
         height, width = shape[1:3] if channels_first else shape[:2]
         channels = shape[0] if channels_first else (shape[2] if len(shape) == 3 else 1)
         if not 1 <= channels <= 4:
@@ -332,11 +367,237 @@ def _read_tiff(path, max_pixels):
                 f"{path}: unsupported image layout {shape} (axes {axes!r}): expected one "
                 "gray or colour image with at most 4 channels."
             )
-        _check_size(width, height, max_pixels, path)
+        plane_shape = (height, width) if channels == 1 else (height, width, channels)
+    elif len(shape) >= 3 and axes.endswith("YX") and "S" not in axes:
+        height, width = shape[-2:]
+        plane_shape, is_stack = (height, width), True
+    else:
+        raise ImageFileError(
+            f"{path}: unsupported TIFF layout (axes {axes!r}, shape {shape}); expected a "
+            "2-D gray or colour image, or a stack of 2-D gray planes (e.g. z or t)."
+        )
+    _check_size(width, height, max_pixels, path)
+    return _TiffLayout(axes, shape, plane_shape, channels_first, is_stack)
+
+
+def _read_tiff(path, max_pixels):
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        layout = _tiff_layout(tif, path, max_pixels)
+        if layout.is_stack:
+            raise ImageFileError(
+                f"{path}: the file is a stack of {math.prod(layout.shape[:-2])} planes (axes "
+                f"{layout.axes!r}, shape {layout.shape}); multi-plane stacks are not "
+                "supported here: read them plane by plane with open_image (as "
+                "'sklearn-denoise denoise' does)."
+            )
+        series = tif.series[0]
         image = series.asarray()
-    if channels_first:
+        info = {"tiff": _tiff_metadata(tif, series)}
+    if layout.channels_first:
         image = np.moveaxis(image, 0, -1)
-    return np.ascontiguousarray(image)
+    return np.ascontiguousarray(image), info
+
+
+def _is_generated_description(text):
+    """Whether an ImageDescription was written by tifffile or ImageJ (not by a user)."""
+    stripped = text.lstrip()
+    if stripped.startswith(("ImageJ=", "<?xml", "<OME")):
+        return True
+    if stripped.startswith("{"):
+        try:
+            return "shape" in json.loads(stripped)
+        except (ValueError, TypeError):
+            return False
+    return False
+
+
+def _tiff_metadata(tif, series):
+    """What tifffile can write back: resolution, the user's description, the shaped
+    (JSON) or simple ImageJ metadata, and zlib compression."""
+    page = series.keyframe
+    tags = page.tags
+    info = {}
+    if "XResolution" in tags and "YResolution" in tags:
+        info["resolution"] = tuple(float(v) for v in page.resolution)
+        info["resolutionunit"] = int(page.resolutionunit)
+    for tag in tags.values():
+        if tag.code == 270 and isinstance(tag.value, str):
+            if not _is_generated_description(tag.value):
+                info["description"] = tag.value
+                break
+    if tif.is_imagej:
+        settings = tif.imagej_metadata or {}
+        info["imagej"] = {k: settings[k] for k in _IMAGEJ_METADATA if k in settings}
+    elif tif.is_shaped and tif.shaped_metadata:
+        info["shaped"] = {k: v for k, v in tif.shaped_metadata[0].items() if k != "shape"}
+    if page.compression in _DEFLATE:
+        info["compression"] = "zlib"
+    if tif.is_bigtiff:
+        info["bigtiff"] = True
+    return info
+
+
+class ImageFile:
+    """An image file opened with :func:`open_image`, read one plane at a time.
+
+    A single image is one plane; a TIFF stack of ``n`` gray planes (z, t, ... in any
+    number of leading axes) has ``n`` planes in the file's order, each decoded only when
+    asked for. Use it as a context manager, or call :meth:`close`.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    shape : tuple of int
+        Shape of the whole file's pixels: ``plane_shape`` for a single image, the stack's
+        shape (e.g. ``(n, H, W)`` or ``(t, z, H, W)``) otherwise.
+    plane_shape : tuple of int
+        ``(H, W)`` or ``(H, W, C)``.
+    n_planes : int
+    dtype : numpy.dtype
+    axes : str or None
+        The stack's axes as tifffile names them (e.g. ``"ZYX"``, ``"TZYX"``, ``"QYX"``);
+        None for a single image.
+    is_stack : bool
+    metadata : dict
+        Metadata that :func:`write_image_planes` (and :func:`write_image`) carry over.
+    """
+
+    def __init__(self, path, *, image=None, metadata=None, tif=None, layout=None,
+                 dtype=None):
+        self.path = Path(path)
+        self.metadata = metadata or {}
+        self._tif = tif
+        self._image = image
+        self._mapped = None
+        self._page = (None, None)  # index and planes of the last decoded page
+        if image is not None:
+            self.shape = self.plane_shape = image.shape
+            self.n_planes, self.dtype, self.axes, self.is_stack = 1, image.dtype, None, False
+            return
+        self.shape, self.plane_shape = layout.shape, layout.plane_shape
+        self.n_planes = math.prod(layout.shape[:-2])
+        self.dtype, self.axes, self.is_stack = np.dtype(dtype), layout.axes, True
+        series = tif.series[0]
+        offset = series.dataoffset
+        if offset is not None and tif.filehandle.is_file:
+            # uncompressed and contiguous: map the file, read planes by slicing
+            self._mapped = np.memmap(self.path, mode="r", offset=offset,
+                                     dtype=self.dtype.newbyteorder(tif.byteorder),
+                                     shape=(self.n_planes, *self.plane_shape))
+            return
+        n_pages = len(series.pages)
+        if n_pages < 1 or self.n_planes % n_pages:
+            raise ImageFileError(f"{self.path}: unsupported TIFF layout: {self.n_planes} "
+                                 f"planes stored in {n_pages} pages.")
+        self._per_page = self.n_planes // n_pages  # planes stored together (planar samples)
+
+    def plane(self, index):
+        """Decode plane ``index`` (0 <= index < n_planes): an (H, W) or (H, W, C) array.
+
+        Only that plane is read: from a memory map of the file when the stack is stored
+        uncompressed and contiguous, else by decoding the TIFF page that holds it.
+        """
+        if not 0 <= index < self.n_planes:
+            raise IndexError(f"plane {index} of a file with {self.n_planes} plane(s)")
+        if self._image is not None:
+            return self._image
+        if self._tif is None:
+            raise ValueError(f"{self.path} is closed.")
+        where = f"plane {index + 1} of {self.n_planes} "
+        with _decoding_errors(self.path, "tiff", where):
+            if self._mapped is not None:
+                plane = np.array(self._mapped[index], dtype=self.dtype)
+            else:
+                page = index // self._per_page
+                if self._page[0] != page:
+                    data = self._tif.asarray(series=0, key=page)
+                    self._page = (page, np.asarray(data).reshape(self._per_page,
+                                                                 *self.plane_shape))
+                plane = self._page[1][index % self._per_page]
+        plane = _check_pixels(plane, self.path)
+        if plane.dtype != self.dtype:
+            raise ImageFileError(f"{self.path}: plane {index + 1} has pixel type "
+                                 f"{plane.dtype}, the file {self.dtype}.")
+        return plane
+
+    def planes(self):
+        """Iterate over the planes, decoding one at a time."""
+        for index in range(self.n_planes):
+            yield self.plane(index)
+
+    def close(self):
+        self._mapped = None
+        self._page = (None, None)
+        if self._tif is not None:
+            self._tif.close()
+            self._tif = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __repr__(self):
+        kind = f"stack {self.axes} " if self.is_stack else ""
+        return f"ImageFile({str(self.path)!r}, {kind}{self.shape}, {self.dtype})"
+
+
+def open_image(path, *, max_pixels=None):
+    """Open an image file for reading plane by plane (bounded memory for TIFF stacks).
+
+    PNG, JPEG and single-image TIFF files are decoded at once (as :func:`read_image`
+    with ``metadata=True``) and make one plane. A TIFF file whose first series is a stack
+    of 2-D gray planes (``(n, H, W)`` as tifffile writes it, ImageJ z/t hyperstacks,
+    multi-page files) is kept open and decoded one plane at a time.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Image file (``.png``, ``.jpg``, ``.jpeg``, ``.tif``, ``.tiff``).
+    max_pixels : int, default=None
+        Largest image, or plane of a stack, in pixels (height x width); None means
+        :data:`MAX_PIXELS`. Checked from the file's header before decoding.
+
+    Returns
+    -------
+    image_file : ImageFile
+
+    Raises
+    ------
+    ImageFileError
+        As :func:`read_image`; for stacks also when a plane is corrupt (when it is read)
+        or the pixel type is not supported.
+    """
+    import tifffile
+
+    max_pixels = _check_max_pixels(max_pixels)
+    path, kind, _ = _open_checks(path)
+    if kind == "tiff":
+        tif = None
+        try:
+            with _decoding_errors(path, kind):
+                tif = tifffile.TiffFile(path)
+                layout = _tiff_layout(tif, path, max_pixels)
+                if layout.is_stack:
+                    dtype = np.dtype(tif.series[0].dtype)
+                    if dtype.type not in _SUPPORTED_DTYPES:
+                        raise ImageFileError(
+                            f"{path}: unsupported pixel type {dtype} in a stack; supported: "
+                            "8- and 16-bit unsigned integers, float32 and float64."
+                        )
+                    image_file = ImageFile(path, tif=tif, layout=layout, dtype=dtype,
+                                           metadata={"tiff": _tiff_metadata(tif,
+                                                                            tif.series[0])})
+                    tif = None  # now owned by image_file
+                    return image_file
+        finally:
+            if tif is not None:
+                tif.close()
+    image, info = read_image(path, metadata=True, max_pixels=max_pixels)
+    return ImageFile(path, image=image, metadata=info)
 
 
 def _is_16bit_colour_png(head):
@@ -372,8 +633,9 @@ def write_image(path, image, *, quality=95, metadata=None):
     quality : int, default=95
         JPEG quality.
     metadata : dict, default=None
-        ``exif``, ``icc_profile`` and ``dpi`` to store in a PNG or JPEG file (as returned
-        by ``read_image(path, metadata=True)``); ignored for TIFF and 16-bit colour PNG.
+        As returned by ``read_image(path, metadata=True)``: ``exif``, ``icc_profile`` and
+        ``dpi`` are stored in a PNG or JPEG file (not in a 16-bit colour PNG), ``tiff``
+        (resolution, description, ImageJ settings) in a TIFF file.
 
     Returns
     -------
@@ -414,7 +676,7 @@ def write_image(path, image, *, quality=95, metadata=None):
     try:
         with atomic_open(path, "xb", fsync=True) as fh:
             if kind == "tiff":
-                _write_tiff(fh, image)
+                _write_tiff(fh, image, (metadata or {}).get("tiff"))
             elif kind == "png" and image.dtype == np.uint16 and image.ndim == 3:
                 fh.write(_encode_png16(image))
             else:
@@ -437,11 +699,27 @@ def _write_pillow(fh, image, kind, quality, metadata=None):
         im.save(fh, format="JPEG", quality=int(quality), **extra)
 
 
-def _write_tiff(fh, image):
+def _tiff_kwargs(tiff, imagej):
+    """tifffile.TiffWriter.write arguments carrying over the metadata of a read file."""
+    kwargs = {}
+    if "resolution" in tiff:
+        kwargs["resolution"] = tuple(tiff["resolution"])
+        kwargs["resolutionunit"] = tiff.get("resolutionunit")
+    if not imagej:  # ImageJ files hold their own description and are not compressed
+        if "description" in tiff:
+            kwargs["description"] = tiff["description"]
+        if "compression" in tiff:
+            kwargs["compression"] = tiff["compression"]
+    return kwargs
+
+
+def _write_tiff(fh, image, tiff=None):
     import tifffile
 
+    tiff = tiff or {}
     channels = image.shape[-1] if image.ndim == 3 else 1
-    kwargs = {}
+    imagej = "imagej" in tiff and channels == 1 and image.dtype.type in _IMAGEJ_DTYPES
+    kwargs = _tiff_kwargs(tiff, imagej)
     if channels in (3, 4):
         kwargs["photometric"] = "rgb"
     else:
@@ -450,7 +728,96 @@ def _write_tiff(fh, image):
         kwargs["extrasamples"] = ["unassalpha"]
     if channels > 1:
         kwargs["planarconfig"] = "contig"
-    tifffile.imwrite(fh, image, **kwargs)
+    if imagej:
+        kwargs["metadata"] = {**tiff["imagej"], "axes": "YX"}
+    elif "shaped" in tiff:
+        kwargs["metadata"] = {k: v for k, v in tiff["shaped"].items() if k != "axes"}
+    with tifffile.TiffWriter(fh, imagej=imagej) as writer:
+        writer.write(image, **kwargs)
+
+
+def write_image_planes(path, planes, like):
+    """Write an image file plane by plane, atomically, with the layout of an open file.
+
+    For a TIFF stack, the planes are written as they come (one plane in memory at a
+    time) into a TIFF file with ``like``'s shape, axes and dtype and the metadata
+    tifffile keeps (resolution, description, shaped JSON or simple ImageJ settings). For
+    a single image, the one plane is written with :func:`write_image` and ``like``'s
+    metadata. Either way the data go to a temporary file that replaces ``path`` only
+    once every plane is written: an error while producing a plane (raised by the
+    ``planes`` iterator) or while writing leaves ``path`` as it was.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Destination; a stack must go to a ``.tif`` or ``.tiff`` file.
+    planes : iterable of ndarray
+        ``like.n_planes`` arrays of shape ``like.plane_shape`` and dtype ``like.dtype``.
+    like : ImageFile
+        The file whose layout and metadata to write (see :func:`open_image`).
+
+    Returns
+    -------
+    path : pathlib.Path
+
+    Raises
+    ------
+    ImageWriteError
+        If a plane has the wrong shape or dtype, there are too few or too many planes,
+        or the file cannot be written.
+    """
+    path = Path(path)
+    planes = iter(planes)
+    if not like.is_stack:
+        image = next(planes, None)
+        if image is None or next(planes, None) is not None:
+            raise ImageWriteError(f"Cannot write {path}: expected exactly one image.")
+        return write_image(path, image, metadata=like.metadata)
+    if _kind(path) != "tiff":
+        raise ImageWriteError(f"Cannot write {path}: a stack of planes can only be written "
+                              "as TIFF (.tif, .tiff).")
+    try:
+        with atomic_open(path, "xb", fsync=True) as fh:
+            _write_tiff_stack(fh, _checked_planes(planes, like, path), like)
+    except OSError as exc:
+        error = ImageWriteError(f"Cannot write {path}: {exc.strerror or exc}")
+        error.errno = exc.errno
+        raise error from exc
+    return path
+
+
+def _checked_planes(planes, like, path):
+    count = 0
+    for plane in planes:
+        plane = np.asarray(plane)
+        count += 1
+        if count > like.n_planes:
+            raise ImageWriteError(f"Cannot write {path}: more than the {like.n_planes} "
+                                  "planes of the stack.")
+        if plane.shape != tuple(like.plane_shape) or plane.dtype != like.dtype:
+            raise ImageWriteError(
+                f"Cannot write {path}: plane {count} is {plane.dtype} {plane.shape}, the "
+                f"stack's planes are {like.dtype} {tuple(like.plane_shape)}."
+            )
+        yield plane
+    if count != like.n_planes:
+        raise ImageWriteError(f"Cannot write {path}: {count} planes for a stack of "
+                              f"{like.n_planes}.")
+
+
+def _write_tiff_stack(fh, planes, like):
+    import tifffile
+
+    tiff = like.metadata.get("tiff", {})
+    imagej = "imagej" in tiff and like.dtype.type in _IMAGEJ_DTYPES
+    kwargs = _tiff_kwargs(tiff, imagej)
+    settings = tiff.get("imagej", {}) if imagej else tiff.get("shaped", {})
+    kwargs["metadata"] = {**settings, "axes": like.axes}
+    nbytes = math.prod(like.shape) * like.dtype.itemsize
+    bigtiff = not imagej and (tiff.get("bigtiff", False) or nbytes > 2**32 - 2**25)
+    with tifffile.TiffWriter(fh, imagej=imagej, bigtiff=bigtiff) as writer:
+        writer.write(planes, shape=tuple(like.shape), dtype=like.dtype,
+                     photometric="minisblack", **kwargs)
 
 
 def _encode_png16(image):

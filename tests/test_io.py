@@ -429,3 +429,153 @@ def test_decompression_bombs_are_refused_in_bounded_memory(tmp_path):
     *outcomes, growth = proc.stdout.split("\n")[:-1]
     assert outcomes == ["refused", "refused"]
     assert float(growth) < 50  # MB
+
+
+# ------------------------------------------------------------------ TIFF stacks
+def _stack_files(folder):
+    """Stacks as microscopy software writes them: {file name: the stack's pixels}."""
+    rng = np.random.default_rng(3)
+    files = {}
+    zyx = rng.integers(0, 4096, (5, 12, 16), dtype=np.uint16)
+    tifffile.imwrite(folder / "shaped.tif", zyx, description="sample 7, 488 nm",
+                     resolution=(3.0, 4.0), resolutionunit="CENTIMETER",
+                     metadata={"axes": "ZYX", "operator": "ab"})
+    files["shaped.tif"] = zyx
+    tzyx = rng.integers(0, 4096, (2, 3, 12, 16), dtype=np.uint16)
+    tifffile.imwrite(folder / "imagej.tif", tzyx, imagej=True, resolution=(2.0, 2.0),
+                     metadata={"axes": "TZYX", "spacing": 0.5, "unit": "um",
+                               "finterval": 1.5, "Info": "bead scan"})
+    files["imagej.tif"] = tzyx
+    # compressed, big-endian, float planes: decoded page by page, not memory-mapped
+    zlib_stack = rng.random((4, 12, 16)).astype(np.float32)
+    tifffile.imwrite(folder / "zlib.tiff", zlib_stack, compression="zlib", byteorder=">",
+                     photometric="minisblack")
+    files["zlib.tiff"] = zlib_stack
+    pages = rng.integers(0, 256, (6, 12, 16), dtype=np.uint8)
+    with tifffile.TiffWriter(folder / "pages.tif") as writer:  # multi-page, no JSON shape
+        for page in pages:
+            writer.write(page, metadata=None)
+    files["pages.tif"] = pages
+    return files
+
+
+def test_tiff_stacks_round_trip_plane_by_plane_with_their_metadata(tmp_path):
+    from sklearn_denoise._io import open_image, write_image_planes
+
+    files = _stack_files(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    for name, stack in files.items():
+        with open_image(tmp_path / name) as image_file:
+            assert image_file.is_stack and image_file.shape == stack.shape, name
+            assert image_file.dtype == stack.dtype and image_file.plane_shape == (12, 16)
+            planes = stack.reshape(-1, 12, 16)
+            assert image_file.n_planes == len(planes)
+            np.testing.assert_array_equal(image_file.plane(2), planes[2])  # random access
+            # a changed copy of each plane, as a denoiser would produce
+            changed = (image_file.plane(k)[::-1] for k in range(image_file.n_planes))
+            write_image_planes(out / name, changed, image_file)
+        with tifffile.TiffFile(out / name) as tif:
+            series = tif.series[0]
+            np.testing.assert_array_equal(series.asarray(), stack[..., ::-1, :])
+            assert series.asarray().dtype == stack.dtype, name
+            page = tif.pages[0]
+            if name == "shaped.tif":
+                assert series.axes == "ZYX"
+                assert page.description == "sample 7, 488 nm"
+                assert page.resolution == (3.0, 4.0) and page.resolutionunit == 3
+                assert tif.shaped_metadata[0]["operator"] == "ab"
+            if name == "imagej.tif":
+                assert series.axes == "TZYX" and page.resolution == (2.0, 2.0)
+                settings = tif.imagej_metadata
+                assert (settings["spacing"], settings["unit"], settings["finterval"],
+                        settings["Info"]) == (0.5, "um", 1.5, "bead scan")
+            if name == "zlib.tiff":
+                assert page.compression == 8  # zlib kept
+    assert sorted(p.name for p in out.iterdir()) == sorted(files)  # no temporary left
+
+
+def test_read_image_refuses_stacks_and_points_to_open_image(tmp_path):
+    _stack_files(tmp_path)
+    with pytest.raises(ImageFileError, match=r"stack of 6 planes .*open_image"):
+        read_image(tmp_path / "pages.tif")
+
+
+def test_open_image_on_single_images_is_one_plane(tmp_path):
+    from sklearn_denoise._io import open_image, write_image_planes
+
+    gray = _random((10, 12), np.uint16)
+    tifffile.imwrite(tmp_path / "one.tif", gray, description="one frame",
+                     resolution=(7.0, 7.0), resolutionunit="INCH")
+    write_image(tmp_path / "rgb.png", _random((10, 12, 3), np.uint8))
+    for name in ("one.tif", "rgb.png"):
+        with open_image(tmp_path / name) as image_file:
+            assert not image_file.is_stack and image_file.n_planes == 1
+            (plane,) = image_file.planes()
+            write_image_planes(tmp_path / f"out-{name}", [plane], image_file)
+            with pytest.raises(ImageWriteError, match="exactly one image"):
+                write_image_planes(tmp_path / f"bad-{name}", [plane, plane], image_file)
+        np.testing.assert_array_equal(read_image(tmp_path / f"out-{name}"), plane)
+    with tifffile.TiffFile(tmp_path / "out-one.tif") as tif:  # single TIFFs keep them too
+        assert tif.pages[0].description == "one frame"
+        assert tif.pages[0].resolution == (7.0, 7.0) and tif.pages[0].resolutionunit == 2
+
+
+def test_stack_write_is_atomic_and_checks_the_planes(tmp_path):
+    from sklearn_denoise._io import open_image, write_image_planes
+
+    _stack_files(tmp_path)
+    dest = tmp_path / "out.tif"
+    with open_image(tmp_path / "shaped.tif") as image_file:
+        def failing():
+            yield image_file.plane(0)
+            yield image_file.plane(1)
+            raise RuntimeError("denoiser crashed on plane 3")
+
+        with pytest.raises(RuntimeError, match="plane 3"):
+            write_image_planes(dest, failing(), image_file)
+        assert not dest.exists()
+        bad_dtype = (p.astype(np.float32) for p in image_file.planes())
+        with pytest.raises(ImageWriteError, match="plane 1 is float32"):
+            write_image_planes(dest, bad_dtype, image_file)
+        with pytest.raises(ImageWriteError, match="2 planes for a stack of 5"):
+            write_image_planes(dest, [image_file.plane(0)] * 2, image_file)
+        with pytest.raises(ImageWriteError, match="only be written as TIFF"):
+            write_image_planes(tmp_path / "out.png", image_file.planes(), image_file)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith((".", "out"))]
+
+
+def test_stack_of_unsupported_pixels_is_refused(tmp_path):
+    from sklearn_denoise._io import open_image
+
+    tifffile.imwrite(tmp_path / "int16.tif", np.zeros((3, 8, 8), np.int16),
+                     photometric="minisblack")
+    with pytest.raises(ImageFileError, match="unsupported pixel type int16 in a stack"):
+        open_image(tmp_path / "int16.tif")
+    tifffile.imwrite(tmp_path / "big.tif", np.zeros((3, 40, 50), np.uint8),
+                     photometric="minisblack")
+    with pytest.raises(ImageTooLargeError, match="50x40"):  # the limit is per plane
+        open_image(tmp_path / "big.tif", max_pixels=1999)
+    with open_image(tmp_path / "big.tif", max_pixels=2000) as image_file:
+        assert image_file.n_planes == 3
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_stacks_are_read_and_written_in_memory_bounded_by_a_plane(tmp_path, compression):
+    import tracemalloc
+
+    from sklearn_denoise._io import open_image, write_image_planes
+
+    stack = _random((96, 128, 128), np.uint16)  # 3 MB; a float64 copy would be 12 MB
+    tifffile.imwrite(tmp_path / "in.tif", stack, compression=compression)
+    tracemalloc.start()
+    try:
+        with open_image(tmp_path / "in.tif") as image_file:
+            work = (np.rint(p.astype(np.float64)).astype(np.uint16)
+                    for p in image_file.planes())
+            write_image_planes(tmp_path / "out.tif", work, image_file)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < stack.nbytes / 4, peak  # about 0.5 MB: a plane and its buffers
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "out.tif"), stack)
