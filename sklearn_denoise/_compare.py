@@ -29,6 +29,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ._atomic import atomic_open
+from ._base import _ImageFilter
+from ._param_checks import check_choice, check_sigma
 from .metrics import psnr, ssim
 
 __all__ = [
@@ -45,6 +47,8 @@ __all__ = [
     "load_images",
     "load_cnn",
     "write_text",
+    "classical_denoiser",
+    "CLASSICAL_METHODS",
     "METHOD_NAMES",
 ]
 
@@ -317,6 +321,81 @@ def load_cnn(model, n_channels, **params):
     return CNNDenoiser.load(model, **params)
 
 
+# Parameters of the classical methods for a noise level sigma (one place for the command
+# line and the comparison): TV weight and bilateral colour spread proportional to sigma.
+_TV_WEIGHT = 0.9
+_BILATERAL_COLOR = 1.5
+_BILATERAL_SPATIAL = 1.5
+_CYCLE_SPINS = 3
+CLASSICAL_METHODS = ("wavelet", "wavelet-cs", "tv", "nlm", "bilateral", "bm3d")
+
+
+class _NoiseLevelFilter(_ImageFilter):
+    """TV or bilateral filtering with its strength set from a noise level ``sigma``.
+
+    ``TVDenoiser(weight=0.9 * sigma)`` or ``BilateralDenoiser(sigma_color=1.5 * sigma,
+    sigma_spatial=1.5)``. Through its ``sigma`` parameter the strength follows the
+    image's normalisation (like every noise level) and is set by
+    :class:`~sklearn_denoise.VarianceStabilizedDenoiser`; None estimates the noise level
+    of each image as it is denoised (after normalisation).
+    """
+
+    def __init__(self, method="tv", sigma=None, normalize="auto"):
+        self.method = method
+        self.sigma = sigma
+        self.normalize = normalize
+
+    def _check_params(self):
+        check_choice(self.method, "method", {"tv", "bilateral"})
+        check_sigma(self.sigma, upper=None)
+
+    def _denoise_image(self, image, layout):
+        from ._classical import BilateralDenoiser, TVDenoiser
+        from ._sensor import estimate_gaussian_sigma
+
+        sigma = self.sigma if self.sigma is not None else estimate_gaussian_sigma(image)
+        if self.method == "tv":
+            est = TVDenoiser(weight=max(_TV_WEIGHT * sigma, 1e-6), normalize="none")
+        else:
+            est = BilateralDenoiser(sigma_color=max(_BILATERAL_COLOR * sigma, 1e-6),
+                                    sigma_spatial=_BILATERAL_SPATIAL, normalize="none")
+        return est._denoise_image(image, layout)
+
+
+def classical_denoiser(method, sigma=None, *, color=False):
+    """The estimator of a classical method for a noise level, as ``compare`` runs it.
+
+    Parameters
+    ----------
+    method : {"wavelet", "wavelet-cs", "tv", "nlm", "bilateral", "bm3d"}
+    sigma : float, default=None
+        Noise standard deviation on the images' [0, 1] intensity scale; None estimates it
+        per image. Every returned estimator takes it as its ``sigma`` parameter, so it is
+        scaled with the images' normalisation and set by
+        :class:`~sklearn_denoise.VarianceStabilizedDenoiser`.
+    color : bool, default=False
+        RGB images (the wavelet methods then work in YCbCr).
+
+    Returns
+    -------
+    estimator : unfitted denoiser
+    """
+    import sklearn_denoise as sd
+
+    if method in ("wavelet", "wavelet-cs"):
+        return sd.WaveletDenoiser(sigma=sigma, wavelet="db1", method="BayesShrink",
+                                  mode="soft", convert2ycbcr=color,
+                                  cycle_spins=_CYCLE_SPINS if method == "wavelet-cs" else 0)
+    if method in ("tv", "bilateral"):
+        return _NoiseLevelFilter(method, sigma)
+    if method == "nlm":  # h = 0.8 * sigma
+        return sd.NLMeansDenoiser(patch_size=5, patch_distance=6, sigma=sigma)
+    if method == "bm3d":
+        return sd.BM3DDenoiser(sigma=sigma)
+    raise ValueError(f"Unknown classical method {method!r}; choose from "
+                     f"{list(CLASSICAL_METHODS)}.")
+
+
 def default_methods(*, model=None, include=None):
     """Every denoiser available in the package, with parameters for a known noise level.
 
@@ -363,46 +442,40 @@ def default_methods(*, model=None, include=None):
             raise _Unavailable(reason)
         return method
 
+    def classical(name, class_name, label):
+        need(class_name)
+        return Method(name, label, lambda sigma: _with_estimator(
+            lambda color: classical_denoiser(name, sigma, color=color)))
+
     def wavelet(cycle_spins):
-        cls = need("WaveletDenoiser")
-
-        def build(sigma):
-            return _with_estimator(lambda color: cls(
-                sigma=sigma, wavelet="db1", method="BayesShrink", mode="soft",
-                convert2ycbcr=color, cycle_spins=cycle_spins))
-
         if cycle_spins:
-            return Method("wavelet-cs", f"WaveletDenoiser(BayesShrink, db1, "
-                          f"cycle_spins={cycle_spins})", build)
-        return Method("wavelet", "WaveletDenoiser(BayesShrink, db1)", build)
+            return classical("wavelet-cs", "WaveletDenoiser", "WaveletDenoiser(BayesShrink, "
+                             f"db1, cycle_spins={_CYCLE_SPINS})")
+        return classical("wavelet", "WaveletDenoiser", "WaveletDenoiser(BayesShrink, db1)")
 
     def tv():
-        cls = need("TVDenoiser")
-        return Method("tv", "TVDenoiser(weight=0.9*sigma)", lambda sigma: _with_estimator(
-            lambda color: cls(weight=0.9 * sigma)))
+        return classical("tv", "TVDenoiser", f"TVDenoiser(weight={_TV_WEIGHT}*sigma)")
 
     def nlm():
-        cls = need("NLMeansDenoiser")
-        return Method("nlm", "NLMeansDenoiser(patch 5, distance 6, h=0.8*sigma)",
-                      lambda sigma: _with_estimator(lambda color: cls(
-                          patch_size=5, patch_distance=6, h=0.8 * sigma, sigma=sigma)))
+        return classical("nlm", "NLMeansDenoiser",
+                         "NLMeansDenoiser(patch 5, distance 6, h=0.8*sigma)")
 
     def bilateral():
-        cls = need("BilateralDenoiser")
-        return Method("bilateral", "BilateralDenoiser(sigma_color=1.5*sigma, "
-                      "sigma_spatial=1.5)", lambda sigma: _with_estimator(lambda color: cls(
-                          sigma_color=1.5 * sigma, sigma_spatial=1.5)))
+        return classical("bilateral", "BilateralDenoiser",
+                         f"BilateralDenoiser(sigma_color={_BILATERAL_COLOR}*sigma, "
+                         f"sigma_spatial={_BILATERAL_SPATIAL})")
 
     def bm3d():
-        cls = need("BM3DDenoiser")
+        need("BM3DDenoiser")
         try:
             import bm3d as _bm3d  # noqa: F401
         except ImportError as exc:
             raise _Unavailable(
                 "needs the optional bm3d package (pip install bm3d)"
             ) from exc
-        return Method("bm3d", "BM3DDenoiser(sigma, profile 'np')", lambda sigma:
-                      _with_estimator(lambda color: cls(sigma=sigma)), slow=True)
+        method = classical("bm3d", "BM3DDenoiser", "BM3DDenoiser(sigma, profile 'np')")
+        method.slow = True
+        return method
 
     def sk_wavelet():
         def build(sigma):

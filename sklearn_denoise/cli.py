@@ -27,6 +27,7 @@ import signal
 import sys
 import textwrap
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +114,23 @@ def _non_negative_int(text):
     return value
 
 
+def _non_negative_float(text):
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
+def _finite_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
+    return value
+
+
 def _positive_float(text):
     try:
         value = float(text)
@@ -131,6 +149,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 def build_parser():
     """The argparse parser of ``sklearn-denoise``."""
     from . import __version__
+    from ._sensor import NOISE_MODEL_OPTIONS
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -157,13 +176,17 @@ def build_parser():
         "denoise",
         help="denoise image files and folders",
         usage="%(prog)s IN [IN ...] -o OUTDIR [--method METHOD] [--sigma S] "
+        "[--noise MODEL] [--gain G] [--read-noise R] [--black-level B] "
         "[--model NAME|PATH] [--overwrite] [--max-pixels N] [-q]\n"
         "       %(prog)s --list-models",
         description=textwrap.dedent("""\
             Denoise PNG, JPEG and TIFF images (8- or 16-bit, gray or colour, with or without
-            alpha). Each result is written to OUTDIR under the input's file name, with its
-            bit depth and colour mode (the alpha channel is kept as is, and so are the
-            EXIF data and colour profile of PNG and JPEG files). Files are written
+            alpha) and TIFF stacks of gray planes (z or t, e.g. (n, H, W) from tifffile or
+            ImageJ hyperstacks, processed plane by plane in bounded memory). Each result is
+            written to OUTDIR under the input's file name, with its bit depth and colour
+            mode (uint16 counts in, uint16 counts out; the alpha channel is kept as is, and
+            so are the EXIF data and colour profile of PNG and JPEG files and the
+            resolution, description and ImageJ settings of TIFF files). Files are written
             atomically, and an input file is never overwritten: an OUTDIR that would do so
             is refused. Files that already exist in OUTDIR are not replaced either: the
             command stops (exit code 2) before writing anything unless --overwrite is
@@ -171,7 +194,16 @@ def build_parser():
             OUTDIR are removed once 10 minutes old. Folders are read without recursion
             (files with a supported extension). A file that cannot be read (or is larger
             than --max-pixels) is reported on stderr and skipped; the exit code is then
-            1."""),
+            1.
+
+            The noise model of each file is printed on stdout: white Gaussian noise, or
+            signal-dependent Poisson-Gaussian sensor noise (--noise auto picks it when the
+            estimated noise variance grows markedly with the signal). Poisson-Gaussian
+            noise is removed by the CNN through its noise-level input, and by the
+            classical methods through a variance-stabilising transform. A stack gets one
+            model, estimated on its middle plane. --gain, --read-noise and --black-level
+            give known sensor parameters in the file's data units (counts for integer
+            files); those not given are estimated."""),
         formatter_class=_Formatter,
     )
     den.add_argument("inputs", nargs="*", metavar="IN", help="image files or folders")
@@ -185,6 +217,15 @@ def build_parser():
                      "16-bit files alike (S/255 of the full range; float TIFFs are taken as "
                      "[0, 1]); default: estimated per image. Used by wavelet, tv, nlm, "
                      "bilateral and bm3d, and by CNN models with a noise-level input")
+    den.add_argument("--noise", choices=NOISE_MODEL_OPTIONS, default="auto",
+                     help="noise model (default: %(default)s: Poisson-Gaussian when the noise "
+                     "grows with the signal, Gaussian otherwise)")
+    den.add_argument("--gain", type=_non_negative_float, default=None, metavar="G",
+                     help="known sensor gain: data units per photo-electron (>= 0)")
+    den.add_argument("--read-noise", type=_non_negative_float, default=None, metavar="R",
+                     help="known read-noise standard deviation in data units (>= 0)")
+    den.add_argument("--black-level", type=_finite_float, default=None, metavar="B",
+                     help="known value recorded for no light, in data units")
     den.add_argument("--model", default=None, metavar="NAME|PATH",
                      help="CNN weights: a shipped model name (see --list-models) or a file "
                      "from 'sklearn-denoise train'; default: the shipped 'gray' model "
@@ -453,32 +494,135 @@ def _split_alpha(image):
     return image, None
 
 
-def _estimate_sigma(image):
-    from skimage.restoration import estimate_sigma
-
-    from ._validation import to_float
-
-    img = to_float(image).astype(np.float64)
-    if min(img.shape[:2]) < 2:
-        return 0.0
-    value = estimate_sigma(img, channel_axis=-1 if img.ndim == 3 else None,
-                           average_sigmas=True)
-    value = float(value)
-    return value if np.isfinite(value) else 0.0
-
-
 # ------------------------------------------------------------------------------ denoise
+@dataclass(frozen=True)
+class _NoiseSettings:
+    """The noise options of ``denoise``: --noise, --sigma (on [0, 1]) and the known sensor
+    parameters (data units)."""
+
+    option: str = "auto"
+    sigma: float | None = None
+    gain: float | None = None
+    read_noise: float | None = None
+    black_level: float | None = None
+
+    @property
+    def given(self):
+        """The names of the sensor parameters given on the command line."""
+        return [name for name in ("gain", "read_noise", "black_level")
+                if getattr(self, name) is not None]
+
+    def check(self):
+        """Usage errors: conflicting options, a noise-free model."""
+        given = self.given
+        if self.sigma is not None and (given or self.option == "poisson-gaussian"):
+            raise CLIError("--sigma sets a white Gaussian noise level; it cannot be combined "
+                           "with --noise poisson-gaussian, --gain, --read-noise or "
+                           "--black-level")
+        if given and self.option == "gaussian":
+            raise CLIError("--gain, --read-noise and --black-level describe Poisson-Gaussian "
+                           "sensor noise; they cannot be combined with --noise gaussian")
+        if self.gain == 0 and self.read_noise == 0:
+            raise CLIError("--gain 0 and --read-noise 0 describe noise-free data: there is "
+                           "nothing to denoise")
+        if len(given) == 3:
+            from .noise import NoiseModel
+
+            try:
+                NoiseModel(self.gain, self.read_noise, self.black_level)
+            except (TypeError, ValueError) as exc:
+                raise CLIError(f"invalid sensor noise model: {exc}") from None
+
+
+@dataclass(frozen=True)
+class _FileNoise:
+    """The noise assumed for one file: white Gaussian of ``sigma`` (on the [0, 1]
+    intensity scale), a Poisson-Gaussian ``model`` (in the file's data units), or none
+    when the model takes no noise level."""
+
+    sigma: float | None = None
+    model: object = None
+    source: str = "estimated"
+
+    def describe(self, dtype):
+        if self.model is not None:
+            m = self.model
+            return (f"poisson-gaussian noise, gain {m.gain:.3g}, read noise "
+                    f"{m.read_noise:.3g}, black level {m.black_level:.4g} ({self.source})")
+        if self.sigma is None:
+            return f"noise level not used ({self.source})"
+        text = f"gaussian noise, sigma {255 * self.sigma:.3g}/255"
+        dtype = np.dtype(dtype)
+        if dtype.kind == "u" and dtype.itemsize > 1:
+            text += f" ({self.sigma * np.iinfo(dtype).max:.3g} counts)"
+        return f"{text} ({self.source})"
+
+
+def _parameter_names(names):
+    options = ["--" + name.replace("_", "-") for name in names]
+    return options[0] if len(options) == 1 else ", ".join(options[:-1]) + " and " + options[-1]
+
+
+def _known_noise_model(plane, settings, name):
+    """The Poisson-Gaussian model from the sensor parameters given, the others estimated
+    by :class:`~sklearn_denoise.VarianceStabilizedDenoiser`'s rule."""
+    from . import VarianceStabilizedDenoiser
+    from .noise import NoiseModel
+
+    if plane.ndim == 3:
+        raise ValueError(f"--gain, --read-noise and --black-level describe single-channel "
+                         f"sensor data; {name} has {plane.shape[-1]} channels")
+    if settings.black_level is not None and settings.black_level > plane.max():
+        raise ValueError(
+            f"--black-level {settings.black_level:g} is above every value of {name} "
+            f"(maximum {plane.max():g}): the black level is the value recorded for no "
+            "light, in the file's data units (counts for integer files)"
+        )
+    given = settings.given
+    if len(given) == 3:
+        return NoiseModel(settings.gain, settings.read_noise, settings.black_level), "given"
+    vst = VarianceStabilizedDenoiser(gain=settings.gain, read_noise=settings.read_noise,
+                                     black_level=settings.black_level)
+    model = vst.fit(plane[np.newaxis]).noise_models_[0][0]
+    missing = [n for n in ("gain", "read_noise", "black_level") if n not in given]
+    return model, f"{_parameter_names(given)} given, {_parameter_names(missing)} estimated"
+
+
+def _resolve_file_noise(plane, settings, name):
+    """The noise of one file, from one plane (its colour part), by the library's rules:
+    normalised as the denoisers normalise it, then :func:`_sensor.resolve_noise`."""
+    from ._normalize import fit_normalization
+    from ._sensor import GaussianNoise, resolve_noise
+    from ._validation import dtype_scale, to_float
+
+    if settings.given:
+        model, source = _known_noise_model(plane, settings, name)
+        return _FileNoise(model=model, source=source)
+    image = to_float(plane)
+    image = image if image.ndim == 3 else image[..., np.newaxis]
+    normalization = fit_normalization(image, "auto")
+    noise = resolve_noise(normalization.apply(image), settings.option, settings.sigma,
+                          data_scale=dtype_scale(plane.dtype), normalization=normalization)
+    source = "given" if settings.sigma is not None else "estimated"
+    if isinstance(noise, GaussianNoise):
+        if settings.option == "poisson-gaussian" and image.shape[-1] > 1:
+            source += "; colour images are denoised with the Gaussian model"
+        return _FileNoise(sigma=noise.sigma * normalization.scale, source=source)
+    # back from the normalised scale to the file's data units
+    scale = normalization.scale
+    model = noise.scaled(-normalization.offset / scale, 1.0 / scale)
+    return _FileNoise(model=model.scaled(0.0, 1.0 / dtype_scale(plane.dtype)), source=source)
+
+
 class _Denoisers:
-    """Builds the denoiser of a method for each image (models are loaded once)."""
+    """Builds the denoiser of a method for each file's noise (models are loaded once)."""
 
-    def __init__(self, method, sigma, model):
+    def __init__(self, method, model, settings):
         self.method = method
-        self.sigma = None if sigma is None else sigma / 255.0
         self.model = model
+        self.settings = settings
         self._cnn = {}
-        import sklearn_denoise as sd
-
-        self.sd = sd
+        settings.check()
         if method == "bm3d":
             try:
                 import bm3d  # noqa: F401
@@ -490,15 +634,15 @@ class _Denoisers:
         if method != "cnn" and model is not None:
             raise CLIError("--model is only used with --method cnn")
         if method == "cnn":
-            self._check_model()
-        else:
-            name = {"wavelet": "WaveletDenoiser", "tv": "TVDenoiser",
-                    "nlm": "NLMeansDenoiser", "bilateral": "BilateralDenoiser",
-                    "bm3d": "BM3DDenoiser"}[method]
-            if not hasattr(sd, name):
-                raise CLIError(f"method {method} ({name}) is not available in this version")
+            self.noise_level_input = self._check_model()
+            if not self.noise_level_input and (settings.option != "auto" or settings.given):
+                raise CLIError(
+                    f"the CNN model {self.model} has no noise-level input: --noise, "
+                    "--gain, --read-noise and --black-level do not apply to it"
+                )
 
     def _check_model(self):
+        """Check that the weights load; returns whether they take a noise level."""
         from ._weights import available_models, resolve_weights
 
         shipped = available_models()
@@ -510,51 +654,99 @@ class _Denoisers:
                     f"(train one with '{PROG} train'), or choose a classical --method "
                     "(wavelet, tv, nlm, bilateral, bm3d)"
                 )
+            noise_input = True
             for name in ("gray", "color"):  # the defaults for gray and RGB images
                 if name in shipped:
                     try:
-                        resolve_weights(name)
+                        config = resolve_weights(name)[0]
                     except (ValueError, TypeError) as exc:
                         raise CLIError(f"cannot load the shipped model {name!r}: {exc}") \
                             from None
-            return
+                    noise_input = noise_input and config["noise_level_input"]
+            return noise_input
         if self.model not in shipped and not os.path.exists(self.model):
             raise CLIError(
                 f"--model {self.model!r} is neither an existing weight file nor a shipped "
                 f"model (shipped: {', '.join(shipped) or 'none'})"
             )
         try:
-            resolve_weights(self.model)
+            return resolve_weights(self.model)[0]["noise_level_input"]
         except (ValueError, TypeError) as exc:
             raise CLIError(f"cannot load --model {self.model}: {exc}") from None
 
-    def _sigma_for(self, image):
-        return self.sigma if self.sigma is not None else _estimate_sigma(image)
+    def noise(self, plane, name):
+        """The noise assumed for a file of which ``plane`` (colour part) is one plane."""
+        if self.method == "cnn" and not self.noise_level_input:
+            return _FileNoise(source="the CNN model takes no noise level")
+        return _resolve_file_noise(plane, self.settings, name)
 
-    def denoise(self, image):
-        """Denoise one (H, W) or (H, W, 3) image of any supported dtype; same dtype out."""
-        sd = self.sd
-        batch = image[np.newaxis]
-        n_channels = image.shape[-1] if image.ndim == 3 else 1
+    def _cnn_for(self, n_channels):
+        if n_channels not in self._cnn:
+            from ._compare import load_cnn
+
+            self._cnn[n_channels] = load_cnn(self.model, n_channels)
+        return self._cnn[n_channels]
+
+    def for_noise(self, noise, n_channels):
+        """``denoise(image)`` for (H, W) or (H, W, 3) images with this noise; same dtype
+        out."""
         if self.method == "cnn":
-            if n_channels not in self._cnn:
-                from ._compare import load_cnn
+            est = self._cnn_for(n_channels)
+            if noise.model is not None:
+                est.set_params(sigma=None, noise_model=noise.model)
+            elif n_channels == 1 or noise.source == "given":
+                est.set_params(sigma=noise.sigma, noise_model="gaussian")
+            else:  # colour: the network's colour strategy estimates each channel's level
+                est.set_params(sigma=None, noise_model="gaussian")
+            return lambda image: est.transform(image[np.newaxis])[0]
+        from ._compare import classical_denoiser
 
-                params = {} if self.sigma is None else {"sigma": self.sigma}
-                self._cnn[n_channels] = load_cnn(self.model, n_channels, **params)
-            return self._cnn[n_channels].transform(batch)[0]
-        if self.method == "wavelet":
-            est = sd.WaveletDenoiser(sigma=self.sigma, convert2ycbcr=n_channels == 3)
-        elif self.method == "tv":
-            est = sd.TVDenoiser(weight=max(0.9 * self._sigma_for(image), 1e-6))
-        elif self.method == "nlm":
-            est = sd.NLMeansDenoiser(sigma=self.sigma)
-        elif self.method == "bilateral":
-            sigma = self._sigma_for(image)
-            est = sd.BilateralDenoiser(sigma_color=max(1.5 * sigma, 1e-6), sigma_spatial=1.5)
+        if noise.model is not None:
+            from . import VarianceStabilizedDenoiser
+
+            est = VarianceStabilizedDenoiser(
+                classical_denoiser(self.method), gain=noise.model.gain,
+                read_noise=noise.model.read_noise, black_level=noise.model.black_level)
         else:
-            est = sd.BM3DDenoiser(sigma=self.sigma)
-        return est.fit(batch).transform(batch)[0]
+            est = classical_denoiser(self.method, noise.sigma, color=n_channels == 3)
+
+        def denoise(image):
+            batch = image[np.newaxis]
+            return est.fit(batch).transform(batch)[0]
+
+        return denoise
+
+
+def _denoise_plane(denoise, plane):
+    """Denoise one plane, leaving its alpha channel as it is."""
+    colour, alpha = _split_alpha(plane)
+    result = np.asarray(denoise(colour))
+    if result.shape != colour.shape or result.dtype != colour.dtype:
+        raise ValueError(f"the denoiser returned {result.dtype} {result.shape} for "
+                         f"{colour.dtype} {colour.shape}")
+    if alpha is not None:
+        result = np.concatenate([result if result.ndim == 3 else result[..., np.newaxis],
+                                 alpha], axis=-1)
+    return result
+
+
+def _denoise_file(path, out, denoisers, max_pixels, report):
+    """Denoise one file into ``out``, plane by plane; reports its noise model."""
+    from ._io import open_image, write_image_planes
+
+    with open_image(path, max_pixels=max_pixels) as image_file:
+        middle = image_file.n_planes // 2
+        reference, _ = _split_alpha(image_file.plane(middle))
+        noise = denoisers.noise(reference, path)
+        where = ""
+        if image_file.is_stack:
+            where = (f" (stack of {image_file.n_planes} planes {image_file.axes}, noise "
+                     f"from plane {middle + 1})")
+        report(f"{path}{where}: {noise.describe(reference.dtype)}")
+        denoise = denoisers.for_noise(noise, reference.shape[-1] if reference.ndim == 3
+                                      else 1)
+        write_image_planes(out, (_denoise_plane(denoise, p) for p in image_file.planes()),
+                           image_file)
 
 
 def _collect_inputs(inputs):
@@ -580,7 +772,7 @@ def _collect_inputs(inputs):
 def _cmd_denoise(args):
     from tqdm import tqdm
 
-    from ._io import ImageFileError, ImageWriteError, read_image, write_image
+    from ._io import ImageFileError, ImageWriteError
     from ._weights import available_models
 
     if args.list_models:
@@ -620,7 +812,10 @@ def _cmd_denoise(args):
             f"{len(existing)} output file(s) already exist: {shown}{more}; pass --overwrite "
             "to replace them, or choose another output folder with -o"
         )
-    denoisers = _Denoisers(args.method, args.sigma, args.model)
+    settings = _NoiseSettings(
+        option=args.noise, sigma=None if args.sigma is None else args.sigma / 255.0,
+        gain=args.gain, read_noise=args.read_noise, black_level=args.black_level)
+    denoisers = _Denoisers(args.method, args.model, settings)
     _prepare_output_folder(outdir)
 
     failed = len(missing)
@@ -630,24 +825,14 @@ def _cmd_denoise(args):
     start = time.perf_counter()
     bar = tqdm(files, unit="image", desc=f"denoise ({args.method})", disable=args.quiet,
                file=sys.stderr, dynamic_ncols=True)
+
+    def report(line):
+        tqdm.write(line, file=sys.stdout)
+
     try:
         for path in bar:
-            out = outdir / path.name
             try:
-                image, metadata = read_image(path, metadata=True,
-                                             max_pixels=args.max_pixels)
-                colour, alpha = _split_alpha(image)
-                result = np.asarray(denoisers.denoise(colour))
-                if result.shape != colour.shape or result.dtype != colour.dtype:
-                    raise ValueError(
-                        f"the denoiser returned {result.dtype} {result.shape} for "
-                        f"{colour.dtype} {colour.shape}"
-                    )
-                if alpha is not None:
-                    result = np.concatenate(
-                        [result if result.ndim == 3 else result[..., np.newaxis], alpha],
-                        axis=-1)
-                write_image(out, result, metadata=metadata)
+                _denoise_file(path, outdir / path.name, denoisers, args.max_pixels, report)
                 done += 1
             except (ImageFileError, ImageWriteError) as exc:
                 failed += 1

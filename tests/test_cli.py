@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -197,6 +198,178 @@ def test_unreadable_input_file_is_reported(noisy_folder, tmp_path):
     assert len(list((tmp_path / "out").iterdir())) == 6
 
 
+# ------------------------------------------------------------------ sensor data, stacks
+def _sensor_counts(clean, seed, *, peak=60, gain=1.0, read=2.0, black=100.0):
+    """uint16 raw counts of a camera: Poisson-Gaussian noise around black + peak * clean."""
+    from sklearn_denoise.noise import poisson_gaussian
+
+    raw = poisson_gaussian(peak * clean, gain=gain, read_sigma=read, black_level=black,
+                           random_state=seed)
+    return np.clip(np.rint(raw), 0, 65535).astype(np.uint16)
+
+
+@pytest.fixture
+def sensor_stack(tmp_path):
+    """An ImageJ z-stack of 3 uint16 planes of low-count sensor data, and the truth."""
+    scene = load_sample_images()[0][64:128, 160:224] / 255  # 64x64: enough to estimate
+    truth = np.stack([100 + 60 * np.roll(scene, 4 * k, axis=1) for k in range(3)])
+    stack = np.stack([_sensor_counts(t - 100, k, peak=1) for k, t in enumerate(truth)])
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    tifffile = pytest.importorskip("tifffile")
+    tifffile.imwrite(folder / "stack.tif", stack, imagej=True, resolution=(4.0, 4.0),
+                     metadata={"axes": "ZYX", "spacing": 0.25, "unit": "um"})
+    return folder / "stack.tif", stack, truth
+
+
+def _noise_lines(stdout):
+    return {line.split(":")[0]: line for line in stdout.splitlines() if "noise" in line}
+
+
+def _number_after(text, label):
+    return float(text.split(label, 1)[1].split()[0].split("/")[0].rstrip(","))
+
+
+@pytest.mark.parametrize("method", ["cnn", "tv"])
+def test_denoise_16bit_stack_plane_by_plane_with_its_noise_model(sensor_stack, tmp_path,
+                                                                  method):
+    if method == "cnn" and not HAS_GRAY:
+        pytest.skip(NO_PRETRAINED)
+    import tifffile
+
+    path, stack, truth = sensor_stack
+    out = tmp_path / "out"
+    proc = run("denoise", path, "-o", out, "--method", method, "-q")
+    assert proc.returncode == 0, proc.stderr
+    line = proc.stdout.strip()
+    assert line.startswith(f"{path} (stack of 3 planes ZYX, noise from plane 2): "
+                           "poisson-gaussian noise, gain "), line
+    assert line.endswith("(estimated)")
+    assert 0.6 < _number_after(line, "gain ") < 1.5  # counts per photo-electron: 1
+    assert 95 < _number_after(line, "black level ") < 106
+    with tifffile.TiffFile(out / "stack.tif") as tif:  # same layout, dtype and metadata
+        series = tif.series[0]
+        result = series.asarray()
+        assert series.axes == "ZYX" and result.shape == stack.shape
+        assert result.dtype == np.uint16
+        assert tif.imagej_metadata["spacing"] == 0.25 and tif.imagej_metadata["unit"] == "um"
+        assert tif.pages[0].resolution == (4.0, 4.0)
+    for k in range(3):  # each plane denoised on the counts' scale
+        assert _mse(result[k], truth[k]) < 0.5 * _mse(stack[k], truth[k]), k
+
+
+def test_denoise_known_sensor_parameters_and_noise_options(sensor_stack, noisy_folder,
+                                                           tmp_path):
+    path, stack, truth = sensor_stack
+    gray = noisy_folder / "gray8.png"  # Gaussian noise of sigma 25/255
+    proc = run("denoise", path, gray, "-o", tmp_path / "a", "--method", "wavelet", "-q")
+    assert proc.returncode == 0, proc.stderr
+    lines = _noise_lines(proc.stdout)
+    assert "poisson-gaussian noise" in lines[f"{path} (stack of 3 planes ZYX, noise from "
+                                             "plane 2)"]
+    assert lines[str(gray)].startswith(f"{gray}: gaussian noise, sigma ")
+    assert 20 < _number_after(lines[str(gray)], "sigma ") < 30
+    # known parameters, in counts
+    proc = run("denoise", path, "-o", tmp_path / "b", "--method", "wavelet", "--gain", 1,
+               "--read-noise", 2, "--black-level", 100, "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith(": poisson-gaussian noise, gain 1, read noise 2, "
+                                        "black level 100 (given)")
+    result = read_image_planes(tmp_path / "b" / "stack.tif")
+    assert _mse(result, truth) < 0.5 * _mse(stack, truth)
+    # some given, the others estimated
+    proc = run("denoise", path, "-o", tmp_path / "c", "--method", "tv", "--black-level", 100,
+               "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert "black level 100 (--black-level given, --gain and --read-noise estimated)" \
+        in proc.stdout
+    # --noise forces the model
+    proc = run("denoise", path, gray, "-o", tmp_path / "d", "--method", "wavelet", "--noise",
+               "gaussian", "-q")
+    assert proc.returncode == 0, proc.stderr
+    lines = _noise_lines(proc.stdout)
+    assert all(": gaussian noise, sigma " in line for line in lines.values()), lines
+    assert "counts) (estimated)" in lines[f"{path} (stack of 3 planes ZYX, noise from "
+                                          "plane 2)"]
+
+
+def test_denoise_noise_option_errors(sensor_stack, tmp_path, capsys):
+    path, stack, _ = sensor_stack
+    base = ["denoise", str(path), "-o", str(tmp_path / "o"), "--method", "tv", "-q"]
+    cases = [
+        (["--gain", "-1"], "argument --gain: expected a number >= 0, got -1"),
+        (["--read-noise", "nan"], "argument --read-noise: expected a finite number"),
+        (["--gain", "0", "--read-noise", "0"], "--gain 0 and --read-noise 0 describe "
+                                               "noise-free data"),
+        (["--sigma", "25", "--gain", "1"], "--sigma sets a white Gaussian noise level"),
+        (["--noise", "gaussian", "--black-level", "90"], "cannot be combined with --noise "
+                                                         "gaussian"),
+        (["--noise", "laplace"], "invalid choice: 'laplace'"),
+    ]
+    for extra, message in cases:
+        assert _exit_code(base + extra) == 2, extra
+        assert message in capsys.readouterr().err, extra
+    assert not (tmp_path / "o").exists()
+    # a black level above the data is an error of that file (the others go on)
+    proc = run(*base, "--black-level", 70000)
+    assert proc.returncode == 1
+    assert (f"{path}: cannot denoise: --black-level 70000 is above every value of {path} "
+            f"(maximum {stack[1].max()})") in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_stack_that_fails_midway_leaves_no_output(tmp_path):
+    import tifffile
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    planes = np.stack([_noisy(load_sample_images()[0][:48, :48], 25, k) for k in range(3)])
+    tifffile.imwrite(folder / "z.tif", planes, compression="zlib", photometric="minisblack")
+    with tifffile.TiffFile(folder / "z.tif") as tif:  # damage the last plane's data
+        offset, count = tif.pages[2].dataoffsets[0], tif.pages[2].databytecounts[0]
+    data = bytearray((folder / "z.tif").read_bytes())
+    data[offset:offset + count] = b"\xff" * count
+    (folder / "z.tif").write_bytes(bytes(data))
+    proc = run("denoise", folder, "-o", out, "--method", "wavelet", "-q")
+    assert proc.returncode == 1
+    assert "z.tif: cannot read plane 3 of 3 as TIFF" in proc.stderr
+    assert list(out.iterdir()) == []  # neither a half-written stack nor a temporary file
+
+
+def test_denoise_stack_memory_is_bounded_by_a_plane(tmp_path):
+    import tifffile
+
+    rng = np.random.default_rng(0)
+    stack = rng.integers(900, 1100, (128, 96, 96), dtype=np.uint16)  # 2.4 MB
+    tifffile.imwrite(tmp_path / "big.tif", stack)
+    tifffile.imwrite(tmp_path / "warm-up.tif", stack[:2])
+    script = textwrap.dedent("""
+        import sys, tracemalloc
+        from sklearn_denoise.cli import main
+        out, files = sys.argv[1], sys.argv[2:]
+        # the first run imports what the command needs; the second is measured
+        assert main(["denoise", files[0], "-o", out, "--method", "tv", "-q"]) == 0
+        tracemalloc.start()
+        code = main(["denoise", files[1], "-o", out, "--method", "tv", "-q"])
+        print(code, tracemalloc.get_traced_memory()[1])
+    """)
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "out"),
+                           str(tmp_path / "warm-up.tif"), str(tmp_path / "big.tif")],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    code, peak = proc.stdout.split()[-2:]
+    assert code == "0"
+    assert int(peak) < stack.nbytes / 3, peak  # a float64 copy of it would take 9.4 MB
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "out" / "big.tif").shape,
+                                  stack.shape)
+
+
+def read_image_planes(path):
+    import tifffile
+
+    return tifffile.imread(path)
+
+
 @pytest.mark.parametrize("command", [None, "denoise", "compare", "train"])
 def test_help_of_every_command(command):
     proc = run(*([command] if command else []), "--help")
@@ -206,7 +379,8 @@ def test_help_of_every_command(command):
         None: ["denoise", "compare", "train", "0-255 scale", "143 terminated"],
         "denoise": ["--method", "--sigma", "0-255 scale", "--model", "never overwritten",
                     "cnn,wavelet,tv,nlm,bilateral,bm3d", "--overwrite", "--max-pixels",
-                    "already exist", ".NAME.<hex>.tmp"],
+                    "already exist", ".NAME.<hex>.tmp", "--noise", "--gain", "--read-noise",
+                    "--black-level", "TIFF stacks of gray planes", "Poisson-Gaussian"],
         "compare": ["--images", "--sigma", "--figure", "--methods", "skips the slow"],
         "train": ["--clean", "--noisy", "--init", "--out", "--epochs", "--sigma",
                   "--checkpoint", "--width", "--patch-size", "self-supervised",
