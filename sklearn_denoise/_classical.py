@@ -17,6 +17,7 @@ from skimage.restoration import (
     denoise_tv_chambolle,
     estimate_sigma,
 )
+from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import _ImageFilter
@@ -63,7 +64,94 @@ def _as_2d_or_color(image):
     return image, -1
 
 
-class TVDenoiser(_ImageFilter):
+# Images whose largest magnitude lies outside [2**-32, 2**32] are denoised at a power-of-two
+# scale (peak in [0.5, 1)) and scaled back, which is exact in floating point: the methods
+# square and sum intensities, which overflows to inf / NaN near the float limits (1e300 in
+# float64, 1e38 in float32) and underflows near 0. Parameters on the intensity scale are
+# scaled alike, so the result is the one the method gives in exact arithmetic.
+_SAFE_EXPONENT = 32
+# Parameters on the intensity scale are then kept within [2**-60, 2**30] times the image's
+# peak magnitude: smaller ones (far below a float64 rounding step of the image, and still
+# with a normal float32 square) cannot change the result and are set to 0; larger ones
+# already act as infinitely large (every intensity difference is negligible against them)
+# and are clipped, so that their squares cannot overflow.
+_NEGLIGIBLE = 2.0**-60
+_HUGE = 2.0**30
+
+
+def _safe_exponents(images):
+    """Power-of-two exponent bringing each image of a stack ``(n, ...)`` into safe range.
+
+    ``images[i] * 2**-e[i]`` peaks in [0.5, 1); ``e[i]`` is 0 for an image already within
+    [2**-32, 2**32] (or all zero), which is then used as it is.
+    """
+    n = len(images)
+    if images.size == 0:
+        return np.zeros(n, dtype=int)
+    flat = images.reshape(n, -1)
+    peak = np.maximum(flat.max(axis=1), -flat.min(axis=1)).astype(np.float64)
+    in_range = (peak == 0) | (
+        (peak >= 2.0**-_SAFE_EXPONENT) & (peak <= 2.0**_SAFE_EXPONENT)
+    )
+    return np.where(in_range, 0, np.frexp(peak)[1]).astype(int)
+
+
+def _scale_back(out, exponent):
+    """``out * 2**exponent`` (exponent broadcast), clipped to the finite range of its dtype."""
+    with np.errstate(over="ignore"):
+        out = np.ldexp(out, exponent)
+    limit = np.finfo(out.dtype).max
+    return np.clip(out, -limit, limit, out=out)
+
+
+def _effective_param(value, exponent, peak):
+    """An intensity-scale parameter for an image scaled by ``2**-exponent``.
+
+    The scaled value is set to 0 below ``_NEGLIGIBLE * peak`` and clipped to
+    ``_HUGE * peak``, ``peak`` being the scaled image's largest magnitude.
+    """
+    value = float(value)
+    try:
+        scaled = math.ldexp(value, -exponent)
+    except OverflowError:
+        scaled = math.copysign(math.inf, value)
+    if peak == 0 or _NEGLIGIBLE * peak <= abs(scaled) <= _HUGE * peak:
+        return scaled
+    if abs(scaled) < _NEGLIGIBLE * peak:
+        return 0.0
+    return math.copysign(_HUGE * peak, scaled)
+
+
+class _SafeRangeFilter(_ImageFilter):
+    """Image filter that keeps images and intensity parameters in a safe floating range.
+
+    Subclasses implement ``_denoise_in_range(image, layout)`` and list in
+    ``_intensity_params`` their parameters on the intensity scale. Images near the float
+    limits are denoised at a power-of-two scale and these parameters are scaled alike;
+    parameters negligible or overwhelming against the image are set to 0 or clipped (see
+    ``_NEGLIGIBLE`` and ``_HUGE``). Parameters left None are not touched.
+    """
+
+    _intensity_params = ()
+
+    def _denoise_image(self, image, layout):
+        exponent = int(_safe_exponents(image[np.newaxis])[0])
+        if exponent:
+            image = np.ldexp(image, -exponent)
+        peak = float(np.max(np.abs(image))) if image.size else 0.0
+        params = self.get_params(deep=False)
+        changed = {}
+        for name in self._intensity_params:
+            if params[name] is not None:
+                value = _effective_param(params[name], exponent, peak)
+                if value != params[name]:
+                    changed[name] = value
+        denoiser = clone(self).set_params(**changed) if changed else self
+        out = denoiser._denoise_in_range(image, layout)
+        return _scale_back(out, exponent) if exponent else out
+
+
+class TVDenoiser(_SafeRangeFilter):
     """Total-variation denoiser (Chambolle's algorithm).
 
     Applies :func:`skimage.restoration.denoise_tv_chambolle` to every image; colour
@@ -117,6 +205,8 @@ class TVDenoiser(_ImageFilter):
     True
     """
 
+    _intensity_params = ("weight",)
+
     def __init__(
         self, weight=0.1, eps=2e-4, max_num_iter=200, normalize="auto", image_shape=None,
         n_jobs=None,
@@ -134,7 +224,9 @@ class TVDenoiser(_ImageFilter):
         check_int(self.max_num_iter, "max_num_iter", minimum=1)
         check_n_jobs(self.n_jobs)
 
-    def _denoise_image(self, image, layout):
+    def _denoise_in_range(self, image, layout):
+        if self.weight == 0:  # a negligible weight after scaling: nothing to smooth
+            return image.copy()
         kwargs = {"weight": self.weight, "eps": self.eps, "max_num_iter": self.max_num_iter}
         if layout.is_signal:
             return denoise_tv_chambolle(image[0, :, 0], **kwargs).reshape(image.shape)
@@ -143,7 +235,7 @@ class TVDenoiser(_ImageFilter):
         return out.reshape(image.shape)
 
 
-class NLMeansDenoiser(_ImageFilter):
+class NLMeansDenoiser(_SafeRangeFilter):
     """Non-local means denoiser.
 
     Applies :func:`skimage.restoration.denoise_nl_means` to every image (colour images
@@ -206,6 +298,8 @@ class NLMeansDenoiser(_ImageFilter):
     True
     """
 
+    _intensity_params = ("h", "sigma")
+
     def __init__(
         self,
         patch_size=5,
@@ -234,7 +328,7 @@ class NLMeansDenoiser(_ImageFilter):
         check_bool(self.fast_mode, "fast_mode")
         check_n_jobs(self.n_jobs)
 
-    def _denoise_image(self, image, layout):
+    def _denoise_in_range(self, image, layout):
         sigma = self.sigma if self.sigma is not None else _estimate_sigma(image, layout)
         h = self.h if self.h is not None else 0.8 * sigma
         if h == 0:
@@ -253,7 +347,7 @@ class NLMeansDenoiser(_ImageFilter):
         return np.asarray(out).reshape(image.shape)
 
 
-class BilateralDenoiser(_ImageFilter):
+class BilateralDenoiser(_SafeRangeFilter):
     """Bilateral filter: edge-preserving averaging of nearby pixels of similar intensity.
 
     Applies :func:`skimage.restoration.denoise_bilateral` to every image (colour images
@@ -313,6 +407,7 @@ class BilateralDenoiser(_ImageFilter):
     True
     """
 
+    _intensity_params = ("sigma_color", "cval")
     _MODES = ("constant", "edge", "symmetric", "reflect", "wrap")
 
     def __init__(
@@ -351,7 +446,9 @@ class BilateralDenoiser(_ImageFilter):
             return self.win_size
         return max(5, 2 * math.ceil(3 * self.sigma_spatial) + 1)
 
-    def _denoise_image(self, image, layout):
+    def _denoise_in_range(self, image, layout):
+        if self.sigma_color == 0:  # a negligible colour spread after scaling: no averaging
+            return image.copy()
         kwargs = {
             "win_size": self._window(),
             "sigma_color": self.sigma_color,
@@ -370,6 +467,9 @@ class BilateralDenoiser(_ImageFilter):
             out = np.asarray(out).reshape(stacked.shape)[rows // 2]
             return out.reshape(image.shape).astype(image.dtype, copy=False)
         arr, channel_axis = _as_2d_or_color(image)
+        if not arr.flags.writeable:
+            # read-only or memory-mapped input: skimage's Cython kernel needs a writable buffer
+            arr = arr.copy()
         out = denoise_bilateral(arr, channel_axis=channel_axis, **kwargs)
         # skimage returns its input for constant images and squeezes axes of length 1
         return np.array(out, dtype=image.dtype).reshape(image.shape)
@@ -394,7 +494,7 @@ def _import_bm3d():
     return bm3d
 
 
-class BM3DDenoiser(_ImageFilter):
+class BM3DDenoiser(_SafeRangeFilter):
     """BM3D denoiser (block matching and 3-D collaborative filtering).
 
     Wraps the optional ``bm3d`` package (``pip install "sklearn-denoise[bm3d]"``; its
@@ -449,6 +549,8 @@ class BM3DDenoiser(_ImageFilter):
     >>> noisy = clean + rng.normal(0, 0.1, clean.shape)
     >>> denoised = BM3DDenoiser(sigma=0.1).fit(noisy).transform(noisy)  # doctest: +SKIP
     """
+
+    _intensity_params = ("sigma",)
 
     def __init__(
         self, sigma=None, profile="np", stage="all", normalize="auto", image_shape=None,
@@ -518,7 +620,7 @@ class BM3DDenoiser(_ImageFilter):
         _import_bm3d()
         return super().transform(X)
 
-    def _denoise_image(self, image, layout):
+    def _denoise_in_range(self, image, layout):
         bm3d = _import_bm3d()
         sigma = self.sigma if self.sigma is not None else _estimate_sigma(image, layout)
         if sigma == 0:

@@ -10,6 +10,7 @@ from scipy.stats import norm
 from skimage.color import rgb2ycbcr, ycbcr2rgb
 
 from ._base import _ImageFilter
+from ._classical import _effective_param, _safe_exponents, _scale_back
 from ._normalize import fit_normalization
 from ._param_checks import check_bool, check_choice, check_int, check_n_jobs, check_sigma
 
@@ -312,6 +313,12 @@ class WaveletDenoiser(_ImageFilter):
         # work channels-first and contiguous, transforming the last (contiguous) axis first:
         # the same coefficients as skimage's per-channel transform, but faster for pywt
         x = np.ascontiguousarray(np.moveaxis(x, -1, 1))
+        # images near the float limits are denoised at a power-of-two scale, exactly, and
+        # sigma is scaled alike (squares of 1e300 intensities overflow to NaN)
+        exponents = _safe_exponents(x).reshape((len(x),) + (1,) * (x.ndim - 1))
+        if np.any(exponents):
+            x = np.ldexp(x, -exponents)
+        sigma = self._effective_sigma(x, exponents)
         spatial = x.shape[2:]
         spatial_axes = tuple(range(x.ndim - 1, 1, -1))
         roll_axes = tuple(range(2, x.ndim))
@@ -323,30 +330,51 @@ class WaveletDenoiser(_ImageFilter):
         out = None
         for shift in shifts:
             shifted = np.roll(x, shift, axis=roll_axes) if any(shift) else x
-            den = self._denoise_once(shifted, spatial_axes, wavelet, levels)
+            den = self._denoise_once(shifted, spatial_axes, wavelet, levels, sigma)
             if any(shift):
                 den = np.roll(den, tuple(-s for s in shift), axis=roll_axes)
             out = den if out is None else out + den
         if len(shifts) > 1:
             out /= len(shifts)
+        if np.any(exponents):
+            out = _scale_back(out, exponents)
         out = np.ascontiguousarray(np.moveaxis(out, 1, -1))
         return out[:, np.newaxis] if is_signal else out
 
-    def _denoise_once(self, x, spatial_axes, wavelet, levels):
+    def _effective_sigma(self, x, exponents):
+        """``sigma`` for the (scaled) batch ``x``, see ``_classical._effective_param``.
+
+        The parameter itself, or an array of shape (n, 1, ..., 1) with one value per image
+        where scaling or the safe range changed it.
+        """
+        if self.sigma is None:
+            return None
+        peaks = np.abs(x).reshape(len(x), -1).max(axis=1) if x.size else np.zeros(len(x))
+        sigmas = np.array([
+            _effective_param(self.sigma, int(e), float(p))
+            for e, p in zip(exponents.ravel(), peaks)
+        ])
+        if np.all(sigmas == self.sigma):
+            return self.sigma
+        return sigmas.reshape(exponents.shape)
+
+    def _denoise_once(self, x, spatial_axes, wavelet, levels, sigma):
         shrink = {"wavelet": wavelet, "mode": self.mode, "method": self.method, "levels": levels}
         if not self.convert2ycbcr:
-            return _wavelet_shrink(x, spatial_axes, sigma=self.sigma, **shrink)
+            return _wavelet_shrink(x, spatial_axes, sigma=sigma, **shrink)
         ycc = np.ascontiguousarray(np.moveaxis(rgb2ycbcr(np.moveaxis(x, 1, -1)), -1, 1))
         low = ycc.min(axis=spatial_axes, keepdims=True)
         scale = ycc.max(axis=spatial_axes, keepdims=True) - low
         flat = scale == 0  # skimage leaves constant channels untouched
         safe = np.where(flat, 1, scale)
-        sigma = self.sigma
         if sigma is not None:
-            sigma = np.full(3, sigma, dtype=np.float64)
-            if self.rescale_sigma:  # variance of each YCbCr channel for i.i.d. RGB noise
-                sigma = np.sqrt(np.sum(_ycbcr_matrix() ** 2 * sigma**2, axis=1))
-            sigma = sigma.reshape((1, 3) + (1,) * len(spatial_axes)) / safe
+            # scalar or (n, 1, ..., 1), times the std of each YCbCr channel for i.i.d. RGB
+            # noise of std 1 (or 1 without rescale_sigma)
+            factor = np.ones(3)
+            if self.rescale_sigma:
+                factor = np.sqrt(np.sum(_ycbcr_matrix() ** 2, axis=1))
+            factor = factor.reshape((1, 3) + (1,) * len(spatial_axes))
+            sigma = np.asarray(sigma, dtype=np.float64) * factor / safe
         den = _wavelet_shrink((ycc - low) / safe, spatial_axes, sigma=sigma, **shrink)
         den = np.where(flat, ycc, den * scale + low)
         rgb = ycbcr2rgb(np.moveaxis(den, 1, -1)).astype(x.dtype, copy=False)

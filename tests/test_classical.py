@@ -11,6 +11,7 @@ from skimage.restoration import (
     denoise_tv_chambolle,
     estimate_sigma,
 )
+from sklearn.base import clone
 
 from sklearn_denoise import BilateralDenoiser, BM3DDenoiser, NLMeansDenoiser, TVDenoiser
 from sklearn_denoise.datasets import load_sample_images
@@ -201,6 +202,70 @@ def test_improves_psnr(Denoiser, clean_gray, gray):
     assert psnr(clean_gray, est.fit(gray).transform(gray)) > psnr(clean_gray, gray) + 2
 
 
+def test_bilateral_accepts_read_only_input(gray, color):
+    # skimage's Cython kernel raised "buffer source array is read-only"
+    for x in (gray, color):
+        ro = x.copy()
+        ro.flags.writeable = False
+        out = BilateralDenoiser(sigma_color=0.1).fit(ro).transform(ro)
+        np.testing.assert_array_equal(out, BilateralDenoiser(sigma_color=0.1).fit(x).transform(x))
+
+
+# (scale, dtype): powers of two near the float limits
+FAR_SCALES = [(2.0**996, np.float64), (2.0**1020, np.float64), (2.0**125, np.float32),
+              (2.0**-1000, np.float64), (2.0**-120, np.float32)]
+SAFE_RANGE_DENOISERS = [
+    TVDenoiser(weight=0.05),
+    NLMeansDenoiser(h=0.05),
+    BilateralDenoiser(),
+    BilateralDenoiser(sigma_color=0.2, cval=0.3),
+]
+
+
+def _scaled_params(est, scale):
+    return clone(est).set_params(
+        **{name: getattr(est, name) * scale for name in est._intensity_params
+           if getattr(est, name) is not None}
+    )
+
+
+@pytest.mark.parametrize("scale, dtype", FAR_SCALES, ids=str)
+@pytest.mark.parametrize("denoiser", SAFE_RANGE_DENOISERS, ids=repr)
+def test_images_near_float_limits(gray, denoiser, scale, dtype):
+    # squares of 1e300 intensities overflowed to inf / NaN (and of 1e-300 ones underflowed);
+    # such images are denoised at a power-of-two scale with their parameters scaled alike
+    x = gray[:2].astype(dtype)
+    far = x * dtype(scale)
+    est = clone(denoiser).set_params(normalize="none")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        out = est.fit(far).transform(far)
+        assert out.dtype == dtype and np.all(np.isfinite(out))
+        # the same parameters on the image's own scale: the result scales exactly
+        out = _scaled_params(est, scale).fit(far).transform(far)
+    ref = est.fit(x).transform(x)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out / dtype(scale), ref, rtol=rtol, atol=rtol * np.abs(ref).max())
+    # the default normalisation maps such images onto [0, 1]
+    assert np.all(np.isfinite(clone(denoiser).fit(far).transform(far)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_negligible_and_huge_parameters_stay_finite(gray, dtype):
+    # a colour spread or weight whose square underflows made skimage divide 0 by 0
+    x = gray[:1].astype(dtype)
+    for est in [BilateralDenoiser(sigma_color=1e-200), TVDenoiser(weight=1e-200),
+                NLMeansDenoiser(h=1e-200)]:
+        out = est.fit(x).transform(x)
+        np.testing.assert_array_equal(out, x)  # too small to change anything
+    for est in [BilateralDenoiser(sigma_color=1e200), TVDenoiser(weight=1e200),
+                NLMeansDenoiser(h=1e200)]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            out = est.fit(x).transform(x)
+        assert np.all(np.isfinite(out))
+
+
 def test_n_jobs_same_result(gray):
     a = TVDenoiser(n_jobs=2).fit(gray).transform(gray)
     b = TVDenoiser().fit(gray).transform(gray)
@@ -324,3 +389,27 @@ def test_bm3d_zero_sigma_is_identity(bm3d):
         warnings.simplefilter("error")
         out = BM3DDenoiser(sigma=0.0).fit(x).transform(x)
     np.testing.assert_array_equal(out, x)
+
+
+# --- BM3D safe range -------------------------------------------------------------------
+
+
+def _photo_crop(rows, cols, color=False):
+    clean = load_sample_images(color=color)[0][rows, cols] / 255.0
+    return clean[np.newaxis], gaussian(clean[np.newaxis], 0.1, random_state=0)
+
+
+@pytest.mark.parametrize("scale, dtype", [FAR_SCALES[0], FAR_SCALES[2], FAR_SCALES[3]], ids=str)
+def test_bm3d_images_near_float_limits(bm3d, scale, dtype):
+    # bm3d computes in float32: 1e300 images came back NaN
+    _, noisy = _photo_crop(slice(0, 16), slice(0, 16))
+    x = np.clip(noisy, 0, 0.99).astype(dtype)  # peak in [0.5, 1): scaled back exactly to x
+    est = BM3DDenoiser(stage="hard_thresholding", normalize="none")
+    out = est.fit(x * dtype(scale)).transform(x * dtype(scale))
+    assert out.dtype == dtype and np.all(np.isfinite(out))
+    # sigma estimated on the image's own scale: the result scales exactly (up to bm3d's
+    # thread-order rounding)
+    np.testing.assert_allclose(out / dtype(scale), est.fit(x).transform(x), atol=1e-4)
+    # a sigma given on the [0, 1] scale is negligible against such intensities
+    out = est.set_params(sigma=0.1).fit(x * dtype(scale)).transform(x * dtype(scale))
+    assert np.all(np.isfinite(out))

@@ -187,6 +187,50 @@ def test_sigma_zero_keeps_flat_regions_finite():
     np.testing.assert_allclose(out, x, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    "scale, dtype",
+    [(2.0**996, np.float64), (2.0**1020, np.float64), (2.0**125, np.float32),
+     (2.0**-1000, np.float64), (2.0**-120, np.float32)],
+    ids=str,
+)
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"method": "VisuShrink", "mode": "hard"}, {"convert2ycbcr": True, "wavelet": "db2"},
+     {"cycle_spins": 1}],
+    ids=repr,
+)
+def test_images_near_float_limits_scale_exactly(color, scale, dtype, params):
+    # squares of 1e300 coefficients overflowed and the output was NaN; such images are
+    # denoised at a power-of-two scale, which is exact
+    x = color.astype(dtype)
+    est = WaveletDenoiser(normalize="none", **params).fit(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        out = est.transform(x * dtype(scale))
+    assert out.dtype == dtype and np.all(np.isfinite(out))
+    # the same result as on the image's own scale (up to rounding: the image peaks above 1
+    # and the YCbCr conversion has offsets; float32 near 2**-126 is subnormal)
+    ref = est.transform((x * dtype(scale)) / dtype(scale))
+    rtol = 1e-5 if dtype == np.float32 else 1e-9
+    np.testing.assert_allclose(out / dtype(scale), ref, rtol=rtol, atol=rtol * np.abs(ref).max())
+    # a sigma on the [0, 1] scale is negligible against such intensities (or overwhelming
+    # for tiny ones); the result stays finite either way
+    out = est.set_params(sigma=0.1).transform(x * dtype(scale))
+    assert np.all(np.isfinite(out))
+
+
+def test_far_image_does_not_change_its_batch_neighbours(gray):
+    x = np.stack([gray[0] * 1e300, gray[1]])
+    est = WaveletDenoiser(sigma=0.1, normalize="none").fit(x)
+    out = est.transform(x)
+    np.testing.assert_array_equal(out[1], est.transform(gray[1:2])[0])
+    # sigma=0.1 is negligible against 1e300 intensities: nothing is removed
+    np.testing.assert_allclose(out[0] / 1e300, gray[0], rtol=0, atol=1e-12)
+    images = [gray[0, :40] * 1e300, gray[1]]
+    out = est.transform(images)
+    assert all(np.all(np.isfinite(o)) for o in out)
+
+
 def test_denoising_improves_psnr():
     clean = load_sample_images(size=96) / 255.0
     noisy = gaussian(clean, 0.1, random_state=0)
