@@ -290,8 +290,8 @@ def denoise_dask(array, estimator, *, depth=None, stack=None, torch_threads=1):
     ------
     ValueError
         For an array with unknown chunk sizes (NaN in ``array.chunks``, e.g. after
-        boolean indexing): call ``array.compute_chunk_sizes()`` first. Also for a bad
-        ``depth``, ``stack`` or ``torch_threads``.
+        boolean indexing): call ``array.compute_chunk_sizes()`` first. Also for an empty
+        array (a zero in its shape), a bad ``depth``, ``stack`` or ``torch_threads``.
 
     Examples
     --------
@@ -314,6 +314,11 @@ def denoise_dask(array, estimator, *, depth=None, stack=None, torch_threads=1):
             f"(n, H, W, C); got {array.ndim} dimensions."
         )
     _check_known_chunks(array)
+    if 0 in array.shape:
+        raise ValueError(
+            f"array of shape {array.shape} is empty: every image needs at least one pixel "
+            "and one channel (and a stack at least one image)."
+        )
     if stack is None:
         if array.ndim == 3:
             stack = getattr(estimator, "n_channels_in_", 1) == 1

@@ -223,6 +223,10 @@ def test_input_checks(cnn, data):
         denoise_dask(da.zeros((8, 8)), cnn, torch_threads=-2)
     with pytest.raises(TypeError, match="torch_threads must be None"):
         denoise_dask(da.zeros((8, 8)), cnn, torch_threads=1.5)
+    # empty arrays are rejected like in transform (they used to come back empty)
+    for shape in [(0, 8), (8, 0), (0, 8, 8), (2, 0, 8), (2, 8, 8, 0)]:
+        with pytest.raises(ValueError, match=r"array of shape .* is empty"):
+            denoise_dask(da.zeros(shape), cnn)
     # a NumPy array is accepted and a 3-D array is a stack for a one-channel model
     out = denoise_dask(noisy[:, :64, :64], cnn)
     assert out.shape == (2, 64, 64)
