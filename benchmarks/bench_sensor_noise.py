@@ -16,7 +16,7 @@ support: ``noise_model="gaussian", normalize="none"``), timed in the same run; t
 at most 1.5.
 
     python benchmarks/bench_sensor_noise.py [--images ../shared/data/set12] [--no-bm3d]
-        [--methods cnn wavelet ...] [--peaks 10,30,100]
+        [--methods cnn wavelet ...] [--peaks 10,30,100] [--model gray|PATH]
 """
 
 import argparse
@@ -46,6 +46,7 @@ from sklearn_denoise import (  # noqa: E402
     TVDenoiser,
     VarianceStabilizedDenoiser,
     WaveletDenoiser,
+    available_models,
 )
 from sklearn_denoise._compare import add_noise  # noqa: E402
 from sklearn_denoise.noise import NoiseModel  # noqa: E402
@@ -73,18 +74,16 @@ def _classical(bm3d):
     return methods
 
 
-def build_rows(names, bm3d):
+def build_rows(names, bm3d, model="gray"):
     """(label, make_denoiser) pairs; ``make_denoiser`` returns a fitted-on-use estimator."""
     rows = []
     if "cnn" in names:
         rows += [
-            ("cnn (default, blind)", lambda: CNNDenoiser.pretrained("gray")),
-            ("cnn (true noise model)",
-             lambda: CNNDenoiser.pretrained("gray", noise_model=TRUE_MODEL)),
-            ("cnn (gaussian assumption)",
-             lambda: CNNDenoiser.pretrained("gray", noise_model="gaussian")),
+            ("cnn (default, blind)", lambda: _cnn(model)),
+            ("cnn (true noise model)", lambda: _cnn(model, noise_model=TRUE_MODEL)),
+            ("cnn (gaussian assumption)", lambda: _cnn(model, noise_model="gaussian")),
             ("VST + cnn (estimated model)", lambda: VarianceStabilizedDenoiser(
-                FrozenEstimator(CNNDenoiser.pretrained("gray", noise_model="gaussian")))),
+                FrozenEstimator(_cnn(model, noise_model="gaussian")))),
         ]
     for name, cls in _classical(bm3d).items():
         if name not in names:
@@ -99,6 +98,13 @@ def build_rows(names, bm3d):
             BM3DDenoiser(), gain=TRUE_MODEL.gain, read_noise=TRUE_MODEL.read_noise,
             black_level=TRUE_MODEL.black_level)))
     return rows
+
+
+def _cnn(model, **params):
+    """The pretrained model of that name, or the weight file at that path."""
+    if model in available_models():
+        return CNNDenoiser.pretrained(model, **params)
+    return CNNDenoiser.load(model, **params)
 
 
 def _run(make, noisy):
@@ -128,13 +134,14 @@ def main(argv=None):
                         default=["cnn", "wavelet", "tv", "nlm", "bilateral", "bm3d"])
     parser.add_argument("--no-bm3d", action="store_true")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--model", default="gray", help="pretrained name or weight file")
     args = parser.parse_args(argv)
     peaks = [float(p) for p in args.peaks.split(",")]
     bm3d = _has_bm3d() and not args.no_bm3d
 
     clean, _ = read_folder(args.images)
     noisy = {p: [sensor_counts(c, p, seed=k) for k, c in enumerate(clean)] for p in peaks}
-    rows = [("noisy input", None)] + build_rows(set(args.methods), bm3d)
+    rows = [("noisy input", None)] + build_rows(set(args.methods), bm3d, args.model)
 
     header = "| method | " + " | ".join(f"peak {p:g}" for p in peaks) + " | s / image |"
     print(header)
@@ -164,7 +171,7 @@ def main(argv=None):
         image = next(c for c in clean if c.shape == (256, 256))
         counts = sensor_counts(image, peaks[0], seed=0)
         gaussian_image = add_noise(image, 25, 0)
-        sensor = CNNDenoiser.pretrained("gray")
+        sensor = _cnn(args.model)
         before = CNNDenoiser.pretrained("gray", noise_model="gaussian", normalize="none")
         t_sensor = _seconds_per_image(lambda x: sensor.transform(x[None]), counts,
                                       args.repeats)
