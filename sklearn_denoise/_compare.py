@@ -235,8 +235,9 @@ def _with_estimator(make):
 
 
 # ----------------------------------------------------------------------------------- methods
-def _cnn_method(model=None):
-    """The CNN method: a model file or name, or else the shipped pretrained models."""
+def _cnn_method(model=None, params=None):
+    """The CNN method: a model file or name, or else the shipped pretrained models;
+    ``params`` are passed to :func:`load_cnn` (e.g. ``device``)."""
     from ._weights import available_models
 
     shipped = available_models()
@@ -254,7 +255,7 @@ def _cnn_method(model=None):
 
     def get(n_channels):
         if n_channels not in models:
-            models[n_channels] = load_cnn(model, n_channels)
+            models[n_channels] = load_cnn(model, n_channels, **(params or {}))
         return models[n_channels]
 
     def prepare(channel_counts):
@@ -396,7 +397,7 @@ def classical_denoiser(method, sigma=None, *, color=False):
                      f"{list(CLASSICAL_METHODS)}.")
 
 
-def default_methods(*, model=None, include=None):
+def default_methods(*, model=None, include=None, cnn_params=None):
     """Every denoiser available in the package, with parameters for a known noise level.
 
     Parameters
@@ -406,6 +407,8 @@ def default_methods(*, model=None, include=None):
         uses the shipped pretrained models when they exist.
     include : iterable of str, default=None
         Only these method names (in this order); None for all.
+    cnn_params : dict, default=None
+        Other parameters of the CNNDenoiser (e.g. ``{"device": "cuda"}``).
 
     Returns
     -------
@@ -437,7 +440,7 @@ def default_methods(*, model=None, include=None):
         methods[name] = result
 
     def cnn():
-        method, reason = _cnn_method(model)
+        method, reason = _cnn_method(model, cnn_params)
         if method is None:
             raise _Unavailable(reason)
         return method

@@ -39,6 +39,8 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 128 + signal.SIGTERM
 MIN_TRAIN_SIZE = 8
+# most threads --threads takes by default (when that many cores are idle)
+DEFAULT_MAX_THREADS = 2
 
 
 class CLIError(Exception):
@@ -236,6 +238,7 @@ def build_parser():
                      help="replace files that already exist in OUTDIR (default: refuse, "
                      "exit code 2); input files are never overwritten")
     _add_max_pixels(den)
+    _add_compute_options(den)
     den.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     den.set_defaults(handler=_cmd_denoise, parser=den)
 
@@ -280,6 +283,7 @@ def build_parser():
     cmp_.add_argument("--figure-image", type=_non_negative_int, default=0, metavar="K",
                       help="index of the image shown in the figure (default: 0)")
     cmp_.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
+    _add_compute_options(cmp_)
     cmp_.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     cmp_.set_defaults(handler=_cmd_compare)
 
@@ -335,6 +339,7 @@ def build_parser():
                     help="initial learning rate, decayed to 1%% by a cosine (default: 1e-3)")
     tr.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     _add_max_pixels(tr)
+    _add_compute_options(tr)
     tr.add_argument("-q", "--quiet", action="store_true", help="no per-epoch output")
     tr.set_defaults(handler=_cmd_train)
     return parser
@@ -347,6 +352,60 @@ def _add_max_pixels(parser):
                         help="refuse image files of more than N pixels (height x width), "
                         "checked before decoding, against decompression bombs (default: "
                         f"{MAX_PIXELS:,})")
+
+
+def _default_threads():
+    """$OMP_NUM_THREADS when set, else the cores other processes leave idle, 1 to 2.
+
+    Idle cores are the cores this process may use minus the 1-minute load average. On a
+    busy machine one thread is much faster than several: a network's threads wait for
+    each other at every layer, so one that is not scheduled stalls the others (measured:
+    3 to 4 times slower with 2 threads than with 1 on 2 cores shared with other jobs).
+    """
+    try:
+        threads = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        threads = 0
+    if threads >= 1:
+        return threads
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    try:
+        idle = int(cores - os.getloadavg()[0])
+    except (AttributeError, OSError):  # no load average on this platform
+        idle = cores
+    return max(1, min(DEFAULT_MAX_THREADS, cores, idle))
+
+
+def _add_compute_options(parser):
+    parser.add_argument(
+        "--threads", type=_positive_int, default=None, metavar="N",
+        help="CPU threads of the neural network (PyTorch) (default: $OMP_NUM_THREADS if "
+        "set, else the idle cores (cores minus the load average), between 1 and "
+        f"{DEFAULT_MAX_THREADS}: one thread per core, PyTorch's own default, is several "
+        "times slower when other processes use the cores too)")
+    parser.add_argument(
+        "--device", choices=("cpu", "cuda", "auto"), default="auto",
+        help="where the neural network runs (default: %(default)s: CUDA when available, "
+        "else the CPU)")
+
+
+def _setup_torch(args):
+    """Apply --threads and check --device (exit 2 if CUDA is asked for but missing);
+    returns what the network runs on, e.g. "cpu, 2 threads"."""
+    import torch
+
+    from ._cnn import CNNDenoiser
+
+    threads = args.threads or _default_threads()
+    torch.set_num_threads(threads)
+    try:
+        device = CNNDenoiser(device=args.device)._torch_device()
+    except ValueError as exc:
+        raise CLIError(f"--device {args.device}: {exc}") from None
+    return f"{device}, {threads} thread{'s' if threads > 1 else ''}"
 
 
 def main(argv=None):
@@ -617,10 +676,11 @@ def _resolve_file_noise(plane, settings, name):
 class _Denoisers:
     """Builds the denoiser of a method for each file's noise (models are loaded once)."""
 
-    def __init__(self, method, model, settings):
+    def __init__(self, method, model, settings, device="cpu"):
         self.method = method
         self.model = model
         self.settings = settings
+        self.device = device
         self._cnn = {}
         settings.check()
         if method == "bm3d":
@@ -684,7 +744,7 @@ class _Denoisers:
         if n_channels not in self._cnn:
             from ._compare import load_cnn
 
-            self._cnn[n_channels] = load_cnn(self.model, n_channels)
+            self._cnn[n_channels] = load_cnn(self.model, n_channels, device=self.device)
         return self._cnn[n_channels]
 
     def for_noise(self, noise, n_channels):
@@ -815,7 +875,10 @@ def _cmd_denoise(args):
     settings = _NoiseSettings(
         option=args.noise, sigma=None if args.sigma is None else args.sigma / 255.0,
         gain=args.gain, read_noise=args.read_noise, black_level=args.black_level)
-    denoisers = _Denoisers(args.method, args.model, settings)
+    method = args.method
+    if args.method == "cnn":
+        method += f" ({_setup_torch(args)})"
+    denoisers = _Denoisers(args.method, args.model, settings, args.device)
     _prepare_output_folder(outdir)
 
     failed = len(missing)
@@ -845,7 +908,7 @@ def _cmd_denoise(args):
     elapsed = time.perf_counter() - start
     total = len(files) + len(missing)
     summary = f"denoised {done} of {total} image{'s' if total != 1 else ''} into {outdir} " \
-              f"with {args.method} in {elapsed:.1f} s"
+              f"with {method} in {elapsed:.1f} s"
     if failed:
         summary += f"; {failed} failed (see the errors above)"
     print(summary, file=sys.stderr)
@@ -894,7 +957,8 @@ def _cmd_compare(args):
         if not include:
             raise CLIError("--methods is empty")
     try:
-        methods = cmp.default_methods(model=args.model, include=include)
+        methods = cmp.default_methods(model=args.model, include=include,
+                                      cnn_params={"device": args.device})
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     if args.model is not None and "cnn" in methods.skipped:
@@ -910,6 +974,7 @@ def _cmd_compare(args):
     if not methods:
         raise CLIError("no method to run: " + "; ".join(
             f"{k}: {v}" for k, v in methods.skipped.items()))
+    runs_on = f" The CNN ran on {_setup_torch(args)}." if "cnn" in methods else ""
     shapes = sorted({img.shape for img in images})
     source = args.images or f"bundled {'colour' if args.color else 'grayscale'} sample images"
     crop = f", centre-cropped to at most {size}x{size}" if size else ""
@@ -922,7 +987,7 @@ def _cmd_compare(args):
                                 progress=not args.quiet)
     elapsed = time.perf_counter() - start
     sys.stdout.write(cmp.to_markdown(result, title=title))
-    print(f"\nImages: {', '.join(names)}. Total time {elapsed:.1f} s.")
+    print(f"\nImages: {', '.join(names)}. Total time {elapsed:.1f} s.{runs_on}")
     if args.figure is not None:
         try:
             path = cmp.save_figure(result, args.figure)
@@ -1009,11 +1074,11 @@ def _training_data(args):
     return X, y, mode, channels.pop()
 
 
-def _load_checkpoint(path, verbose):
+def _load_checkpoint(path, verbose, device):
     from ._cnn import CNNDenoiser
 
     try:
-        return CNNDenoiser.load_checkpoint(path, verbose=verbose)
+        return CNNDenoiser.load_checkpoint(path, verbose=verbose, device=device)
     except (ValueError, TypeError) as exc:
         raise CLIError(f"cannot resume from the checkpoint {path}: {exc} Delete it to start "
                        "over.") from None
@@ -1044,6 +1109,7 @@ def _new_estimator(args, mode, n_channels):
         blocks=args.blocks, patch_size=args.patch_size,
         patches_per_image=args.patches_per_image, batch_size=args.batch_size, lr=args.lr,
         init_weights=args.init, random_state=args.seed, verbose=0 if args.quiet else 1,
+        device=args.device,
     )
     if mode == "synthetic":
         low, high = args.sigma if args.sigma is not None else (0.0, 55.0)
@@ -1087,10 +1153,11 @@ def _cmd_train(args):
     if ckpt is not None:
         _check_file_destination(ckpt, "checkpoint")
     X, y, mode, n_channels = _training_data(args)
+    runs_on = _setup_torch(args)
     say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
 
     if ckpt is not None and ckpt.exists():
-        est = _load_checkpoint(ckpt, verbose=0 if args.quiet else 1)
+        est = _load_checkpoint(ckpt, verbose=0 if args.quiet else 1, device=args.device)
         if est.training_mode_ != mode:
             raise CLIError(f"the checkpoint {ckpt} was trained in {est.training_mode_} mode, "
                            f"these data are for {mode} training; use another --checkpoint")
@@ -1103,7 +1170,7 @@ def _cmd_train(args):
         est, done = _new_estimator(args, mode, n_channels), 0
     kind = {"supervised": "clean/noisy pairs", "synthetic": "clean images + synthetic noise",
             "self_supervised": "noisy images (self-supervised)"}[mode]
-    say(f"training on {len(X)} {kind}, {args.epochs} epochs")
+    say(f"training on {len(X)} {kind}, {args.epochs} epochs ({runs_on})")
     base_lr = float(args.lr)
     while done < args.epochs:
         lr = base_lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * done / args.epochs)))

@@ -30,8 +30,9 @@ TINY = ["--width", "16", "--depth", "2", "--blocks", "1", "--patch-size", "32",
         "--patches-per-image", "4"]
 
 
-def run(*args, entry_point=False, cwd=None):
-    """Run the command line in a subprocess; returns the CompletedProcess."""
+def run(*args, entry_point=False, cwd=None, env=None):
+    """Run the command line in a subprocess; returns the CompletedProcess. ``env``
+    updates the environment (a None value removes the variable)."""
     if entry_point:
         script = Path(sys.executable).parent / "sklearn-denoise"
         if not script.exists():
@@ -42,8 +43,14 @@ def run(*args, entry_point=False, cwd=None):
         cmd = [str(script)]
     else:
         cmd = [sys.executable, "-m", "sklearn_denoise"]
+    environ = dict(os.environ)
+    for key, value in (env or {}).items():
+        if value is None:
+            environ.pop(key, None)
+        else:
+            environ[key] = value
     return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True,
-                          timeout=600, cwd=cwd)
+                          timeout=600, cwd=cwd, env=environ)
 
 
 def _noisy(clean, sigma255, seed):
@@ -370,6 +377,45 @@ def read_image_planes(path):
     return tifffile.imread(path)
 
 
+@pytest.mark.skipif(not HAS_GRAY, reason=NO_PRETRAINED)
+def test_threads_and_device_of_the_network(noisy_folder, tmp_path):
+    tiny = ["compare", "--methods", "cnn", "--size", 32, "--max-images", 1, "--sigma", 25,
+            "-q"]
+    proc = run(*tiny, "--threads", 1, "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    assert "The CNN ran on cpu, 1 thread." in proc.stdout
+    # default: $OMP_NUM_THREADS if set, else the idle cores, at most 2 (not one per core)
+    proc = run(*tiny, env={"OMP_NUM_THREADS": "1"})
+    assert "The CNN ran on cpu, 1 thread." in proc.stdout
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        os.cpu_count()
+    script = textwrap.dedent("""
+        import os, sys
+        from sklearn_denoise.cli import main
+        os.getloadavg = lambda: (float(sys.argv[1]), 0.0, 0.0)  # other processes' load
+        main(sys.argv[2:])
+    """)
+    environ = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    for load, threads in ((0.0, min(2, cores)), (cores + 3.0, 1)):
+        proc = subprocess.run([sys.executable, "-c", script, str(load), *map(str, tiny)],
+                              capture_output=True, text=True, timeout=600, env=environ)
+        assert proc.returncode == 0, proc.stderr
+        plural = "s" if threads > 1 else ""
+        assert f"The CNN ran on cpu, {threads} thread{plural}." in proc.stdout, load
+    proc = run("denoise", noisy_folder / "gray8.png", "-o", tmp_path / "o", "--threads", 1)
+    assert proc.returncode == 0, proc.stderr
+    assert "with cnn (cpu, 1 thread) in" in proc.stderr
+    if not torch.cuda.is_available():
+        for args in (tiny, ["denoise", noisy_folder, "-o", tmp_path / "p"]):
+            proc = run(*args, "--device", "cuda")
+            assert proc.returncode == 2
+            assert "--device cuda: device='cuda' was requested but CUDA is not available" \
+                in proc.stderr
+        assert not (tmp_path / "p").exists()
+    proc = run(*tiny, "--threads", 0)
+    assert proc.returncode == 2 and "expected a positive integer, got 0" in proc.stderr
+
+
 @pytest.mark.parametrize("command", [None, "denoise", "compare", "train"])
 def test_help_of_every_command(command):
     proc = run(*([command] if command else []), "--help")
@@ -380,11 +426,13 @@ def test_help_of_every_command(command):
         "denoise": ["--method", "--sigma", "0-255 scale", "--model", "never overwritten",
                     "cnn,wavelet,tv,nlm,bilateral,bm3d", "--overwrite", "--max-pixels",
                     "already exist", ".NAME.<hex>.tmp", "--noise", "--gain", "--read-noise",
-                    "--black-level", "TIFF stacks of gray planes", "Poisson-Gaussian"],
-        "compare": ["--images", "--sigma", "--figure", "--methods", "skips the slow"],
+                    "--black-level", "TIFF stacks of gray planes", "Poisson-Gaussian",
+                    "--threads", "--device", "$OMP_NUM_THREADS"],
+        "compare": ["--images", "--sigma", "--figure", "--methods", "skips the slow",
+                    "--threads", "--device"],
         "train": ["--clean", "--noisy", "--init", "--out", "--epochs", "--sigma",
                   "--checkpoint", "--width", "--patch-size", "self-supervised",
-                  "--max-pixels", "never a pickle", "at least 8x8"],
+                  "--max-pixels", "never a pickle", "at least 8x8", "--threads", "--device"],
     }[command]
     text = " ".join(proc.stdout.split())
     for word in expected:
