@@ -408,10 +408,23 @@ def _setup_torch(args):
     return f"{device}, {threads} thread{'s' if threads > 1 else ''}"
 
 
+def _warn_sigma_scale(args):
+    """Warn about --sigma values below 1: most likely meant on the [0, 1] scale."""
+    value = getattr(args, "sigmas", getattr(args, "sigma", None))
+    values = [] if value is None else [value] if np.isscalar(value) else list(value)
+    for v in values:
+        if 0 < v < 1:
+            _warn(f"warning: --sigma {v:g} is read on the 0-255 scale, as {v:g}/255 (a "
+                  f"noise standard deviation of {v / 255:.2%} of the intensity range); a "
+                  "value below 1 is most likely on the [0, 1] scale: for a noise level of "
+                  f"{v:g} on [0, 1], pass --sigma {v * 255:g}")
+
+
 def main(argv=None):
     """Entry point of ``sklearn-denoise``; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _warn_sigma_scale(args)
     previous = _handle_sigterm()
     try:
         return int(args.handler(args) or 0)

@@ -416,6 +416,29 @@ def test_threads_and_device_of_the_network(noisy_folder, tmp_path):
     assert proc.returncode == 2 and "expected a positive integer, got 0" in proc.stderr
 
 
+def test_sigma_below_1_warns_about_the_scale(noisy_folder, train_folders, tmp_path):
+    gray = noisy_folder / "gray8.png"
+    proc = run("denoise", gray, "-o", tmp_path / "a", "--method", "wavelet", "--sigma", 0.1)
+    assert proc.returncode == 0, proc.stderr
+    assert ("sklearn-denoise: warning: --sigma 0.1 is read on the 0-255 scale, as 0.1/255 "
+            "(a noise standard deviation of 0.04% of the intensity range)") in proc.stderr
+    assert "for a noise level of 0.1 on [0, 1], pass --sigma 25.5" in proc.stderr
+    assert "gaussian noise, sigma 0.1/255 (given)" in proc.stdout  # read as it says
+    proc = run("denoise", gray, "-o", tmp_path / "b", "--method", "wavelet", "--sigma", 25)
+    assert proc.returncode == 0 and "warning" not in proc.stderr
+    proc = run("compare", "--methods", "wavelet", "--size", 32, "--max-images", 1,
+               "--sigma", "0.2,25", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("warning: --sigma") == 1
+    assert "--sigma 0.2 is read on the 0-255 scale" in proc.stderr and "pass --sigma 51" \
+        in proc.stderr
+    cdir, _, _ = train_folders
+    proc = run("train", "--clean", cdir, "--out", tmp_path / "m.pt", "--sigma", "0,0.2",
+               "--epochs", 1, "-q", *TINY)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("warning: --sigma") == 1 and "--sigma 0.2 is read" in proc.stderr
+
+
 @pytest.mark.parametrize("command", [None, "denoise", "compare", "train"])
 def test_help_of_every_command(command):
     proc = run(*([command] if command else []), "--help")
