@@ -48,6 +48,7 @@ __all__ = [
     "load_cnn",
     "write_text",
     "classical_denoiser",
+    "colour_mode",
     "CLASSICAL_METHODS",
     "METHOD_NAMES",
 ]
@@ -739,6 +740,9 @@ def to_markdown(comparison, *, title=None):
     what = "PSNR (dB) / SSIM / seconds per image"
     if n_images:
         what += f", mean over {n_images} image{'s' if n_images != 1 else ''}"
+    shapes = getattr(comparison, "image_shapes", None)
+    if shapes:
+        what += f" in {colour_mode(shapes)}"
     lines += [what + "; Gaussian noise, sigma on the 0-255 scale, output rounded to uint8.",
               ""]
     header = ["method", "denoiser"] + [f"sigma={s:g}" for s in sigmas]
@@ -762,6 +766,15 @@ def to_markdown(comparison, *, title=None):
         lines.append("")
         lines.append("Not run: " + "; ".join(f"`{k}` ({v})" for k, v in skipped.items()) + ".")
     return "\n".join(lines) + "\n"
+
+
+def colour_mode(shapes):
+    """How a set of images is compared: "colour (RGB)", "grayscale" or "mixed: ..."."""
+    n_colour = sum(len(shape) == 3 for shape in shapes)
+    n_gray = len(shapes) - n_colour
+    if n_colour and n_gray:
+        return f"mixed: {n_colour} colour (RGB), {n_gray} grayscale"
+    return "colour (RGB)" if n_colour else "grayscale"
 
 
 def _format_seconds(seconds):
@@ -881,9 +894,11 @@ def load_images(folder=None, *, size=None, max_images=None, color=False):
         Centre-crop every image to at most ``size x size``.
     max_images : int, default=None
         Use only the first ``max_images``.
-    color : bool, default=False
-        RGB images (colour sample images, or folder images kept in colour); False
-        converts to gray.
+    color : bool or "auto", default=False
+        True: RGB images (the colour sample images; gray folder images are repeated on
+        three channels). False: gray images (the gray sample images; colour folder
+        images are converted). "auto": folder images as they are, colour in colour and
+        gray in gray (the gray sample images without a folder).
 
     Returns
     -------
@@ -895,7 +910,7 @@ def load_images(folder=None, *, size=None, max_images=None, color=False):
     if folder is None:
         from .datasets import load_sample_images
 
-        images, names = load_sample_images(color=color, return_names=True)
+        images, names = load_sample_images(color=color is True, return_names=True)
     else:
         folder = Path(folder)
         if not folder.is_dir():
@@ -925,9 +940,9 @@ def _to_uint8(img, color, path):
         img = img[..., :-1]
     if img.ndim == 3 and img.shape[-1] == 1:
         img = img[..., 0]
-    if color and img.ndim == 2:
+    if color is True and img.ndim == 2:
         img = np.repeat(img[..., np.newaxis], 3, axis=-1)
-    if not color and img.ndim == 3:
+    if color is False and img.ndim == 3:
         from skimage.color import rgb2gray
 
         img = quantize(rgb2gray(img))

@@ -253,9 +253,11 @@ def build_parser():
             optionally writes a figure of crops.
 
             Without --images it uses the 6 grayscale sample images that ship with
-            scikit-image and PyWavelets, cropped to 256x256, and skips the slow methods
-            (bm3d): a few minutes at most on 2 CPU cores. The output says what was
-            skipped; --methods all runs everything."""),
+            scikit-image and PyWavelets (--color: the 5 colour ones), cropped to 256x256,
+            and skips the slow methods (bm3d): a few minutes at most on 2 CPU cores. The
+            output says what was skipped; --methods all runs everything. Images from a
+            folder are compared as they are, colour images in colour and gray ones in gray
+            (--gray or --color forces one mode); the table header says which."""),
         formatter_class=_Formatter,
     )
     cmp_.add_argument("--images", default=None, metavar="DIR",
@@ -275,9 +277,13 @@ def build_parser():
                       "256 for the sample images, whole images with --images)")
     cmp_.add_argument("--max-images", type=_positive_int, default=None, metavar="N",
                       help="use only the first N images")
-    cmp_.add_argument("--color", action="store_true",
-                      help="colour images (the 5 RGB sample images, or folder images kept in "
-                      "colour); default: grayscale")
+    mode = cmp_.add_mutually_exclusive_group()
+    mode.add_argument("--color", action="store_const", const=True, dest="color",
+                      help="compare in colour: the 5 RGB sample images, or every folder image "
+                      "in RGB (default: folder images as they are, colour in colour)")
+    mode.add_argument("--gray", action="store_const", const=False, dest="color",
+                      help="compare in grayscale: colour folder images are converted")
+    cmp_.set_defaults(color="auto")
     cmp_.add_argument("--model", default=None, metavar="NAME|PATH",
                       help="CNN weights (default: the shipped pretrained model if any)")
     cmp_.add_argument("--figure-image", type=_non_negative_int, default=0, metavar="K",
@@ -989,9 +995,11 @@ def _cmd_compare(args):
             f"{k}: {v}" for k, v in methods.skipped.items()))
     runs_on = f" The CNN ran on {_setup_torch(args)}." if "cnn" in methods else ""
     shapes = sorted({img.shape for img in images})
-    source = args.images or f"bundled {'colour' if args.color else 'grayscale'} sample images"
+    source = args.images or \
+        f"bundled {'colour' if args.color is True else 'grayscale'} sample images"
+    forced = {True: " in colour (--color)", False: " in grayscale (--gray)"}.get(args.color, "")
     crop = f", centre-cropped to at most {size}x{size}" if size else ""
-    title = (f"## sklearn-denoise compare: {len(images)} image(s) from {source}{crop} "
+    title = (f"## sklearn-denoise compare: {len(images)} image(s) from {source}{forced}{crop} "
              f"(shapes {', '.join('x'.join(map(str, s)) for s in shapes)}); noise seed "
              f"{args.seed}")
     start = time.perf_counter()

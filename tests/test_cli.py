@@ -452,7 +452,7 @@ def test_help_of_every_command(command):
                     "--black-level", "TIFF stacks of gray planes", "Poisson-Gaussian",
                     "--threads", "--device", "$OMP_NUM_THREADS"],
         "compare": ["--images", "--sigma", "--figure", "--methods", "skips the slow",
-                    "--threads", "--device"],
+                    "--threads", "--device", "--gray", "colour images in colour"],
         "train": ["--clean", "--noisy", "--init", "--out", "--epochs", "--sigma",
                   "--checkpoint", "--width", "--patch-size", "self-supervised",
                   "--max-pixels", "never a pickle", "at least 8x8", "--threads", "--device"],
@@ -691,6 +691,11 @@ def _table_rows(stdout):
             if line.startswith("| `")}
 
 
+def _psnr(row, column=0):
+    """The PSNR of a Markdown table row, in the column of the ``column``-th sigma."""
+    return float(row.split("|")[3 + column].split("/")[0].strip(" *"))
+
+
 def test_compare_tiny_with_figure(tmp_path):
     pytest.importorskip("matplotlib", reason="the figure needs matplotlib")
     figure = tmp_path / "figs" / "compare.png"
@@ -714,10 +719,28 @@ def test_compare_on_a_folder_of_color_images(tmp_path, clean_images):
     folder.mkdir()
     write_image(folder / "a.png", clean_images["rgb8.png"])
     write_image(folder / "b.tif", clean_images["rgb16.tiff"])
-    proc = run("compare", "--images", folder, "--color", "--sigma", "25", "--methods",
-               "wavelet", "-q")
+    args = ["compare", "--images", folder, "--sigma", "25", "--methods", "wavelet", "-q"]
+    proc = run(*args)  # colour images are compared in colour by default
     assert proc.returncode == 0, proc.stderr
-    assert "2 image(s) from " in proc.stdout and "96x96x3" in proc.stdout
+    assert "2 image(s) from " in proc.stdout and "(shapes 96x96x3)" in proc.stdout
+    assert "mean over 2 images in colour (RGB); Gaussian noise" in proc.stdout
+    colour_psnr = _psnr(_table_rows(proc.stdout)["wavelet"])
+    proc = run(*args, "--gray")
+    assert proc.returncode == 0, proc.stderr
+    assert "in grayscale (--gray)" in proc.stdout and "(shapes 96x96)" in proc.stdout
+    assert "mean over 2 images in grayscale; Gaussian noise" in proc.stdout
+    gray_psnr = _psnr(_table_rows(proc.stdout)["wavelet"])
+    assert gray_psnr != colour_psnr
+    # a gray image joins them as it is; --color makes it RGB
+    write_image(folder / "c.png", clean_images["gray8.png"])
+    proc = run(*args)
+    assert "in mixed: 2 colour (RGB), 1 grayscale;" in proc.stdout
+    assert "(shapes 96x96, 96x96x3)" in proc.stdout
+    proc = run(*args, "--color")
+    assert "in colour (--color)" in proc.stdout and "(shapes 96x96x3)" in proc.stdout
+    assert "mean over 3 images in colour (RGB)" in proc.stdout
+    proc = run(*args, "--color", "--gray")
+    assert proc.returncode == 2 and "not allowed with argument --color" in proc.stderr
     proc = run("compare", "--images", tmp_path / "missing")
     assert proc.returncode == 2 and "is not a folder" in proc.stderr
 

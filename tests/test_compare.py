@@ -176,7 +176,7 @@ def test_markdown_table(images):
     assert tv_cells.startswith(f"**{rows[('tv', 15.0)].psnr:.2f}**")  # TV is best here
     assert tv_cells.endswith(" s")
     assert f"{rows[('noisy', 15.0)].psnr:.2f} / " in body[0]
-    assert "mean over 2 images" in text
+    assert "mean over 2 images in grayscale;" in text
     assert "Not run: `bm3d` (needs the optional bm3d package)." in text
     assert text.isascii()
     # plain rows render too
@@ -218,6 +218,9 @@ def test_load_images_from_a_folder(tmp_path):
     assert all(img.dtype == np.uint8 for img in images)
     images, _ = cmp.load_images(tmp_path, color=True, max_images=1)
     assert images[0].shape == (40, 40, 3)
+    images, _ = cmp.load_images(tmp_path, color="auto")  # each image as it is
+    assert [img.shape for img in images] == [(40, 40), (50, 60, 3)]
+    np.testing.assert_array_equal(images[1], rgb)
     with pytest.raises(ValueError, match="not a folder"):
         cmp.load_images(tmp_path / "missing")
 
