@@ -556,6 +556,44 @@ def test_train_then_denoise_with_the_model_round_trip(train_folders, tmp_path, c
     np.testing.assert_array_equal(den.transform(noisy[None])[0], result)
 
 
+def _read_pty(master):
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_train_epoch_table_has_colours_only_on_a_terminal(train_folders, tmp_path):
+    cdir, _, _ = train_folders
+    cmd = [sys.executable, "-m", "sklearn_denoise", "train", "--clean", str(cdir),
+           "--epochs", "1", *TINY]
+    log = tmp_path / "log.txt"
+    with open(log, "w") as fh:  # sklearn-denoise train ... > log.txt
+        proc = subprocess.run(cmd + ["--out", str(tmp_path / "a.pt")], stdout=fh,
+                              stderr=subprocess.PIPE, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    text = log.read_text()
+    assert "train_loss" in text  # skorch's epoch table is there ...
+    assert "\x1b[" not in text  # ... without ANSI colour codes
+    pty = pytest.importorskip("pty", reason="needs a pseudo-terminal")
+    master, slave = pty.openpty()  # a terminal keeps skorch's colours
+    try:
+        child = subprocess.Popen(cmd + ["--out", str(tmp_path / "b.pt")], stdout=slave,
+                                 stderr=subprocess.DEVNULL)
+        os.close(slave)
+        output = _read_pty(master)
+        assert child.wait(timeout=600) == 0
+    finally:
+        os.close(master)
+    assert "train_loss" in output and "\x1b[3" in output
+
+
 def _state(path):
     return load_weights(path)[1]
 
