@@ -48,7 +48,9 @@ __all__ = [
     "load_cnn",
     "write_text",
     "classical_denoiser",
+    "check_crop",
     "colour_mode",
+    "figure_crop",
     "CLASSICAL_METHODS",
     "METHOD_NAMES",
 ]
@@ -792,26 +794,82 @@ def write_text(path, text):
     return Path(path)
 
 
-def _detail_crop(image, size):
-    """Top-left corner of the ``size`` crop with the most detail (gradient energy)."""
+# Detail of a pixel: standard deviation of the clean image over this window around it.
+_DETAIL_WINDOW = 7
+
+
+def _detail_crop(image, size, level=None):
+    """(x, y, w, h) of the ``size`` x ``size`` crop with the most visible detail.
+
+    The detail of a pixel is the standard deviation of the clean image in the 7x7 window
+    around it, capped at ``level`` (the noise std, 0-255 scale, when given): structure
+    weaker than the noise is what denoising erases, structure stronger than it counts
+    alike. A crop scores the mean detail of its pixels, so a crop filled with texture and
+    edges wins over one crossed by a single strong edge or covered by faint grain.
+    """
+    from scipy.ndimage import uniform_filter
+
     gray = image.astype(np.float64)
     if gray.ndim == 3:
         gray = gray.mean(axis=-1)
+    mean = uniform_filter(gray, _DETAIL_WINDOW, mode="reflect")
+    square = uniform_filter(gray * gray, _DETAIL_WINDOW, mode="reflect")
+    detail = np.sqrt(np.maximum(square - mean * mean, 0.0))
+    if level is not None:
+        detail = np.minimum(detail, level)
     h, w = gray.shape
     ch, cw = min(size, h), min(size, w)
-    energy = np.zeros_like(gray)
-    energy[:, 1:] += np.abs(np.diff(gray, axis=1))
-    energy[1:, :] += np.abs(np.diff(gray, axis=0))
-    integral = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    step = max(1, min(ch, cw) // 4)
-    best, corner = -1.0, (0, 0)
-    for top in range(0, h - ch + 1, step):
-        for left in range(0, w - cw + 1, step):
-            total = (integral[top + ch, left + cw] - integral[top, left + cw]
-                     - integral[top + ch, left] + integral[top, left])
-            if total > best:
-                best, corner = total, (top, left)
-    return corner, (ch, cw)
+    integral = np.pad(detail.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    step = max(1, min(ch, cw) // 8)
+    tops = np.unique(np.r_[np.arange(0, h - ch + 1, step), h - ch])
+    lefts = np.unique(np.r_[np.arange(0, w - cw + 1, step), w - cw])
+    t, left = np.meshgrid(tops, lefts, indexing="ij")
+    total = (integral[t + ch, left + cw] - integral[t, left + cw]
+             - integral[t + ch, left] + integral[t, left])
+    best = np.unravel_index(int(np.argmax(total)), total.shape)  # first of equals
+    return int(lefts[best[1]]), int(tops[best[0]]), cw, ch
+
+
+def check_crop(crop, shape):
+    """An ``(x, y, w, h)`` crop (pixels, from the top-left corner) checked against an
+    image of ``shape`` ``(H, W[, C])``; raises ValueError naming the image size."""
+    try:
+        x, y, w, h = (int(v) for v in crop)
+    except (TypeError, ValueError):
+        raise ValueError(f"crop must be four integers x, y, w, h, got {crop!r}") from None
+    height, width = shape[:2]
+    if min(x, y) < 0 or min(w, h) < 1 or x + w > width or y + h > height:
+        raise ValueError(
+            f"the crop x={x}, y={y}, w={w}, h={h} does not fit in the {width}x{height} "
+            "image (x + w <= width and y + h <= height, all >= 0, w and h >= 1)"
+        )
+    return x, y, w, h
+
+
+def _figure_sigmas(comparison, sigma):
+    """The noise levels a figure shows: None (the middle one), one, several or "all"."""
+    run = list(comparison.examples)
+    if sigma is None:
+        return [run[len(run) // 2]]
+    if isinstance(sigma, str) and sigma == "all":
+        return run
+    wanted = [float(s) for s in (sigma if np.ndim(sigma) else [sigma])]
+    missing = [s for s in wanted if s not in comparison.examples]
+    if missing or not wanted:
+        raise ValueError(f"sigma={', '.join(f'{s:g}' for s in missing) or '[]'} was not "
+                         f"run; choose from {run}")
+    return wanted
+
+
+def figure_crop(comparison, *, sigma=None, crop=96):
+    """The ``(x, y, w, h)`` crop :func:`save_figure` shows, with the same arguments."""
+    if not comparison.examples:
+        raise ValueError("The comparison kept no images: run it with keep_image set.")
+    sigmas = _figure_sigmas(comparison, sigma)
+    clean = comparison.examples[sigmas[0]]["clean"]
+    if np.ndim(crop) == 0:
+        return _detail_crop(clean, int(crop), level=sigmas[len(sigmas) // 2])
+    return check_crop(crop, clean.shape)
 
 
 def save_figure(comparison, path, *, sigma=None, crop=96, columns=4, dpi=150):
@@ -824,12 +882,14 @@ def save_figure(comparison, path, *, sigma=None, crop=96, columns=4, dpi=150):
     path : str or path-like
         Output file; the format follows the extension (PNG, PDF, SVG, ...). Written
         atomically.
-    sigma : float, default=None
-        Which noise level to show; None takes the middle one.
-    crop : int, default=96
-        Side of the crop, placed where the clean image has the most detail.
+    sigma : float, list of float or "all", default=None
+        Which noise levels to show, one row of panels each; None takes the middle one.
+    crop : int or (x, y, w, h), default=96
+        Side of a square crop placed where the clean image has the most visible detail
+        (the highest mean local standard deviation, counted up to the noise level), or
+        the crop itself in pixels from the image's top-left corner.
     columns : int, default=4
-        Panels per row.
+        Panels per row when one noise level is shown.
 
     Returns
     -------
@@ -839,6 +899,8 @@ def save_figure(comparison, path, *, sigma=None, crop=96, columns=4, dpi=150):
     ------
     ImportError
         If matplotlib is not installed.
+    ValueError
+        If a noise level was not run or the crop does not fit in the image.
     """
     try:
         from matplotlib.figure import Figure
@@ -848,32 +910,34 @@ def save_figure(comparison, path, *, sigma=None, crop=96, columns=4, dpi=150):
         ) from exc
     if not comparison.examples:
         raise ValueError("The comparison kept no images: run it with keep_image set.")
-    sigmas = list(comparison.examples)
-    if sigma is None:
-        sigma = sigmas[len(sigmas) // 2]
-    sigma = float(sigma)
-    if sigma not in comparison.examples:
-        raise ValueError(f"sigma={sigma:g} was not run; choose from {sigmas}")
-    shown = comparison.examples[sigma]
-    scores = comparison.example_psnr[sigma]
-    clean = shown["clean"]
-    (top, left), (ch, cw) = _detail_crop(clean, int(crop))
-    panels = [("clean", None)] + [(name, scores.get(name)) for name in shown if name != "clean"]
-    columns = max(1, min(columns, len(panels)))
+    sigmas = _figure_sigmas(comparison, sigma)
+    x, y, cw, ch = figure_crop(comparison, sigma=sigma, crop=crop)
+    names = [name for name in comparison.examples[sigmas[0]] if name != "clean"]
+    panels = [(s, name) for s in sigmas for name in ["clean", *names]]
+    if len(sigmas) == 1:
+        columns = max(1, min(columns, len(panels)))
+    else:
+        columns = len(names) + 1
     n_rows = -(-len(panels) // columns)
     fig = Figure(figsize=(2.4 * columns, 2.6 * n_rows))
-    for i, (name, score) in enumerate(panels):
+    for i, (s, name) in enumerate(panels):
         ax = fig.add_subplot(n_rows, columns, i + 1)
-        img = shown[name][top : top + ch, left : left + cw]
+        img = comparison.examples[s][name][y : y + ch, x : x + cw]
         ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255,
                   interpolation="nearest")
-        title = name if score is None else f"{name}\n{score:.2f} dB"
+        score = comparison.example_psnr[s].get(name)
+        if name == "clean":
+            title = "clean" if len(sigmas) == 1 else f"clean\nsigma={s:g}"
+        else:
+            title = name if score is None else f"{name}\n{score:.2f} dB"
         ax.set_title(title, fontsize=9)
         ax.set_axis_off()
     image_name = ""
     if comparison.image_names and comparison.keep_image is not None:
         image_name = f"{comparison.image_names[comparison.keep_image]}, "
-    fig.suptitle(f"{image_name}sigma={sigma:g} (PSNR of the whole image)", fontsize=10)
+    shown = f"sigma={sigmas[0]:g}, " if len(sigmas) == 1 else ""
+    fig.suptitle(f"{image_name}{shown}crop x={x}, y={y}, {cw}x{ch} (PSNR of the whole "
+                 "image)", fontsize=10)
     fig.tight_layout()
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower() or "png"

@@ -75,6 +75,23 @@ def _sigma_list(text):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _figure_sigmas(text):
+    return "all" if text.strip() == "all" else _sigma_list(text)
+
+
+def _crop_box(text):
+    try:
+        box = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        box = ()
+    if len(box) != 4 or min(box) < 0 or min(box[2:]) < 1:
+        raise argparse.ArgumentTypeError(
+            f"invalid crop {text!r}: expected X,Y,W,H in pixels (integers, X and Y >= 0, "
+            "W and H >= 1), e.g. 40,60,96,96"
+        )
+    return box
+
+
 def _sigma_range(text):
     parts = [p.strip() for p in text.split(",")]
     if len(parts) == 1:
@@ -288,6 +305,13 @@ def build_parser():
                       help="CNN weights (default: the shipped pretrained model if any)")
     cmp_.add_argument("--figure-image", type=_non_negative_int, default=0, metavar="K",
                       help="index of the image shown in the figure (default: 0)")
+    cmp_.add_argument("--figure-sigmas", type=_figure_sigmas, default=None,
+                      metavar="S1,S2,...|all",
+                      help="noise levels shown in the figure, one row each, or 'all' "
+                      "(default: the middle one of --sigma)")
+    cmp_.add_argument("--crop", type=_crop_box, default=None, metavar="X,Y,W,H",
+                      help="the figure's crop in pixels from the top-left corner of the "
+                      "image (default: 96x96 where the clean image has the most detail)")
     cmp_.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     _add_compute_options(cmp_)
     cmp_.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -936,6 +960,31 @@ def _cmd_denoise(args):
 
 # ------------------------------------------------------------------------------ compare
 DEFAULT_COMPARE_SIZE = 256
+DEFAULT_FIGURE_CROP = 96
+
+
+def _check_figure_options(args, image, name):
+    """--figure-sigmas among --sigma, --crop inside the figure's image; only with
+    --figure."""
+    from ._compare import check_crop
+
+    if args.figure is None:
+        if args.crop is not None or args.figure_sigmas is not None:
+            raise CLIError("--crop and --figure-sigmas describe the figure: add --figure "
+                           "PATH")
+        return
+    if args.figure_sigmas not in (None, "all"):
+        missing = [s for s in args.figure_sigmas if s not in args.sigmas]
+        if missing:
+            raise CLIError(f"--figure-sigmas {','.join(f'{s:g}' for s in missing)} is not "
+                           f"among the noise levels run (--sigma "
+                           f"{','.join(f'{s:g}' for s in args.sigmas)})")
+    if args.crop is not None:
+        try:
+            check_crop(args.crop, image.shape)
+        except ValueError as exc:
+            raise CLIError(f"--crop {','.join(map(str, args.crop))} for image {name} "
+                           f"(--figure-image {args.figure_image}): {exc}") from None
 
 
 def _cmd_compare(args):
@@ -967,6 +1016,7 @@ def _cmd_compare(args):
         raise CLIError(str(exc)) from None
     if not 0 <= args.figure_image < len(images):
         raise CLIError(f"--figure-image {args.figure_image} but there are {len(images)} images")
+    _check_figure_options(args, images[args.figure_image], names[args.figure_image])
 
     slow_skipped = []
     if args.methods in (None, "all"):
@@ -1010,11 +1060,14 @@ def _cmd_compare(args):
     sys.stdout.write(cmp.to_markdown(result, title=title))
     print(f"\nImages: {', '.join(names)}. Total time {elapsed:.1f} s.{runs_on}")
     if args.figure is not None:
+        shown = {"sigma": args.figure_sigmas, "crop": args.crop or DEFAULT_FIGURE_CROP}
         try:
-            path = cmp.save_figure(result, args.figure)
+            path = cmp.save_figure(result, args.figure, **shown)
         except (OSError, ValueError) as exc:
             raise CLIError(f"cannot write the figure {args.figure}: {exc}") from None
-        print(f"Figure written to {path}.")
+        x, y, w, h = cmp.figure_crop(result, **shown)
+        print(f"Figure written to {path}: image {names[args.figure_image]}, crop "
+              f"{x},{y},{w},{h} (x,y,w,h).")
     failed = [k for k, v in result.skipped.items() if v.startswith("failed")]
     return EXIT_FAILED if failed else 0
 

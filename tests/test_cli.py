@@ -9,6 +9,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import imageio.v3 as iio
 import joblib
 import numpy as np
 import pytest
@@ -452,7 +453,8 @@ def test_help_of_every_command(command):
                     "--black-level", "TIFF stacks of gray planes", "Poisson-Gaussian",
                     "--threads", "--device", "$OMP_NUM_THREADS"],
         "compare": ["--images", "--sigma", "--figure", "--methods", "skips the slow",
-                    "--threads", "--device", "--gray", "colour images in colour"],
+                    "--threads", "--device", "--gray", "colour images in colour",
+                    "--figure-sigmas", "--crop X,Y,W,H", "most detail"],
         "train": ["--clean", "--noisy", "--init", "--out", "--epochs", "--sigma",
                   "--checkpoint", "--width", "--patch-size", "self-supervised",
                   "--max-pixels", "never a pickle", "at least 8x8", "--threads", "--device"],
@@ -750,6 +752,47 @@ def test_compare_tiny_with_figure(tmp_path):
         assert psnr > noisy_psnr + 2
     assert f"Figure written to {figure}" in proc.stdout
     assert figure.stat().st_size > 1000
+
+
+def test_compare_figure_crop_sigmas_and_errors(tmp_path):
+    pytest.importorskip("matplotlib", reason="the figure needs matplotlib")
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    image = np.full((256, 256), 128.0)  # flat, with one textured region ...
+    yy, xx = np.mgrid[0:112, 0:112]
+    image[120:232, 16:128] += 60 * np.sin(2 * np.pi * xx / 12) * np.sin(2 * np.pi * yy / 12)
+    image[16:112, 140:236] += rng.integers(-30, 31, (96, 96))  # ... grain below the noise
+    image[:, 246:] = 0  # ... and a strong edge
+    write_image(folder / "scene.png", np.clip(image, 0, 255).astype(np.uint8))
+    args = ["compare", "--images", folder, "--methods", "tv", "--sigma", "15,25,50", "-q"]
+    proc = run(*args, "--figure", tmp_path / "auto.png")
+    assert proc.returncode == 0, proc.stderr
+    line = proc.stdout.strip().splitlines()[-1]
+    assert line.startswith(f"Figure written to {tmp_path / 'auto.png'}: image scene, crop ")
+    x, y, w, h = map(int, line.split("crop ")[1].split()[0].split(","))
+    assert (w, h) == (96, 96)
+    assert 16 <= x <= 128 - 96 and 120 <= y <= 232 - 96, (x, y)  # inside the texture
+    proc = run(*args, "--figure", tmp_path / "all.png", "--figure-sigmas", "all", "--crop",
+               "140,16,64,48")
+    assert proc.returncode == 0, proc.stderr
+    assert "image scene, crop 140,16,64,48 (x,y,w,h)." in proc.stdout
+    single = iio.imread(tmp_path / "auto.png")
+    assert iio.imread(tmp_path / "all.png").shape[0] > 2 * single.shape[0]  # 3 rows
+    errors = [
+        (["--figure", tmp_path / "e.png", "--crop", "200,0,96,96"],
+         "--crop 200,0,96,96 for image scene (--figure-image 0): the crop x=200, y=0, "
+         "w=96, h=96 does not fit in the 256x256 image"),
+        (["--figure", tmp_path / "e.png", "--crop", "1,2,3"], "invalid crop '1,2,3'"),
+        (["--figure", tmp_path / "e.png", "--figure-sigmas", "30"],
+         "--figure-sigmas 30 is not among the noise levels run (--sigma 15,25,50)"),
+        (["--crop", "0,0,8,8"], "describe the figure: add --figure PATH"),
+    ]
+    for extra, message in errors:
+        proc = run(*args, *extra)
+        assert proc.returncode == 2, extra
+        assert message in proc.stderr, (extra, proc.stderr)
+    assert not (tmp_path / "e.png").exists()
 
 
 def test_compare_on_a_folder_of_color_images(tmp_path, clean_images):

@@ -197,6 +197,47 @@ def test_figure_is_written_atomically_with_psnr_titles(images, tmp_path):
         cmp.save_figure(result, tmp_path / "x.png", sigma=25)
 
 
+def _one_textured_region(size=160, box=(100, 20, 48, 48)):
+    """A flat gray image with one textured square (x, y, w, h) of contrast above the noise,
+    plus what fools a gradient-energy search: fine grain below the noise level (more
+    gradient energy than the texture) and a strong straight edge."""
+    rng = np.random.default_rng(0)
+    img = np.full((size, size), 128.0)
+    img[:, :20] = 0
+    x, y, w, h = box
+    gx, gy = 40, size - 64  # the grain, away from the texture
+    img[gy : gy + 48, gx : gx + 48] += rng.integers(-30, 31, (48, 48))
+    yy, xx = np.mgrid[0:h, 0:w]
+    img[y : y + h, x : x + w] += 60 * np.sin(2 * np.pi * xx / 12) * np.sin(2 * np.pi * yy / 12)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def test_figure_crop_lands_on_the_textured_region():
+    image = _one_textured_region()
+    x, y, w, h = cmp._detail_crop(image, 32, level=25)
+    assert (w, h) == (32, 32)
+    assert 100 <= x <= 148 - 32 and 20 <= y <= 68 - 32, (x, y)  # inside the texture
+    # an image smaller than the crop is shown whole
+    assert cmp._detail_crop(image[:20, :30], 32) == (0, 0, 30, 20)
+
+
+def test_figure_with_all_sigmas_and_a_given_crop(tmp_path):
+    pytest.importorskip("matplotlib", reason="the figure needs matplotlib")
+    image = _one_textured_region()
+    result = cmp.run_comparison([image], [15, 25, 50], cmp.default_methods(include=["tv"]))
+    assert cmp.figure_crop(result, crop=32) == cmp._detail_crop(image, 32, level=25)
+    assert cmp.figure_crop(result, crop=(5, 6, 40, 30)) == (5, 6, 40, 30)
+    one = iio.imread(cmp.save_figure(result, tmp_path / "one.png", crop=(5, 6, 40, 30)))
+    every = iio.imread(cmp.save_figure(result, tmp_path / "all.png", sigma="all"))
+    two = iio.imread(cmp.save_figure(result, tmp_path / "two.png", sigma=[15, 50]))
+    assert every.shape[0] > two.shape[0] > one.shape[0]  # a row of panels per sigma
+    with pytest.raises(ValueError, match="does not fit in the 160x160 image"):
+        cmp.save_figure(result, tmp_path / "x.png", crop=(150, 0, 20, 20))
+    with pytest.raises(ValueError, match="sigma=30 was not run"):
+        cmp.save_figure(result, tmp_path / "x.png", sigma=[15, 30])
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_figure_without_matplotlib_names_the_install_command(images, tmp_path, monkeypatch):
     result = cmp.run_comparison(images, [25], {}, keep_image=0)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
