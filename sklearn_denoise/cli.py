@@ -9,8 +9,14 @@ Subcommands:
 
 Noise levels on the command line are on the 0-255 scale ("sigma 25"), for 8- and 16-bit
 images alike: ``--sigma 25`` means a standard deviation of 25/255 of the full intensity
-range. Exit codes: 0 success, 1 some files failed, 2 usage or setup error (the message
-says which), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
+range (a value below 1 gets a warning: it is most likely meant on the [0, 1] scale).
+``denoise`` says which noise it assumed for each file, by the library's rules
+(:func:`sklearn_denoise._sensor.resolve_noise`): white Gaussian, or Poisson-Gaussian
+sensor noise given (``--gain``, ``--read-noise``, ``--black-level`` in the file's data
+units) or estimated; TIFF stacks are read and written plane by plane
+(:func:`sklearn_denoise._io.open_image`). Commands that run the network take
+``--threads`` and ``--device``. Exit codes: 0 success, 1 some files failed, 2 usage or
+setup error (the message says which), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 
 No command overwrites one of its inputs, and ``denoise`` replaces existing output files
 only with ``--overwrite``. Files are written atomically through a hidden temporary file
@@ -797,7 +803,7 @@ class _Denoisers:
             est = self._cnn_for(n_channels)
             if noise.model is not None:
                 est.set_params(sigma=None, noise_model=noise.model)
-            elif n_channels == 1 or noise.source == "given":
+            elif n_channels == 1 or self.settings.sigma is not None:
                 est.set_params(sigma=noise.sigma, noise_model="gaussian")
             else:  # colour: the network's colour strategy estimates each channel's level
                 est.set_params(sigma=None, noise_model="gaussian")
