@@ -1,0 +1,262 @@
+"""Time, throughput and peak memory of denoising as images grow, every size in one run.
+
+Rows: the pretrained CNN's default call (``CNNDenoiser.pretrained("gray")`` on grayscale
+images of 256^2 to 4096^2, ``pretrained("color")`` on a 4000x3000 RGB image), the same
+model untiled and with the previous tiling defaults (the theoretical 256-pixel margin,
+``tile_size=1024``) for comparison, and the classical denoisers at the sizes where they
+finish in reasonable time. Images: the sample photographs (camera, astronaut) mirrored to
+the size, with white Gaussian noise of sigma 25/255, as uint8.
+
+Every (method, size) runs in a fresh subprocess, so peak resident memory (``ru_maxrss``
+of that process: Python, torch, the model, the image and the denoising) does not mix
+between rows; each child warms up on a 64x64 crop, then times ``transform`` (median of
+``--repeats`` for images up to 1 MP, one call above). Rounds repeat the whole sweep
+(interleaved, so drifts in machine load hit every row alike) and the table shows medians.
+Throughput ratios are against the CNN's 512^2 row of the same run; the targets are >= 0.8
+at 2048^2 and 4096^2, peak RSS <= 1 GiB at 4096^2.
+
+    python benchmarks/bench_scaling.py [--threads 2] [--rounds 2] [--repeats 3]
+        [--methods cnn,cnn-untiled,cnn-previous,wavelet,tv,nlmeans,bilateral,bm3d]
+
+``--measure-radius`` instead measures the effective receptive radius of the shipped model
+(the figures behind ``sklearn_denoise._tiling.MEASURED_RADII``): on the Set12 images with
+Gaussian noise of sigma 15, 25 and 50 (/255), (a) the largest change of the output in a
+central square when the input farther than ``r`` from the square is replaced by black or by
+white, and (b) the largest difference between tiled (64-pixel cores) and untiled inference
+with a margin of ``r``:
+
+    python benchmarks/bench_scaling.py --measure-radius [--images ../shared/data/set12]
+"""
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+GRAY_SIZES = (256, 512, 1024, 2048, 4096)
+RGB_SHAPE = (3000, 4000)
+SIGMA = 25 / 255
+# largest side each method is run at (the classical ones grow slow or need much memory)
+METHODS = {
+    "cnn": 4096,
+    "cnn-plain-layout": 4096,
+    "cnn-untiled": 2048,
+    "cnn-previous": 4096,
+    "wavelet": 4096,
+    "tv": 1024,
+    "bilateral": 1024,
+    "nlmeans": 512,
+    "bm3d": 512,
+}
+LABELS = {
+    "cnn": "CNN pretrained, default call",
+    "cnn-plain-layout": "CNN default call, torch's default memory layout",
+    "cnn-untiled": "CNN untiled (tile_size=65536)",
+    "cnn-previous": "CNN previous tiling (margin 256, tile_size=1024)",
+    "wavelet": "WaveletDenoiser()",
+    "tv": "TVDenoiser()",
+    "bilateral": "BilateralDenoiser()",
+    "nlmeans": "NLMeansDenoiser()",
+    "bm3d": "BM3DDenoiser()",
+}
+DEFAULT_SET12 = Path(__file__).resolve().parents[2] / "shared" / "data" / "set12"
+
+
+# ------------------------------------------------------------------------------ child
+def _make_estimator(method, color):
+    from sklearn_denoise import (
+        BilateralDenoiser,
+        BM3DDenoiser,
+        CNNDenoiser,
+        NLMeansDenoiser,
+        TVDenoiser,
+        WaveletDenoiser,
+    )
+
+    model = "color" if color else "gray"
+    if method in ("cnn", "cnn-plain-layout"):
+        return CNNDenoiser.pretrained(model)
+    if method == "cnn-untiled":
+        return CNNDenoiser.pretrained(model, tile_size=65536)
+    if method == "cnn-previous":
+        return CNNDenoiser.pretrained(model, tile_size=1024, tile_overlap=256)
+    classes = {"wavelet": WaveletDenoiser, "tv": TVDenoiser, "bilateral": BilateralDenoiser,
+               "nlmeans": NLMeansDenoiser, "bm3d": BM3DDenoiser}
+    return classes[method]()
+
+
+def _noisy_image(height, width, color):
+    """A sample photograph mirrored to (height, width), Gaussian noise, uint8."""
+    from sklearn_denoise.datasets import load_sample_images
+
+    photo = load_sample_images(color=color)[0]  # astronaut or camera, 512x512
+    reps = (-(-height // photo.shape[0]), -(-width // photo.shape[1]))
+    rows = [photo if i % 2 == 0 else photo[::-1] for i in range(reps[0])]
+    column = np.concatenate(rows, axis=0)
+    cols = [column if j % 2 == 0 else column[:, ::-1] for j in range(reps[1])]
+    clean = np.concatenate(cols, axis=1)[:height, :width]
+    noise = np.random.default_rng(0).normal(0.0, 255 * SIGMA, clean.shape)
+    return np.clip(np.rint(clean + noise), 0, 255).astype(np.uint8)
+
+
+def _rss_mib():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def _child(spec):
+    """Time one method on one image size; print a JSON line."""
+    import torch
+
+    from sklearn_denoise import _tiling
+
+    torch.set_num_threads(spec["threads"])
+    _tiling.CHANNELS_LAST = spec["method"] != "cnn-plain-layout"
+    height, width, color = spec["height"], spec["width"], spec["color"]
+    image = _noisy_image(height, width, color)[None]
+    est = _make_estimator(spec["method"], color).set_params(**spec.get("params", {}))
+    if not spec["method"].startswith("cnn"):
+        est.fit(image[:, :64, :64])
+    est.transform(image[:, :64, :64])  # warm-up (oneDNN kernels, lazy imports)
+    before = _rss_mib()
+    repeats = spec["repeats"] if height * width <= 2**20 else 1
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = est.transform(image)
+        times.append(time.perf_counter() - start)
+        assert out.shape == image.shape and out.dtype == image.dtype
+        del out
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": float(np.median(times)), "peak_mib": peak,
+                      "before_mib": before}))
+
+
+# ------------------------------------------------------------------------------ parent
+def _run_child(spec):
+    cmd = [sys.executable, __file__, "--child", json.dumps(spec)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{spec}: {proc.stderr.strip().splitlines()[-1:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _cases(methods):
+    for method in methods:
+        for size in GRAY_SIZES:
+            if size <= METHODS[method]:
+                yield method, (size, size), False
+        if method in ("cnn", "cnn-previous"):
+            yield method, RGB_SHAPE, True
+
+
+def _sweep(args):
+    methods = [m for m in args.methods.split(",") if m]
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise SystemExit(f"unknown methods {unknown}; choose from {sorted(METHODS)}")
+    cases = list(_cases(methods))
+    results = {case: [] for case in cases}
+    for round_ in range(args.rounds):
+        for case in cases:
+            method, (height, width), color = case
+            spec = {"method": method, "height": height, "width": width, "color": color,
+                    "threads": args.threads, "repeats": args.repeats}
+            res = _run_child(spec)
+            results[case].append(res)
+            print(f"round {round_ + 1}: {method} {height}x{width}{'x3' if color else ''} "
+                  f"{res['seconds']:.3f} s, peak {res['peak_mib']:.0f} MiB", file=sys.stderr,
+                  flush=True)
+    return results
+
+
+def _table(results, args):
+    import torch
+
+    print(f"\ntorch {torch.__version__}, {args.threads} threads, {platform.processor() or ''}"
+          f" {platform.machine()}, rounds {args.rounds} (median), "
+          f"{time.strftime('%Y-%m-%d %H:%M %Z')}\n")
+    ref = [np.median([r["seconds"] for r in v]) for (m, shape, color), v in results.items()
+           if m == "cnn" and shape == (512, 512) and not color]
+    ref_mps = 512 * 512 / 1e6 / ref[0] if ref else None
+    print("| method | image | s / image | MP/s | vs CNN 512^2 | peak RSS MiB |")
+    print("|---|---|---:|---:|---:|---:|")
+    for (method, (height, width), color), runs in results.items():
+        sec = float(np.median([r["seconds"] for r in runs]))
+        peak = float(np.median([r["peak_mib"] for r in runs]))
+        mps = height * width / 1e6 / sec
+        ratio = f"{mps / ref_mps:.2f}" if ref_mps and method.startswith("cnn") else ""
+        shape = f"{height}x{width}" + (" RGB" if color else "")
+        print(f"| {LABELS[method]} | {shape} | {sec:.3f} | {mps:.2f} | {ratio} | {peak:.0f} |")
+
+
+# ------------------------------------------------------------------------------ radius
+def _measure_radius(args):
+    from sklearn_denoise import CNNDenoiser
+    from sklearn_denoise._io import read_image
+    from sklearn_denoise._tiling import effective_radius, make_contract, run_tiled
+    from sklearn_denoise.noise import gaussian
+
+    paths = sorted(Path(args.images).glob("*.png"))
+    if not paths:
+        raise SystemExit(f"no PNG images in {args.images}")
+    den = CNNDenoiser.pretrained("gray")
+    multiple = den.spatial_contract().multiple
+    radii = range(16, 97, 8)
+    perturbed = {r: 0.0 for r in radii}
+    tiled = {r: 0.0 for r in radii}
+    for k, path in enumerate(paths):
+        clean = read_image(path).astype(np.float32) / 255
+        for sigma255 in (15, 25, 50):
+            sigma = sigma255 / 255
+            noisy = gaussian(clean, sigma, random_state=k).astype(np.float32)[..., None]
+
+            def forward(x, sigma=sigma):
+                return den._denoise_one(x, sigma)
+
+            whole = forward(noisy)
+            _, deviations = effective_radius(forward, noisy, tol=0.0, multiple=multiple,
+                                             radii=radii)
+            for r, dev in deviations.items():
+                perturbed[r] = max(perturbed[r], dev)
+            for r in radii:
+                def window(rows, cols, noisy=noisy, forward=forward):
+                    return forward(noisy[rows, cols])
+
+                out = run_tiled(window, noisy.shape, np.empty_like(whole), 64,
+                                make_contract(r, multiple))
+                tiled[r] = max(tiled[r], float(np.abs(out - whole).max()))
+        print(f"{path.name} done", file=sys.stderr, flush=True)
+    print("\n| radius / margin (px) | input changed beyond it: max output change "
+          "| tiles of 64 px with this margin: max difference to untiled |")
+    print("|---:|---:|---:|")
+    for r in radii:
+        print(f"| {r} | {perturbed[r]:.1e} | {tiled[r]:.1e} |")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--measure-radius", action="store_true")
+    parser.add_argument("--images", default=str(DEFAULT_SET12))
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(json.loads(args.child))
+    elif args.measure_radius:
+        _measure_radius(args)
+    else:
+        _table(_sweep(args), args)
+
+
+if __name__ == "__main__":
+    main()

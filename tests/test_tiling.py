@@ -1,0 +1,201 @@
+"""Tiled inference: tile layout, the spatial contract, faithfulness to untiled inference."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.ndimage import uniform_filter
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from sklearn_denoise import CNNDenoiser, available_models
+from sklearn_denoise._modules import receptive_radius
+from sklearn_denoise._tiling import (
+    MEASURED_RADII,
+    SpatialContract,
+    effective_radius,
+    make_contract,
+    run_tiled,
+    tile_windows,
+    weights_digest,
+)
+from sklearn_denoise.datasets import load_sample_images
+from sklearn_denoise.metrics import psnr
+from sklearn_denoise.noise import gaussian
+
+SET12 = Path(__file__).resolve().parents[2] / "shared" / "data" / "set12"
+needs_gray = pytest.mark.skipif(
+    "gray" not in available_models(), reason="no pretrained weights registered in this checkout"
+)
+
+
+def _box(radius):
+    """A local filter of known radius (zero outside the window it is given)."""
+    return lambda x: uniform_filter(x, size=(2 * radius + 1, 2 * radius + 1, 1),
+                                    mode="constant")
+
+
+@pytest.mark.parametrize("shape", [(150, 170), (1000, 37), (64, 64), (9, 300)])
+@pytest.mark.parametrize(("tile", "margin", "multiple"), [(40, 16, 8), (64, 0, 1), (17, 5, 4)])
+def test_tiles_cover_the_image_once_on_the_grid(shape, tile, margin, multiple):
+    contract = make_contract(margin, multiple)
+    assert contract.margin % multiple == 0 and contract.margin >= margin
+    covered = np.zeros(shape, int)
+    for (rows, cols), (ext_rows, ext_cols) in tile_windows(shape, tile, contract):
+        covered[rows, cols] += 1
+        for core, ext, length in [(rows, ext_rows, shape[0]), (cols, ext_cols, shape[1])]:
+            assert core.stop - core.start <= max(tile, multiple) or length <= tile
+            assert core.start % multiple == 0 and ext.start % multiple == 0
+            assert ext.start == max(0, core.start - contract.margin)
+            assert ext.stop == min(length, core.stop + contract.margin)
+    np.testing.assert_array_equal(covered, 1)
+
+
+def test_tiles_are_balanced():
+    windows = tile_windows((1100, 1024), 1024, SpatialContract(64, 8))
+    assert [(r.start, r.stop) for (r, _), _ in windows] == [(0, 552), (552, 1100)]
+    assert all((c.start, c.stop) == (0, 1024) for (_, c), _ in windows)
+
+
+def test_run_tiled_equals_the_whole_with_a_margin_of_the_radius():
+    image = np.random.RandomState(0).uniform(size=(90, 70, 2))
+    func = _box(3)
+    whole = func(image)
+
+    def window(rows, cols):
+        return func(image[rows, cols])
+
+    tiled = run_tiled(window, image.shape[:2], np.empty_like(whole), 16, make_contract(3))
+    np.testing.assert_allclose(tiled, whole, atol=1e-12)
+    short = run_tiled(window, image.shape[:2], np.empty_like(whole), 16, make_contract(2))
+    assert np.abs(short - whole).max() > 1e-3
+
+
+def test_effective_radius_finds_the_radius_of_a_local_filter():
+    image = np.random.RandomState(0).uniform(size=(96, 96, 1))
+    radius, deviations = effective_radius(_box(5), image, tol=1e-12, radii=range(1, 12))
+    assert radius == 5
+    assert deviations[4] > 1e-3 and deviations[5] <= 1e-12
+    radius, deviations = effective_radius(_box(5), image, tol=1e-12, multiple=4)
+    assert radius == 8 and sorted(deviations) == list(range(4, 37, 4))
+
+
+@needs_gray
+@pytest.mark.parametrize("name", ["gray", "color"])
+def test_shipped_weights_use_their_measured_radius(name):
+    den = CNNDenoiser.pretrained(name)
+    assert weights_digest(den.net_.module_.net) in MEASURED_RADII
+    config = den.config_
+    theoretical = receptive_radius(config["architecture"], config["depth"], config["blocks"])
+    assert den.spatial_contract() == (64, 8) and theoretical == 256
+    assert den.set_params(tile_overlap=20).spatial_contract() == (24, 8)
+    assert den.set_params(tile_overlap=0).spatial_contract() == (0, 8)
+
+
+@needs_gray
+def test_fine_tuned_weights_fall_back_to_the_theoretical_radius():
+    clean = load_sample_images(size=32)[:2].astype(np.float32) / 255
+    den = CNNDenoiser(init_weights="gray", max_epochs=1, patches_per_image=1, patch_size=32,
+                      train_sigma=0.1, random_state=0).fit(clean)
+    assert den.spatial_contract() == (256, 8)
+
+
+def test_models_of_your_own_use_their_receptive_radius():
+    image = np.random.RandomState(0).uniform(size=(1, 32, 32)).astype(np.float32)
+    small = dict(max_epochs=1, patches_per_image=1, patch_size=16, train_sigma=0.1,
+                 random_state=0)
+    unet = CNNDenoiser(depth=3, width=4, blocks=1, **small).fit(image)
+    assert unet.spatial_contract() == (make_contract(receptive_radius("unet", 3, 1), 4))
+    dncnn = CNNDenoiser("dncnn", depth=5, width=4, **small).fit(image)
+    assert dncnn.spatial_contract() == (5, 1)
+
+
+@pytest.mark.parametrize("value, error", [(-1, ValueError), (1.5, TypeError), ("8", TypeError)])
+def test_tile_overlap_is_validated(value, error):
+    image = np.zeros((1, 16, 16), np.float32)
+    with pytest.raises(error, match="tile_overlap"):
+        CNNDenoiser(tile_overlap=value, max_epochs=0).fit(image)
+
+
+def test_noise_map_is_tiled_with_the_image():
+    rng = np.random.RandomState(0)
+    clean = rng.uniform(size=(2, 48, 48)).astype(np.float32)
+    den = CNNDenoiser(depth=2, width=4, blocks=1, noise_level_input=True, max_epochs=1,
+                      patches_per_image=2, patch_size=32, train_sigma=(0.0, 0.2),
+                      random_state=0).fit(clean)
+    image = rng.uniform(size=(70, 90, 1)).astype(np.float32)
+    noise_map = np.linspace(0.0, 0.2, 70 * 90, dtype=np.float32).reshape(70, 90, 1)
+    whole = den._denoise_one(image, noise_map)
+    tiled = den.set_params(tile_size=16)._denoise_one(image, noise_map)
+    assert tiled.shape == whole.shape == image.shape and tiled.dtype == np.float32
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+    flat = den._denoise_one(image, 0.1)
+    assert np.abs(flat - whole).max() > 1e-4  # the map reaches the network
+
+
+def test_denoise_dask_takes_the_overlap_from_the_spatial_contract():
+    pytest.importorskip("dask.array", reason="the optional 'dask' extra is not installed")
+    from sklearn_denoise.dask import default_depth
+
+    class Contracted(TransformerMixin, BaseEstimator):
+        def fit(self, X, y=None):
+            self.fitted_ = True
+            return self
+
+        def transform(self, X):
+            return X
+
+        def spatial_contract(self):
+            return make_contract(10, 4)
+
+    assert default_depth(Contracted().fit(None)) == 12
+
+
+@needs_gray
+@pytest.mark.parametrize("name", ["gray", "color"])
+def test_default_tiling_is_faithful_on_a_sample_image(name):
+    color = name == "color"
+    clean = load_sample_images(color=color)[0][None, :200, :232].astype(np.float32) / 255
+    noisy = gaussian(clean, 25 / 255, random_state=0).astype(np.float32)
+    den = CNNDenoiser.pretrained(name, tile_size=65536)
+    whole = den.transform(noisy)
+    tiled = den.set_params(tile_size=48).transform(noisy)
+    assert np.abs(tiled - whole).max() <= 2e-3
+
+
+@needs_gray
+@pytest.mark.data
+@pytest.mark.slow
+@pytest.mark.skipif(not SET12.is_dir(), reason="../shared/data/set12 is absent")
+@pytest.mark.parametrize("sigma255", [15, 25, 50])
+def test_default_tiling_is_faithful_on_set12(sigma255):
+    from sklearn_denoise._io import read_image
+
+    den = CNNDenoiser.pretrained("gray")
+    for k, path in enumerate(sorted(SET12.glob("*.png"))):
+        clean = read_image(path)[None].astype(np.float32) / 255
+        noisy = gaussian(clean, sigma255 / 255, random_state=k).astype(np.float32)
+        whole = den.set_params(tile_size=65536).transform(noisy)
+        tiled = den.set_params(tile_size=64).transform(noisy)
+        assert np.abs(tiled - whole).max() <= 2e-3, path.name
+        assert abs(psnr(clean, tiled) - psnr(clean, whole)) <= 0.01, path.name
+
+
+@needs_gray
+@pytest.mark.slow
+def test_pretrained_peak_memory_at_4096_squared_is_bounded():
+    import subprocess
+    import sys
+
+    script = (
+        "import resource, numpy as np\n"
+        "from sklearn_denoise import CNNDenoiser\n"
+        "rng = np.random.default_rng(0)\n"
+        "big = rng.integers(0, 256, size=(1, 4096, 4096), dtype=np.uint8)\n"
+        "out = CNNDenoiser.pretrained('gray').transform(big)\n"
+        "assert out.shape == big.shape and out.dtype == big.dtype\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=True)
+    peak_kib = int(result.stdout.strip().splitlines()[-1])
+    assert peak_kib <= 1024 * 1024, f"peak RSS {peak_kib / 1024:.0f} MiB"
