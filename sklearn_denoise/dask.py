@@ -13,10 +13,12 @@ and trimmed back, so pixels near chunk borders see the same context as in one in
 
 How close the chunked result is to the in-memory one depends on the method:
 
-- :class:`~sklearn_denoise.CNNDenoiser`: the network only sees ``receptive_radius`` pixels
-  around each output pixel, and chunk borders are aligned with the U-Net's downsampling
-  grid, so with the default depth the result equals the in-memory ``transform`` up to
-  float rounding (the tests check 1e-5).
+- :class:`~sklearn_denoise.CNNDenoiser`: chunks overlap by the margin and are aligned with
+  the downsampling grid that the estimator's ``spatial_contract()`` gives, the same as its
+  own tiles of large images: the full receptive radius for weights of your own (the result
+  then equals the in-memory ``transform`` up to float rounding; the tests check 1e-5), the
+  measured effective radius for the shipped weights (64 pixels; within about 5e-4 on
+  [0, 1] of untiled inference).
 - :class:`~sklearn_denoise.NLMeansDenoiser` with ``sigma`` given is a local filter: equal
   up to float rounding. So is :class:`~sklearn_denoise.BilateralDenoiser` with
   ``sigma_color`` given, for images with values in [0, 1] (scikit-image scales its
@@ -40,6 +42,8 @@ from contextlib import contextmanager
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
+
+from ._tiling import round_up
 
 try:
     import dask.array as da
@@ -66,30 +70,19 @@ def _overlap(estimator):
     ``estimator``: the estimator to run on the chunks (a copy with the wavelet ``levels``
     pinned when they were left to depend on the image size).
     """
-    from ._classical import BilateralDenoiser, BM3DDenoiser, NLMeansDenoiser, TVDenoiser
-    from ._cnn import CNNDenoiser
+    from ._classical import BilateralDenoiser, NLMeansDenoiser, TVDenoiser
     from ._wavelet import WaveletDenoiser
 
-    if isinstance(estimator, CNNDenoiser):
-        from ._modules import receptive_radius
-
-        config = estimator.config_
-        radius = receptive_radius(config["architecture"], config["depth"], config["blocks"])
-        multiple = int(getattr(estimator.net_.module_, "multiple", 1))
-        return radius, multiple, estimator
+    spatial_contract = getattr(estimator, "spatial_contract", None)
+    if callable(spatial_contract):  # CNN and BM3D: the margin and grid their tiles need
+        margin, multiple = spatial_contract()
+        return margin, multiple, estimator
     if isinstance(estimator, NLMeansDenoiser):
         return estimator.patch_distance + estimator.patch_size // 2, 1, estimator
     if isinstance(estimator, BilateralDenoiser):
         return estimator._window() // 2, 1, estimator
     if isinstance(estimator, TVDenoiser):
         return _TV_DEPTH, 1, estimator
-    if isinstance(estimator, BM3DDenoiser):
-        from ._classical import _BM3D_BLOCK
-
-        # two stages, each matching blocks within a 39x39 search window (radius 19) and
-        # aggregating blocks that cover the pixel
-        block = _BM3D_BLOCK[estimator.profile]
-        return 2 * (19 + 2 * block), 1, estimator
     if isinstance(estimator, WaveletDenoiser):
         return None, None, estimator  # depends on the image size, see _wavelet_overlap
     raise TypeError(
@@ -118,18 +111,21 @@ def default_depth(estimator, image_shape=None):
     """Overlap that :func:`denoise_dask` uses by default for a fitted denoiser.
 
     =====================  ==================================================================
-    CNNDenoiser            the network's receptive radius (``receptive_radius`` of
-                           ``config_``), e.g. 256 pixels for the default U-Net
+    CNNDenoiser            ``spatial_contract().margin``: 64 pixels for the shipped
+                           weights (their measured effective receptive radius), the
+                           theoretical receptive radius for others (256 pixels for the
+                           default U-Net)
     NLMeansDenoiser        ``patch_distance + patch_size // 2``
     BilateralDenoiser      half the window, ``win_size // 2``
     WaveletDenoiser        ``(filter length - 1) * (2**levels - 1) + cycle_spins``, with
                            ``levels`` as ``transform`` picks them for the whole image
     TVDenoiser             32 (TV has no finite receptive field; influence decays fast)
-    BM3DDenoiser           ``2 * (19 + 2 * block size)``: two stages of block matching in a
-                           39x39 window
+    BM3DDenoiser           ``spatial_contract().margin``: 72 pixels, on the 9-pixel grid of
+                           bm3d's block matching (measured, see ``tile_size``)
     =====================  ==================================================================
 
-    Depths are rounded up to the network's or the wavelet's downsampling multiple.
+    Depths are rounded up to the grid multiple (the network's or the wavelet's
+    downsampling factor, BM3D's block-matching grid).
 
     Parameters
     ----------
@@ -150,11 +146,7 @@ def default_depth(estimator, image_shape=None):
                 "WaveletDenoiser with levels=None: pass image_shape, the levels depend on it."
             )
         radius, multiple, _ = _wavelet_overlap(est, tuple(image_shape or (1, 1))[:2])
-    return _round_up(radius, multiple)
-
-
-def _round_up(value, multiple):
-    return -(-int(value) // multiple) * multiple
+    return round_up(radius, multiple)
 
 
 # Each block limits torch's intra-op threads while it runs; the thread count seen when the
@@ -214,7 +206,7 @@ def _aligned_chunks(chunks, multiple, minimum):
     starts_aligned = all(c % multiple == 0 for c in chunks[:-1])
     if starts_aligned and (len(chunks) == 1 or min(chunks) >= minimum):
         return tuple(chunks)
-    size = _round_up(max(max(chunks), minimum, 1), multiple)
+    size = round_up(max(max(chunks), minimum, 1), multiple)
     if size >= total:
         return (total,)
     n_full, rest = divmod(total, size)
@@ -346,7 +338,7 @@ def denoise_dask(array, estimator, *, depth=None, stack=None, torch_threads=1):
         except TypeError:
             multiple = 1
         radius = int(depth)
-    depth = _round_up(radius, multiple)
+    depth = round_up(radius, multiple)
 
     chunks = list(array.chunks)
     for axis in spatial:

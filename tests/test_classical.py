@@ -413,3 +413,21 @@ def test_bm3d_images_near_float_limits(bm3d, scale, dtype):
     # a sigma given on the [0, 1] scale is negligible against such intensities
     out = est.set_params(sigma=0.1).fit(x * dtype(scale)).transform(x * dtype(scale))
     assert np.all(np.isfinite(out))
+
+
+def test_bm3d_large_images_are_tiled_close_to_untiled(bm3d):
+    clean = load_sample_images()[0][None, :256, :256] / 255.0  # camera
+    noisy = gaussian(clean, 25 / 255, random_state=0)
+    whole = BM3DDenoiser(sigma=25 / 255).fit(noisy).transform(noisy)
+    tiled = BM3DDenoiser(sigma=25 / 255, tile_size=96).fit(noisy).transform(noisy)
+    diff = np.abs(tiled - whole)
+    # the tolerance stated in the tile_size docstring
+    assert diff.max() <= 0.05
+    assert np.quantile(diff, 0.999) <= 0.01
+    assert abs(psnr(clean, tiled) - psnr(clean, whole)) <= 0.01
+    assert BM3DDenoiser().spatial_contract() == (72, 9)
+
+
+def test_bm3d_tile_size_is_validated(bm3d, gray):
+    with pytest.raises(ValueError, match="tile_size"):
+        BM3DDenoiser(tile_size=8).fit(gray)
