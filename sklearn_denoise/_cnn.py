@@ -303,7 +303,9 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
     tile_size : int, default=512
         Images with a side longer than this are denoised in tiles of at most this side
         (near-equal tiles on the network's downsampling grid), each extended on every side
-        by ``tile_overlap`` pixels of context. Tiles bound peak memory, and keep the
+        by ``tile_overlap`` pixels of context; tiles are never smaller than twice that
+        overlap (512 pixels for weights whose 256-pixel receptive radius is used), so the
+        context costs at most four times the tile itself. Tiles bound peak memory, and keep the
         network's activations small enough to be served without page faults, which makes
         large images nearly as fast per pixel as small ones (see "Large images" in the
         benchmarks); 512 measured best with the shipped models' 64-pixel overlap.
@@ -814,19 +816,18 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         than ``tile_size``; ``sigma`` (one level or an (H, W, 1) map) is tiled with it."""
         module = self._eval_module()
         height, width = image.shape[:2]
-        if max(height, width) <= self.tile_size:
+        contract = self.spatial_contract()
+        # a core at least twice the margin keeps the context's cost under 4x the core's
+        tile = max(self.tile_size, 2 * contract.margin)
+        if max(height, width) <= tile:
             return self._run_network(module, image, sigma)
         out = np.empty((height, width, self.config_["channels"]), dtype=np.float32)
-        return self._tiled(module, image, sigma, out)
-
-    def _tiled(self, module, image, sigma, out):
-        """Fill ``out`` tile by tile (:func:`~sklearn_denoise._tiling.run_tiled`)."""
 
         def run(rows, cols):
             level = sigma if np.ndim(sigma) == 0 else sigma[rows, cols]
             return self._run_network(module, image[rows, cols], level)
 
-        return run_tiled(run, image.shape[:2], out, self.tile_size, self.spatial_contract())
+        return run_tiled(run, image.shape[:2], out, tile, contract)
 
     def _run_network(self, module, image, sigma):
         """One forward pass on one (h, w, C) image or tile -> (h, w, C_out) float32."""
