@@ -313,7 +313,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         Pixels of context around each tile (see :meth:`spatial_contract`), rounded up to
         the downsampling multiple. None: the effective receptive radius measured for the
         shipped weights (64 pixels; tiled and untiled inference then differ by at most
-        about 5e-4 on [0, 1]), and the theoretical receptive radius (the untiled result up
+        about 1e-3 on [0, 1]), and the theoretical receptive radius (the untiled result up
         to float rounding) for weights that were not measured, such as trained ones.
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Torch device; "auto" picks CUDA when available.

@@ -39,9 +39,10 @@ __all__ = [
 #: ``python benchmarks/bench_scaling.py --measure-radius`` (see docs/benchmarks.rst,
 #: "Large images"): on the Set12 images with Gaussian noise of sigma 15, 25 and 50 (/255),
 #: replacing the input farther than the radius from an output pixel by black or white moves
-#: that pixel by at most 1e-3, and tiles with this margin differ from untiled inference by
-#: at most 4e-4 (0.1 to 2e-3 with margins of 32 to 48 px). The theoretical radius of
-#: the 4-level U-Net is 256 px.
+#: that pixel by at most 1.5e-3, and tiles of 64 px with this margin differ from untiled
+#: inference by at most 1.0e-3 (7.9e-3 with a 48-px margin, 1.1e-4 with 80 px): the
+#: smallest margin on the 8-px grid within the 2e-3 that tiling is allowed. The
+#: theoretical radius of the 4-level U-Net is 256 px.
 MEASURED_RADII = {
     # "gray" (and "color", the same network): U-Net 4 levels x 16 x 2 blocks, noise map
     "a80c590171efe8c2534257e984c5405ee05aa9876b715c2173e584e7716be351": 64,

@@ -17,7 +17,7 @@ How close the chunked result is to the in-memory one depends on the method:
   the downsampling grid that the estimator's ``spatial_contract()`` gives, the same as its
   own tiles of large images: the full receptive radius for weights of your own (the result
   then equals the in-memory ``transform`` up to float rounding; the tests check 1e-5), the
-  measured effective radius for the shipped weights (64 pixels; within about 5e-4 on
+  measured effective radius for the shipped weights (64 pixels; within about 1e-3 on
   [0, 1] of untiled inference).
 - :class:`~sklearn_denoise.NLMeansDenoiser` with ``sigma`` given is a local filter: equal
   up to float rounding. So is :class:`~sklearn_denoise.BilateralDenoiser` with
