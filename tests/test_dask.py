@@ -80,7 +80,8 @@ def test_default_depths_of_the_classical_denoisers():
     assert default_depth(NLMeansDenoiser(patch_size=5, patch_distance=6)) == 8
     assert default_depth(BilateralDenoiser(sigma_spatial=1)) == 3
     assert default_depth(TVDenoiser()) == 32
-    assert default_depth(BM3DDenoiser()) == 70
+    # the margin of its own tiles: 72 px on the 9-px block-matching grid
+    assert default_depth(BM3DDenoiser()) == BM3DDenoiser().spatial_contract().margin == 72
     # db2 (4 taps), 2 levels: 3 * (2**2 - 1) = 9 pixels, rounded up to a multiple of 4
     assert default_depth(WaveletDenoiser(wavelet="db2", levels=2)) == 12
     assert default_depth(WaveletDenoiser(wavelet="db1", cycle_spins=2, levels=3)) == 16
