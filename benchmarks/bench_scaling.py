@@ -28,6 +28,13 @@ white, and (b) the largest difference between tiled (64-pixel cores) and untiled
 with a margin of ``r``:
 
     python benchmarks/bench_scaling.py --measure-radius [--images ../shared/data/set12]
+
+``--measure-bm3d-margin`` measures the same for ``bm3d`` (the figures behind
+``sklearn_denoise._classical._BM3D_CONTRACT``): 256x256 crops of Set12 images 01, 05 and 09
+at sigma 15, 25 and 50, tiles of 96 pixels on bm3d's 9-pixel grid with margins of 36 to
+90 pixels, against the untiled call (largest and 99.9th-percentile difference, PSNR change):
+
+    python benchmarks/bench_scaling.py --measure-bm3d-margin
 """
 
 import argparse
@@ -242,6 +249,36 @@ def _measure_radius(args):
         print(f"| {r} | {perturbed[r]:.1e} | {tiled[r]:.1e} |")
 
 
+def _measure_bm3d_margin(args):
+    import bm3d
+
+    from sklearn_denoise._io import read_image
+    from sklearn_denoise._tiling import make_contract, run_tiled
+    from sklearn_denoise.metrics import psnr
+
+    print("| image | sigma | margin (px) | max difference | 99.9th percentile "
+          "| PSNR change (dB) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name in ("01.png", "05.png", "09.png"):
+        clean = read_image(Path(args.images) / name)[:256, :256] / 255.0
+        for sigma255 in (15, 25, 50):
+            sigma = sigma255 / 255
+            noisy = clean + np.random.default_rng(0).normal(0, sigma, clean.shape)
+            whole = bm3d.bm3d(noisy, sigma)
+
+            def tile(rows, cols, noisy=noisy, sigma=sigma):
+                return bm3d.bm3d(noisy[rows, cols], sigma)
+
+            for margin in (36, 54, 72, 90):
+                tiled = run_tiled(tile, noisy.shape, np.empty_like(noisy), 96,
+                                  make_contract(margin, 9))
+                diff = np.abs(tiled - whole)
+                change = (psnr(clean, np.clip(tiled, 0, 1), data_range=1.0)
+                          - psnr(clean, np.clip(whole, 0, 1), data_range=1.0))
+                print(f"| {name} | {sigma255} | {margin} | {diff.max():.4f} | "
+                      f"{np.quantile(diff, 0.999):.4f} | {change:+.3f} |", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -250,12 +287,15 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--measure-radius", action="store_true")
+    parser.add_argument("--measure-bm3d-margin", action="store_true")
     parser.add_argument("--images", default=str(DEFAULT_SET12))
     args = parser.parse_args(argv)
     if args.child:
         _child(json.loads(args.child))
     elif args.measure_radius:
         _measure_radius(args)
+    elif args.measure_bm3d_margin:
+        _measure_bm3d_margin(args)
     else:
         _table(_sweep(args), args)
 

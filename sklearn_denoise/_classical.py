@@ -480,11 +480,12 @@ _BM3D_PROFILES = ("np", "refilter", "vn", "high", "vn_old", "deb")
 # largest block size (hard thresholding or Wiener) of each profile of the bm3d package
 _BM3D_BLOCK = {"np": 8, "refilter": 8, "vn": 11, "high": 8, "vn_old": 12, "deb": 8}
 _BM3D_STAGES = ("all", "hard_thresholding")
-# Context BM3D needs around a tile, and the grid tile borders must fall on. Measured on
-# Set12 crops (sigma 15/25/50, tiles of 96 px): bm3d's block-matching grid repeats every
+# Context BM3D needs around a tile, and the grid tile borders must fall on, measured with
+# ``python benchmarks/bench_scaling.py --measure-bm3d-margin`` (256x256 crops of three
+# Set12 images, sigma 15/25/50, tiles of 96 px): bm3d's block-matching grid repeats every
 # 9 pixels (a tile starting off that grid differs by up to 0.1 everywhere); on the grid,
 # a margin of 72 px keeps tiled results within 0.03 of untiled ones (99.9th percentile
-# 0.005, PSNR within 0.003 dB), and a pixel 80 px from a cut moves by < 2e-4.
+# 0.002 to 0.010, PSNR within 0.003 dB), and a pixel 80 px from a cut moves by < 2e-4.
 _BM3D_CONTRACT = make_contract(72, 9)
 # opponent colour transform used by bm3d.bm3d_rgb (colorspace="opp")
 _OPP = np.array([[1 / 3, 1 / 3, 1 / 3], [0.5, 0.0, -0.5], [0.25, -0.5, 0.25]])
@@ -534,7 +535,7 @@ class BM3DDenoiser(_SafeRangeFilter):
         this side (see :meth:`spatial_contract`), which bounds memory: the ``bm3d``
         package needs about 600 bytes per pixel (9.6 GB for one 4096x4096 image untiled).
         The noise level is estimated once on the whole image. Tiled results differ from
-        untiled ones by less than 0.05 on [0, 1] (0.01 at the 99.9th percentile; PSNR
+        untiled ones by less than 0.05 on [0, 1] (about 0.01 at the 99.9th percentile; PSNR
         within 0.01 dB).
     n_jobs : int, default=None
         Number of joblib workers over images. None means 1.
