@@ -485,7 +485,7 @@ _BM3D_STAGES = ("all", "hard_thresholding")
 # Set12 images, sigma 15/25/50, tiles of 96 px): bm3d's block-matching grid repeats every
 # 9 pixels (a tile starting off that grid differs by up to 0.1 everywhere); on the grid,
 # a margin of 72 px keeps tiled results within 0.03 of untiled ones (99.9th percentile
-# 0.002 to 0.010, PSNR within 0.003 dB), and a pixel 80 px from a cut moves by < 2e-4.
+# 0.001 to 0.010, PSNR within 0.003 dB), and a pixel 80 px from a cut moves by < 2e-4.
 _BM3D_CONTRACT = make_contract(72, 9)
 # opponent colour transform used by bm3d.bm3d_rgb (colorspace="opp")
 _OPP = np.array([[1 / 3, 1 / 3, 1 / 3], [0.5, 0.0, -0.5], [0.25, -0.5, 0.25]])
