@@ -182,20 +182,13 @@ def test_default_tiling_is_faithful_on_set12(sigma255):
 
 @needs_gray
 @pytest.mark.slow
-def test_pretrained_peak_memory_at_4096_squared_is_bounded():
-    import subprocess
-    import sys
-
-    script = (
-        "import resource, numpy as np\n"
+def test_pretrained_peak_memory_at_4096_squared_is_bounded(peak_rss_mib):
+    peak = peak_rss_mib(
+        "import numpy as np\n"
         "from sklearn_denoise import CNNDenoiser\n"
         "rng = np.random.default_rng(0)\n"
         "big = rng.integers(0, 256, size=(1, 4096, 4096), dtype=np.uint8)\n"
         "out = CNNDenoiser.pretrained('gray').transform(big)\n"
         "assert out.shape == big.shape and out.dtype == big.dtype\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            check=True)
-    peak_kib = int(result.stdout.strip().splitlines()[-1])
-    assert peak_kib <= 1024 * 1024, f"peak RSS {peak_kib / 1024:.0f} MiB"
+    assert peak <= 1024, f"peak RSS {peak:.0f} MiB"
