@@ -63,3 +63,23 @@ def counts_psnr(clean, peak, output):
     rounded = np.rint(np.asarray(output, dtype=np.float64))
     mse = np.mean((rounded - expected) ** 2)
     return float(10 * np.log10(peak**2 / mse))
+
+
+# Realistic-noise protocol (benchmarks/bench_realistic_noise.py, issue "practical blind
+# denoising"): each kind is (what is done to the clean [0, 1] image, the true noise level).
+REALISTIC_KINDS = {
+    "correlated": "white Gaussian blurred by a 1-px Gaussian, std 20/255",
+    "jpeg": "Gaussian sigma 15/255, then JPEG quality 75",
+}
+
+
+def realistic_noisy(clean, kind, seed):
+    """Seeded noisy float image (and its true noise level) of a clean uint8 image."""
+    from sklearn_denoise.noise import correlated_gaussian, gaussian, jpeg
+
+    x = np.asarray(clean, dtype=np.float64) / 255.0
+    if kind == "correlated":
+        return correlated_gaussian(x, 20 / 255, correlation=1.0, random_state=seed), 20 / 255
+    if kind == "jpeg":
+        return jpeg(gaussian(x, 15 / 255, random_state=seed), quality=75), 15 / 255
+    raise ValueError(f"unknown kind {kind!r}; one of {sorted(REALISTIC_KINDS)}")

@@ -51,13 +51,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _protocol import (  # noqa: E402
     DATA,
+    REALISTIC_KINDS,
     counts_psnr,
     evaluate,
     read_folder,
+    realistic_noisy,
     sensor_counts,
 )
 
 from sklearn_denoise import CNNDenoiser  # noqa: E402
+from sklearn_denoise._compare import quantize  # noqa: E402
+from sklearn_denoise.metrics import psnr  # noqa: E402
 from sklearn_denoise._weights import resolve_weights, save_weights  # noqa: E402
 
 RECIPE = {
@@ -70,6 +74,16 @@ RECIPE = {
     "patches_per_image": 8,
     "batch_size": 16,
     "noise_level_input": True,
+}
+
+
+_NOISE_RECORDS = {
+    "gaussian": "gaussian, sigma ~ U[0, 55/255]",
+    "mixed": "gaussian, sigma ~ U[0, 55/255]; half the patches Poisson-Gaussian (peak "
+             "log-U[2, 1000], read noise U[0, 5]/peak), per-pixel noise map",
+    "realistic": "sklearn_denoise.noise.Degradation() per patch: white Gaussian (0.4), "
+                 "Poisson-Gaussian (0.25), correlated Gaussian (0.35), sigma ~ U[0, 55/255], "
+                 "JPEG q ~ U[30, 95] with probability 0.3; per-pixel noise map",
 }
 
 
@@ -111,7 +125,7 @@ def main(argv=None):
     parser.add_argument("--eval-every", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--train-noise", default="gaussian", choices=["gaussian", "mixed"],
+    parser.add_argument("--train-noise", default="gaussian", choices=["gaussian", "mixed", "realistic"],
                         help="mixed: half the patches get Poisson-Gaussian sensor noise with "
                         "a per-pixel noise map (CNNDenoiser's train_noise)")
     args = parser.parse_args(argv)
@@ -157,16 +171,21 @@ def main(argv=None):
                     counts_psnr(clean, peak, den.transform(sensor_counts(clean, peak, k)[None])[0])
                     for k, clean in enumerate(val)
                 ])), 3)
+            for kind in REALISTIC_KINDS:  # benchmarks/bench_realistic_noise.py, true level
+                scores = []
+                for k, clean in enumerate(val):
+                    noisy, level = realistic_noisy(clean, kind, k)
+                    out = den.set_params(sigma=level).transform(
+                        noisy[None].astype(np.float32))[0]
+                    scores.append(psnr(clean[None], quantize(out)[None]))
+                den.set_params(sigma=None)
+                line[f"{kind}_true"] = round(float(np.mean(scores)), 3)
             if args.export:
                 den.save(args.export, half=True, metadata={
                     "data": "train400 (400 grayscale 180x180 crops, BSD)",
                     "recipe": json.dumps({**recipe, "lr": args.lr, "epochs": args.epochs,
                                           "schedule": "cosine to 1%", "optimizer": "Adam",
-                                          "noise": "gaussian, sigma ~ U[0, 55/255]" + (
-                                              "; half the patches Poisson-Gaussian (peak "
-                                              "log-U[2, 1000], read noise U[0, 5]/peak), "
-                                              "per-pixel noise map"
-                                              if args.train_noise == "mixed" else "")}),
+                                          "noise": _NOISE_RECORDS[args.train_noise]}),
                     "epochs_done": done,
                     "init": args.init,
                     "noise_map_added_to_init": bool(args.add_noise_map),

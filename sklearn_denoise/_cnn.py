@@ -33,6 +33,7 @@ from ._validation import (
     validate_images,
 )
 from ._vst import stabilize, unstabilize
+from .noise import Degradation
 from ._weights import resolve_weights, save_weights
 
 _DEFAULTS = {
@@ -83,6 +84,8 @@ class _PatchDataset(torch.utils.data.Dataset):
         self.sigmas = sigmas
         self.noise_scales = noise_scales
         self.train_noise = train_noise
+        if train_noise == "realistic":
+            self.degradation = Degradation(sigma_range=tuple(sigma_range or (0.0, 55 / 255)))
         self.rng = np.random.default_rng(seed)
         heights = [img.shape[0] for img in inputs]
         widths = [img.shape[1] for img in inputs]
@@ -113,6 +116,9 @@ class _PatchDataset(torch.utils.data.Dataset):
     def __getitem__(self, idx):
         i, x, y = self._crop(idx)
         rng = self.rng
+        if self.mode == "synthetic" and self.train_noise == "realistic":
+            noisy, target, noise_map, _ = self.degradation.sample(x, rng)
+            return _to_tensor(np.concatenate([noisy, noise_map], axis=-1)), _to_tensor(target)
         if self.mode == "synthetic" and self.train_noise == "mixed" and rng.random() < 0.5:
             noisy, target, noise_map = sensor_training_patch(x, rng)
             return _to_tensor(np.concatenate([noisy, noise_map], axis=-1)), _to_tensor(target)
@@ -262,7 +268,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         used as given.
     train_sigma : float or (float, float), default=None
         Synthetic-noise training: the Gaussian noise sigma, or a range it is drawn from.
-    train_noise : {"gaussian", "mixed"}, default="gaussian"
+    train_noise : {"gaussian", "mixed", "realistic"}, default="gaussian"
         Synthetic-noise training: "gaussian" adds white Gaussian noise (``train_sigma``) to
         every patch; "mixed" does so for half of the patches and gives the other half
         Poisson-Gaussian sensor noise (photons at white drawn log-uniformly from [2, 1000],
@@ -271,7 +277,11 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         "mixed" needs a single-channel model with a noise-level input. A model trained so
         (``weights_metadata_["train_noise"] == "mixed"``) takes Poisson-Gaussian noise
         directly through its per-pixel noise map at transform time, without the
-        variance-stabilising transform.
+        variance-stabilising transform. "realistic" draws every patch's degradation from
+        :class:`sklearn_denoise.noise.Degradation` (white, Poisson-Gaussian or spatially
+        correlated noise, sometimes with JPEG compression; the Gaussian levels from
+        ``train_sigma``) with its noise-level map; it needs the same kind of model, which
+        then also takes sensor noise through its noise map.
     channel_strategy : {"joint", "opponent"}, default="joint"
         "joint": the network sees all channels. "opponent": a 1-channel network denoises
         each channel of RGB images in a decorrelated colour space (mean and two chroma
@@ -431,7 +441,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         check_normalize(self.normalize)
         self._train_sigma_range()
         check_choice(self.channel_strategy, "channel_strategy", {"joint", "opponent"})
-        check_choice(self.train_noise, "train_noise", {"gaussian", "mixed"})
+        check_choice(self.train_noise, "train_noise", {"gaussian", "mixed", "realistic"})
         check_int(self.patch_size, "patch_size", minimum=1)
         check_int(self.patches_per_image, "patches_per_image", minimum=1)
         check_int(self.batch_size, "batch_size", minimum=1)
@@ -619,10 +629,10 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self._schedule.schedule = schedule
         if epochs == 0:
             return
-        if mode == "synthetic" and self.train_noise == "mixed" and (
+        if mode == "synthetic" and self.train_noise != "gaussian" and (
                 not self.config_["noise_level_input"] or self.config_["channels"] != 1):
             raise ValueError(
-                "train_noise='mixed' needs a single-channel model with a noise-level input "
+                f"train_noise={self.train_noise!r} needs a single-channel model with a noise-level input "
                 "(noise_level_input=True, grayscale images or channel_strategy='opponent')."
             )
         dataset = self._make_dataset(images, targets, mode, seed, noise_scales)
@@ -763,9 +773,17 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
 
     def _takes_sensor_noise_maps(self):
         """Whether the weights were trained on per-pixel Poisson-Gaussian noise maps."""
-        if self.weights_metadata_.get("train_noise") == "mixed":
+        if self.weights_metadata_.get("train_noise") in ("mixed", "realistic"):
             return True
-        return self.training_mode_ == "synthetic" and self.train_noise == "mixed"
+        return self.training_mode_ == "synthetic" and self.train_noise in ("mixed", "realistic")
+
+    def _weights_train_noise(self):
+        """The training noise the weights have seen, most general last."""
+        order = ("gaussian", "mixed", "realistic")
+        seen = [self.weights_metadata_.get("train_noise", "gaussian")]
+        if self.training_mode_ == "synthetic":
+            seen.append(self.train_noise)
+        return max(seen, key=order.index)
 
     def _network_input(self, image, sigma):
         """(H, W, C) float image -> (1, C[+1], H, W) tensor with the noise map if needed;
@@ -863,10 +881,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
                 "epochs_trained": len(self.history_),
                 "training_mode": self.training_mode_,
                 "channel_strategy": self.channel_strategy,
-                "train_noise": (
-                    "mixed" if self._takes_sensor_noise_maps() else
-                    self.weights_metadata_.get("train_noise", "gaussian")
-                ),
+                "train_noise": self._weights_train_noise(),
             }
         )
         info.update(metadata or {})

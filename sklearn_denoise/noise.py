@@ -8,17 +8,24 @@ reproducible.
 :func:`gaussian`, :func:`poisson`, :func:`salt_and_pepper` and :func:`speckle` work on the
 [0, 1] intensity scale (integers read on their dtype's full range).
 
+:func:`correlated_gaussian` (white noise blurred, as after demosaicing and in-camera
+processing) and :func:`jpeg` (lossy compression) model what real photos carry, and
+:class:`Degradation` draws a random mixture of all of these per training patch (the
+training noise of ``CNNDenoiser(train_noise="realistic")``), with the noise-level map a
+network should be given for it.
+
 The sensor-noise tools work in **data units**, the values taken as they are (integer images
 as raw counts): :func:`poisson_gaussian` simulates the Poisson-Gaussian noise of a camera,
 :class:`NoiseModel` describes it and :func:`estimate_noise_model` measures it from one noisy
 image.
 """
 
+import io
 import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import uniform_filter
+from scipy.ndimage import gaussian_filter, uniform_filter
 from scipy.stats import chi2
 from sklearn.utils import check_random_state
 
@@ -26,9 +33,12 @@ from ._param_checks import check_bool, check_real, check_sigma
 from ._validation import to_float
 
 __all__ = [
+    "Degradation",
     "NoiseModel",
+    "correlated_gaussian",
     "estimate_noise_model",
     "gaussian",
+    "jpeg",
     "poisson",
     "poisson_gaussian",
     "salt_and_pepper",
@@ -159,6 +169,238 @@ def speckle(images, sigma, *, random_state=None):
     return _apply(
         images, lambda x: x * (1 + rng.normal(0.0, sigma, size=x.shape)).astype(x.dtype)
     )
+
+
+def _blurred_white_noise(shape, sigma, correlation, rng, spatial_axes=(0, 1)):
+    """Gaussian noise of per-pixel std ``sigma``: white noise blurred along
+    ``spatial_axes`` by a Gaussian of std ``correlation`` pixels."""
+    white = rng.normal(0.0, 1.0, size=shape)
+    if correlation <= 0:
+        return sigma * white
+    blur = tuple(correlation if axis in spatial_axes else 0 for axis in range(len(shape)))
+    size = 2 * int(4 * correlation + 0.5) + 1  # the kernel's support (truncate=4)
+    delta = np.zeros((size, size))
+    delta[size // 2, size // 2] = 1.0
+    kernel_energy = float(np.sum(gaussian_filter(delta, correlation) ** 2))
+    return gaussian_filter(white, blur, mode="wrap") * (sigma / math.sqrt(kernel_energy))
+
+
+def correlated_gaussian(images, sigma, *, correlation=1.0, random_state=None):
+    """Add spatially correlated Gaussian noise of standard deviation ``sigma``.
+
+    White Gaussian noise blurred by a Gaussian kernel of ``correlation`` pixels, then scaled
+    so that its per-pixel standard deviation is ``sigma`` (on the [0, 1] scale): the
+    noise of a photo after demosaicing and in-camera smoothing, which a white-noise
+    estimate such as :func:`skimage.restoration.estimate_sigma` underestimates.
+
+    Parameters
+    ----------
+    images : array-like or list of array-like
+        Clean images, (H, W), (n, H, W) or (n, H, W, C); channels get independent noise.
+    sigma : float
+        Per-pixel noise standard deviation.
+    correlation : float, default=1.0
+        Standard deviation in pixels of the blur; 0 gives white noise.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the noise.
+
+    Returns
+    -------
+    noisy : ndarray or list of ndarray
+        Float images, not clipped.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_denoise.noise import correlated_gaussian
+    >>> noisy = correlated_gaussian(np.zeros((64, 64)), 20 / 255, random_state=0)
+    >>> round(float(noisy.std() * 255))
+    20
+    """
+    sigma = check_sigma(sigma, allow_none=False)
+    correlation = check_real(correlation, "correlation", low=0)
+    rng = check_random_state(random_state)
+
+    def add(x):
+        # (H, W), (n, H, W) or (n, H, W, C): the image plane is the first two axes
+        # after the batch axis, if any
+        axes = (0, 1) if x.ndim == 2 else (1, 2)
+        return x + _blurred_white_noise(x.shape, sigma, correlation, rng, axes).astype(x.dtype)
+
+    return _apply(images, add)
+
+
+def _check_quality(quality):
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not (
+        1 <= quality <= 100
+    ):
+        raise ValueError(f"quality must be an integer in [1, 100], got {quality!r}.")
+    return int(quality)
+
+
+def _jpeg_plane(plane, quality):
+    """One (H, W) or (H, W, 3) [0, 1] image through an 8-bit JPEG round trip."""
+    from PIL import Image
+
+    pixels = np.rint(np.clip(plane, 0.0, 1.0) * 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        return np.asarray(decoded, dtype=np.float64) / 255.0
+
+
+def jpeg(images, quality):
+    """Compress and decompress with JPEG at ``quality`` (8-bit, as a camera or web page).
+
+    The images are clipped to [0, 1] and rounded to 8 bits first, as any JPEG file is;
+    gray images are coded as one luminance plane, RGB images with Pillow's default 4:2:0
+    chroma subsampling. JPEG removes the noise's highest frequencies and adds its own
+    block artefacts.
+
+    Parameters
+    ----------
+    images : array-like or list of array-like
+        Images on the [0, 1] scale: (H, W), (n, H, W), (H, W, 3) or (n, H, W, 1 or 3).
+    quality : int
+        JPEG quality in [1, 100] (75 is Pillow's and many cameras' default).
+
+    Returns
+    -------
+    compressed : ndarray or list of ndarray
+        Float images on [0, 1], in the input's layout.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_denoise.noise import jpeg
+    >>> out = jpeg(np.full((16, 16), 0.5), quality=75)
+    >>> round(float(out.mean()), 2)
+    0.5
+    """
+    quality = _check_quality(quality)
+
+    def compress(x):
+        if x.ndim == 2 or (x.ndim == 3 and x.shape[-1] == 3):
+            return _jpeg_plane(x, quality).astype(x.dtype)
+        if x.ndim == 3:
+            return np.stack([_jpeg_plane(p, quality) for p in x]).astype(x.dtype)
+        if x.ndim == 4 and x.shape[-1] in (1, 3):
+            return np.stack([_jpeg_plane(p[..., 0] if p.shape[-1] == 1 else p, quality)
+                             .reshape(p.shape) for p in x]).astype(x.dtype)
+        raise ValueError(
+            f"jpeg takes (H, W), (n, H, W), (H, W, 3) or (n, H, W, 1|3) images, got shape "
+            f"{x.shape}."
+        )
+
+    return _apply(images, compress)
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """Random degradations of clean training patches, each with its noise-level map.
+
+    For every patch, one noise is drawn (with the probabilities ``weights``, in the order
+    white Gaussian, Poisson-Gaussian sensor noise, spatially correlated Gaussian), and with
+    probability ``jpeg_probability`` a JPEG round trip at a random quality is added before or
+    after the noise (random order; never with sensor noise, whose counts are not 8-bit
+    images). A correlated noise is itself a mixture: a random share of it stays white. The
+    levels are those of the clean patch on the [0, 1] scale. This follows the degradation
+    models of CBDNet (Guo et al., 2019) and SCUNet (Zhang et al., 2023), on gray patches.
+
+    The noise-level map returned with each patch is what a network with a noise-level
+    input is given for it: the per-pixel standard deviation of the added noise before any
+    JPEG (for white and correlated noise one level; for sensor noise ``sqrt(gain * signal +
+    read**2)`` per pixel, after the percentile normalisation that inference applies to
+    sensor data).
+
+    Parameters
+    ----------
+    sigma_range : tuple of float, default=(0, 55/255)
+        Range of the uniform Gaussian (white and correlated) noise level.
+    weights : tuple of 3 float, default=(0.4, 0.25, 0.35)
+        Probabilities of white Gaussian, Poisson-Gaussian and correlated Gaussian noise.
+    correlation_range : tuple of float, default=(0.5, 2.0)
+        Range of the blur (pixels) of correlated noise.
+    jpeg_probability : float, default=0.3
+        Probability of a JPEG round trip for white and correlated noise.
+    quality_range : tuple of int, default=(30, 95)
+        Range of the JPEG quality.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_denoise.noise import Degradation
+    >>> clean = np.full((32, 32, 1), 0.5, dtype=np.float32)
+    >>> noisy, target, noise_map, kind = Degradation().sample(clean, np.random.default_rng(0))
+    >>> noisy.shape == target.shape == noise_map.shape == clean.shape
+    True
+    """
+
+    sigma_range: tuple = (0.0, 55 / 255)
+    weights: tuple = (0.4, 0.25, 0.35)
+    correlation_range: tuple = (0.5, 2.0)
+    jpeg_probability: float = 0.3
+    quality_range: tuple = (30, 95)
+
+    def __post_init__(self):
+        low, high = self.sigma_range
+        check_sigma(low, "sigma_range[0]", allow_none=False)
+        check_sigma(high, "sigma_range[1]", allow_none=False)
+        if len(self.weights) != 3 or min(self.weights) < 0 or sum(self.weights) <= 0:
+            raise ValueError(f"weights must be 3 non-negative numbers, got {self.weights!r}.")
+        if not 0 <= self.correlation_range[0] <= self.correlation_range[1]:
+            raise ValueError(f"correlation_range must be increasing and non-negative, got "
+                             f"{self.correlation_range!r}.")
+        check_sigma(self.jpeg_probability, "jpeg_probability", allow_none=False)
+        _check_quality(self.quality_range[0])
+        _check_quality(self.quality_range[1])
+
+    def sample(self, clean, rng):
+        """Degrade one clean (H, W, 1) patch on [0, 1].
+
+        Parameters
+        ----------
+        clean : ndarray of shape (H, W, 1)
+        rng : numpy.random.Generator
+
+        Returns
+        -------
+        noisy, target, noise_map : ndarray of shape (H, W, 1), clean's dtype
+            The degraded patch, the clean patch (normalised like the noisy one for sensor
+            noise) and the noise-level map.
+        kind : str
+            "gaussian", "poisson-gaussian" or "correlated", with "+jpeg" when compressed.
+        """
+        from ._sensor import sensor_training_patch
+
+        weights = np.asarray(self.weights, dtype=np.float64)
+        kind = ("gaussian", "poisson-gaussian", "correlated")[
+            int(rng.choice(3, p=weights / weights.sum()))]
+        if kind == "poisson-gaussian":
+            noisy, target, noise_map = sensor_training_patch(clean, rng)
+            return noisy, target, noise_map, kind
+        sigma = float(rng.uniform(*self.sigma_range))
+        if kind == "gaussian":
+            noise = rng.normal(0.0, sigma, size=clean.shape)
+        else:
+            share = float(rng.uniform(0.0, 0.5))  # of the variance left white
+            blurred = _blurred_white_noise(clean.shape, 1.0, rng.uniform(
+                *self.correlation_range), rng)
+            noise = sigma * (math.sqrt(share) * rng.normal(0.0, 1.0, size=clean.shape)
+                             + math.sqrt(1 - share) * blurred)
+        noisy = clean.astype(np.float64)
+        compress = rng.random() < self.jpeg_probability
+        quality = int(rng.integers(self.quality_range[0], self.quality_range[1] + 1))
+        before = compress and rng.random() < 0.5
+        if before:
+            noisy = _jpeg_plane(noisy[..., 0], quality)[..., np.newaxis]
+        noisy = noisy + noise
+        if compress and not before:
+            noisy = _jpeg_plane(noisy[..., 0], quality)[..., np.newaxis]
+        noise_map = np.full(clean.shape, sigma, dtype=clean.dtype)
+        kind += "+jpeg" if compress else ""
+        return noisy.astype(clean.dtype), clean, noise_map, kind
 
 
 # ----------------------------------------------------------------------------- sensor noise
