@@ -8,6 +8,13 @@ trained) and "color" (the same network applied to RGB images channel by channel 
 decorrelated colour space, ``channel_strategy="opponent"``). ``--set KEY=VALUE`` adds or
 replaces entries of the file's training metadata in the shipped copy (weights unchanged,
 stored as float16), e.g. to describe earlier training stages.
+
+    python benchmarks/register_pretrained.py noise_level.pt --name noise-level
+
+registers a noise-level estimator (architecture "noise-level",
+benchmarks/train_noise_estimator.py) under its name only, as ``"kind": "noise-estimator"``;
+a denoiser whose metadata has ``noise_estimator=NAME`` (``--set noise_estimator=noise-level``)
+uses it for its blind noise level.
 """
 
 import argparse
@@ -43,9 +50,14 @@ def main(argv=None):
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
     registry_path = PACKAGE / "registry.json"
     registry = json.loads(registry_path.read_text())
-    registry[args.name] = {"file": target.name, "sha256": digest, "channel_strategy": "joint"}
-    registry["color"] = {"file": target.name, "sha256": digest, "weights": args.name,
-                         "channel_strategy": "opponent"}
+    if config["architecture"] == "noise-level":
+        registry[args.name] = {"file": target.name, "sha256": digest,
+                               "kind": "noise-estimator"}
+    else:
+        registry[args.name] = {"file": target.name, "sha256": digest,
+                               "channel_strategy": "joint"}
+        registry["color"] = {"file": target.name, "sha256": digest, "weights": args.name,
+                             "channel_strategy": "opponent"}
     registry_path.write_text(json.dumps(registry, indent=2, sort_keys=True) + "\n")
     size = sum(p.stat().st_size for p in PACKAGE.glob("*.pt"))
     print(f"registered {target} ({target.stat().st_size / 1e6:.2f} MB, all weights "

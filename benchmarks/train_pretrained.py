@@ -61,8 +61,8 @@ from _protocol import (  # noqa: E402
 
 from sklearn_denoise import CNNDenoiser  # noqa: E402
 from sklearn_denoise._compare import quantize  # noqa: E402
-from sklearn_denoise.metrics import psnr  # noqa: E402
 from sklearn_denoise._weights import resolve_weights, save_weights  # noqa: E402
+from sklearn_denoise.metrics import psnr  # noqa: E402
 
 RECIPE = {
     "architecture": "unet",
@@ -125,9 +125,12 @@ def main(argv=None):
     parser.add_argument("--eval-every", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--train-noise", default="gaussian", choices=["gaussian", "mixed", "realistic"],
-                        help="mixed: half the patches get Poisson-Gaussian sensor noise with "
-                        "a per-pixel noise map (CNNDenoiser's train_noise)")
+    parser.add_argument("--train-noise", default="gaussian",
+                        choices=["gaussian", "mixed", "realistic"],
+                        help="CNNDenoiser's train_noise: mixed gives half the patches "
+                        "Poisson-Gaussian sensor noise, realistic draws every patch's "
+                        "degradation from sklearn_denoise.noise.Degradation; both with a "
+                        "per-pixel noise map")
     args = parser.parse_args(argv)
     recipe = {**RECIPE, "noise_level_input": not args.blind, "train_noise": args.train_noise}
     if args.threads:

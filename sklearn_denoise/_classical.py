@@ -21,6 +21,7 @@ from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import _ImageFilter
+from ._color import from_opponent, opponent_noise_levels, to_opponent
 from ._param_checks import (
     check_bool,
     check_choice,
@@ -487,8 +488,6 @@ _BM3D_STAGES = ("all", "hard_thresholding")
 # a margin of 72 px keeps tiled results within 0.03 of untiled ones (99.9th percentile
 # 0.001 to 0.010, PSNR within 0.003 dB), and a pixel 80 px from a cut moves by < 2e-4.
 _BM3D_CONTRACT = make_contract(72, 9)
-# opponent colour transform used by bm3d.bm3d_rgb (colorspace="opp")
-_OPP = np.array([[1 / 3, 1 / 3, 1 / 3], [0.5, 0.0, -0.5], [0.25, -0.5, 0.25]])
 
 
 def _import_bm3d():
@@ -679,13 +678,13 @@ class BM3DDenoiser(_SafeRangeFilter):
 
     def _bm3d_rgb(self, bm3d, img, sigma, stage):
         """bm3d.bm3d_rgb with a stage choice, safe for channels that are constant."""
-        opp = img @ _OPP.T
+        opp = to_opponent(img, offset=False)
         low = opp.min(axis=(0, 1))
         span = opp.max(axis=(0, 1)) - low
         flat = span == 0  # e.g. the chroma of a gray image: nothing to denoise there
         safe = np.where(flat, 1.0, span)
         z = (opp - low) / safe
-        sigmas = sigma * np.sqrt(np.sum(_OPP**2, axis=1)) / safe
+        sigmas = opponent_noise_levels(sigma) / safe
         den = bm3d.bm3d(z, list(sigmas), profile=self.profile, stage_arg=stage)
         den = np.where(flat, z, den)
-        return (den * safe + low) @ np.linalg.inv(_OPP).T
+        return from_opponent(den * safe + low, offset=False)

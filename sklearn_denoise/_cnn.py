@@ -14,7 +14,9 @@ from skorch.callbacks import Callback, PrintLog, ProgressBar
 from torch import nn
 
 from ._base import DenoiserMixin
+from ._color import from_opponent, opponent_noise_levels, opponent_noise_maps, to_opponent
 from ._modules import build_module, receptive_radius
+from ._noise_level import estimate_level
 from ._normalize import check_normalize, fit_normalization
 from ._param_checks import check_bool, check_choice, check_int, check_real, check_sigma
 from ._sensor import (
@@ -33,31 +35,13 @@ from ._validation import (
     validate_images,
 )
 from ._vst import stabilize, unstabilize
+from ._weights import DENOISER_ARCHITECTURES, resolve_weights, save_weights
 from .noise import Degradation
-from ._weights import resolve_weights, save_weights
 
 _DEFAULTS = {
     "unet": {"depth": 4, "width": 16, "blocks": 2},
     "dncnn": {"depth": 17, "width": 64, "blocks": 1},
 }
-
-# Y = mean(R, G, B) and two chroma differences: orthogonal rows, so white noise stays white
-# and uncorrelated between the new channels, with a smaller sigma in each; values stay in
-# [0, 1] for images in [0, 1], the range the networks were trained on.
-_OPPONENT = np.array(
-    [[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0.0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]], dtype=np.float64
-)
-_OPPONENT_OFFSET = np.array([0.0, 0.5, 0.5])
-_OPPONENT_INV = np.linalg.inv(_OPPONENT)
-
-
-def _to_opponent(images):
-    return images @ _OPPONENT.T.astype(images.dtype) + _OPPONENT_OFFSET.astype(images.dtype)
-
-
-def _from_opponent(images):
-    return (images - _OPPONENT_OFFSET.astype(images.dtype)) @ _OPPONENT_INV.T.astype(images.dtype)
-
 
 def _split_channels(images):
     """(n, H, W, C) images or list -> list of (H, W, 1) single-channel images."""
@@ -491,6 +475,11 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         state = metadata = None
         if self.init_weights is not None:
             config, state, metadata, _ = resolve_weights(self.init_weights)
+            if config["architecture"] not in DENOISER_ARCHITECTURES:
+                raise ValueError(
+                    f"init_weights {self.init_weights!r} hold a {config['architecture']!r} "
+                    f"network, not a denoiser (one of {list(DENOISER_ARCHITECTURES)})."
+                )
             for key in ("architecture", "depth", "width", "blocks"):
                 ours = getattr(self, key)
                 if ours is not None and ours != config[key]:
@@ -543,10 +532,10 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         noise_scales = None
         if self.channel_strategy == "opponent":
             if layout.n_channels == 3:
-                images = [_to_opponent(img) for img in images]
-                targets = [_to_opponent(t) for t in targets] if targets is not None else None
+                images = [to_opponent(img) for img in images]
+                targets = [to_opponent(t) for t in targets] if targets is not None else None
                 # RGB noise of sigma s becomes s * ||row|| in each opponent channel
-                noise_scales = list(np.linalg.norm(_OPPONENT, axis=1)) * len(images)
+                noise_scales = list(opponent_noise_levels(1.0)) * len(images)
             images = _split_channels(images)
             targets = _split_channels(targets) if targets is not None else None
         else:
@@ -632,8 +621,9 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         if mode == "synthetic" and self.train_noise != "gaussian" and (
                 not self.config_["noise_level_input"] or self.config_["channels"] != 1):
             raise ValueError(
-                f"train_noise={self.train_noise!r} needs a single-channel model with a noise-level input "
-                "(noise_level_input=True, grayscale images or channel_strategy='opponent')."
+                f"train_noise={self.train_noise!r} needs a single-channel model with a "
+                "noise-level input (noise_level_input=True, grayscale images or "
+                "channel_strategy='opponent')."
             )
         dataset = self._make_dataset(images, targets, mode, seed, noise_scales)
         self.net_.iterator_train__generator.manual_seed(seed)
@@ -733,33 +723,67 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             # the output has, magnified by the dtype's scale for integer images
             return image.copy()
         x = normalization.apply(image)
-        if self.channel_strategy == "opponent":
-            opponent = layout.n_channels == 3
-            if opponent:
-                x = _to_opponent(x)
-            sigma = normalization.noise_level(self.sigma)
+        if self.channel_strategy == "opponent" and layout.n_channels == 3:
+            levels = self._opponent_noise_levels(x, data_scale, normalization)
+            x = to_opponent(x)
+            out = from_opponent(np.concatenate(
+                [self._denoise_gray(x[..., c : c + 1], levels[c], data_scale, None)
+                 for c in range(3)],
+                axis=-1,
+            ))
+        elif self.channel_strategy == "opponent":
             out = np.concatenate(
-                [self._denoise_gray(x[..., c : c + 1], sigma, data_scale, None)
+                [self._denoise_gray(x[..., c : c + 1], None, data_scale, normalization)
                  for c in range(x.shape[-1])],
                 axis=-1,
             )
-            if opponent:
-                out = _from_opponent(out)
         else:
             out = self._denoise_gray(x, None, data_scale, normalization)
         # back in the input's precision before the inverse map (float64 reaches 1e308)
         return normalization.invert(out.astype(image.dtype, copy=False))
 
+    def _opponent_noise_levels(self, rgb, data_scale, normalization):
+        """Noise levels of the three opponent channels of one normalised RGB image.
+
+        Each is one level, an (H, W, 1) per-pixel map, or None (estimated on the channel).
+        A known ``sigma`` is white noise in R, G and B, scaled to each opponent channel;
+        signal-dependent noise (estimated or a known NoiseModel, for weights that take
+        per-pixel noise maps) is modelled in each colour plane and its variance carried
+        through the opponent transform, one map per opponent channel.
+        """
+        if self.sigma is not None:
+            return list(opponent_noise_levels(normalization.noise_level(self.sigma)))
+        if not (self.config_["noise_level_input"] and self._takes_sensor_noise_maps()) or (
+                self.noise_model == "gaussian"):
+            return [None] * 3
+        planes = [rgb[..., c : c + 1] for c in range(3)]
+        noises = [resolve_noise(p, self.noise_model, None, data_scale=data_scale,
+                                normalization=normalization,
+                                estimate_level=self._estimate_level) for p in planes]
+        if all(isinstance(noise, GaussianNoise) for noise in noises):
+            return [None] * 3
+        variances = np.concatenate([
+            np.full(p.shape, noise.sigma**2, p.dtype) if isinstance(noise, GaussianNoise)
+            else noise_level_map(p, noise) ** 2
+            for p, noise in zip(planes, noises)
+        ], axis=-1)
+        maps = opponent_noise_maps(variances)
+        return [maps[..., c : c + 1] for c in range(3)]
+
     def _denoise_gray(self, x, sigma, data_scale, normalization):
         """Network pass on one normalised image; ``normalization`` None means a colour
-        channel whose noise level ``sigma`` (or None: estimated) is already mapped."""
+        channel whose noise level ``sigma`` (a level, an (H, W, 1) map, or None:
+        estimated) is already mapped."""
         if not self.config_["noise_level_input"]:
             return self._denoise_one(x, None)
+        if normalization is None and np.ndim(sigma) == 3:
+            return self._denoise_one(x, sigma)
         if normalization is None:
-            noise = GaussianNoise(sigma if sigma is not None else estimate_gaussian_sigma(x))
+            noise = GaussianNoise(sigma if sigma is not None else self._estimate_level(x))
         else:
             noise = resolve_noise(x, self.noise_model, self.sigma, data_scale=data_scale,
-                                  normalization=normalization)
+                                  normalization=normalization,
+                                  estimate_level=self._estimate_level)
         if isinstance(noise, GaussianNoise):
             return self._denoise_one(x, noise.sigma)
         if self._takes_sensor_noise_maps():
@@ -770,6 +794,17 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         to_unit = fit_normalization(stabilized, "percentile")
         out = self._denoise_one(to_unit.apply(stabilized), min(1.0, 1.0 / to_unit.scale))
         return unstabilize(to_unit.invert(out), noise).astype(x.dtype, copy=False)
+
+    def _estimate_level(self, image):
+        """Blind noise level of one normalised image: the learned estimator shipped with
+        the weights (``weights_metadata_["noise_estimator"]``) when there is one, else
+        the wavelet estimate of white noise."""
+        estimator = self.weights_metadata_.get("noise_estimator")
+        if estimator is not None:
+            level = estimate_level(image, estimator)
+            if level is not None:
+                return level
+        return estimate_gaussian_sigma(image)
 
     def _takes_sensor_noise_maps(self):
         """Whether the weights were trained on per-pixel Poisson-Gaussian noise maps."""
@@ -1077,11 +1112,13 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         -------
         denoiser : CNNDenoiser
         """
-        from ._weights import _registry
+        from ._weights import _registry, available_models
 
         registry = _registry()
-        if name not in registry:
-            raise ValueError(f"Unknown pretrained model {name!r}; available: {sorted(registry)}.")
+        if name not in available_models():
+            raise ValueError(
+                f"Unknown pretrained model {name!r}; available: {available_models()}."
+            )
         params.setdefault("channel_strategy", registry[name].get("channel_strategy", "joint"))
         weights = registry[name].get("weights", name)
         return cls.load(weights, **params)
@@ -1105,3 +1142,57 @@ class _ModuleFactory(nn.Module):
 
     def forward(self, x):
         return self.net(x)
+
+
+def channel_strategy_for(model_channels, n_channels, model="the model"):
+    """How a network of ``model_channels`` channels denoises ``n_channels``-channel images:
+    a 1-channel network takes RGB images in the opponent colour space."""
+    if model_channels == 1 and n_channels == 3:
+        return "opponent"
+    if model_channels == n_channels:
+        return "joint"
+    raise ValueError(
+        f"{model} denoises {model_channels}-channel images; these have {n_channels} "
+        "channel(s)."
+    )
+
+
+def load_cnn(model, n_channels, **params):
+    """A fitted CNNDenoiser for ``n_channels``-channel images (1 or 3).
+
+    ``model`` is None (the shipped "gray" or "color" model), the name of a shipped model
+    or a weight file. A 1-channel model is applied to RGB images in the decorrelated
+    colour space (``channel_strategy="opponent"``).
+
+    Raises
+    ------
+    ValueError
+        If the model is missing, unreadable, or does not fit the images.
+    """
+    from ._weights import available_models
+
+    shipped = available_models()
+    if model is None:
+        name = "color" if n_channels == 3 and "color" in shipped else "gray"
+        if name not in shipped:
+            raise ValueError(
+                "No pretrained CNN model is shipped in this installation (available: "
+                f"{shipped or 'none'}); pass a weight file (e.g. from `sklearn-denoise "
+                "train`) or use a classical method."
+            )
+        if name == "gray" and n_channels == 3:
+            params.setdefault("channel_strategy", "opponent")
+        elif name == "gray":
+            params.setdefault("channel_strategy", "joint")
+        return CNNDenoiser.pretrained(name, **params)
+    model = os.fspath(model)
+    if model not in shipped and not os.path.exists(model):
+        raise ValueError(
+            f"Model {model!r} is neither a weight file nor a shipped model (shipped: "
+            f"{shipped or 'none'})."
+        )
+    config, _, _, _ = resolve_weights(model)
+    params["channel_strategy"] = channel_strategy_for(config["channels"], n_channels, model)
+    if model in shipped:
+        return CNNDenoiser.pretrained(model, **params)
+    return CNNDenoiser.load(model, **params)

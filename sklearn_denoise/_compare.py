@@ -30,6 +30,7 @@ import numpy as np
 
 from ._atomic import atomic_open
 from ._base import _ImageFilter
+from ._cnn import load_cnn
 from ._param_checks import check_choice, check_sigma
 from .metrics import psnr, ssim
 
@@ -45,7 +46,6 @@ __all__ = [
     "center_crop",
     "parse_sigmas",
     "load_images",
-    "load_cnn",
     "write_text",
     "classical_denoiser",
     "check_crop",
@@ -273,56 +273,6 @@ def _cnn_method(model=None, params=None):
         return denoise
 
     return Method("cnn", label, build, prepare=prepare), None
-
-
-def load_cnn(model, n_channels, **params):
-    """A fitted CNNDenoiser for ``n_channels``-channel images (1 or 3).
-
-    ``model`` is None (the shipped "gray" or "color" model), the name of a shipped model
-    or a weight file. A 1-channel model is applied to RGB images in the decorrelated
-    colour space (``channel_strategy="opponent"``).
-
-    Raises
-    ------
-    ValueError
-        If the model is missing, unreadable, or does not fit the images.
-    """
-    from ._cnn import CNNDenoiser
-    from ._weights import available_models, resolve_weights
-
-    shipped = available_models()
-    if model is None:
-        name = "color" if n_channels == 3 and "color" in shipped else "gray"
-        if name not in shipped:
-            raise ValueError(
-                "No pretrained CNN model is shipped in this installation (available: "
-                f"{shipped or 'none'}); pass a weight file (e.g. from `sklearn-denoise "
-                "train`) or use a classical method."
-            )
-        if name == "gray" and n_channels == 3:
-            params.setdefault("channel_strategy", "opponent")
-        elif name == "gray":
-            params.setdefault("channel_strategy", "joint")
-        return CNNDenoiser.pretrained(name, **params)
-    model = os.fspath(model)
-    if model not in shipped and not os.path.exists(model):
-        raise ValueError(
-            f"Model {model!r} is neither a weight file nor a shipped model (shipped: "
-            f"{shipped or 'none'})."
-        )
-    config, _, _, _ = resolve_weights(model)
-    channels = config["channels"]
-    if channels == 1:
-        params["channel_strategy"] = "opponent" if n_channels == 3 else "joint"
-    elif channels == n_channels:
-        params["channel_strategy"] = "joint"
-    else:
-        raise ValueError(
-            f"Model {model!r} denoises {channels}-channel images; these have {n_channels}."
-        )
-    if model in shipped:
-        return CNNDenoiser.pretrained(model, **params)
-    return CNNDenoiser.load(model, **params)
 
 
 # Parameters of the classical methods for a noise level sigma (one place for the command

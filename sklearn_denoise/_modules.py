@@ -129,8 +129,44 @@ def _pad_to_multiple(x, multiple):
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
 
 
+class NoiseLevelNet(nn.Module):
+    """Noise-level estimator: noisy image -> map of the noise standard deviation.
+
+    A plain convolutional network (``depth`` 3x3 convolutions of ``width`` channels, ReLU;
+    the second and third downsample by 2) whose output is the logarithm of the noise
+    standard deviation at a quarter of the resolution; trained on
+    :class:`sklearn_denoise.noise.Degradation` patches, it sees correlated and JPEG-compressed
+    noise that a white-noise (wavelet) estimate misses.
+
+    Parameters
+    ----------
+    channels : int
+        Image channels (each gets its own level).
+    depth : int
+        Convolutions, >= 3.
+    width : int
+        Feature channels.
+    """
+
+    def __init__(self, channels=1, depth=6, width=32):
+        super().__init__()
+        layers = [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True)]
+        for k in range(depth - 2):
+            layers += [nn.Conv2d(width, width, 3, stride=2 if k < 2 else 1, padding=1),
+                       nn.ReLU(inplace=True)]
+        layers.append(nn.Conv2d(width, channels, 3, padding=1))
+        self.body = nn.Sequential(*layers)
+        self.channels = channels
+
+    def forward(self, x):
+        """(n, C, H, W) image -> (n, C, ~H/4, ~W/4) log noise standard deviation."""
+        return self.body(x)
+
+
 def build_module(architecture, channels, depth, width, blocks, noise_level_input):
     """Instantiate the module for a validated configuration."""
+    if architecture == "noise-level":
+        return NoiseLevelNet(channels, depth, width)
     if architecture == "dncnn":
         return DnCNN(channels, depth, width, noise_level_input)
     return UNet(channels, depth, width, blocks, noise_level_input)

@@ -76,7 +76,7 @@ def is_signal_dependent(model, image):
 
 
 def resolve_noise(image, noise_model="auto", sigma=None, *, data_scale=1.0,
-                  normalization=None):
+                  normalization=None, estimate_level=estimate_gaussian_sigma):
     """The noise to assume for one normalised (H, W, C) image.
 
     Parameters
@@ -95,6 +95,8 @@ def resolve_noise(image, noise_model="auto", sigma=None, *, data_scale=1.0,
         What 1.0 on the intensity scale is in data units (an integer dtype's maximum).
     normalization : Normalization or None
         The map that produced ``image`` from the original.
+    estimate_level : callable, default=estimate_gaussian_sigma
+        ``(H, W, C) image -> sigma``, the estimate of a signal-independent noise level.
 
     Returns
     -------
@@ -110,16 +112,16 @@ def resolve_noise(image, noise_model="auto", sigma=None, *, data_scale=1.0,
     if isinstance(noise_model, NoiseModel):
         return noise_model.scaled(0.0, data_scale).scaled(offset, scale)
     if noise_model == "gaussian" or image.shape[-1] != 1:
-        return GaussianNoise(estimate_gaussian_sigma(image))
+        return GaussianNoise(estimate_level(image))
     try:
         model = estimate_noise_model(image[..., 0])
     except ValueError:
         if noise_model == "poisson-gaussian":
             raise
-        return GaussianNoise(estimate_gaussian_sigma(image))
+        return GaussianNoise(estimate_level(image))
     if noise_model == "poisson-gaussian" or is_signal_dependent(model, image):
         return model
-    return GaussianNoise(estimate_gaussian_sigma(image))
+    return GaussianNoise(estimate_level(image))
 
 
 # Sensor noise drawn for training patches (CNNDenoiser(train_noise="mixed")): photons at

@@ -8,7 +8,8 @@ unpickled beyond tensors and plain containers.
 Every file is checked on load, before a module is built from it:
 
 - ``config`` must describe a module within :data:`CONFIG_LIMITS` (architecture "unet" or
-  "dncnn", 1 to 4 channels, at most 8 U-Net levels or 64 DnCNN layers, width at most 512,
+  "dncnn", or "noise-level" for a noise-level estimator; 1 to 4 channels, at most 8 U-Net
+  levels, 64 DnCNN layers or 16 estimator layers, width at most 512,
   at most 16 residual blocks per level);
 - the tensors must have exactly the names and shapes of the module ``config`` describes,
   and finite values;
@@ -51,11 +52,13 @@ _CONFIG_KEYS = {
 #: that describe a module: ``(low, high)`` inclusive bounds, depth per architecture.
 CONFIG_LIMITS = {
     "channels": (1, 4),
-    "depth": {"unet": (1, 8), "dncnn": (2, 64)},
+    "depth": {"unet": (1, 8), "dncnn": (2, 64), "noise-level": (3, 16)},
     "width": (1, 512),
     "blocks": (1, 16),
 }
-ARCHITECTURES = ("unet", "dncnn")
+ARCHITECTURES = ("unet", "dncnn", "noise-level")
+#: The architectures that denoise (``"noise-level"`` estimates the noise level instead).
+DENOISER_ARCHITECTURES = ("unet", "dncnn")
 _KIND_NAMES = {str: "a string", int: "an integer", bool: "a boolean"}
 
 # Adam's per-parameter state and the hyper-parameters a checkpoint may set
@@ -605,8 +608,9 @@ def _shipped_digests():
 
 
 def available_models():
-    """Names of the pretrained models shipped in the package."""
-    return sorted(_registry())
+    """Names of the pretrained denoisers shipped in the package."""
+    return sorted(name for name, entry in _registry().items()
+                  if entry.get("kind", "denoiser") == "denoiser")
 
 
 def pretrained_path(name):

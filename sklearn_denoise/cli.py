@@ -791,7 +791,7 @@ class _Denoisers:
 
     def _cnn_for(self, n_channels):
         if n_channels not in self._cnn:
-            from ._compare import load_cnn
+            from ._cnn import load_cnn
 
             self._cnn[n_channels] = load_cnn(self.model, n_channels, device=self.device)
         return self._cnn[n_channels]
@@ -1195,6 +1195,7 @@ def _new_estimator(args, mode, n_channels):
         low, high = args.sigma if args.sigma is not None else (0.0, 55.0)
         params["train_sigma"] = (low / 255.0, high / 255.0)
     if args.init is not None:
+        from ._cnn import channel_strategy_for
         from ._weights import available_models, resolve_weights
 
         if args.init not in available_models() and not os.path.exists(args.init):
@@ -1204,11 +1205,11 @@ def _new_estimator(args, mode, n_channels):
             config, _, _, _ = resolve_weights(args.init)
         except (ValueError, TypeError) as exc:
             raise CLIError(f"cannot load --init {args.init}: {exc}") from None
-        if config["channels"] == 1 and n_channels == 3:
-            params["channel_strategy"] = "opponent"
-        elif config["channels"] != n_channels:
-            raise CLIError(f"--init {args.init} is a {config['channels']}-channel model; the "
-                           f"training images have {n_channels} channel(s)")
+        try:
+            params["channel_strategy"] = channel_strategy_for(config["channels"], n_channels,
+                                                              f"--init {args.init}")
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
     try:
         est = CNNDenoiser(**params)
         est._check_params()

@@ -1,0 +1,86 @@
+"""The learned noise-level estimate (a small network shipped with the pretrained models).
+
+A white-noise estimate from the finest wavelet band (:func:`skimage.restoration.estimate_sigma`)
+misses noise that demosaicing has correlated or JPEG has compressed; the network of
+:class:`sklearn_denoise._modules.NoiseLevelNet`, trained on
+:class:`sklearn_denoise.noise.Degradation` patches (``benchmarks/train_noise_estimator.py``),
+predicts the per-pixel standard deviation of the noise as it was before compression, the
+level a denoiser with a noise-level input is trained with.
+"""
+
+import functools
+
+import numpy as np
+import torch
+
+#: Registry name of the shipped estimator.
+ESTIMATOR_NAME = "noise-level"
+#: Large images are estimated on a grid of crops of this side (at most _GRID x _GRID).
+_CROP = 128
+_GRID = 4
+#: Images smaller than this on either side carry too little noise to estimate.
+MIN_SIDE = 8
+
+
+def noise_estimators():
+    """Registry names of the shipped noise-level estimators."""
+    from ._weights import _registry
+
+    return sorted(name for name, entry in _registry().items()
+                  if entry.get("kind") == "noise-estimator")
+
+
+@functools.lru_cache(maxsize=4)
+def load_estimator(name=ESTIMATOR_NAME):
+    """The shipped estimator ``name`` (eval mode), checksum and contents checked.
+
+    Only registry names: the name may come from a weight file's metadata, which must not
+    be able to point the package at an arbitrary file.
+    """
+    from ._modules import NoiseLevelNet
+    from ._weights import resolve_weights
+
+    if name not in noise_estimators():
+        raise ValueError(
+            f"Unknown noise-level estimator {name!r}; shipped: {noise_estimators()}."
+        )
+    config, state, metadata, _ = resolve_weights(name)
+    if config["architecture"] != "noise-level":
+        raise ValueError(
+            f"{name!r} holds a {config['architecture']!r} network, not a noise-level "
+            "estimator."
+        )
+    module = NoiseLevelNet(config["channels"], config["depth"], config["width"])
+    module.load_state_dict({k: v.float() for k, v in state.items()})
+    module.eval()
+    return module
+
+
+def _crops(plane):
+    """The whole (H, W) plane, or an even grid of crops of a large one."""
+    height, width = plane.shape
+    if height * width <= (_GRID * _CROP) ** 2 * 2:
+        return [plane]
+    tops = np.linspace(0, height - min(_CROP, height), _GRID).astype(int)
+    lefts = np.linspace(0, width - min(_CROP, width), _GRID).astype(int)
+    return [plane[top : top + _CROP, left : left + _CROP] for top in tops for left in lefts]
+
+
+def estimate_level(image, name=ESTIMATOR_NAME):
+    """Noise standard deviation of one (H, W, C) image on about [0, 1], averaged over
+    channels: the median of the estimator's map over the image (or a grid of crops).
+
+    Returns ``None`` for images under :data:`MIN_SIDE` pixels on a side.
+    """
+    if min(image.shape[:2]) < MIN_SIDE:
+        return None
+    module = load_estimator(name)
+    levels = []
+    with torch.inference_mode():
+        for c in range(image.shape[-1]):
+            logs = []
+            for crop in _crops(np.asarray(image[..., c], dtype=np.float32)):
+                x = torch.from_numpy(np.ascontiguousarray(crop))[None, None]
+                logs.append(module(x)[0, 0].reshape(-1))
+            levels.append(float(torch.exp(torch.median(torch.cat(logs)))))
+    return float(np.mean(levels))
