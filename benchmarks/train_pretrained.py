@@ -38,7 +38,6 @@ training.
 
 import argparse
 import json
-import math
 import subprocess
 import sys
 import time
@@ -142,29 +141,32 @@ def main(argv=None):
 
     ckpt = Path(args.checkpoint).expanduser()
     ckpt.parent.mkdir(parents=True, exist_ok=True)
+    # the estimator's cosine schedule runs over --epochs partial_fit calls of one epoch
+    # (see CNNDenoiser's lr_schedule; e = len(history_) at the epoch's start); Set12, not a
+    # held-out part of train400, is the monitor
+    schedule = {"lr": args.lr, "max_epochs": args.epochs, "lr_schedule": "cosine",
+                "validation_fraction": 0.0}
     if ckpt.exists():
-        den = CNNDenoiser.load_checkpoint(ckpt)  # checked; nothing is unpickled
-        done = den.n_partial_fit_calls_  # one partial_fit call per epoch of this cycle
+        den = CNNDenoiser.load_checkpoint(ckpt, **schedule)  # checked; nothing is unpickled
+        done = len(den.history_)
         print(f"resumed {ckpt} at epoch {done}/{args.epochs}", flush=True)
     else:
         init = args.init
         if init and args.add_noise_map:
             init = str(_with_noise_map_channel(init, ckpt.with_suffix(".init.pt")))
-        den = CNNDenoiser(**recipe, lr=args.lr, init_weights=init, random_state=args.seed)
+        den = CNNDenoiser(**recipe, **schedule, init_weights=init, random_state=args.seed)
         if args.init:
             for key in ("architecture", "depth", "width", "blocks"):
                 den.set_params(**{key: None})
         done = 0
     start = time.time()
     while done < args.epochs:
-        lr = args.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * done / args.epochs)))
-        den.set_params(lr=lr)
         den.partial_fit(X, epochs=1)
         done += 1
         loss = den.history_[-1, "train_loss"]
         den.save_checkpoint(ckpt)
-        line = {"epoch": done, "lr": round(lr, 6), "loss": round(float(loss), 6),
-                "minutes": round((time.time() - start) / 60, 1)}
+        line = {"epoch": done, "lr": round(float(den.history_[-1, "event_lr"]), 7),
+                "loss": round(float(loss), 6), "minutes": round((time.time() - start) / 60, 1)}
         if val and (done % args.eval_every == 0 or done == args.epochs):
             for s in (15, 25, 50):
                 line[f"set12_{s}"] = round(evaluate(

@@ -1,8 +1,6 @@
 """CNNDenoiser: a skorch-trained convolutional denoiser as a scikit-learn transformer."""
 
-import math
 import os
-import sys
 
 import numpy as np
 import torch
@@ -10,12 +8,13 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetRegressor
-from skorch.callbacks import Callback, PrintLog, ProgressBar
+from skorch.callbacks import LRScheduler, ProgressBar
 from torch import nn
 
 from ._base import DenoiserMixin
 from ._color import from_opponent, opponent_noise_levels, opponent_noise_maps, to_opponent
-from ._modules import build_module, receptive_radius
+from ._inference import denoise_tiled
+from ._modules import module_class, module_kwargs, receptive_radius
 from ._noise_level import estimate_level
 from ._normalize import check_normalize, fit_normalization
 from ._param_checks import check_bool, check_choice, check_int, check_real, check_sigma
@@ -25,9 +24,18 @@ from ._sensor import (
     estimate_gaussian_sigma,
     noise_level_map,
     resolve_noise,
-    sensor_training_patch,
 )
-from ._tiling import make_contract, measured_radius, network_layout, run_tiled
+from ._tiling import make_contract, measured_radius
+from ._training import (
+    FixedPatches,
+    HeldOutSplit,
+    MaskedMSELoss,
+    PatchDataset,
+    PlainPrintLog,
+    cosine_schedule,
+    split_channels,
+    validation_images,
+)
 from ._validation import (
     dtype_scale,
     image_target,
@@ -36,159 +44,11 @@ from ._validation import (
 )
 from ._vst import stabilize, unstabilize
 from ._weights import DENOISER_ARCHITECTURES, resolve_weights, save_weights
-from .noise import Degradation
 
 _DEFAULTS = {
     "unet": {"depth": 4, "width": 16, "blocks": 2},
     "dncnn": {"depth": 17, "width": 64, "blocks": 1},
 }
-
-def _split_channels(images):
-    """(n, H, W, C) images or list -> list of (H, W, 1) single-channel images."""
-    return [img[..., c : c + 1] for img in images for c in range(img.shape[-1])]
-
-
-class _PatchDataset(torch.utils.data.Dataset):
-    """Random training patches, drawn afresh on every access (so every epoch).
-
-    ``mode`` is "supervised" (pairs), "synthetic" (clean images, Gaussian noise of a
-    random sigma per patch) or "self_supervised" (noisy images, blind-spot masking).
-    """
-
-    def __init__(self, inputs, targets, *, mode, patch_size, n_patches, sigma_range,
-                 noise_level_input, mask_ratio, sigmas, seed, noise_scales=None,
-                 train_noise="gaussian"):
-        self.inputs = inputs
-        self.targets = targets
-        self.mode = mode
-        self.n_patches = n_patches
-        self.sigma_range = sigma_range
-        self.noise_level_input = noise_level_input
-        self.mask_ratio = mask_ratio
-        self.sigmas = sigmas
-        self.noise_scales = noise_scales
-        self.train_noise = train_noise
-        if train_noise == "realistic":
-            self.degradation = Degradation(sigma_range=tuple(sigma_range or (0.0, 55 / 255)))
-        self.rng = np.random.default_rng(seed)
-        heights = [img.shape[0] for img in inputs]
-        widths = [img.shape[1] for img in inputs]
-        self.patch = (min(patch_size, *heights), min(patch_size, *widths))
-
-    def __len__(self):
-        return self.n_patches
-
-    def _crop(self, idx):
-        rng = self.rng
-        i = idx % len(self.inputs)
-        img = self.inputs[i]
-        ph, pw = self.patch
-        top = rng.integers(0, img.shape[0] - ph + 1)
-        left = rng.integers(0, img.shape[1] - pw + 1)
-        window = (slice(top, top + ph), slice(left, left + pw))
-        x = img[window]
-        y = self.targets[i][window] if self.targets is not None else None
-        k = int(rng.integers(4)) if ph == pw else 2 * int(rng.integers(2))
-        flip = bool(rng.integers(2))
-        x = np.rot90(x, k)
-        y = np.rot90(y, k) if y is not None else None
-        if flip:
-            x = x[:, ::-1]
-            y = y[:, ::-1] if y is not None else None
-        return i, x, y
-
-    def __getitem__(self, idx):
-        i, x, y = self._crop(idx)
-        rng = self.rng
-        if self.mode == "synthetic" and self.train_noise == "realistic":
-            noisy, target, noise_map, _ = self.degradation.sample(x, rng)
-            return _to_tensor(np.concatenate([noisy, noise_map], axis=-1)), _to_tensor(target)
-        if self.mode == "synthetic" and self.train_noise == "mixed" and rng.random() < 0.5:
-            noisy, target, noise_map = sensor_training_patch(x, rng)
-            return _to_tensor(np.concatenate([noisy, noise_map], axis=-1)), _to_tensor(target)
-        if self.mode == "synthetic":
-            sigma = rng.uniform(*self.sigma_range)
-            if self.noise_scales is not None:
-                sigma *= self.noise_scales[i]
-            clean = x
-            noisy = x + rng.normal(0.0, sigma, size=x.shape).astype(x.dtype)
-            target = clean
-        elif self.mode == "supervised":
-            sigma = self.sigmas[i] if self.sigmas is not None else 0.0
-            noisy, target = x, y
-        else:
-            sigma = self.sigmas[i] if self.sigmas is not None else 0.0
-            noisy, target = self._mask(x, rng)
-        net_in = noisy
-        if self.noise_level_input:
-            net_in = np.concatenate([noisy, np.full(noisy.shape[:2] + (1,), sigma, noisy.dtype)],
-                                    axis=-1)
-        return _to_tensor(net_in), _to_tensor(target)
-
-    def _mask(self, x, rng):
-        """Blind-spot masking (Noise2Void): masked pixels take a random neighbour's value;
-        the target carries the noisy image plus the mask as an extra channel."""
-        h, w, _ = x.shape
-        mask = rng.random((h, w)) < self.mask_ratio
-        if not mask.any():
-            mask[rng.integers(h), rng.integers(w)] = True
-        rows, cols = np.nonzero(mask)
-        offsets = rng.integers(-2, 3, size=(2, rows.size))
-        offsets[0][(offsets[0] == 0) & (offsets[1] == 0)] = 1
-        src_r = np.clip(rows + offsets[0], 0, h - 1)
-        src_c = np.clip(cols + offsets[1], 0, w - 1)
-        masked = x.copy()
-        masked[rows, cols] = x[src_r, src_c]
-        target = np.concatenate([x, mask[..., None].astype(x.dtype)], axis=-1)
-        return masked, target
-
-
-def _to_tensor(image):
-    # a copy: a 1x1 crop with negative strides counts as contiguous but torch rejects it
-    return torch.from_numpy(np.array(np.moveaxis(image, -1, 0), dtype=np.float32, order="C"))
-
-
-class _MaskedMSELoss(nn.Module):
-    """MSE at the masked pixels only; the mask is the target's last channel."""
-
-    def forward(self, y_pred, y_true):
-        target, mask = y_true[:, :-1], y_true[:, -1:]
-        squared = (y_pred - target) ** 2 * mask
-        return squared.sum() / (mask.sum() * y_pred.shape[1]).clamp_min(1.0)
-
-
-class _PrintLog(PrintLog):
-    """skorch's epoch table, without ANSI colour codes when stdout is not a terminal
-    (a log redirected to a file would otherwise hold escape sequences)."""
-
-    def format_row(self, row, key, color):
-        if sys.stdout.isatty():
-            return super().format_row(row, key, color)
-        plain = {k: v for k, v in row.items() if k != key + "_best"}
-        return super().format_row(plain, key, color)
-
-
-class _LRSchedule(Callback):
-    """Sets the learning rate at each epoch: cosine decay over a fit, constant otherwise."""
-
-    def __init__(self):
-        self.base_lr = 1e-3
-        self.total_epochs = 1
-        self.schedule = "constant"
-
-    def on_train_begin(self, net, **kwargs):
-        self.epoch_in_call_ = 0
-
-    def on_epoch_begin(self, net, **kwargs):
-        lr = self.base_lr
-        if self.schedule == "cosine" and self.total_epochs > 1:
-            progress = self.epoch_in_call_ / self.total_epochs
-            lr = self.base_lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
-        for group in net.optimizer_.param_groups:
-            group["lr"] = lr
-        net.history.record("lr", lr)
-        self.epoch_in_call_ += 1
-
 
 class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
     """Convolutional denoiser trained with skorch, usable as a scikit-learn transformer.
@@ -278,13 +138,21 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         Training batch size. Inference runs one image (or tile) at a time, so results
         never depend on which other images are in ``X``.
     lr : float, default=1e-3
-        Adam learning rate; ``partial_fit`` uses the current value, so
-        ``set_params(lr=...)`` then ``partial_fit`` fine-tunes at a new rate.
+        Initial Adam learning rate. Each ``fit``/``partial_fit`` call starts from the
+        current value, so ``set_params(lr=...)`` then ``partial_fit`` fine-tunes at a new
+        rate.
     max_epochs : int, default=10
-        Epochs of ``fit``.
+        Epochs of ``fit``, and the length of the cosine schedule.
     lr_schedule : {"cosine", "constant"}, default="cosine"
-        Schedule over the epochs of ``fit`` (cosine decays to 1% of ``lr``);
-        ``partial_fit`` always uses a constant rate.
+        "cosine": a skorch ``LRScheduler`` (``LambdaLR``) sets the rate of epoch ``e`` to
+        ``lr * (0.01 + 0.99 * (1 + cos(pi * min(e, max_epochs) / max_epochs)) / 2)``,
+        where ``e`` counts the epochs since ``fit`` (or since loading), over ``fit`` and
+        ``partial_fit`` calls alike: ``partial_fit`` continues the curve where the last
+        call stopped, and after ``max_epochs`` epochs stays at 1 % of ``lr``. A model
+        loaded with :meth:`load` or :meth:`pretrained` starts at ``e = 0``, so repeated
+        ``partial_fit(epochs=1)`` calls fine-tune with a full cosine over ``max_epochs``
+        calls. The rate after each epoch is in ``history_[:, "event_lr"]``. "constant":
+        ``lr`` throughout. A skorch ``LRScheduler`` in ``callbacks`` replaces the cosine.
     mask_ratio : float, default=0.02
         Fraction of pixels masked per patch in self-supervised training.
     init_weights : str or path, default=None
@@ -293,7 +161,17 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         ``fit`` always restarts from them, so clones in a grid search fine-tune from the
         same start.
     callbacks : list of skorch callbacks, default=None
-        Passed to the skorch net (EarlyStopping, Checkpoint, LRScheduler, ...).
+        Passed to the skorch net (``EarlyStopping()``, ``Checkpoint()``,
+        ``LoadInitState``, ``LRScheduler``, ...); with a validation split their defaults
+        (monitoring ``valid_loss``) work as they do on any skorch net. ``Checkpoint`` saves
+        the module's weights (``module_``, the U-Net or DnCNN itself) and
+        ``LoadInitState`` restores them with ``torch.load(weights_only=True)``.
+    validation_fraction : float, default=0.1
+        Fraction of the training images held out (at least one, chosen once per fit by
+        ``random_state``) whose patches give skorch's ``valid_loss`` after every epoch;
+        their patches are drawn once, with a fixed seed, so that the loss of every epoch
+        is measured on the same data. 0 (or a single training image) trains on every
+        image with no validation.
     tile_size : int, default=512
         Images with a side longer than this are denoised in tiles of at most this side
         (near-equal tiles on the network's downsampling grid), each extended on every side
@@ -322,10 +200,11 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
     Attributes
     ----------
     net_ : skorch.NeuralNetRegressor
-        The trained skorch net; ``net_.module_`` is the torch module.
+        The trained skorch net; ``net_.module_`` is the torch module (U-Net or DnCNN),
+        built from the module class with ``module__`` parameters.
     history_ : skorch.History
-        Per-epoch training record (``train_loss``, ``lr``, ``dur``); grows with
-        ``partial_fit``.
+        Per-epoch training record (``train_loss``, ``valid_loss``, ``event_lr``,
+        ``dur``); grows with ``partial_fit``.
     config_ : dict
         Module configuration (architecture, channels, depth, width, blocks,
         noise_level_input).
@@ -376,6 +255,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         mask_ratio=0.02,
         init_weights=None,
         callbacks=None,
+        validation_fraction=0.1,
         tile_size=512,
         tile_overlap=None,
         device="cpu",
@@ -403,6 +283,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self.mask_ratio = mask_ratio
         self.init_weights = init_weights
         self.callbacks = callbacks
+        self.validation_fraction = validation_fraction
         self.tile_size = tile_size
         self.tile_overlap = tile_overlap
         self.device = device
@@ -436,6 +317,10 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         check_choice(self.device, "device", {"cpu", "cuda", "auto"})
         check_int(self.verbose, "verbose", minimum=0)
         check_real(self.lr, "lr", low=0, low_inclusive=False)
+        if check_real(self.validation_fraction, "validation_fraction", low=0) >= 1:
+            raise ValueError(
+                f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}."
+            )
         if check_real(self.mask_ratio, "mask_ratio", low=0, low_inclusive=False) >= 1:
             raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio!r}.")
         if self.callbacks is not None and not isinstance(self.callbacks, (list, tuple)):
@@ -536,8 +421,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
                 targets = [to_opponent(t) for t in targets] if targets is not None else None
                 # RGB noise of sigma s becomes s * ||row|| in each opponent channel
                 noise_scales = list(opponent_noise_levels(1.0)) * len(images)
-            images = _split_channels(images)
-            targets = _split_channels(targets) if targets is not None else None
+            images = split_channels(images)
+            targets = split_channels(targets) if targets is not None else None
         else:
             images = list(images)
             targets = list(targets) if targets is not None else None
@@ -555,7 +440,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         return [estimate_gaussian_sigma(img) for img in images]
 
     def _make_dataset(self, images, targets, mode, seed, noise_scales):
-        return _PatchDataset(
+        return PatchDataset(
             images, targets, mode=mode, patch_size=self.patch_size,
             n_patches=self.patches_per_image * len(images),
             sigma_range=self._train_sigma_range(),
@@ -568,15 +453,19 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
     def _initialize(self, n_channels, mode):
         config, state, metadata = self._resolve_config(n_channels)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        schedule = _LRSchedule()
-        callbacks = [("lr_schedule", schedule)]
+        # the user's first: a LoadInitState restores the history before the schedule
+        # starts from its length
+        callbacks = list(self.callbacks or [])
+        user_scheduler = any(isinstance(cb[1] if isinstance(cb, tuple) else cb, LRScheduler)
+                             for cb in callbacks)
+        if self.lr_schedule == "cosine" and not user_scheduler:
+            callbacks.append(("lr_scheduler", cosine_schedule(self.max_epochs)))
         if self.verbose:
             callbacks.append(("progress_bar", ProgressBar()))
-        callbacks += list(self.callbacks or [])
         net = NeuralNetRegressor(
-            _ModuleFactory,
-            module__config=config,
-            criterion=_MaskedMSELoss if mode == "self_supervised" else nn.MSELoss,
+            module_class(config["architecture"]),
+            **{f"module__{key}": value for key, value in module_kwargs(config).items()},
+            criterion=MaskedMSELoss if mode == "self_supervised" else nn.MSELoss,
             optimizer=torch.optim.Adam,
             lr=self.lr,
             batch_size=self.batch_size,
@@ -585,7 +474,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             iterator_train__shuffle=True,
             iterator_train__generator=torch.Generator(),
             callbacks=callbacks,
-            callbacks__print_log=_PrintLog(),
+            callbacks__print_log=PlainPrintLog(),
             device=self._torch_device(),
             verbose=int(self.verbose),
         )
@@ -594,7 +483,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             net.initialize()
         if state is not None:
             try:
-                net.module_.net.load_state_dict(state)
+                net.module_.load_state_dict(state)
             except RuntimeError as exc:
                 raise ValueError(
                     f"init_weights do not fit the module they describe: {exc}"
@@ -605,17 +494,13 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self.training_mode_ = mode
         self.weights_metadata_ = metadata or {}
         self._seed = seed
-        self._schedule = schedule
         self.n_partial_fit_calls_ = 0
 
-    def _train(self, images, targets, mode, noise_scales, *, epochs, schedule, seed):
+    def _train(self, images, targets, mode, noise_scales, *, epochs, seed):
         if mode != self.training_mode_:
-            criterion = _MaskedMSELoss if mode == "self_supervised" else nn.MSELoss
+            criterion = MaskedMSELoss if mode == "self_supervised" else nn.MSELoss
             self.net_.set_params(criterion=criterion)
             self.training_mode_ = mode
-        self._schedule.base_lr = float(self.lr)
-        self._schedule.total_epochs = epochs
-        self._schedule.schedule = schedule
         if epochs == 0:
             return
         if mode == "synthetic" and self.train_noise != "gaussian" and (
@@ -625,9 +510,42 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
                 "noise-level input (noise_level_input=True, grayscale images or "
                 "channel_strategy='opponent')."
             )
-        dataset = self._make_dataset(images, targets, mode, seed, noise_scales)
+        # skorch sets the optimizer's rate in place; a scheduler (re)started at
+        # len(history) takes its base from "initial_lr", as torch schedulers do on resume
+        self.net_.set_params(lr=float(self.lr))
+        for group in self.net_.optimizer_.param_groups:
+            group["initial_lr"] = float(self.lr)
+        self.net_.set_params(train_split=self._validation_split(
+            images, targets, mode, noise_scales, seed))
+        keep = self._training_images(len(images))
+        train_images = [images[i] for i in keep]
+        train_targets = [targets[i] for i in keep] if targets is not None else None
+        train_scales = [noise_scales[i] for i in keep] if noise_scales is not None else None
+        dataset = self._make_dataset(train_images, train_targets, mode, seed, train_scales)
         self.net_.iterator_train__generator.manual_seed(seed)
         self.net_.partial_fit(dataset, None, epochs=epochs)
+        self.history_ = self.net_.history  # a LoadInitState callback replaces it
+
+    def _held_out(self, n_images):
+        """Indices of the validation images (the same on every call after a fit)."""
+        return validation_images(n_images, float(self.validation_fraction), self._seed)
+
+    def _training_images(self, n_images):
+        held_out = set(self._held_out(n_images).tolist())
+        return [i for i in range(n_images) if i not in held_out]
+
+    def _validation_split(self, images, targets, mode, noise_scales, seed):
+        """skorch ``train_split`` giving the held-out images' fixed patches, or None."""
+        held_out = self._held_out(len(images))
+        if held_out.size == 0:
+            return None
+        dataset = self._make_dataset(
+            [images[i] for i in held_out],
+            [targets[i] for i in held_out] if targets is not None else None,
+            mode, self._seed + 1,
+            [noise_scales[i] for i in held_out] if noise_scales is not None else None,
+        )
+        return HeldOutSplit(FixedPatches(dataset))
 
     def fit(self, X, y=None):
         """Train from scratch, or from ``init_weights``, for ``max_epochs`` epochs.
@@ -648,16 +566,17 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self._check_params()
         images, targets, _, mode, scales = self._prepare_training(X, y, reset=True)
         self._initialize(self.n_channels_in_, mode)
-        self._train(images, targets, mode, scales, epochs=self.max_epochs,
-                    schedule=self.lr_schedule, seed=self._seed)
+        self._train(images, targets, mode, scales, epochs=self.max_epochs, seed=self._seed)
         return self
 
     def partial_fit(self, X, y=None, *, epochs=1):
         """Continue training on ``X`` (and ``y``) for ``epochs`` epochs.
 
         The first call initialises (from ``init_weights`` if given); later calls keep the
-        weights and the optimizer state, use the current ``lr`` and reject images with a
-        different channel count.
+        weights, the optimizer state and the position on the learning-rate schedule (see
+        ``lr_schedule``), start from the current ``lr`` and reject images with a
+        different channel count. The validation images are the same on every call with
+        the same ``X``.
 
         Parameters
         ----------
@@ -680,7 +599,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         if first:
             self._initialize(self.n_channels_in_, mode)
         self.n_partial_fit_calls_ += 1
-        self._train(images, targets, mode, scales, epochs=epochs, schedule="constant",
+        self._train(images, targets, mode, scales, epochs=epochs,
                     seed=self._seed + 7919 * self.n_partial_fit_calls_)
         return self
 
@@ -820,15 +739,6 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             seen.append(self.train_noise)
         return max(seen, key=order.index)
 
-    def _network_input(self, image, sigma):
-        """(H, W, C) float image -> (1, C[+1], H, W) tensor with the noise map if needed;
-        ``sigma`` is one level for the whole image or an (H, W, 1) map."""
-        x = image.astype(np.float32, copy=False)
-        if self.config_["noise_level_input"]:
-            level = np.broadcast_to(np.asarray(sigma, np.float32), x.shape[:2] + (1,))
-            x = np.concatenate([x, level], axis=-1)
-        return _to_tensor(x)[None]
-
     def _eval_module(self):
         module = self.net_.module_
         module.eval()
@@ -859,35 +769,19 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             return make_contract(self.tile_overlap, multiple)
         config = self.config_
         radius = receptive_radius(config["architecture"], config["depth"], config["blocks"])
-        measured = measured_radius(module.net)
+        measured = measured_radius(module)
         if measured is not None:
             radius = min(radius, measured)
         return make_contract(radius, multiple)
 
     def _denoise_one(self, image, sigma):
-        """Run the network on one (H, W, C) image, in overlapping tiles when it is larger
-        than ``tile_size``; ``sigma`` (one level or an (H, W, 1) map) is tiled with it."""
-        module = self._eval_module()
-        height, width = image.shape[:2]
-        contract = self.spatial_contract()
-        # a core at least twice the margin keeps the context's cost under 4x the core's
-        tile = max(self.tile_size, 2 * contract.margin)
-        if max(height, width) <= tile:
-            return self._run_network(module, image, sigma)
-        out = np.empty((height, width, self.config_["channels"]), dtype=np.float32)
-
-        def run(rows, cols):
-            level = sigma if np.ndim(sigma) == 0 else sigma[rows, cols]
-            return self._run_network(module, image[rows, cols], level)
-
-        return run_tiled(run, image.shape[:2], out, tile, contract)
-
-    def _run_network(self, module, image, sigma):
-        """One forward pass on one (h, w, C) image or tile -> (h, w, C_out) float32."""
-        x = network_layout(self._network_input(image, sigma).to(self.net_.device))
-        with torch.inference_mode():
-            out = module(x).cpu()
-        return np.moveaxis(out[0].numpy(), 0, -1)
+        """Run the network on one (H, W, C) image (tiled when large, see
+        :meth:`spatial_contract`); ``sigma`` is one level or an (H, W, 1) map."""
+        return denoise_tiled(
+            self._eval_module(), image, sigma, tile_size=self.tile_size,
+            contract=self.spatial_contract(), out_channels=self.config_["channels"],
+            noise_level_input=self.config_["noise_level_input"], device=self.net_.device,
+        )
 
     # ------------------------------------------------------------------ persistence
     def save(self, path, *, half=False, metadata=None):
@@ -920,7 +814,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             }
         )
         info.update(metadata or {})
-        return save_weights(path, self.config_, self.net_.module_.net.state_dict(), info,
+        return save_weights(path, self.config_, self.net_.module_.state_dict(), info,
                             half=half)
 
     def save_checkpoint(self, path):
@@ -967,7 +861,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         if hasattr(self, "n_features_in_"):
             fitted["n_features_in"] = int(self.n_features_in_)
         return save_checkpoint(
-            path, self.config_, self.net_.module_.net.state_dict(),
+            path, self.config_, self.net_.module_.state_dict(),
             self.net_.optimizer_.state_dict(), history=self.history_.to_list(),
             params=params, fitted=fitted, metadata=self.weights_metadata_,
         )
@@ -1048,7 +942,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
                 f"{fitted['n_channels_in']}-channel images with "
                 f"channel_strategy={est.channel_strategy!r}."
             )
-        est.net_.module_.net.load_state_dict(checkpoint["state_dict"])
+        est.net_.module_.load_state_dict(checkpoint["state_dict"])
         optimizer = check_optimizer_state(checkpoint["optimizer"], est.net_.optimizer_,
                                           source=source)
         try:
@@ -1127,21 +1021,6 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         return tags
-
-
-class _ModuleFactory(nn.Module):
-    """Wraps the configured module so skorch can build it from ``module__config``."""
-
-    def __init__(self, config):
-        super().__init__()
-        self.net = build_module(
-            config["architecture"], config["channels"], config["depth"], config["width"],
-            config["blocks"], config["noise_level_input"],
-        )
-        self.multiple = getattr(self.net, "multiple", 1)
-
-    def forward(self, x):
-        return self.net(x)
 
 
 def channel_strategy_for(model_channels, n_channels, model="the model"):

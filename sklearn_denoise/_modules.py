@@ -163,13 +163,30 @@ class NoiseLevelNet(nn.Module):
         return self.body(x)
 
 
+_MODULES = {"unet": UNet, "dncnn": DnCNN, "noise-level": NoiseLevelNet}
+
+
+def module_class(architecture):
+    """The torch module class of an architecture name."""
+    return _MODULES[architecture]
+
+
+def module_kwargs(config):
+    """The constructor arguments of the module a validated configuration describes (what
+    a skorch net takes as ``module__`` parameters)."""
+    kwargs = {key: config[key] for key in ("channels", "depth", "width")}
+    if config["architecture"] == "unet":
+        kwargs["blocks"] = config["blocks"]
+    if config["architecture"] in ("unet", "dncnn"):
+        kwargs["noise_level_input"] = config["noise_level_input"]
+    return kwargs
+
+
 def build_module(architecture, channels, depth, width, blocks, noise_level_input):
     """Instantiate the module for a validated configuration."""
-    if architecture == "noise-level":
-        return NoiseLevelNet(channels, depth, width)
-    if architecture == "dncnn":
-        return DnCNN(channels, depth, width, noise_level_input)
-    return UNet(channels, depth, width, blocks, noise_level_input)
+    config = {"architecture": architecture, "channels": channels, "depth": depth,
+              "width": width, "blocks": blocks, "noise_level_input": noise_level_input}
+    return module_class(architecture)(**module_kwargs(config))
 
 
 def receptive_radius(architecture, depth, blocks):

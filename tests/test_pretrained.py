@@ -103,7 +103,7 @@ def test_shipped_weights_load_unchanged():
     path, _ = pretrained_path("gray")
     raw = torch.load(path, weights_only=True)["state_dict"]
     for name in ("gray", "color"):
-        loaded = CNNDenoiser.pretrained(name).net_.module_.net.state_dict()
+        loaded = CNNDenoiser.pretrained(name).net_.module_.state_dict()
         assert loaded.keys() == raw.keys()
         for key, tensor in raw.items():
             assert torch.equal(loaded[key], tensor.float()), (name, key)

@@ -83,7 +83,7 @@ def test_effective_radius_finds_the_radius_of_a_local_filter():
 @pytest.mark.parametrize("name", ["gray", "color"])
 def test_shipped_weights_use_their_measured_radius(name):
     den = CNNDenoiser.pretrained(name)
-    assert weights_digest(den.net_.module_.net) in MEASURED_RADII
+    assert weights_digest(den.net_.module_) in MEASURED_RADII
     config = den.config_
     theoretical = receptive_radius(config["architecture"], config["depth"], config["blocks"])
     assert den.spatial_contract() == (64, 8) and theoretical == 256

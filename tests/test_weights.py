@@ -72,11 +72,26 @@ def test_config_is_range_checked_before_building(weights, change, message):
 
 
 def test_limits_are_those_documented():
-    assert CONFIG_LIMITS == {"channels": (1, 4), "depth": {"unet": (1, 8), "dncnn": (2, 64)},
+    assert CONFIG_LIMITS == {"channels": (1, 4),
+                             "depth": {"unet": (1, 8), "dncnn": (2, 64), "noise-level": (3, 16)},
                              "width": (1, 512), "blocks": (1, 16)}
     for architecture, (low, high) in CONFIG_LIMITS["depth"].items():
         for depth in (low, high):  # the bounds themselves are accepted
             check_config({**CONFIG, "architecture": architecture, "depth": depth})
+
+
+def test_a_noise_level_estimator_is_not_a_denoiser(tmp_path):
+    from sklearn_denoise.networks import NoiseLevelNet
+
+    config = {**CONFIG, "architecture": "noise-level", "depth": 4, "noise_level_input": False}
+    path = save_weights(tmp_path / "nl.pt", config, NoiseLevelNet(1, 4, 4).state_dict())
+    assert load_weights(path)[0]["architecture"] == "noise-level"  # a valid weight file
+    with pytest.raises(ValueError, match="not a denoiser"):
+        CNNDenoiser.load(path)
+    with pytest.raises(ValueError, match="Unknown noise-level estimator"):
+        from sklearn_denoise._noise_level import load_estimator
+
+        load_estimator(str(path))  # only shipped estimators, never a path from metadata
 
 
 def test_saving_an_out_of_range_config_is_refused(tmp_path):

@@ -1,0 +1,52 @@
+"""Inference of CNNDenoiser: one image (or tile) through the network, with its noise map,
+and large images in overlapping tiles (the margins come from the estimator's spatial
+contract, see :mod:`sklearn_denoise._tiling`)."""
+
+import numpy as np
+import torch
+
+from ._tiling import network_layout, run_tiled
+
+
+def to_tensor(image):
+    """(H, W, C) array -> (C, H, W) float32 tensor that owns its memory."""
+    # a copy: a 1x1 crop with negative strides counts as contiguous but torch rejects it
+    return torch.from_numpy(np.array(np.moveaxis(image, -1, 0), dtype=np.float32, order="C"))
+
+
+def network_input(image, sigma, noise_level_input):
+    """(H, W, C) float image -> (1, C[+1], H, W) tensor with the noise map if the network
+    takes one; ``sigma`` is one level for the whole image or an (H, W, 1) map."""
+    x = image.astype(np.float32, copy=False)
+    if noise_level_input:
+        level = np.broadcast_to(np.asarray(sigma, np.float32), x.shape[:2] + (1,))
+        x = np.concatenate([x, level], axis=-1)
+    return to_tensor(x)[None]
+
+
+def run_network(module, image, sigma, *, noise_level_input, device):
+    """One forward pass on one (h, w, C) image or tile -> (h, w, C_out) float32."""
+    x = network_layout(network_input(image, sigma, noise_level_input).to(device))
+    with torch.inference_mode():
+        out = module(x).cpu()
+    return np.moveaxis(out[0].numpy(), 0, -1)
+
+
+def denoise_tiled(module, image, sigma, *, tile_size, contract, out_channels,
+                  noise_level_input, device):
+    """Run ``module`` on one (H, W, C) image, in overlapping tiles when it is larger than
+    ``tile_size``; ``sigma`` (one level or an (H, W, 1) map) is tiled with it. Tiles are
+    at least twice the contract's margin, which keeps the context's cost under 4x the
+    tile's own."""
+    height, width = image.shape[:2]
+    tile = max(tile_size, 2 * contract.margin)
+
+    def run(rows, cols):
+        level = sigma if np.ndim(sigma) == 0 else sigma[rows, cols]
+        return run_network(module, image[rows, cols], level,
+                           noise_level_input=noise_level_input, device=device)
+
+    if max(height, width) <= tile:
+        return run(slice(None), slice(None))
+    out = np.empty((height, width, out_channels), dtype=np.float32)
+    return run_tiled(run, image.shape[:2], out, tile, contract)

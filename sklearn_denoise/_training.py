@@ -1,0 +1,197 @@
+"""Training data, losses and callbacks of CNNDenoiser: random patches with synthetic,
+realistic or blind-spot targets, the held-out validation patches, the cosine learning-rate
+schedule (a skorch LRScheduler) and skorch's epoch table without colour codes in logs."""
+
+import math
+import sys
+
+import numpy as np
+import torch
+from skorch.callbacks import LRScheduler, PrintLog
+from torch import nn
+
+from ._inference import to_tensor
+from ._sensor import sensor_training_patch
+from .noise import Degradation
+
+#: The cosine schedule ends at this fraction of the initial learning rate.
+FINAL_LR_FRACTION = 0.01
+
+
+def split_channels(images):
+    """(n, H, W, C) images or list -> list of (H, W, 1) single-channel images."""
+    return [img[..., c : c + 1] for img in images for c in range(img.shape[-1])]
+
+
+class PatchDataset(torch.utils.data.Dataset):
+    """Random training patches, drawn afresh on every access (so every epoch).
+
+    ``mode`` is "supervised" (pairs), "synthetic" (clean images, Gaussian noise of a
+    random sigma per patch) or "self_supervised" (noisy images, blind-spot masking).
+    """
+
+    def __init__(self, inputs, targets, *, mode, patch_size, n_patches, sigma_range,
+                 noise_level_input, mask_ratio, sigmas, seed, noise_scales=None,
+                 train_noise="gaussian"):
+        self.inputs = inputs
+        self.targets = targets
+        self.mode = mode
+        self.n_patches = n_patches
+        self.sigma_range = sigma_range
+        self.noise_level_input = noise_level_input
+        self.mask_ratio = mask_ratio
+        self.sigmas = sigmas
+        self.noise_scales = noise_scales
+        self.train_noise = train_noise
+        if train_noise == "realistic":
+            self.degradation = Degradation(sigma_range=tuple(sigma_range or (0.0, 55 / 255)))
+        self.rng = np.random.default_rng(seed)
+        heights = [img.shape[0] for img in inputs]
+        widths = [img.shape[1] for img in inputs]
+        self.patch = (min(patch_size, *heights), min(patch_size, *widths))
+
+    def __len__(self):
+        return self.n_patches
+
+    def _crop(self, idx):
+        rng = self.rng
+        i = idx % len(self.inputs)
+        img = self.inputs[i]
+        ph, pw = self.patch
+        top = rng.integers(0, img.shape[0] - ph + 1)
+        left = rng.integers(0, img.shape[1] - pw + 1)
+        window = (slice(top, top + ph), slice(left, left + pw))
+        x = img[window]
+        y = self.targets[i][window] if self.targets is not None else None
+        k = int(rng.integers(4)) if ph == pw else 2 * int(rng.integers(2))
+        flip = bool(rng.integers(2))
+        x = np.rot90(x, k)
+        y = np.rot90(y, k) if y is not None else None
+        if flip:
+            x = x[:, ::-1]
+            y = y[:, ::-1] if y is not None else None
+        return i, x, y
+
+    def __getitem__(self, idx):
+        i, x, y = self._crop(idx)
+        rng = self.rng
+        if self.mode == "synthetic" and self.train_noise == "realistic":
+            noisy, target, noise_map, _ = self.degradation.sample(x, rng)
+            return to_tensor(np.concatenate([noisy, noise_map], axis=-1)), to_tensor(target)
+        if self.mode == "synthetic" and self.train_noise == "mixed" and rng.random() < 0.5:
+            noisy, target, noise_map = sensor_training_patch(x, rng)
+            return to_tensor(np.concatenate([noisy, noise_map], axis=-1)), to_tensor(target)
+        if self.mode == "synthetic":
+            sigma = rng.uniform(*self.sigma_range)
+            if self.noise_scales is not None:
+                sigma *= self.noise_scales[i]
+            clean = x
+            noisy = x + rng.normal(0.0, sigma, size=x.shape).astype(x.dtype)
+            target = clean
+        elif self.mode == "supervised":
+            sigma = self.sigmas[i] if self.sigmas is not None else 0.0
+            noisy, target = x, y
+        else:
+            sigma = self.sigmas[i] if self.sigmas is not None else 0.0
+            noisy, target = self._mask(x, rng)
+        net_in = noisy
+        if self.noise_level_input:
+            net_in = np.concatenate([noisy, np.full(noisy.shape[:2] + (1,), sigma, noisy.dtype)],
+                                    axis=-1)
+        return to_tensor(net_in), to_tensor(target)
+
+    def _mask(self, x, rng):
+        """Blind-spot masking (Noise2Void): masked pixels take a random neighbour's value;
+        the target carries the noisy image plus the mask as an extra channel."""
+        h, w, _ = x.shape
+        mask = rng.random((h, w)) < self.mask_ratio
+        if not mask.any():
+            mask[rng.integers(h), rng.integers(w)] = True
+        rows, cols = np.nonzero(mask)
+        offsets = rng.integers(-2, 3, size=(2, rows.size))
+        offsets[0][(offsets[0] == 0) & (offsets[1] == 0)] = 1
+        src_r = np.clip(rows + offsets[0], 0, h - 1)
+        src_c = np.clip(cols + offsets[1], 0, w - 1)
+        masked = x.copy()
+        masked[rows, cols] = x[src_r, src_c]
+        target = np.concatenate([x, mask[..., None].astype(x.dtype)], axis=-1)
+        return masked, target
+
+
+class MaskedMSELoss(nn.Module):
+    """MSE at the masked pixels only; the mask is the target's last channel."""
+
+    def forward(self, y_pred, y_true):
+        target, mask = y_true[:, :-1], y_true[:, -1:]
+        squared = (y_pred - target) ** 2 * mask
+        return squared.sum() / (mask.sum() * y_pred.shape[1]).clamp_min(1.0)
+
+
+class PlainPrintLog(PrintLog):
+    """skorch's epoch table, without ANSI colour codes when stdout is not a terminal
+    (a log redirected to a file would otherwise hold escape sequences)."""
+
+    def format_row(self, row, key, color):
+        if sys.stdout.isatty():
+            return super().format_row(row, key, color)
+        plain = {k: v for k, v in row.items() if k != key + "_best"}
+        return super().format_row(plain, key, color)
+
+
+class CosineDecay:
+    """``lr_lambda`` of :class:`torch.optim.lr_scheduler.LambdaLR`: the factor of the
+    initial learning rate at epoch ``e`` (counted from the start of training), a cosine
+    from 1 to 1 % over ``total_epochs`` epochs, then 1 %."""
+
+    def __init__(self, total_epochs):
+        self.total_epochs = max(int(total_epochs), 1)
+
+    def __call__(self, epoch):
+        progress = min(epoch, self.total_epochs) / self.total_epochs
+        return FINAL_LR_FRACTION + (1 - FINAL_LR_FRACTION) * 0.5 * (
+            1 + math.cos(math.pi * progress))
+
+    def __repr__(self):
+        return f"CosineDecay(total_epochs={self.total_epochs})"
+
+
+def cosine_schedule(total_epochs):
+    """The default learning-rate schedule: skorch's LRScheduler over LambdaLR with
+    :class:`CosineDecay`. LambdaLR computes the rate from the epoch count in closed form,
+    and skorch restarts the scheduler at ``len(history)`` on every ``fit``/``partial_fit``
+    call, so ``partial_fit`` continues the same curve."""
+    return LRScheduler(policy="LambdaLR", lr_lambda=CosineDecay(total_epochs))
+
+
+class HeldOutSplit:
+    """skorch ``train_split``: the training patches as they are, and a fixed validation
+    dataset (patches of held-out images, drawn once with a fixed seed so that the
+    validation loss of every epoch is measured on the same data)."""
+
+    def __init__(self, valid_dataset):
+        self.valid_dataset = valid_dataset
+
+    def __call__(self, dataset, y=None, **fit_params):
+        return dataset, self.valid_dataset
+
+
+class FixedPatches(torch.utils.data.Dataset):
+    """The patches of a :class:`PatchDataset`, drawn once and kept."""
+
+    def __init__(self, dataset):
+        self.items = [dataset[i] for i in range(len(dataset))]
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, idx):
+        return self.items[idx]
+
+
+def validation_images(n_images, fraction, seed):
+    """Indices of the images held out for validation (at least one when ``fraction`` > 0
+    and at least one image is left to train on), fixed by ``seed``."""
+    if fraction <= 0 or n_images < 2:
+        return np.array([], dtype=int)
+    n_valid = min(max(1, int(round(fraction * n_images))), n_images - 1)
+    return np.sort(np.random.default_rng(seed).permutation(n_images)[:n_valid])
