@@ -17,7 +17,17 @@ from ._inference import denoise_tiled
 from ._modules import module_class, module_kwargs, receptive_radius
 from ._noise_level import estimate_level
 from ._normalize import check_normalize, fit_normalization
-from ._param_checks import check_bool, check_choice, check_int, check_real, check_sigma
+from ._param_checks import (
+    Anything,
+    Bool,
+    Float,
+    Int,
+    Options,
+    Sigma,
+    check_int,
+    check_sigma,
+    validate_params,
+)
 from ._sensor import (
     GaussianNoise,
     check_noise_model,
@@ -45,6 +55,7 @@ from ._validation import (
 from ._vst import stabilize, unstabilize
 from ._weights import DENOISER_ARCHITECTURES, resolve_weights, save_weights
 
+_INFERENCE_PARAMS = ("sigma", "noise_model", "normalize", "tile_size", "tile_overlap")
 _DEFAULTS = {
     "unet": {"depth": 4, "width": 16, "blocks": 2},
     "dncnn": {"depth": 17, "width": 64, "blocks": 1},
@@ -292,56 +303,44 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ validation
+    _parameter_constraints = {
+        "architecture": Options("unet", "dncnn", allow_none=True),
+        "depth": Int(1, allow_none=True),
+        "width": Int(1, allow_none=True),
+        "blocks": Int(1, allow_none=True),
+        "noise_level_input": Bool(allow_none=True),
+        "sigma": Sigma(),
+        "noise_model": lambda value, name: check_noise_model(value, name),
+        "normalize": lambda value, name: check_normalize(value),
+        "train_sigma": lambda value, name: _check_train_sigma(value),
+        "train_noise": Options("gaussian", "mixed", "realistic"),
+        "channel_strategy": Options("joint", "opponent"),
+        "patch_size": Int(1),
+        "patches_per_image": Int(1),
+        "batch_size": Int(1),
+        "lr": Float(0, low_inclusive=False),
+        "max_epochs": Int(0),
+        "lr_schedule": Options("cosine", "constant"),
+        "mask_ratio": Float(0, 1, low_inclusive=False, high_inclusive=False),
+        "init_weights": Anything,
+        "callbacks": lambda value, name: _check_callbacks(value),
+        "validation_fraction": Float(0, 1, high_inclusive=False),
+        "tile_size": Int(16),
+        "tile_overlap": Int(0, allow_none=True),
+        "device": Options("cpu", "cuda", "auto"),
+        "image_shape": Anything,
+        "random_state": Anything,
+        "verbose": Int(0),
+    }
+
     def _check_params(self):
-        if self.architecture is not None:
-            check_choice(self.architecture, "architecture", {"unet", "dncnn"})
-        for name in ("depth", "width", "blocks"):
-            check_int(getattr(self, name), name, minimum=1, allow_none=True)
+        """The constraints table, and the rules that tie parameters together."""
+        validate_params(self)
         if self.architecture == "dncnn" and self.depth is not None and self.depth < 2:
             raise ValueError(f"depth must be >= 2 for DnCNN, got {self.depth}.")
-        if self.noise_level_input is not None:
-            check_bool(self.noise_level_input, "noise_level_input")
-        check_sigma(self.sigma, upper=None)
-        check_noise_model(self.noise_model)
-        check_normalize(self.normalize)
-        self._train_sigma_range()
-        check_choice(self.channel_strategy, "channel_strategy", {"joint", "opponent"})
-        check_choice(self.train_noise, "train_noise", {"gaussian", "mixed", "realistic"})
-        check_int(self.patch_size, "patch_size", minimum=1)
-        check_int(self.patches_per_image, "patches_per_image", minimum=1)
-        check_int(self.batch_size, "batch_size", minimum=1)
-        check_int(self.max_epochs, "max_epochs", minimum=0)
-        check_int(self.tile_size, "tile_size", minimum=16)
-        check_int(self.tile_overlap, "tile_overlap", minimum=0, allow_none=True)
-        check_choice(self.lr_schedule, "lr_schedule", {"cosine", "constant"})
-        check_choice(self.device, "device", {"cpu", "cuda", "auto"})
-        check_int(self.verbose, "verbose", minimum=0)
-        check_real(self.lr, "lr", low=0, low_inclusive=False)
-        if check_real(self.validation_fraction, "validation_fraction", low=0) >= 1:
-            raise ValueError(
-                f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}."
-            )
-        if check_real(self.mask_ratio, "mask_ratio", low=0, low_inclusive=False) >= 1:
-            raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio!r}.")
-        if self.callbacks is not None and not isinstance(self.callbacks, (list, tuple)):
-            raise TypeError(
-                f"callbacks must be a list of skorch callbacks, got {self.callbacks!r}."
-            )
 
     def _train_sigma_range(self):
-        ts = self.train_sigma
-        if ts is None:
-            return None
-        if isinstance(ts, (tuple, list)):
-            if len(ts) != 2:
-                raise ValueError(f"train_sigma must be a float or a (low, high) pair, got {ts!r}.")
-            low = check_sigma(ts[0], name="train_sigma[0]", allow_none=False)
-            high = check_sigma(ts[1], name="train_sigma[1]", allow_none=False)
-            if low > high:
-                raise ValueError(f"train_sigma range must have low <= high, got {ts!r}.")
-            return low, high
-        s = check_sigma(ts, name="train_sigma", allow_none=False)
-        return s, s
+        return _check_train_sigma(self.train_sigma)
 
     def _torch_device(self):
         if self.device == "auto":
@@ -618,7 +617,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             Same layout and dtype as ``X`` (integers rounded and clipped).
         """
         check_is_fitted(self, "net_")
-        self._check_params()
+        # only what inference reads, in case set_params changed it after fit
+        validate_params(self, _INFERENCE_PARAMS)
         images, layout = validate_images(self, X, reset=False)
         out = self._denoise(images, layout)
         return restore_layout(out, layout)
@@ -1021,6 +1021,30 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         return tags
+
+
+def _check_train_sigma(value):
+    """``train_sigma``: None, a level, or a ``(low, high)`` range -> None or (low, high)."""
+    if value is None:
+        return None
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(
+                f"train_sigma must be a float or a (low, high) pair, got {value!r}."
+            )
+        low = check_sigma(value[0], name="train_sigma[0]", allow_none=False)
+        high = check_sigma(value[1], name="train_sigma[1]", allow_none=False)
+        if low > high:
+            raise ValueError(f"train_sigma range must have low <= high, got {value!r}.")
+        return low, high
+    level = check_sigma(value, name="train_sigma", allow_none=False)
+    return level, level
+
+
+def _check_callbacks(value):
+    if value is not None and not isinstance(value, (list, tuple)):
+        raise TypeError(f"callbacks must be a list of skorch callbacks, got {value!r}.")
+    return value
 
 
 def channel_strategy_for(model_channels, n_channels, model="the model"):

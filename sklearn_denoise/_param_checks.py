@@ -82,3 +82,66 @@ def check_int(value, name, minimum=None, allow_none=False):
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}.")
     return int(value)
+
+
+# --------------------------------------------------------------- constraints tables
+# Each estimator declares ``_parameter_constraints``: parameter name -> a check that takes
+# ``(value, name)`` and raises a TypeError/ValueError naming the parameter (the
+# scikit-learn pattern, with this package's messages: finite numbers, the [0, 1] sigma
+# hint). ``validate_params`` runs the table in ``fit`` (and when a fitted model is loaded);
+# ``transform`` does not re-check it.
+
+
+def Int(minimum=None, allow_none=False):  # noqa: N802 (reads as a type in the tables)
+    """An int of at least ``minimum`` (or None)."""
+    return lambda value, name: check_int(value, name, minimum, allow_none)
+
+
+def Float(low=None, high=None, *, low_inclusive=True, high_inclusive=True,  # noqa: N802
+          allow_none=False):
+    """A finite number in the given bounds (or None)."""
+    def check(value, name):
+        value = check_real(value, name, low=low, low_inclusive=low_inclusive,
+                           allow_none=allow_none)
+        if value is not None and high is not None and (
+                value > high or (value == high and not high_inclusive)):
+            bracket = "]" if high_inclusive else ")"
+            lower = "[" if low_inclusive else "("
+            raise ValueError(f"{name} must be in {lower}{low}, {high}{bracket}, got {value}.")
+        return value
+    return check
+
+
+def Options(*choices, allow_none=False):  # noqa: N802
+    """One of ``choices`` (or None)."""
+    def check(value, name):
+        if value is None and allow_none:
+            return None
+        if isinstance(value, (list, dict, set)):  # unhashable: never an option
+            raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}.")
+        return check_choice(value, name, set(choices))
+    return check
+
+
+def Bool(allow_none=False):  # noqa: N802
+    """True or False (or None)."""
+    return lambda value, name: None if value is None and allow_none else check_bool(value,
+                                                                                    name)
+
+
+def Sigma(upper=None):  # noqa: N802
+    """A noise level: None or a non-negative finite float (at most ``upper``)."""
+    return lambda value, name: check_sigma(value, name, allow_none=True, upper=upper)
+
+
+def Anything(value, name):  # noqa: N802
+    """Checked elsewhere (when used): weight files, seeds, image shapes."""
+    return value
+
+
+def validate_params(estimator, names=None):
+    """Check the parameters of ``estimator`` (all, or those in ``names``) against its
+    class's constraints table."""
+    constraints = type(estimator)._parameter_constraints
+    for name in estimator.get_params(deep=False) if names is None else names:
+        constraints[name](getattr(estimator, name), name)
