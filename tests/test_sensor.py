@@ -191,3 +191,73 @@ def test_known_sigma_takes_precedence_over_a_noise_model():
     model = NoiseModel(gain=1.0, read_noise=2.0, black_level=100.0)
     noise = resolve_noise(np.zeros((8, 8, 1)), model, sigma=0.1)
     assert isinstance(noise, GaussianNoise) and noise.sigma == 0.1
+
+
+@pytest.fixture(scope="module")
+def color_mixed(clean):
+    """A small opponent-space model trained on mixed noise: it takes per-pixel maps."""
+    rgb = np.stack([clean[:2]] * 3, axis=-1).astype(np.float32)
+    return CNNDenoiser(depth=2, width=4, blocks=1, max_epochs=1, train_sigma=(0, 0.2),
+                       train_noise="mixed", noise_level_input=True, patch_size=32,
+                       channel_strategy="opponent", random_state=0).fit(rgb)
+
+
+def test_colour_sensor_noise_gets_one_map_per_opponent_channel(color_mixed):
+    from sklearn_denoise._color import OPPONENT
+
+    # flat colour planes at different counts: each opponent channel's noise mixes the
+    # three planes' Poisson-Gaussian variances
+    signal = np.stack([np.full((96, 96), level) for level in (900.0, 400.0, 50.0)], axis=-1)
+    counts = poisson_gaussian(signal, gain=1.0, read_sigma=READ, black_level=BLACK,
+                              random_state=0)
+    model = NoiseModel(gain=1.0, read_noise=READ, black_level=BLACK)
+    den = color_mixed.set_params(noise_model=model, normalize="percentile")
+    norm = fit_normalization(counts, "percentile")
+    x = norm.apply(counts)
+    levels = den._opponent_noise_levels(x, 1.0, norm)
+    assert [lv.shape for lv in levels] == [(96, 96, 1)] * 3
+    # measured: the std of the opponent transform of the (normalised) noise
+    measured = ((counts - BLACK - signal) / norm.scale) @ OPPONENT.T
+    for k in range(3):
+        assert np.median(levels[k]) == pytest.approx(measured[..., k].std(), rel=0.08)
+    # white noise, or a known sigma, stays one level per channel
+    den.set_params(noise_model="auto", sigma=0.1)
+    np.testing.assert_allclose(den._opponent_noise_levels(x, 1.0, norm),
+                               0.1 / norm.scale * np.sqrt((OPPONENT**2).sum(axis=1)))
+    den.set_params(sigma=None, noise_model="gaussian")
+    assert den._opponent_noise_levels(x, 1.0, norm) == [None] * 3
+
+
+def test_colour_sensor_counts_through_per_channel_maps(color_mixed, clean):
+    rgb = np.stack([clean[0], np.roll(clean[0], 7, axis=0), clean[0][::-1]], axis=-1)
+    counts = poisson_gaussian(30 * rgb, gain=1.0, read_sigma=READ, black_level=BLACK,
+                              random_state=0)
+    counts = np.clip(np.rint(counts), 0, 65535).astype(np.uint16)[None]
+    out = color_mixed.set_params(noise_model="auto", sigma=None,
+                                 normalize="auto").transform(counts)
+    assert out.dtype == np.uint16 and out.shape == counts.shape
+
+
+def test_known_sigma_on_rgb_is_scaled_into_each_opponent_channel():
+    color = CNNDenoiser.pretrained("color", sigma=25 / 255)
+    rgb = np.stack([load_sample_images(size=96)[k] for k in (0, 1, 2)], axis=-1) / 255.0
+    noisy = gaussian(rgb, 25 / 255, random_state=0)[None].astype(np.float32)
+    blind = CNNDenoiser.pretrained("color").transform(noisy)
+    known = color.transform(noisy)
+    clean = rgb[None]
+    # with the level each opponent channel really has, the true sigma does at least as
+    # well as the blind estimate (it over-smoothed when the RGB level was used as is)
+    assert np.mean((known - clean) ** 2) <= np.mean((blind - clean) ** 2) * 1.02
+
+
+def test_realistic_training_uses_the_degradation_model(clean):
+    den = CNNDenoiser(depth=2, width=4, blocks=1, max_epochs=1, train_sigma=(0, 0.2),
+                      train_noise="realistic", noise_level_input=True, patch_size=32,
+                      random_state=0).fit(clean.astype(np.float32))
+    assert den._takes_sensor_noise_maps()
+    patch, _ = den._make_dataset([clean[0].astype(np.float32)[..., None]], None,
+                                 "synthetic", 0, None)[0]
+    assert patch.shape == (2, 32, 32)  # the noisy patch and its noise-level map
+    with pytest.raises(ValueError, match="train_noise='realistic' needs"):
+        CNNDenoiser(depth=2, width=4, max_epochs=1, train_sigma=0.1, train_noise="realistic",
+                    noise_level_input=False).fit(clean.astype(np.float32))
