@@ -4,18 +4,20 @@ Used by ``sklearn-denoise compare`` and ``benchmarks/compare_denoisers.py``.
 
 Protocol (as for the published Set12 figures): clean ``uint8`` image -> float in [0, 1];
 add white Gaussian noise of standard deviation ``sigma / 255`` drawn with a fixed seed
-(``seed + k`` for the ``k``-th image, the same noise for every method), without clipping
-the noisy input; denoise; clip the output to [0, 1], multiply by 255 and round; PSNR
-against the ``uint8`` clean image with peak 255, and SSIM. Each denoise call is timed with
-:func:`time.perf_counter`.
+(:func:`sklearn_denoise.noise.gaussian` with ``random_state=seed + k`` for the ``k``-th
+image, i.e. ``numpy.random.default_rng(seed + k)``; the same noise for every method),
+without clipping the noisy input; denoise; clip the output to [0, 1], multiply by 255 and
+round; PSNR against the ``uint8`` clean image with peak 255, and SSIM. Each denoise call is
+timed with :func:`time.perf_counter`.
 
 A *method* maps a known noise level to a function denoising one float image::
 
     Method("tv", "TVDenoiser(weight=0.9*sigma)", lambda s: lambda img: ...)
 
-:func:`default_methods` builds every denoiser the package has; :func:`run_comparison`
-runs them, :func:`to_markdown` renders the table and :func:`save_figure` writes crops of
-one image.
+:func:`default_methods` builds every method of the table
+:data:`sklearn_denoise._methods.METHODS` (the one the command line reads too);
+:func:`run_comparison` runs them, :func:`to_markdown` renders the table and
+:func:`save_figure` writes crops of one image.
 """
 
 import os
@@ -29,10 +31,11 @@ from typing import NamedTuple
 import numpy as np
 
 from ._atomic import atomic_open
-from ._base import _ImageFilter
 from ._cnn import load_cnn
-from ._param_checks import check_choice, check_sigma
+from ._methods import METHOD_NAMES, METHODS
+from ._validation import from_float, to_float
 from .metrics import psnr, ssim
+from .noise import gaussian
 
 __all__ = [
     "Method",
@@ -47,11 +50,11 @@ __all__ = [
     "parse_sigmas",
     "load_images",
     "write_text",
-    "classical_denoiser",
+    "add_noise",
+    "quantize",
     "check_crop",
     "colour_mode",
     "figure_crop",
-    "CLASSICAL_METHODS",
     "METHOD_NAMES",
 ]
 
@@ -207,41 +210,30 @@ def _check_images(images):
 
 
 def add_noise(clean, sigma255, seed):
-    """Float [0, 1] image plus seeded N(0, (sigma/255)^2) noise, not clipped."""
-    rng = np.random.default_rng(seed)
-    image = clean.astype(np.float64) / 255.0
-    return image + rng.normal(0.0, sigma255 / 255.0, size=image.shape)
+    """Float [0, 1] image plus seeded N(0, (sigma/255)^2) noise, not clipped.
+
+    The noise is :func:`sklearn_denoise.noise.gaussian` with ``random_state=seed``, that is
+    ``numpy.random.default_rng(seed)``.
+    """
+    image = np.asarray(clean).astype(np.float64) / 255.0
+    return gaussian(image, sigma255 / 255.0, random_state=seed)
 
 
 def quantize(image):
-    """Clip to [0, 1], scale to 255 and round to uint8."""
-    return np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+    """Clip to [0, 1], scale to 255 and round to uint8
+    (:func:`~sklearn_denoise._validation.from_float`)."""
+    return from_float(image, np.uint8)
 
 
 def _score(clean, out):
     return psnr(clean[None], out[None]), ssim(clean[None], out[None])
 
 
-def _channel_axis(image):
-    return -1 if image.ndim == 3 else None
-
-
-def _with_estimator(make):
-    """``denoise(image)`` from ``make(is_color)`` -> unfitted stateless estimator."""
-
-    def denoise(image):
-        est = make(image.ndim == 3)
-        batch = image[np.newaxis]
-        return est.fit(batch).transform(batch)[0]
-
-    return denoise
-
-
 # ----------------------------------------------------------------------------------- methods
 def _cnn_method(model=None, params=None):
     """The CNN method: a model file or name, or else the shipped pretrained models;
     ``params`` are passed to :func:`load_cnn` (e.g. ``device``)."""
-    from ._weights import available_models
+    from . import available_models
 
     shipped = available_models()
     if model is None:
@@ -251,7 +243,7 @@ def _cnn_method(model=None, params=None):
                 f"{', '.join(shipped) or 'none'}); give a weight file with --model PATH "
                 "(e.g. from `sklearn-denoise train`)"
             )
-        label = "CNNDenoiser.pretrained('gray'), RGB: 'color'"
+        label = METHODS["cnn"].label
     else:
         label = f"CNNDenoiser ({Path(os.fspath(model)).name if os.path.exists(model) else model})"
     models = {}
@@ -275,81 +267,6 @@ def _cnn_method(model=None, params=None):
     return Method("cnn", label, build, prepare=prepare), None
 
 
-# Parameters of the classical methods for a noise level sigma (one place for the command
-# line and the comparison): TV weight and bilateral colour spread proportional to sigma.
-_TV_WEIGHT = 0.9
-_BILATERAL_COLOR = 1.5
-_BILATERAL_SPATIAL = 1.5
-_CYCLE_SPINS = 3
-CLASSICAL_METHODS = ("wavelet", "wavelet-cs", "tv", "nlm", "bilateral", "bm3d")
-
-
-class _NoiseLevelFilter(_ImageFilter):
-    """TV or bilateral filtering with its strength set from a noise level ``sigma``.
-
-    ``TVDenoiser(weight=0.9 * sigma)`` or ``BilateralDenoiser(sigma_color=1.5 * sigma,
-    sigma_spatial=1.5)``. Through its ``sigma`` parameter the strength follows the
-    image's normalisation (like every noise level) and is set by
-    :class:`~sklearn_denoise.VarianceStabilizedDenoiser`; None estimates the noise level
-    of each image as it is denoised (after normalisation).
-    """
-
-    def __init__(self, method="tv", sigma=None, normalize="auto"):
-        self.method = method
-        self.sigma = sigma
-        self.normalize = normalize
-
-    def _check_params(self):
-        check_choice(self.method, "method", {"tv", "bilateral"})
-        check_sigma(self.sigma, upper=None)
-
-    def _denoise_image(self, image, layout):
-        from ._classical import BilateralDenoiser, TVDenoiser
-        from ._sensor import estimate_gaussian_sigma
-
-        sigma = self.sigma if self.sigma is not None else estimate_gaussian_sigma(image)
-        if self.method == "tv":
-            est = TVDenoiser(weight=max(_TV_WEIGHT * sigma, 1e-6), normalize="none")
-        else:
-            est = BilateralDenoiser(sigma_color=max(_BILATERAL_COLOR * sigma, 1e-6),
-                                    sigma_spatial=_BILATERAL_SPATIAL, normalize="none")
-        return est._denoise_image(image, layout)
-
-
-def classical_denoiser(method, sigma=None, *, color=False):
-    """The estimator of a classical method for a noise level, as ``compare`` runs it.
-
-    Parameters
-    ----------
-    method : {"wavelet", "wavelet-cs", "tv", "nlm", "bilateral", "bm3d"}
-    sigma : float, default=None
-        Noise standard deviation on the images' [0, 1] intensity scale; None estimates it
-        per image. Every returned estimator takes it as its ``sigma`` parameter, so it is
-        scaled with the images' normalisation and set by
-        :class:`~sklearn_denoise.VarianceStabilizedDenoiser`.
-    color : bool, default=False
-        RGB images (the wavelet methods then work in YCbCr).
-
-    Returns
-    -------
-    estimator : unfitted denoiser
-    """
-    import sklearn_denoise as sd
-
-    if method in ("wavelet", "wavelet-cs"):
-        return sd.WaveletDenoiser(sigma=sigma, wavelet="db1", method="BayesShrink",
-                                  mode="soft", convert2ycbcr=color,
-                                  cycle_spins=_CYCLE_SPINS if method == "wavelet-cs" else 0)
-    if method in ("tv", "bilateral"):
-        return _NoiseLevelFilter(method, sigma)
-    if method == "nlm":  # h = 0.8 * sigma
-        return sd.NLMeansDenoiser(patch_size=5, patch_distance=6, sigma=sigma)
-    if method == "bm3d":
-        return sd.BM3DDenoiser(sigma=sigma)
-    raise ValueError(f"Unknown classical method {method!r}; choose from "
-                     f"{list(CLASSICAL_METHODS)}.")
-
-
 def default_methods(*, model=None, include=None, cnn_params=None):
     """Every denoiser available in the package, with parameters for a known noise level.
 
@@ -371,121 +288,26 @@ def default_methods(*, model=None, include=None, cnn_params=None):
         that are not available (no pretrained model, ``bm3d`` not installed, ...) to the
         reason.
     """
-    from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, denoise_wavelet
-
-    import sklearn_denoise as sd
-
-    methods = {}
-    skipped = {}
-
-    def need(class_name):
-        cls = getattr(sd, class_name, None)
-        if cls is None:
-            raise _Unavailable(f"{class_name} is not in this version of sklearn_denoise")
-        return cls
-
-    def add(name, factory):
-        try:
-            result = factory()
-        except _Unavailable as exc:
-            skipped[name] = str(exc)
-            return
-        methods[name] = result
-
-    def cnn():
-        method, reason = _cnn_method(model, cnn_params)
-        if method is None:
-            raise _Unavailable(reason)
-        return method
-
-    def classical(name, class_name, label):
-        need(class_name)
-        return Method(name, label, lambda sigma: _with_estimator(
-            lambda color: classical_denoiser(name, sigma, color=color)))
-
-    def wavelet(cycle_spins):
-        if cycle_spins:
-            return classical("wavelet-cs", "WaveletDenoiser", "WaveletDenoiser(BayesShrink, "
-                             f"db1, cycle_spins={_CYCLE_SPINS})")
-        return classical("wavelet", "WaveletDenoiser", "WaveletDenoiser(BayesShrink, db1)")
-
-    def tv():
-        return classical("tv", "TVDenoiser", f"TVDenoiser(weight={_TV_WEIGHT}*sigma)")
-
-    def nlm():
-        return classical("nlm", "NLMeansDenoiser",
-                         "NLMeansDenoiser(patch 5, distance 6, h=0.8*sigma)")
-
-    def bilateral():
-        return classical("bilateral", "BilateralDenoiser",
-                         f"BilateralDenoiser(sigma_color={_BILATERAL_COLOR}*sigma, "
-                         f"sigma_spatial={_BILATERAL_SPATIAL})")
-
-    def bm3d():
-        need("BM3DDenoiser")
-        try:
-            import bm3d as _bm3d  # noqa: F401
-        except ImportError as exc:
-            raise _Unavailable(
-                "needs the optional bm3d package (pip install bm3d)"
-            ) from exc
-        method = classical("bm3d", "BM3DDenoiser", "BM3DDenoiser(sigma, profile 'np')")
-        method.slow = True
-        return method
-
-    def sk_wavelet():
-        def build(sigma):
-            return lambda img: denoise_wavelet(
-                img, sigma=sigma, wavelet="db1", method="BayesShrink", mode="soft",
-                rescale_sigma=True, convert2ycbcr=img.ndim == 3,
-                channel_axis=_channel_axis(img))
-
-        return Method("sk-wavelet", "skimage denoise_wavelet(BayesShrink, db1)", build)
-
-    def sk_tv():
-        def build(sigma):
-            return lambda img: denoise_tv_chambolle(
-                img, weight=0.9 * sigma, channel_axis=_channel_axis(img))
-
-        return Method("sk-tv", "skimage denoise_tv_chambolle(weight=0.9*sigma)", build)
-
-    def sk_nlm():
-        def build(sigma):
-            return lambda img: denoise_nl_means(
-                img, patch_size=5, patch_distance=6, h=0.8 * sigma, sigma=sigma,
-                fast_mode=True, channel_axis=_channel_axis(img))
-
-        return Method("sk-nlm", "skimage denoise_nl_means(5, 6, h=0.8*sigma)", build)
-
-    factories = {
-        "cnn": cnn,
-        "wavelet": lambda: wavelet(0),
-        "wavelet-cs": lambda: wavelet(3),
-        "tv": tv,
-        "nlm": nlm,
-        "bilateral": bilateral,
-        "bm3d": bm3d,
-        "sk-wavelet": sk_wavelet,
-        "sk-tv": sk_tv,
-        "sk-nlm": sk_nlm,
-    }
-    names = list(factories) if include is None else list(include)
-    unknown = [n for n in names if n not in factories]
+    names = list(METHOD_NAMES) if include is None else list(include)
+    unknown = [n for n in names if n not in METHODS]
     if unknown:
         raise ValueError(
-            f"Unknown method(s) {unknown}; choose from {list(factories)} (or 'all')."
+            f"Unknown method(s) {unknown}; choose from {list(METHOD_NAMES)} (or 'all')."
         )
+    methods, skipped = {}, {}
     for name in names:
-        add(name, factories[name])
+        spec = METHODS[name]
+        if spec.kind == "cnn":
+            method, reason = _cnn_method(model, cnn_params)
+        else:
+            reason = spec.unavailable()
+            method = None if reason else Method(name, spec.label, spec.for_noise_level,
+                                                slow=spec.slow)
+        if method is None:
+            skipped[name] = reason
+        else:
+            methods[name] = method
     return MethodSet(methods, skipped=skipped)
-
-
-METHOD_NAMES = ("cnn", "wavelet", "wavelet-cs", "tv", "nlm", "bilateral", "bm3d",
-                "sk-wavelet", "sk-tv", "sk-nlm")
-
-
-class _Unavailable(Exception):
-    pass
 
 
 def _as_method(name, value):
@@ -919,7 +741,8 @@ def load_images(folder=None, *, size=None, max_images=None, color=False):
     images : list of ndarray
     names : list of str
     """
-    from ._io import is_image_file, read_image
+    from ._io import is_image_file
+    from .io import read_image
 
     if folder is None:
         from .datasets import load_sample_images
@@ -946,10 +769,8 @@ def load_images(folder=None, *, size=None, max_images=None, color=False):
 
 
 def _to_uint8(img, color, path):
-    if img.dtype == np.uint16:
-        img = np.rint(img / 257.0).astype(np.uint8)
-    elif img.dtype.kind == "f":
-        img = quantize(img)
+    if img.dtype != np.uint8:  # uint16 counts or float TIFF on [0, 1]
+        img = quantize(to_float(img))
     if img.ndim == 3 and img.shape[-1] in (2, 4):  # drop alpha
         img = img[..., :-1]
     if img.ndim == 3 and img.shape[-1] == 1:

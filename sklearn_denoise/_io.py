@@ -20,7 +20,11 @@ over. :func:`read_image` reads single images only.
 
 Unreadable, corrupt or unsupported files raise :class:`ImageFileError` (a ValueError)
 naming the file and the reason; failures to write raise :class:`ImageWriteError` (an
-OSError).
+OSError), and an image the file's format cannot store :class:`ImageFormatError` or
+:class:`ImageTypeError`, which are ImageWriteErrors as well as a ValueError or a TypeError.
+
+The public functions are :func:`sklearn_denoise.io.read_image` and
+:func:`sklearn_denoise.io.write_image`, which call these.
 
 Decompression bombs: a small compressed file can declare a huge image (a 1 MB PNG can
 hold 15000 x 15000 pixels of zeros). Every reader first takes the image size from the
@@ -32,9 +36,11 @@ than twice that, about 179 million pixels) still applies on top of a larger
 ``max_pixels``.
 """
 
+import errno
 import io
 import json
 import math
+import os
 import struct
 import warnings
 import zlib
@@ -53,7 +59,9 @@ __all__ = [
     "SUPPORTED_EXTENSIONS",
     "ImageFile",
     "ImageFileError",
+    "ImageFormatError",
     "ImageTooLargeError",
+    "ImageTypeError",
     "ImageWriteError",
     "is_image_file",
     "open_image",
@@ -90,6 +98,16 @@ class ImageTooLargeError(ImageFileError):
 
 class ImageWriteError(OSError):
     """An image cannot be written (folder missing or read-only, disk full, bad format)."""
+
+
+class ImageFormatError(ImageWriteError, ValueError):
+    """The file type or the format cannot store this image (an unsupported extension or
+    layout, a float PNG, a 16-bit JPEG): a ValueError as well as an ImageWriteError, as
+    :class:`io.UnsupportedOperation` is both an OSError and a ValueError."""
+
+
+class ImageTypeError(ImageWriteError, TypeError):
+    """The image's dtype cannot be written in any format (a TypeError as well)."""
 
 
 def is_image_file(path):
@@ -619,8 +637,11 @@ def _read_png16(path):
 
 
 # ---------------------------------------------------------------------------------- writing
-def write_image(path, image, *, quality=95, metadata=None):
+def write_image(path, image, *, quality=95, metadata=None, overwrite=True):
     """Write an image atomically in the format named by ``path``'s extension.
+
+    The public entry point is :func:`sklearn_denoise.io.write_image`, which refuses to
+    replace an existing file unless asked.
 
     Parameters
     ----------
@@ -631,11 +652,14 @@ def write_image(path, image, *, quality=95, metadata=None):
         ``uint8`` (all formats), ``uint16`` (PNG, TIFF) or ``float32``/``float64``
         (TIFF). The file stores this dtype and channel count (JPEG: 8-bit gray or RGB).
     quality : int, default=95
-        JPEG quality.
+        JPEG quality, 1 to 100.
     metadata : dict, default=None
         As returned by ``read_image(path, metadata=True)``: ``exif``, ``icc_profile`` and
         ``dpi`` are stored in a PNG or JPEG file (not in a 16-bit colour PNG), ``tiff``
         (resolution, description, ImageJ settings) in a TIFF file.
+    overwrite : bool, default=True
+        Replace an existing ``path``; False raises FileExistsError instead (checked
+        before encoding and again, atomically, when the file is put in place).
 
     Returns
     -------
@@ -643,14 +667,23 @@ def write_image(path, image, *, quality=95, metadata=None):
 
     Raises
     ------
+    ImageFormatError
+        If the file type or the format cannot store this image (an ImageWriteError and a
+        ValueError).
+    ImageTypeError
+        If the image's dtype is not supported (an ImageWriteError and a TypeError).
     ImageWriteError
-        If the format cannot store this image, or the file cannot be written (missing or
-        read-only folder, disk full, ...). The destination is then left as it was.
+        If the file cannot be written (missing or read-only folder, disk full, ...). The
+        destination is then left as it was.
+    FileExistsError
+        If ``overwrite=False`` and ``path`` exists.
+    TypeError, ValueError
+        If ``quality`` or ``metadata`` is invalid.
     """
     path = Path(path)
     kind = _kind(path)
     if kind is None:
-        raise ImageWriteError(
+        raise ImageFormatError(
             f"Cannot write {path}: unsupported file type {path.suffix or '(no extension)'!r}; "
             f"supported: {', '.join(SUPPORTED_EXTENSIONS)}."
         )
@@ -658,34 +691,53 @@ def write_image(path, image, *, quality=95, metadata=None):
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (2, 3, 4)):
-        raise ImageWriteError(
+        raise ImageFormatError(
             f"Cannot write {path}: expected an (H, W) or (H, W, 2|3|4) image, got shape "
             f"{image.shape}."
         )
     if image.dtype.type not in _SUPPORTED_DTYPES:
-        raise ImageWriteError(f"Cannot write {path}: unsupported dtype {image.dtype}.")
+        raise ImageTypeError(
+            f"Cannot write {path}: unsupported dtype {image.dtype}; supported: uint8, uint16, "
+            "float32 and float64 (TIFF only)."
+        )
     if kind == "png" and image.dtype.kind == "f":
-        raise ImageWriteError(f"Cannot write {path}: PNG stores 8- or 16-bit integers only "
-                              "(use TIFF for float images).")
+        raise ImageFormatError(f"Cannot write {path}: PNG stores 8- or 16-bit integers only "
+                               "(use TIFF for float images).")
     if kind == "jpeg" and (image.dtype != np.uint8 or (image.ndim == 3 and image.shape[-1]
                                                        not in (3,))):
-        raise ImageWriteError(
+        raise ImageFormatError(
             f"Cannot write {path}: JPEG stores 8-bit gray or RGB images only, got "
             f"{image.dtype} with shape {image.shape} (use PNG or TIFF)."
         )
+    _check_quality(quality)
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict (from read_image(path, metadata=True)) or "
+                        f"None, got {type(metadata).__name__}.")
+    if not overwrite and os.path.lexists(path):
+        raise FileExistsError(errno.EEXIST, f"{path} already exists; pass overwrite=True to "
+                              "replace it", str(path))
     try:
-        with atomic_open(path, "xb", fsync=True) as fh:
+        with atomic_open(path, "xb", fsync=True, replace=overwrite) as fh:
             if kind == "tiff":
                 _write_tiff(fh, image, (metadata or {}).get("tiff"))
             elif kind == "png" and image.dtype == np.uint16 and image.ndim == 3:
                 fh.write(_encode_png16(image))
             else:
                 _write_pillow(fh, image, kind, quality, metadata)
+    except FileExistsError:
+        raise
     except OSError as exc:
         error = ImageWriteError(f"Cannot write {path}: {exc.strerror or exc}")
         error.errno = exc.errno
         raise error from exc
     return path
+
+
+def _check_quality(quality):
+    if isinstance(quality, bool) or not isinstance(quality, Integral):
+        raise TypeError(f"quality must be an integer from 1 to 100, got {quality!r}.")
+    if not 1 <= quality <= 100:
+        raise ValueError(f"quality must be an integer from 1 to 100, got {quality}.")
 
 
 def _write_pillow(fh, image, kind, quality, metadata=None):

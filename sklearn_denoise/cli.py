@@ -24,7 +24,12 @@ only with ``--overwrite``. Files are written atomically through a hidden tempora
 killed process (SIGKILL) left behind are removed by the next run writing into that folder
 once they are :data:`~sklearn_denoise._atomic.STALE_AFTER_SECONDS` (10 minutes) old.
 Image files are refused, before decoding, above ``--max-pixels`` pixels (default
-:data:`sklearn_denoise._io.MAX_PIXELS`, 2**27).
+:data:`sklearn_denoise.io.MAX_PIXELS`, 2**27).
+
+This module only parses arguments, calls the library and prints: the methods are those of
+:data:`sklearn_denoise._methods.METHODS`, images are read with :mod:`sklearn_denoise.io`,
+files are written through :func:`sklearn_denoise._atomic.atomic_open`, and the noise of
+each file is resolved by :func:`sklearn_denoise._sensor.resolve_noise`.
 """
 
 import argparse
@@ -39,7 +44,6 @@ from pathlib import Path
 import numpy as np
 
 PROG = "sklearn-denoise"
-METHODS = ("cnn", "wavelet", "tv", "nlm", "bilateral", "bm3d")
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -174,6 +178,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 def build_parser():
     """The argparse parser of ``sklearn-denoise``."""
     from . import __version__
+    from ._methods import DENOISER_NAMES, METHOD_NAMES
     from ._sensor import NOISE_MODEL_OPTIONS
 
     parser = argparse.ArgumentParser(
@@ -234,7 +239,7 @@ def build_parser():
     den.add_argument("inputs", nargs="*", metavar="IN", help="image files or folders")
     den.add_argument("-o", "--output", metavar="OUTDIR",
                      help="output folder (created if missing); required")
-    den.add_argument("--method", choices=METHODS, default="cnn",
+    den.add_argument("--method", choices=DENOISER_NAMES, default="cnn",
                      help="denoiser (default: %(default)s; cnn needs a shipped pretrained "
                      "model or --model)")
     den.add_argument("--sigma", type=_sigma_255, default=None, metavar="S",
@@ -293,8 +298,7 @@ def build_parser():
                       "(needs matplotlib)")
     cmp_.add_argument("--methods", default=None, metavar="LIST",
                       help="comma-separated method names, or 'all' (default: all but the "
-                      "slow ones); names: cnn, wavelet, wavelet-cs, tv, nlm, bilateral, "
-                      "bm3d, sk-wavelet, sk-tv, sk-nlm")
+                      f"slow ones); names: {', '.join(METHOD_NAMES)}")
     cmp_.add_argument("--size", type=_non_negative_int, default=None, metavar="N",
                       help="centre-crop images to at most NxN; 0 keeps them whole (default: "
                       "256 for the sample images, whole images with --images)")
@@ -382,7 +386,7 @@ def build_parser():
 
 
 def _add_max_pixels(parser):
-    from ._io import MAX_PIXELS
+    from .io import MAX_PIXELS
 
     parser.add_argument("--max-pixels", type=_positive_int, default=None, metavar="N",
                         help="refuse image files of more than N pixels (height x width), "
@@ -433,7 +437,7 @@ def _setup_torch(args):
     returns what the network runs on, e.g. "cpu, 2 threads"."""
     import torch
 
-    from ._cnn import CNNDenoiser
+    from . import CNNDenoiser
 
     threads = args.threads or _default_threads()
     torch.set_num_threads(threads)
@@ -513,7 +517,7 @@ def _warn(message):
 def _prepare_output_folder(folder, what="output folder"):
     """Create ``folder`` if needed, check that files can be created in it, and remove the
     stale temporary files a killed run left there."""
-    from ._atomic import _temporary_path, remove_stale_temporaries
+    from ._atomic import check_folder_writable, remove_stale_temporaries
 
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -522,17 +526,10 @@ def _prepare_output_folder(folder, what="output folder"):
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CLIError(f"cannot create {what} {folder}: {exc.strerror or exc}") from None
-    probe = _temporary_path(folder / "sklearn-denoise-probe")  # our temporary-file pattern
     try:
-        with open(probe, "xb"):
-            pass
+        check_folder_writable(folder)
     except OSError as exc:
         raise CLIError(f"cannot write to {what} {folder}: {exc.strerror or exc}") from None
-    finally:
-        try:
-            os.unlink(probe)
-        except OSError:
-            pass
     removed = remove_stale_temporaries(folder)
     if removed:
         _warn(f"removed {len(removed)} stale temporary file(s) left in {folder} by an "
@@ -726,20 +723,18 @@ class _Denoisers:
     """Builds the denoiser of a method for each file's noise (models are loaded once)."""
 
     def __init__(self, method, model, settings, device="cpu"):
+        from ._methods import get_method
+
         self.method = method
+        self.spec = get_method(method)
         self.model = model
         self.settings = settings
         self.device = device
         self._cnn = {}
         settings.check()
-        if method == "bm3d":
-            try:
-                import bm3d  # noqa: F401
-            except ImportError:
-                raise CLIError(
-                    "method bm3d needs the optional bm3d package: pip install bm3d "
-                    "(or pip install 'sklearn-denoise[bm3d]')"
-                ) from None
+        missing = self.spec.unavailable()
+        if missing is not None:
+            raise CLIError(f"method {method} {missing}")
         if method != "cnn" and model is not None:
             raise CLIError("--model is only used with --method cnn")
         if method == "cnn":
@@ -752,7 +747,9 @@ class _Denoisers:
 
     def _check_model(self):
         """Check that the weights load; returns whether they take a noise level."""
-        from ._weights import available_models, resolve_weights
+        from . import available_models
+        from ._methods import CLASSICAL_NAMES
+        from ._weights import resolve_weights
 
         shipped = available_models()
         if self.model is None:
@@ -761,7 +758,7 @@ class _Denoisers:
                     "no pretrained CNN model is shipped in this installation (available: "
                     f"{', '.join(shipped) or 'none'}): pass --model PATH with a weight file "
                     f"(train one with '{PROG} train'), or choose a classical --method "
-                    "(wavelet, tv, nlm, bilateral, bm3d)"
+                    f"({', '.join(CLASSICAL_NAMES)})"
                 )
             noise_input = True
             for name in ("gray", "color"):  # the defaults for gray and RGB images
@@ -808,16 +805,14 @@ class _Denoisers:
             else:  # colour: the network's colour strategy estimates each channel's level
                 est.set_params(sigma=None, noise_model="gaussian")
             return lambda image: est.transform(image[np.newaxis])[0]
-        from ._compare import classical_denoiser
-
         if noise.model is not None:
             from . import VarianceStabilizedDenoiser
 
             est = VarianceStabilizedDenoiser(
-                classical_denoiser(self.method), gain=noise.model.gain,
+                self.spec.denoiser(), gain=noise.model.gain,
                 read_noise=noise.model.read_noise, black_level=noise.model.black_level)
         else:
-            est = classical_denoiser(self.method, noise.sigma, color=n_channels == 3)
+            est = self.spec.denoiser(noise.sigma, color=n_channels == 3)
 
         def denoise(image):
             batch = image[np.newaxis]
@@ -881,8 +876,8 @@ def _collect_inputs(inputs):
 def _cmd_denoise(args):
     from tqdm import tqdm
 
-    from ._io import ImageFileError, ImageWriteError
-    from ._weights import available_models
+    from . import available_models
+    from .io import ImageFileError, ImageWriteError
 
     if args.list_models:
         models = available_models()
@@ -1090,8 +1085,8 @@ def _training_files(folder, what):
 
 
 def _read_training_folder(folder, what, max_pixels=None):
-    from ._io import ImageFileError, read_image
     from ._validation import to_float
+    from .io import ImageFileError, read_image
 
     images, too_small = {}, []
     for path in _training_files(folder, what):
@@ -1155,7 +1150,7 @@ def _training_data(args):
 
 
 def _load_checkpoint(path, verbose, device):
-    from ._cnn import CNNDenoiser
+    from . import CNNDenoiser
 
     try:
         return CNNDenoiser.load_checkpoint(path, verbose=verbose, device=device)
@@ -1182,7 +1177,7 @@ def _check_train_destinations(args, out, ckpt):
 
 
 def _new_estimator(args, mode, n_channels):
-    from ._cnn import CNNDenoiser
+    from . import CNNDenoiser
 
     params = dict(
         architecture=args.architecture, depth=args.depth, width=args.width,
@@ -1195,8 +1190,9 @@ def _new_estimator(args, mode, n_channels):
         low, high = args.sigma if args.sigma is not None else (0.0, 55.0)
         params["train_sigma"] = (low / 255.0, high / 255.0)
     if args.init is not None:
+        from . import available_models
         from ._cnn import channel_strategy_for
-        from ._weights import available_models, resolve_weights
+        from ._weights import resolve_weights
 
         if args.init not in available_models() and not os.path.exists(args.init):
             raise CLIError(f"--init {args.init!r} is neither a weight file nor a shipped "

@@ -141,7 +141,7 @@ def test_corrupt_and_missing_inputs_are_reported_and_the_rest_processed(noisy_fo
 def test_single_files_estimated_sigma_and_methods(noisy_folder, clean_images, tmp_path):
     out = tmp_path / "out"
     files = [noisy_folder / "gray8.png", noisy_folder / "rgb16.tiff"]
-    for method in ("nlm", "bilateral"):
+    for method in ("nlm", "bilateral", "wavelet-cs"):  # every denoiser of the method table
         proc = run("denoise", *files, "-o", out / method, "--method", method, "-q")
         assert proc.returncode == 0, proc.stderr
         for f in files:
@@ -448,7 +448,8 @@ def test_help_of_every_command(command):
     expected = {
         None: ["denoise", "compare", "train", "0-255 scale", "143 terminated"],
         "denoise": ["--method", "--sigma", "0-255 scale", "--model", "never overwritten",
-                    "cnn,wavelet,tv,nlm,bilateral,bm3d", "--overwrite", "--max-pixels",
+                    "cnn,wavelet,wavelet-cs,tv,nlm,bilateral,bm3d", "--overwrite",
+                    "--max-pixels",
                     "already exist", ".NAME.<hex>.tmp", "--noise", "--gain", "--read-noise",
                     "--black-level", "TIFF stacks of gray planes", "Poisson-Gaussian",
                     "--threads", "--device", "$OMP_NUM_THREADS"],
@@ -462,6 +463,18 @@ def test_help_of_every_command(command):
     text = " ".join(proc.stdout.split())
     for word in expected:
         assert word in text, word
+
+
+def test_method_options_come_from_the_method_table():
+    from sklearn_denoise._methods import METHODS
+    from sklearn_denoise.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    method = next(a for a in commands["denoise"]._actions if a.dest == "method")
+    assert list(method.choices) == [n for n, m in METHODS.items() if m.kind != "reference"]
+    methods = next(a for a in commands["compare"]._actions if a.dest == "methods")
+    assert ", ".join(METHODS) in methods.help
 
 
 def _exit_code(args):

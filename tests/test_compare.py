@@ -85,6 +85,58 @@ def test_same_numbers_as_the_benchmark_protocol_helpers(images):
     assert again[-1].psnr == pytest.approx(expected_psnr)
 
 
+# add_noise(CLEAN, 25, 3) as computed before the noise moved to sklearn_denoise.noise:
+# clean / 255 + np.random.default_rng(3).normal(0.0, 25 / 255, clean.shape), as hex floats
+CLEAN = np.array([[0, 64, 128, 255], [12, 200, 37, 99], [5, 250, 7, 180]], np.uint8)
+NOISY_25_SEED_3 = [
+    ["0x1.99c8d7f38da2cp-3", "0x1.bda43ea48d400p-12", "0x1.15fda7f50020ap-1",
+     "0x1.e3800c9a977a9p-1"],
+    ["0x1.5f7642f65dd80p-9", "0x1.86bf1a519c90cp-1", "-0x1.b1aed79c2d090p-5",
+     "0x1.7644ccc50e867p-2"],
+    ["-0x1.0b20f29d4a42ep-4", "0x1.4e6193fc73cabp+0", "0x1.9637508087594p-5",
+     "0x1.57b609733438bp-1"],
+]
+
+
+def test_protocol_noise_is_bit_for_bit_what_the_published_figures_used():
+    from sklearn_denoise.noise import gaussian
+
+    expected = np.array([[float.fromhex(v) for v in row] for row in NOISY_25_SEED_3])
+    noisy = cmp.add_noise(CLEAN, 25, 3)
+    assert noisy.dtype == np.float64
+    assert noisy.tobytes() == expected.tobytes()
+    # one noise source: the same numbers from sklearn_denoise.noise.gaussian
+    assert gaussian(CLEAN / 255.0, 25 / 255, random_state=3).tobytes() == expected.tobytes()
+
+
+def test_quantize_is_the_library_conversion_and_rounds_as_before():
+    from sklearn_denoise._validation import from_float
+
+    x = np.random.default_rng(0).normal(0.5, 0.7, size=(64, 64))
+    x[0, :4] = [-0.0, 1.0, 0.5 / 255, 254.5 / 255]
+    old = np.rint(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)  # the protocol's rounding
+    np.testing.assert_array_equal(cmp.quantize(x), old)
+    np.testing.assert_array_equal(cmp.quantize(x), from_float(x, np.uint8))
+    counts = np.arange(2**16, dtype=np.uint16).reshape(256, 256)  # every 16-bit value
+    np.testing.assert_array_equal(cmp._to_uint8(counts, "auto", "counts.tif"),
+                                  np.rint(counts / 257.0).astype(np.uint8))
+
+
+def test_methods_come_from_the_one_table():
+    from sklearn_denoise._methods import METHODS
+
+    assert cmp.METHOD_NAMES == tuple(METHODS)
+    methods = cmp.default_methods(include=["tv", "sk-nlm", "wavelet-cs"])
+    assert list(methods) == ["tv", "sk-nlm", "wavelet-cs"]
+    for name, method in methods.items():
+        assert method.label == METHODS[name].label
+    assert methods["wavelet-cs"].label == "WaveletDenoiser(BayesShrink, db1, cycle_spins=3)"
+    tv = METHODS["tv"].denoiser(0.1)
+    assert tv.get_params()["sigma"] == 0.1
+    with pytest.raises(ValueError, match="not a classical denoiser"):
+        METHODS["sk-tv"].denoiser(0.1)
+
+
 def test_estimators_and_callables_are_accepted_and_failures_recorded(images):
     calls = []
 
@@ -247,7 +299,7 @@ def test_figure_without_matplotlib_names_the_install_command(images, tmp_path, m
 
 
 def test_load_images_from_a_folder(tmp_path):
-    from sklearn_denoise._io import write_image
+    from sklearn_denoise.io import write_image
 
     rgb = load_sample_images(color=True)[0][:50, :60]
     write_image(tmp_path / "b.png", rgb)

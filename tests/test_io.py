@@ -579,3 +579,133 @@ def test_stacks_are_read_and_written_in_memory_bounded_by_a_plane(tmp_path, comp
         tracemalloc.stop()
     assert peak < stack.nbytes / 4, peak  # about 0.5 MB: a plane and its buffers
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "out.tif"), stack)
+
+
+# ------------------------------------------------------------- public API: sklearn_denoise.io
+PUBLIC_ROUND_TRIPS = [
+    ("png", np.uint8, ()), ("png", np.uint8, (3,)), ("png", np.uint16, ()),
+    ("png", np.uint16, (3,)), ("png", np.uint16, (4,)),
+    ("tif", np.uint8, ()), ("tiff", np.uint8, (3,)), ("tif", np.uint16, ()),
+    ("TIF", np.uint16, (3,)), ("tif", np.float32, ()), ("tif", np.float64, (3,)),
+]
+
+
+@pytest.mark.parametrize(("ext", "dtype", "channels"), PUBLIC_ROUND_TRIPS)
+def test_public_round_trip(tmp_path, ext, dtype, channels):
+    from sklearn_denoise import io
+
+    image = _random((17, 29, *channels), dtype, seed=5)
+    path = io.write_image(tmp_path / f"x.{ext}", image)
+    back = io.read_image(str(path))
+    assert back.dtype == image.dtype and back.shape == image.shape
+    np.testing.assert_array_equal(back, image)
+    image2, info = io.read_image(path, metadata=True)
+    np.testing.assert_array_equal(image2, image)
+    assert isinstance(info, dict)
+    assert [p.name for p in tmp_path.iterdir()] == [f"x.{ext}"]  # no temporary left
+
+
+def test_public_write_never_replaces_a_file_unless_asked(tmp_path):
+    from sklearn_denoise import io
+
+    first, second = _random((8, 8), np.uint8, seed=1), _random((8, 8), np.uint8, seed=2)
+    path = io.write_image(tmp_path / "in.png", first)
+    with pytest.raises(FileExistsError, match="overwrite=True") as info:
+        io.write_image(path, second)
+    assert info.value.filename == str(path)
+    np.testing.assert_array_equal(io.read_image(path), first)
+    io.write_image(path, second, overwrite=True)
+    np.testing.assert_array_equal(io.read_image(path), second)
+    assert [p.name for p in tmp_path.iterdir()] == ["in.png"]
+
+
+def test_public_write_does_not_replace_a_file_created_while_encoding(tmp_path, monkeypatch):
+    from sklearn_denoise import io
+
+    path = tmp_path / "race.png"
+    write_pillow = _io._write_pillow
+
+    def slow_encoder(fh, image, kind, quality, metadata=None):
+        path.write_bytes(b"written by someone else meanwhile")
+        write_pillow(fh, image, kind, quality, metadata)
+
+    monkeypatch.setattr(_io, "_write_pillow", slow_encoder)
+    with pytest.raises(FileExistsError, match="already exists"):
+        io.write_image(path, _random((8, 8), np.uint8))
+    assert path.read_bytes() == b"written by someone else meanwhile"
+    assert [p.name for p in tmp_path.iterdir()] == ["race.png"]
+
+
+@pytest.mark.parametrize(("name", "image", "error", "message"), [
+    ("a.bmp", np.zeros((8, 8), np.uint8), ValueError, "unsupported file type '.bmp'"),
+    ("a", np.zeros((8, 8), np.uint8), ValueError, "unsupported file type"),
+    ("a.png", np.zeros((2, 8, 8, 3), np.uint8), ValueError, "expected an \\(H, W\\)"),
+    ("a.png", np.zeros((8, 8, 5), np.uint8), ValueError, "expected an \\(H, W\\)"),
+    ("a.png", np.zeros((8, 8)), ValueError, "PNG stores 8- or 16-bit"),
+    ("a.jpg", np.zeros((8, 8), np.uint16), ValueError, "JPEG stores 8-bit"),
+    ("a.jpg", np.zeros((8, 8, 4), np.uint8), ValueError, "JPEG stores 8-bit"),
+    ("a.tif", np.zeros((8, 8), np.int32), TypeError, "unsupported dtype int32"),
+    ("a.png", np.zeros((8, 8), bool), TypeError, "unsupported dtype bool"),
+    ("a.png", [["a", "b"]], TypeError, "unsupported dtype"),
+])
+def test_public_write_errors_are_value_and_type_errors(tmp_path, name, image, error,
+                                                       message):
+    from sklearn_denoise import io
+
+    with pytest.raises(error, match=message) as info:
+        io.write_image(tmp_path / name, image)
+    assert isinstance(info.value, io.ImageWriteError)  # as the command line catches them
+    assert str(tmp_path / name) in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_public_write_checks_quality_and_metadata(tmp_path):
+    from sklearn_denoise import io
+
+    rgb = _random((8, 8, 3), np.uint8)
+    for bad, error in (("95", TypeError), (1.5, TypeError), (True, TypeError),
+                       (0, ValueError), (101, ValueError)):
+        with pytest.raises(error, match="quality must be an integer from 1 to 100"):
+            io.write_image(tmp_path / "a.jpg", rgb, quality=bad)
+    with pytest.raises(TypeError, match="metadata must be a dict"):
+        io.write_image(tmp_path / "a.jpg", rgb, metadata=[("dpi", (300, 300))])
+    assert list(tmp_path.iterdir()) == []
+    photo = load_sample_images(color=True)[0][:32, :48]
+    path = io.write_image(tmp_path / "a.jpg", photo, quality=50)
+    assert np.abs(io.read_image(path).astype(int) - photo).mean() < 10
+    with pytest.raises(io.ImageWriteError, match="Cannot write") as info:
+        io.write_image(tmp_path / "missing" / "a.png", rgb)
+    assert isinstance(info.value, OSError) and info.value.errno is not None
+
+
+def test_public_read_errors(tmp_path):
+    from sklearn_denoise import io
+
+    with pytest.raises(ValueError, match="no such file"):
+        io.read_image(tmp_path / "missing.png")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(io.ImageFileError, match="unsupported file type '.txt'"):
+        io.read_image(tmp_path / "notes.txt")
+    tifffile.imwrite(tmp_path / "stack.tif", _random((5, 16, 16), np.uint8))
+    with pytest.raises(ValueError, match="multi-page|not supported"):
+        io.read_image(tmp_path / "stack.tif")
+    # the size comes from the header: a 15000 x 15000 PNG of 100 bytes is refused unread
+    bomb = _png_bomb(tmp_path / "bomb.png", 15000, 15000, data=False)
+    with pytest.raises(io.ImageTooLargeError, match="15000x15000 pixels"):
+        io.read_image(bomb)
+    with pytest.raises(io.ImageTooLargeError, match="limit of 100"):
+        io.read_image(io.write_image(tmp_path / "a.png", _random((10, 11), np.uint8)),
+                      max_pixels=100)
+    with pytest.raises(TypeError, match="max_pixels"):
+        io.read_image(tmp_path / "a.png", max_pixels=1e6)
+    assert io.MAX_PIXELS == 2**27 and ".tiff" in io.SUPPORTED_EXTENSIONS
+
+
+def test_public_module_is_the_private_implementation():
+    from sklearn_denoise import io
+
+    for name in io.__all__:
+        if name not in ("read_image", "write_image"):
+            assert getattr(io, name) is getattr(_io, name), name
+    for func in (io.read_image, io.write_image):
+        assert "Examples" in func.__doc__ and "Raises" in func.__doc__

@@ -68,6 +68,42 @@ def test_gaussian_reads_integers_on_their_range():
     assert out.mean() == pytest.approx(1.0, abs=0.005)
 
 
+def test_gaussian_int_seeds_draw_from_default_rng_as_the_set12_protocol():
+    # the protocol's noise (sklearn_denoise._compare.add_noise, benchmarks/_protocol.py)
+    # comes from here: an int seed is numpy.random.default_rng(seed), bit for bit
+    x = np.linspace(0, 1, 2 * 5 * 7).reshape(2, 5, 7)
+    for seed in (0, 3, np.int64(12)):
+        expected = x + np.random.default_rng(seed).normal(0.0, 0.1, size=x.shape)
+        assert gaussian(x, 0.1, random_state=seed).tobytes() == expected.tobytes()
+    # float32 images get float32 noise from the same draws
+    x32 = x.astype(np.float32)
+    expected = x32 + np.random.default_rng(0).normal(0.0, 0.1, x.shape).astype(np.float32)
+    np.testing.assert_array_equal(gaussian(x32, 0.1, random_state=0), expected)
+
+
+def test_gaussian_generators_and_random_states_are_used_as_given():
+    x = np.zeros((3, 4))
+    rng = np.random.default_rng(7)
+    first, second = gaussian(x, 0.2, random_state=rng), gaussian(x, 0.2, random_state=rng)
+    reference = np.random.default_rng(7)
+    np.testing.assert_array_equal(first, reference.normal(0.0, 0.2, x.shape))
+    np.testing.assert_array_equal(second, reference.normal(0.0, 0.2, x.shape))  # advanced
+    legacy = gaussian(x, 0.2, random_state=np.random.RandomState(7))
+    np.testing.assert_array_equal(legacy, np.random.RandomState(7).normal(0.0, 0.2, x.shape))
+    assert not np.array_equal(legacy, first)
+    # None: numpy's global RandomState, which np.random.seed makes reproducible
+    state = np.random.get_state()  # noqa: NPY002
+    try:
+        np.random.seed(5)  # noqa: NPY002
+        a = gaussian(x, 0.2)
+        np.random.seed(5)  # noqa: NPY002
+        np.testing.assert_array_equal(a, gaussian(x, 0.2))
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
+    with pytest.raises(ValueError):
+        gaussian(x, 0.2, random_state="seed")
+
+
 def test_poisson_statistics():
     x = np.full((4, 100, 100), 0.4)
     out = poisson(x, 50.0, random_state=0)
