@@ -13,7 +13,7 @@ from torch import nn
 
 from ._base import DenoiserMixin
 from ._color import from_opponent, opponent_noise_levels, opponent_noise_maps, to_opponent
-from ._inference import denoise_tiled
+from ._inference import denoise_tiled, torch_device
 from ._modules import module_class, module_kwargs, receptive_radius
 from ._noise_level import estimate_level
 from ._normalize import check_normalize, fit_normalization
@@ -342,12 +342,34 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
     def _train_sigma_range(self):
         return _check_train_sigma(self.train_sigma)
 
-    def _torch_device(self):
-        if self.device == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device='cuda' was requested but CUDA is not available.")
-        return self.device
+    def network_config(self, n_channels):
+        """The network that ``fit`` builds for ``n_channels``-channel images.
+
+        The parameters are validated and the configuration is checked against the limits
+        of the weight-file format (a network that could not be saved is refused before
+        any training), e.g. by the command line before a long run.
+
+        Parameters
+        ----------
+        n_channels : int
+            Channels of the training images.
+
+        Returns
+        -------
+        config : dict
+            ``architecture``, ``channels``, ``depth``, ``width``, ``blocks`` and
+            ``noise_level_input``.
+
+        Raises
+        ------
+        ValueError, TypeError
+            If a parameter is invalid or the network is outside the weight-file limits.
+        """
+        from ._weights import check_config
+
+        self._check_params()
+        return check_config(self._resolve_config(n_channels)[0],
+                            source="the network options")
 
     def _resolve_config(self, n_channels):
         """Module configuration from the parameters and, if any, ``init_weights``."""
@@ -474,7 +496,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             iterator_train__generator=torch.Generator(),
             callbacks=callbacks,
             callbacks__print_log=PlainPrintLog(),
-            device=self._torch_device(),
+            device=torch_device(self.device),
             verbose=int(self.verbose),
         )
         with torch.random.fork_rng():

@@ -8,6 +8,15 @@ import torch
 from ._tiling import network_layout, run_tiled
 
 
+def torch_device(device):
+    """The torch device for a ``device`` option: "cpu", "cuda" or "auto" (CUDA if any)."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was requested but CUDA is not available.")
+    return device
+
+
 def to_tensor(image):
     """(H, W, C) array -> (C, H, W) float32 tensor that owns its memory."""
     # a copy: a 1x1 crop with negative strides counts as contiguous but torch rejects it

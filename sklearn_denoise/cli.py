@@ -376,7 +376,11 @@ def build_parser():
     tr.add_argument("--batch-size", type=_positive_int, default=16,
                     help="batch size (default: %(default)s)")
     tr.add_argument("--lr", type=_positive_float, default=1e-3,
-                    help="initial learning rate, decayed to 1%% by a cosine (default: 1e-3)")
+                    help="initial learning rate, decayed to 1%% by a cosine over --epochs "
+                    "(default: 1e-3)")
+    tr.add_argument("--validation-fraction", type=float, default=0.1,
+                    help="fraction of the training images held out to report the "
+                    "validation loss after each epoch; 0 trains on all (default: 0.1)")
     tr.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     _add_max_pixels(tr)
     _add_compute_options(tr)
@@ -437,12 +441,12 @@ def _setup_torch(args):
     returns what the network runs on, e.g. "cpu, 2 threads"."""
     import torch
 
-    from . import CNNDenoiser
+    from ._inference import torch_device
 
     threads = args.threads or _default_threads()
     torch.set_num_threads(threads)
     try:
-        device = CNNDenoiser(device=args.device)._torch_device()
+        device = torch_device(args.device)
     except ValueError as exc:
         raise CLIError(f"--device {args.device}: {exc}") from None
     return f"{device}, {threads} thread{'s' if threads > 1 else ''}"
@@ -1149,11 +1153,11 @@ def _training_data(args):
     return X, y, mode, channels.pop()
 
 
-def _load_checkpoint(path, verbose, device):
+def _load_checkpoint(path, verbose, device, **params):
     from . import CNNDenoiser
 
     try:
-        return CNNDenoiser.load_checkpoint(path, verbose=verbose, device=device)
+        return CNNDenoiser.load_checkpoint(path, verbose=verbose, device=device, **params)
     except (ValueError, TypeError) as exc:
         raise CLIError(f"cannot resume from the checkpoint {path}: {exc} Delete it to start "
                        "over.") from None
@@ -1183,6 +1187,7 @@ def _new_estimator(args, mode, n_channels):
         architecture=args.architecture, depth=args.depth, width=args.width,
         blocks=args.blocks, patch_size=args.patch_size,
         patches_per_image=args.patches_per_image, batch_size=args.batch_size, lr=args.lr,
+        max_epochs=args.epochs, validation_fraction=args.validation_fraction,
         init_weights=args.init, random_state=args.seed, verbose=0 if args.quiet else 1,
         device=args.device,
     )
@@ -1208,19 +1213,13 @@ def _new_estimator(args, mode, n_channels):
             raise CLIError(str(exc)) from None
     try:
         est = CNNDenoiser(**params)
-        est._check_params()
-        if args.init is None:  # the limits a weight file must respect, before training
-            from ._weights import check_config
-
-            check_config(est._resolve_config(n_channels)[0], source="the network options")
+        est.network_config(n_channels)  # refused now rather than after training
     except (ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from None
     return est
 
 
 def _cmd_train(args):
-    import math
-
     if args.clean is None and args.noisy is None:
         raise CLIError("give --clean DIR, --noisy DIR or both (see --help)")
     out = Path(args.out)
@@ -1234,24 +1233,24 @@ def _cmd_train(args):
     say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
 
     if ckpt is not None and ckpt.exists():
-        est = _load_checkpoint(ckpt, verbose=0 if args.quiet else 1, device=args.device)
+        est = _load_checkpoint(ckpt, verbose=0 if args.quiet else 1, device=args.device,
+                               lr=args.lr, max_epochs=args.epochs)
         if est.training_mode_ != mode:
             raise CLIError(f"the checkpoint {ckpt} was trained in {est.training_mode_} mode, "
                            f"these data are for {mode} training; use another --checkpoint")
         if est.n_channels_in_ != n_channels:
             raise CLIError(f"the checkpoint {ckpt} was trained on {est.n_channels_in_}-channel "
                            f"images, these have {n_channels}")
-        done = est.n_partial_fit_calls_
+        done = len(est.history_)
         say(f"resuming from {ckpt}: {done} of {args.epochs} epochs done")
     else:
         est, done = _new_estimator(args, mode, n_channels), 0
     kind = {"supervised": "clean/noisy pairs", "synthetic": "clean images + synthetic noise",
             "self_supervised": "noisy images (self-supervised)"}[mode]
     say(f"training on {len(X)} {kind}, {args.epochs} epochs ({runs_on})")
-    base_lr = float(args.lr)
+    # the estimator's cosine schedule over --epochs: partial_fit continues it epoch by
+    # epoch, also after a resume (the epoch count is the history's length)
     while done < args.epochs:
-        lr = base_lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * done / args.epochs)))
-        est.set_params(lr=lr)
         try:
             est.partial_fit(X, y, epochs=1)
         except (ValueError, TypeError) as exc:
