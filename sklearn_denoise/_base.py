@@ -43,6 +43,34 @@ class DenoiserMixin:
         X_hat = self.transform(X)
         return psnr(restore_layout(clean, layout), X_hat)
 
+    def spatial_contract(self):
+        """What tiles of an image, or dask chunks, must give this denoiser.
+
+        Every denoiser of the package overrides this with its own margin, grid and minimum
+        size, computed from its parameters; :func:`sklearn_denoise.dask.denoise_dask`
+        uses it for the default overlap and alignment of chunks. The mixin cannot know
+        how far a denoiser of your own looks around each pixel, and assuming a margin
+        would silently give seams at chunk borders, so this default raises instead:
+        override it (a denoiser whose contract depends on the image size may take an
+        ``image_shape`` argument), or pass ``depth=`` to ``denoise_dask``.
+
+        Returns
+        -------
+        contract : SpatialContract
+            Named tuple ``(margin, multiple, min_size)``: pixels of context each output
+            pixel needs on every side (a multiple of ``multiple``), the grid tile borders
+            must fall on, and the smallest height and width the denoiser can process.
+
+        Raises
+        ------
+        NotImplementedError
+            Always, in this default.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not define spatial_contract(); override it with "
+            "the context radius of the method, or pass depth= to denoise_dask."
+        )
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
@@ -53,8 +81,10 @@ class DenoiserMixin:
 class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
     """Base for stateless denoisers that process each image on its own.
 
-    Subclasses implement ``_check_params()`` and ``_denoise_image(image, layout)`` for one
-    float image of shape (H, W, C), and may set ``_min_size`` (in pixels) or override
+    Subclasses implement ``_check_params()``, ``_denoise_image(image, layout)`` for one
+    float image of shape (H, W, C) and ``spatial_contract()`` (their context radius, see
+    :meth:`DenoiserMixin.spatial_contract`; its ``min_size`` is usually
+    ``self._fit_min_size()``), and may set ``_min_size`` (in pixels) or override
     ``_check_layout`` to reject input the method cannot process.
 
     Each image is first mapped onto [0, 1] as the ``normalize`` parameter says (see

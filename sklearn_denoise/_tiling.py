@@ -9,13 +9,18 @@ downsampling also need tile borders on their downsampling grid (multiples of
 ``multiple`` from the image origin), so that every tile sees the grid untiled inference
 sees.
 
-:class:`SpatialContract` is what a model asks of its tiles (or of dask chunks);
+:class:`SpatialContract` is what a model asks of its tiles (or of dask chunks); every
+denoiser reports its own through a ``spatial_contract()`` method, and
+:func:`contract_of` asks any estimator for it (composing the steps of a Pipeline);
 :func:`run_tiled` applies a function tile by tile; :func:`effective_radius` measures how
 far the context of a trained model actually matters, which is usually much less than its
 theoretical receptive radius.
 """
 
+import copy
 import hashlib
+import inspect
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -24,7 +29,11 @@ __all__ = [
     "CHANNELS_LAST",
     "MEASURED_RADII",
     "SpatialContract",
+    "UnknownContractError",
+    "compose_contracts",
+    "contract_of",
     "effective_radius",
+    "for_image_shape",
     "make_contract",
     "measured_radius",
     "network_layout",
@@ -65,10 +74,17 @@ class SpatialContract(NamedTuple):
     multiple : int
         Tile (or chunk) borders must fall on multiples of it, counted from the image
         origin (the downsampling grid of a U-Net; 1 for models without downsampling).
+    min_size : int, default=1
+        Smallest height and width, in pixels, of an image (and so of a tile or an
+        overlapped chunk) the model can process at all; ``transform`` rejects smaller
+        images with a ValueError. 1 when any size works. Tilers keep tiles and chunks at
+        least this long on each axis (an image smaller than it stays one tile, and fails
+        as it would untiled).
     """
 
     margin: int
     multiple: int
+    min_size: int = 1
 
 
 def round_up(value, multiple):
@@ -76,10 +92,124 @@ def round_up(value, multiple):
     return -(-int(value) // int(multiple)) * int(multiple)
 
 
-def make_contract(radius, multiple=1):
-    """The :class:`SpatialContract` of a model with this context radius and grid."""
+def make_contract(radius, multiple=1, min_size=1):
+    """The :class:`SpatialContract` of a model with this context radius, grid and minimum
+    image size (the radius is rounded up to the grid; the others are at least 1)."""
     multiple = max(1, int(multiple))
-    return SpatialContract(round_up(max(0, radius), multiple), multiple)
+    return SpatialContract(round_up(max(0, radius), multiple), multiple, max(1, int(min_size)))
+
+
+def compose_contracts(*contracts):
+    """The contract of models applied one after the other (a Pipeline of denoisers).
+
+    Each output pixel of the last model depends on its input within the sum of the
+    margins, so the margins add; tile borders must sit on every model's grid (the least
+    common multiple of the grids); every model must accept the tiles (the largest minimum
+    size). With no contracts: the contract of the identity, ``(0, 1, 1)``.
+    """
+    margin = sum(int(c.margin) for c in contracts)
+    multiple = math.lcm(1, *(int(c.multiple) for c in contracts))
+    min_size = max((int(c.min_size) for c in contracts), default=1)
+    return make_contract(margin, multiple, min_size)
+
+
+class UnknownContractError(TypeError):
+    """An estimator reports no :class:`SpatialContract`: its context radius is unknown."""
+
+
+def _takes_image_shape(method):
+    try:
+        return "image_shape" in inspect.signature(method).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return False
+
+
+def _is_passthrough(step):
+    return step is None or (isinstance(step, str) and step == "passthrough")
+
+
+def _pipeline_steps(estimator):
+    """The transformers of a fitted Pipeline (None and "passthrough" left out), or None
+    for anything else."""
+    from sklearn.pipeline import Pipeline
+
+    if not isinstance(estimator, Pipeline):
+        return None
+    return [step for _, step in estimator.steps if not _is_passthrough(step)]
+
+
+def contract_of(estimator, image_shape=None):
+    """The :class:`SpatialContract` of an estimator, asked from its ``spatial_contract()``.
+
+    Every denoiser of the package has the method, and so may any other estimator, with or
+    without an ``image_shape`` parameter (for contracts that depend on the image size,
+    such as a WaveletDenoiser's with ``levels=None``); a plain ``(margin, multiple[,
+    min_size])`` tuple is accepted too. A :class:`~sklearn.pipeline.Pipeline` gets the
+    composition of the contracts of its steps (:func:`compose_contracts`).
+
+    Parameters
+    ----------
+    estimator : estimator
+        The model whose tiles or chunks are being planned.
+    image_shape : tuple of int, default=None
+        ``(H, W[, ...])`` of the images; passed on to methods that take it.
+
+    Returns
+    -------
+    contract : SpatialContract
+        Margin rounded up to the grid, as :func:`make_contract` gives it.
+
+    Raises
+    ------
+    UnknownContractError
+        A TypeError, when the estimator (or a step of the Pipeline) has no
+        ``spatial_contract`` method, or its method raises NotImplementedError (the
+        default of :class:`~sklearn_denoise.DenoiserMixin`): its context radius is
+        unknown.
+    """
+    steps = _pipeline_steps(estimator)
+    if steps is not None:
+        return compose_contracts(*(contract_of(step, image_shape) for step in steps))
+    method = getattr(estimator, "spatial_contract", None)
+    if not callable(method):
+        raise UnknownContractError(
+            f"{type(estimator).__name__} has no spatial_contract() method: its context "
+            "radius is unknown."
+        )
+    try:
+        if _takes_image_shape(method):
+            contract = method(image_shape=image_shape)
+        else:
+            contract = method()
+    except NotImplementedError as exc:
+        raise UnknownContractError(
+            f"{type(estimator).__name__} does not report a spatial contract: {exc}"
+        ) from exc
+    return make_contract(*contract)
+
+
+def for_image_shape(estimator, image_shape):
+    """The estimator to run on tiles or chunks of images of ``image_shape``.
+
+    Estimators whose behaviour depends on the size of the image they are given (a
+    WaveletDenoiser with ``levels=None``) have a ``for_image_shape(image_shape)`` method
+    returning a copy fixed to what they would do on the whole image; others, and
+    estimators without the method, are returned as they are. A Pipeline is copied with
+    each step treated so.
+    """
+    steps = _pipeline_steps(estimator)
+    if steps is not None:
+        pinned = [
+            (name, step if _is_passthrough(step) else for_image_shape(step, image_shape))
+            for name, step in estimator.steps
+        ]
+        if all(new is old for (_, new), (_, old) in zip(pinned, estimator.steps)):
+            return estimator
+        estimator = copy.copy(estimator)
+        estimator.steps = pinned
+        return estimator
+    method = getattr(estimator, "for_image_shape", None)
+    return method(image_shape) if callable(method) else estimator
 
 
 def _split(length, tile, multiple):

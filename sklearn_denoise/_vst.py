@@ -20,6 +20,8 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import DenoiserMixin
 from ._normalize import Normalization, robust_range
 from ._param_checks import check_real
+from ._tiling import contract_of
+from ._tiling import for_image_shape as _for_image_shape
 from ._validation import image_target, restore_layout, validate_images
 from .noise import NoiseModel, estimate_noise_model
 
@@ -358,6 +360,67 @@ class VarianceStabilizedDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator)
                 "gain=0 and read_noise=0 describe noise-free data: there is nothing to "
                 "denoise."
             )
+
+    # ------------------------------------------------------------------ tiling
+    def _inner(self):
+        """The fitted wrapped denoiser, or the unfitted template before fit."""
+        fitted = getattr(self, "denoiser_", None)
+        return self._template() if fitted is None else fitted
+
+    def spatial_contract(self, image_shape=None):
+        """What tiles of an image, or dask chunks, must give this denoiser.
+
+        Used by :func:`sklearn_denoise.dask.denoise_dask` for the default overlap of
+        chunks, which also runs :meth:`for_image_shape` on them.
+
+        Parameters
+        ----------
+        image_shape : tuple of int, default=None
+            ``(H, W[, C])`` of the whole images, passed on to the wrapped denoiser when
+            its contract depends on it (a WaveletDenoiser with ``levels=None``, the
+            default denoiser).
+
+        Returns
+        -------
+        contract : SpatialContract
+            The wrapped denoiser's (the fitted ``denoiser_``, or ``denoiser`` before
+            :meth:`fit`): the stabilising transform and its inverse work pixel by pixel,
+            so they need no context, grid or size of their own. The noise model
+            (when not given) and the map onto [0, 1] are estimated from each tile, so
+            tiled results are close to untiled ones, not equal.
+
+        Raises
+        ------
+        TypeError
+            When the wrapped denoiser reports no contract.
+        """
+        return contract_of(self._inner(), image_shape)
+
+    def for_image_shape(self, image_shape):
+        """The denoiser to run on tiles or chunks of images of ``image_shape``.
+
+        Parameters
+        ----------
+        image_shape : tuple of int
+            ``(H, W[, C])`` of the whole images.
+
+        Returns
+        -------
+        denoiser : VarianceStabilizedDenoiser
+            A shallow copy whose ``denoiser_`` is the wrapped denoiser's own
+            ``for_image_shape`` (e.g. a WaveletDenoiser with ``levels=None`` gets the
+            levels ``transform`` picks for the whole image); ``self`` when that changes
+            nothing or before :meth:`fit`.
+        """
+        fitted = getattr(self, "denoiser_", None)
+        if fitted is None:
+            return self
+        pinned = _for_image_shape(fitted, image_shape)
+        if pinned is fitted:
+            return self
+        out = copy.copy(self)
+        out.denoiser_ = pinned
+        return out
 
     # ------------------------------------------------------------------ noise models
     def _plane_model(self, plane, where):

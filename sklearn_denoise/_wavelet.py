@@ -1,5 +1,6 @@
 """Wavelet shrinkage denoising, batched over images and channels with PyWavelets."""
 
+import copy
 import itertools
 import warnings
 
@@ -13,6 +14,7 @@ from ._base import _ImageFilter
 from ._classical import _effective_param, _safe_exponents, _scale_back
 from ._normalize import fit_normalization
 from ._param_checks import check_bool, check_choice, check_int, check_n_jobs, check_sigma
+from ._tiling import make_contract
 
 __all__ = ["WaveletDenoiser"]
 
@@ -25,6 +27,12 @@ _MAD_DENOM = float(norm.ppf(0.75))
 # shifts bring nothing but run time (skimage's cycle_spin sets no bound; listing 10**6
 # shifts per axis exhausted memory).
 _MAX_CYCLE_SPINS = 63
+
+
+def _default_levels(spatial_shape, wavelet):
+    """Levels used with ``levels=None``: scikit-image's default, the maximum level the
+    size allows minus 3, at least 1."""
+    return max(pywt.dwtn_max_level(spatial_shape, wavelet) - 3, 1)
 
 
 def _ycbcr_matrix():
@@ -272,6 +280,97 @@ class WaveletDenoiser(_ImageFilter):
                     "levels, levels=None, or larger images."
                 )
 
+    def _checked_wavelet(self):
+        """The validated parameters' ``pywt.Wavelet`` (the non-orthogonal warning is left
+        to fit and transform)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return self._check_params()
+
+    def spatial_contract(self, image_shape=None):
+        """What tiles of an image, or dask chunks, must give wavelet shrinkage.
+
+        Used by :func:`sklearn_denoise.dask.denoise_dask` for the default overlap of
+        chunks, which also runs :meth:`for_image_shape` on them.
+
+        Parameters
+        ----------
+        image_shape : tuple of int, default=None
+            ``(H, W[, C])`` of the whole images. Needed with ``levels=None``: the
+            levels, and so the contract, are then those ``transform`` picks for that
+            size; ignored otherwise.
+
+        Returns
+        -------
+        contract : SpatialContract
+            Named tuple ``(margin, multiple, min_size)``, with ``L`` the filter length
+            (``pywt.Wavelet(wavelet).dec_len``: 2 for "db1", 4 for "db2") and ``J`` the
+            number of levels:
+
+            - ``margin`` = ``(L - 1) * (2**J - 1) + cycle_spins``, rounded up to
+              ``multiple``: a level-``J`` coefficient is computed from
+              ``(L - 1) * (2**J - 1) + 1`` consecutive samples, and a pixel is synthesised
+              from the coefficients whose support holds it; cycle spinning shifts the
+              image circularly by up to ``cycle_spins`` pixels, which must not wrap the
+              far border of a tile into the context.
+            - ``multiple`` = ``2**J``: each level halves the sampling grid, so tile
+              borders must fall on multiples of ``2**J`` for tiles to share the whole
+              image's coefficient grid.
+            - ``min_size`` = ``(L - 1) * 2**J``: the smallest side PyWavelets allows
+              ``J`` levels for (``transform`` rejects smaller images when ``levels`` is
+              given).
+
+            Thresholds use statistics of the whole image (BayesShrink's sub-band
+            variances, VisuShrink's size-dependent threshold, an estimated ``sigma``),
+            which are computed per tile: tiled results are close to, not equal to, the
+            untiled ones.
+
+        Raises
+        ------
+        ValueError
+            With ``levels=None`` and no ``image_shape``.
+        """
+        wavelet = self._checked_wavelet()
+        levels = self.levels
+        if levels is None:
+            if image_shape is None:
+                raise ValueError(
+                    "WaveletDenoiser with levels=None: pass image_shape, the levels depend "
+                    "on it."
+                )
+            levels = _default_levels(tuple(image_shape)[:2], wavelet)
+        taps = wavelet.dec_len - 1
+        radius = taps * (2**levels - 1) + self.cycle_spins
+        return make_contract(radius, 2**levels, taps * 2**levels)
+
+    def for_image_shape(self, image_shape):
+        """The denoiser to run on tiles or chunks of images of ``image_shape``.
+
+        With ``levels=None`` the number of levels depends on the size of the image
+        ``transform`` is given, so tiles would get fewer levels than the whole image;
+        :func:`sklearn_denoise.dask.denoise_dask` runs this copy on its chunks instead.
+
+        Parameters
+        ----------
+        image_shape : tuple of int
+            ``(H, W[, C])`` of the whole images.
+
+        Returns
+        -------
+        denoiser : WaveletDenoiser
+            A shallow copy (sharing the fitted state) with ``levels`` set to what
+            ``transform`` picks for ``image_shape``; ``self`` when ``levels`` is given, or
+            when the image is too small for those levels (it is then processed whole).
+        """
+        wavelet = self._checked_wavelet()
+        if self.levels is not None:
+            return self
+        spatial = tuple(image_shape)[:2]
+        levels = _default_levels(spatial, wavelet)
+        if levels > pywt.dwtn_max_level(spatial, wavelet):
+            return self
+        return copy.copy(self).set_params(levels=levels)
+
     def _denoise_images(self, images, layout):
         mode = self._normalize_mode()
         normalizations = [fit_normalization(img, mode) for img in images]
@@ -325,7 +424,7 @@ class WaveletDenoiser(_ImageFilter):
         wavelet = pywt.Wavelet(self.wavelet)
         levels = self.levels
         if levels is None:
-            levels = max(pywt.dwtn_max_level(spatial, wavelet) - 3, 1)
+            levels = _default_levels(spatial, wavelet)
         shifts = list(itertools.product(range(self.cycle_spins + 1), repeat=len(spatial)))
         out = None
         for shift in shifts:

@@ -11,6 +11,11 @@ and trimmed back, so pixels near chunk borders see the same context as in one in
 ``dask.array.to_zarr`` and the like) to run it, on threads, processes or a
 ``dask.distributed`` cluster.
 
+The default ``depth``, the grid chunk borders are aligned with and the smallest chunk
+size come from the estimator's ``spatial_contract()`` (for a Pipeline, the composition of
+its steps' contracts: their margins add up), the same contract the estimator's own tiles
+of large images use; see :func:`default_depth`.
+
 How close the chunked result is to the in-memory one depends on the method:
 
 - :class:`~sklearn_denoise.CNNDenoiser`: chunks overlap by the margin and are aligned with
@@ -31,11 +36,13 @@ How close the chunked result is to the in-memory one depends on the method:
   a slightly different, equally good denoising (same PSNR within a fraction of a dB; the
   tests bound the difference). A WaveletDenoiser with ``levels=None`` keeps the number of
   levels ``transform`` would pick for the whole image.
+- :class:`~sklearn_denoise.VarianceStabilizedDenoiser` overlaps chunks as its wrapped
+  denoiser does; its noise model (when not given) and its map onto [0, 1] are estimated
+  per chunk.
 - A noise level left to be estimated (``sigma=None``) is estimated per chunk, which adapts
   to noise that varies across a large image; pass ``sigma`` to use one value everywhere.
 """
 
-import copy
 import sys
 import threading
 from contextlib import contextmanager
@@ -43,7 +50,13 @@ from contextlib import contextmanager
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ._tiling import round_up
+from ._tiling import (
+    UnknownContractError,
+    contract_of,
+    for_image_shape,
+    make_contract,
+    round_up,
+)
 
 try:
     import dask.array as da
@@ -55,82 +68,42 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 __all__ = ["default_depth", "denoise_dask"]
 
-# Total variation has no finite receptive field, but the influence of a pixel decays fast:
-# run to convergence (eps=1e-6) with 32 pixels of overlap, the chunked result differs from
-# the in-memory one by 1e-4 RMS on noisy (sigma 0.1) sample images. With the default eps
-# the difference is dominated by the stopping rule being applied per chunk (0.004 RMS).
-_TV_DEPTH = 32
 
-
-def _overlap(estimator):
-    """``(radius, multiple, estimator)`` for a fitted denoiser.
-
-    ``radius``: pixels of context each output pixel depends on; ``multiple``: chunk
-    borders must fall on multiples of it (the downsampling grid of U-Nets and wavelets);
-    ``estimator``: the estimator to run on the chunks (a copy with the wavelet ``levels``
-    pinned when they were left to depend on the image size).
-    """
-    from ._classical import BilateralDenoiser, NLMeansDenoiser, TVDenoiser
-    from ._wavelet import WaveletDenoiser
-
-    spatial_contract = getattr(estimator, "spatial_contract", None)
-    if callable(spatial_contract):  # CNN and BM3D: the margin and grid their tiles need
-        margin, multiple = spatial_contract()
-        return margin, multiple, estimator
-    if isinstance(estimator, NLMeansDenoiser):
-        return estimator.patch_distance + estimator.patch_size // 2, 1, estimator
-    if isinstance(estimator, BilateralDenoiser):
-        return estimator._window() // 2, 1, estimator
-    if isinstance(estimator, TVDenoiser):
-        return _TV_DEPTH, 1, estimator
-    if isinstance(estimator, WaveletDenoiser):
-        return None, None, estimator  # depends on the image size, see _wavelet_overlap
-    raise TypeError(
+def _no_depth_error(estimator, exc):
+    return TypeError(
         f"No default overlap depth for {type(estimator).__name__}: pass depth= (the number "
-        "of pixels of context each output pixel depends on)."
+        f"of pixels of context each output pixel depends on). {exc}"
     )
-
-
-def _wavelet_overlap(estimator, spatial_shape):
-    import pywt
-
-    wavelet = pywt.Wavelet(estimator.wavelet)
-    levels = estimator.levels
-    if levels is None:
-        # what transform() would pick for the whole image, not for a chunk
-        levels = max(pywt.dwtn_max_level(spatial_shape, wavelet) - 3, 1)
-        estimator = copy.copy(estimator)
-        estimator.levels = levels
-    # a level-J coefficient depends on (L - 1) * (2**J - 1) + 1 samples, and so does the
-    # synthesis of a pixel from coefficients; cycle spinning shifts by up to cycle_spins
-    radius = (wavelet.dec_len - 1) * (2**levels - 1) + estimator.cycle_spins
-    return radius, 2**levels, estimator
 
 
 def default_depth(estimator, image_shape=None):
     """Overlap that :func:`denoise_dask` uses by default for a fitted denoiser.
 
+    It is the ``margin`` of the estimator's ``spatial_contract()`` (which documents how
+    each denoiser computes it), rounded up to the contract's grid:
+
     =====================  ==================================================================
-    CNNDenoiser            ``spatial_contract().margin``: 64 pixels for the shipped
-                           weights (their measured effective receptive radius), the
-                           theoretical receptive radius for others (256 pixels for the
-                           default U-Net)
+    CNNDenoiser            64 pixels for the shipped weights (their measured effective
+                           receptive radius), the theoretical receptive radius for others
+                           (256 pixels for the default U-Net), or ``tile_overlap``; on the
+                           network's downsampling grid
     NLMeansDenoiser        ``patch_distance + patch_size // 2``
     BilateralDenoiser      half the window, ``win_size // 2``
-    WaveletDenoiser        ``(filter length - 1) * (2**levels - 1) + cycle_spins``, with
-                           ``levels`` as ``transform`` picks them for the whole image
+    WaveletDenoiser        ``(filter length - 1) * (2**levels - 1) + cycle_spins`` on the
+                           ``2**levels`` grid, with ``levels`` as ``transform`` picks them
+                           for the whole image
     TVDenoiser             32 (TV has no finite receptive field; influence decays fast)
-    BM3DDenoiser           ``spatial_contract().margin``: 72 pixels, on the 9-pixel grid of
-                           bm3d's block matching (measured, see ``tile_size``)
+    BM3DDenoiser           72 pixels, on the 9-pixel grid of bm3d's block matching
+                           (measured, see ``tile_size``)
+    VarianceStabilized...  that of the wrapped denoiser
+    Pipeline               the sum of its steps' margins, on all their grids
     =====================  ==================================================================
-
-    Depths are rounded up to the grid multiple (the network's or the wavelet's
-    downsampling factor, BM3D's block-matching grid).
 
     Parameters
     ----------
     estimator : fitted denoiser
-        One of the package's denoisers.
+        One of the package's denoisers, a Pipeline of them, or any estimator with a
+        ``spatial_contract()`` method.
     image_shape : tuple of int, default=None
         ``(H, W)`` of the images; needed for a WaveletDenoiser with ``levels=None``.
 
@@ -138,15 +111,18 @@ def default_depth(estimator, image_shape=None):
     -------
     depth : int
         Pixels of overlap on each side of a chunk.
+
+    Raises
+    ------
+    TypeError
+        For an estimator that reports no spatial contract (pass ``depth=`` to
+        :func:`denoise_dask`).
     """
-    radius, multiple, est = _overlap(estimator)
-    if radius is None:
-        if image_shape is None and estimator.levels is None:
-            raise ValueError(
-                "WaveletDenoiser with levels=None: pass image_shape, the levels depend on it."
-            )
-        radius, multiple, _ = _wavelet_overlap(est, tuple(image_shape or (1, 1))[:2])
-    return round_up(radius, multiple)
+    shape = None if image_shape is None else tuple(image_shape)[:2]
+    try:
+        return contract_of(estimator, shape).margin
+    except UnknownContractError as exc:
+        raise _no_depth_error(estimator, exc) from exc
 
 
 # Each block limits torch's intra-op threads while it runs; the thread count seen when the
@@ -256,14 +232,17 @@ def denoise_dask(array, estimator, *, depth=None, stack=None, torch_threads=1):
         usual). Chunks may split the image axis and the spatial axes; the channel axis is
         made one chunk. A NumPy array is wrapped with :func:`dask.array.asarray`.
     estimator : fitted denoiser
-        Any of the package's denoisers (or another fitted transformer taking the image
-        convention, with ``depth`` given). It is pickled to the workers.
+        Any of the package's denoisers, a Pipeline of them, any fitted transformer taking
+        the image convention with a ``spatial_contract()`` method, or another one with
+        ``depth`` given. It is pickled to the workers.
     depth : int, default=None
         Pixels of overlap on each side of a chunk, on the two spatial axes. None uses
-        :func:`default_depth`: the receptive field of a CNNDenoiser (the result then equals
-        the in-memory ``transform``), and a documented default for the classical
-        denoisers. Rounded up to the downsampling multiple of a U-Net or a wavelet, and
-        spatial chunks are re-aligned to that multiple and made at least ``depth`` long.
+        the margin of the estimator's ``spatial_contract()`` (:func:`default_depth`): the
+        receptive field of a CNNDenoiser (the result then equals the in-memory
+        ``transform``), and a documented default for the classical denoisers. Rounded up
+        to the contract's grid (the downsampling multiple of a U-Net or a wavelet), and
+        spatial chunks are re-aligned to that grid and made at least ``depth`` and the
+        contract's ``min_size`` long.
     stack : bool, default=None
         Whether ``array`` is a stack of images. None decides from the dimensions: 2-D is
         one image, 4-D a stack, and 3-D a stack of grayscale images when the estimator
@@ -284,6 +263,8 @@ def denoise_dask(array, estimator, *, depth=None, stack=None, torch_threads=1):
         For an array with unknown chunk sizes (NaN in ``array.chunks``, e.g. after
         boolean indexing): call ``array.compute_chunk_sizes()`` first. Also for an empty
         array (a zero in its shape), a bad ``depth``, ``stack`` or ``torch_threads``.
+    TypeError
+        Without ``depth`` for an estimator that reports no spatial contract.
 
     Examples
     --------
@@ -324,25 +305,25 @@ def denoise_dask(array, estimator, *, depth=None, stack=None, torch_threads=1):
     spatial = (1, 2) if stack else (0, 1)
     spatial_shape = tuple(array.shape[a] for a in spatial)
 
-    if depth is None:
-        radius, multiple, estimator = _overlap(estimator)
-        if radius is None:
-            radius, multiple, estimator = _wavelet_overlap(estimator, spatial_shape)
-    else:
-        if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 0:
-            raise ValueError(f"depth must be a non-negative int, got {depth!r}.")
-        try:
-            _, multiple, estimator = _overlap(estimator)
-            if multiple is None:
-                _, multiple, estimator = _wavelet_overlap(estimator, spatial_shape)
-        except TypeError:
-            multiple = 1
-        radius = int(depth)
-    depth = round_up(radius, multiple)
+    if depth is not None and (
+        isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 0
+    ):
+        raise ValueError(f"depth must be a non-negative int, got {depth!r}.")
+    try:
+        contract = contract_of(estimator, spatial_shape)
+    except UnknownContractError as exc:
+        if depth is None:
+            raise _no_depth_error(estimator, exc) from exc
+        contract = make_contract(0)  # unknown: no grid and no minimum size to respect
+    depth = contract.margin if depth is None else round_up(depth, contract.multiple)
+    # e.g. a WaveletDenoiser with levels=None gets the levels of the whole image
+    estimator = for_image_shape(estimator, spatial_shape)
 
     chunks = list(array.chunks)
     for axis in spatial:
-        chunks[axis] = _aligned_chunks(chunks[axis], multiple, depth)
+        chunks[axis] = _aligned_chunks(
+            chunks[axis], contract.multiple, max(depth, contract.min_size)
+        )
     has_channels = array.ndim == (4 if stack else 3)
     if has_channels:
         chunks[-1] = (array.shape[-1],)

@@ -14,6 +14,7 @@ from skimage.restoration import (
 from sklearn.base import clone
 
 from sklearn_denoise import BilateralDenoiser, BM3DDenoiser, NLMeansDenoiser, TVDenoiser
+from sklearn_denoise._tiling import SpatialContract, make_contract, run_tiled
 from sklearn_denoise.datasets import load_sample_images
 from sklearn_denoise.metrics import psnr
 from sklearn_denoise.noise import gaussian
@@ -425,9 +426,79 @@ def test_bm3d_large_images_are_tiled_close_to_untiled(bm3d):
     assert diff.max() <= 0.05
     assert np.quantile(diff, 0.999) <= 0.01
     assert abs(psnr(clean, tiled) - psnr(clean, whole)) <= 0.01
-    assert BM3DDenoiser().spatial_contract() == (72, 9)
+    assert BM3DDenoiser().spatial_contract() == (72, 9, 9)
 
 
 def test_bm3d_tile_size_is_validated(bm3d, gray):
     with pytest.raises(ValueError, match="tile_size"):
         BM3DDenoiser(tile_size=8).fit(gray)
+
+
+# --------------------------------------------------------------------------- spatial contract
+
+
+@pytest.mark.parametrize(
+    ("denoiser", "expected"),
+    [
+        # patch_distance + patch_size // 2
+        (NLMeansDenoiser(), (8, 1, 1)),
+        (NLMeansDenoiser(patch_size=4, patch_distance=3), (5, 1, 1)),
+        (NLMeansDenoiser(patch_size=3, patch_distance=2, fast_mode=False), (3, 1, 1)),
+        # half the window: max(5, 2 * ceil(3 * sigma_spatial) + 1) // 2, or win_size // 2
+        (BilateralDenoiser(), (3, 1, 1)),
+        (BilateralDenoiser(sigma_spatial=2), (6, 1, 1)),
+        (BilateralDenoiser(sigma_spatial=0.1), (2, 1, 1)),
+        (BilateralDenoiser(win_size=11), (5, 1, 1)),
+        # a global method: the documented 32 pixels whatever the parameters
+        (TVDenoiser(), (32, 1, 1)),
+        (TVDenoiser(weight=1.0, max_num_iter=5), (32, 1, 1)),
+        # measured margin and grid; one pixel more than the profile's largest block
+        (BM3DDenoiser(), (72, 9, 9)),
+        (BM3DDenoiser(profile="vn"), (72, 9, 12)),
+        (BM3DDenoiser(profile="vn_old"), (72, 9, 13)),
+    ],
+    ids=lambda v: repr(v) if isinstance(v, tuple) else None,
+)
+def test_spatial_contracts(denoiser, expected):
+    contract = denoiser.spatial_contract()
+    assert isinstance(contract, SpatialContract)
+    assert tuple(contract) == expected
+
+
+def test_spatial_contract_checks_the_parameters():
+    with pytest.raises(ValueError, match="patch_size"):
+        NLMeansDenoiser(patch_size=0).spatial_contract()
+    with pytest.raises(ValueError, match="profile"):
+        BM3DDenoiser(profile="nope").spatial_contract()
+
+
+def _tiled(denoiser, image, margin, tile=40):
+    """``denoiser`` run on the overlapped tiles of one (H, W, C) image, as run_tiled does."""
+    out = np.empty_like(image)
+    return run_tiled(lambda rows, cols: denoiser.transform(image[rows, cols][None])[0],
+                     image.shape[:2], out, tile, make_contract(margin))
+
+
+@pytest.mark.parametrize(
+    "denoiser",
+    [
+        NLMeansDenoiser(sigma=0.1, normalize="none"),
+        NLMeansDenoiser(patch_size=3, patch_distance=4, sigma=0.1, normalize="none"),
+        BilateralDenoiser(sigma_color=0.1, normalize="none"),
+        BilateralDenoiser(sigma_color=0.1, sigma_spatial=2, normalize="none"),
+    ],
+    ids=["nlm", "nlm-3-4", "bilateral", "bilateral-sigma2"],
+)
+def test_local_filters_tiled_with_their_margin_equal_untiled(denoiser):
+    # Values in (0.2, 0.8) with a 0 and a 1 in every 8x8 block, so every tile has the
+    # same extremes: scikit-image's bilateral scales its intensity table by them.
+    rng = np.random.RandomState(0)
+    image = rng.uniform(0.2, 0.8, size=(120, 100, 1))
+    image[::8, ::8] = 0.0
+    image[4::8, 4::8] = 1.0
+    den = clone(denoiser).fit(image[None])
+    whole = den.transform(image[None])[0]
+    margin = den.spatial_contract().margin
+    np.testing.assert_allclose(_tiled(den, image, margin), whole, rtol=0, atol=1e-8)
+    # the margin is tight: one pixel less changes pixels next to the tile borders
+    assert np.abs(_tiled(den, image, margin - 1) - whole).max() > 1e-6

@@ -15,22 +15,27 @@ import dask  # noqa: E402
 import dask.array as da  # noqa: E402
 import joblib  # noqa: E402
 import torch  # noqa: E402
+from scipy.ndimage import uniform_filter  # noqa: E402
 from sklearn.base import BaseEstimator, TransformerMixin, clone  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
+from sklearn.pipeline import Pipeline  # noqa: E402
 
 from sklearn_denoise import (  # noqa: E402
     BilateralDenoiser,
     BM3DDenoiser,
     CNNDenoiser,
+    DenoiserMixin,
     NLMeansDenoiser,
     TVDenoiser,
+    VarianceStabilizedDenoiser,
     WaveletDenoiser,
 )
 from sklearn_denoise._modules import receptive_radius  # noqa: E402
+from sklearn_denoise._tiling import make_contract  # noqa: E402
 from sklearn_denoise.dask import _aligned_chunks, default_depth, denoise_dask  # noqa: E402
 from sklearn_denoise.datasets import load_sample_images  # noqa: E402
 from sklearn_denoise.metrics import psnr, psnr_scorer  # noqa: E402
-from sklearn_denoise.noise import gaussian  # noqa: E402
+from sklearn_denoise.noise import gaussian, poisson_gaussian  # noqa: E402
 
 # functions and classes of this module travel to the worker processes by value
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -91,6 +96,162 @@ def test_default_depths_of_the_classical_denoisers():
         default_depth(WaveletDenoiser())
     with pytest.raises(TypeError, match="depth="):
         default_depth(_ThreadProbe())
+    # a wrapper overlaps as its wrapped denoiser, a Pipeline by the sum of its steps
+    assert default_depth(VarianceStabilizedDenoiser(NLMeansDenoiser())) == 8
+    assert default_depth(VarianceStabilizedDenoiser(), image_shape=(512, 512)) == 64
+    pipe = Pipeline([("nlm", NLMeansDenoiser()), ("none", "passthrough"),
+                     ("bil", BilateralDenoiser(sigma_spatial=1))])
+    assert default_depth(pipe) == 8 + 3
+    # every depth is the margin of the estimator's own contract
+    for est in [NLMeansDenoiser(patch_size=3, patch_distance=9), BilateralDenoiser(win_size=9),
+                TVDenoiser(), BM3DDenoiser(profile="vn"), WaveletDenoiser(levels=2)]:
+        assert default_depth(est) == est.spatial_contract().margin
+
+
+def _spy_on_map_overlap(monkeypatch):
+    """Record the function, depth and chunks denoise_dask hands to da.map_overlap."""
+    seen = {}
+    real = da.map_overlap
+
+    def spy(func, array, **kwargs):
+        seen.update(func=func, depth=kwargs["depth"], chunks=array.chunks)
+        return real(func, array, **kwargs)
+
+    monkeypatch.setattr(da, "map_overlap", spy)
+    return seen
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        NLMeansDenoiser(sigma=SIGMA, patch_size=3, patch_distance=9),
+        BilateralDenoiser(sigma_color=0.1, sigma_spatial=2),
+        TVDenoiser(),
+        BM3DDenoiser(sigma=SIGMA, profile="vn"),
+        WaveletDenoiser(wavelet="db2", levels=2, cycle_spins=3),
+        WaveletDenoiser(),
+        VarianceStabilizedDenoiser(WaveletDenoiser(wavelet="db2"), gain=0.01,
+                                   read_noise=0.01, black_level=0.0),
+        Pipeline([("nlm", NLMeansDenoiser(sigma=SIGMA)),
+                  ("wavelet", WaveletDenoiser(wavelet="db2"))]),
+    ],
+    ids=["nlm", "bilateral", "tv", "bm3d", "wavelet", "wavelet-levels-none", "vst",
+         "pipeline"],
+)
+def test_chunks_overlap_by_the_spatial_contract(estimator, data, monkeypatch):
+    _, noisy = data
+    seen = _spy_on_map_overlap(monkeypatch)
+    est = clone(estimator).fit(noisy)
+    out = denoise_dask(da.from_array(noisy, chunks=(1, 50, 50)), est)  # lazy: not run
+    if isinstance(est, Pipeline):
+        # margins add up: NLMeans 8, db2 with 3 levels (192x192) 3 * 7 = 21 -> 24
+        expected = make_contract(8 + 24, 8, 24)
+    elif isinstance(est, VarianceStabilizedDenoiser):
+        expected = est.denoiser_.spatial_contract(image_shape=(192, 192))
+    elif isinstance(est, WaveletDenoiser) and est.levels is None:
+        expected = est.spatial_contract(image_shape=(192, 192))
+    else:
+        expected = est.spatial_contract()
+    assert seen["depth"] == {0: 0, 1: expected.margin, 2: expected.margin}
+    for axis in (1, 2):
+        chunks = seen["chunks"][axis]
+        assert all(c % expected.multiple == 0 for c in chunks[:-1])
+        assert min(chunks) >= max(expected.margin, expected.min_size)
+    assert out.chunks == seen["chunks"]
+    # size-dependent levels are pinned to the whole image's on the copy run on chunks
+    block_estimator = seen["func"].estimator
+    if isinstance(est, WaveletDenoiser):
+        assert block_estimator.levels == (est.levels or 4) and est.levels in (None, 2)
+    if isinstance(est, VarianceStabilizedDenoiser):
+        assert block_estimator.denoiser_.levels == 3  # db2: 6 levels possible, 3 used
+        assert est.denoiser_.levels is None
+
+
+class _BoxFilter(TransformerMixin, BaseEstimator):
+    """A denoiser of your own: a 21x21 box filter (radius 10) that records its blocks and
+    asks for 10 pixels of context, a 4-pixel grid and blocks of at least 24 pixels."""
+
+    blocks = []
+
+    def fit(self, X, y=None):
+        self.fitted_ = True
+        return self
+
+    def transform(self, X):
+        self.blocks.append(X.shape)
+        return uniform_filter(X, size=(1, 21, 21), mode="reflect")
+
+    def spatial_contract(self):
+        return make_contract(10, 4, min_size=24)
+
+
+def test_an_estimator_of_your_own_gets_the_overlap_it_asks_for(synchronous):
+    image = np.random.RandomState(0).uniform(size=(100, 100))
+    expected = uniform_filter(image, size=21, mode="reflect")
+    box = _BoxFilter().fit(None)
+    assert default_depth(box) == 12  # 10 rounded up to the 4-pixel grid
+    _BoxFilter.blocks.clear()
+    out = denoise_dask(da.from_array(image, chunks=16), box)
+    # chunks of 16 are shorter than the 24 asked for: re-chunked on the grid
+    assert out.chunks == ((24, 24, 24, 28),) * 2
+    np.testing.assert_allclose(out.compute(), expected, rtol=0, atol=1e-12)
+    # blocks: first 24 + 12, inner 24 + 2 * 12, last 28 + 12
+    sides = {side for shape in _BoxFilter.blocks for side in shape[1:]}
+    assert sides == {36, 48, 40}
+    # less context than the filter's radius leaves seams
+    short = denoise_dask(da.from_array(image, chunks=16), box, depth=8).compute()
+    assert np.abs(short - expected).max() > 1e-3
+
+
+def test_a_denoiser_without_a_contract_needs_depth(synchronous):
+    class Identity(DenoiserMixin, TransformerMixin, BaseEstimator):
+        def fit(self, X, y=None):
+            self.fitted_ = True
+            return self
+
+        def transform(self, X):
+            return X
+
+    den = Identity().fit(None)
+    with pytest.raises(TypeError, match="depth=.*does not define spatial_contract"):
+        denoise_dask(da.zeros((64, 64), chunks=32), den)
+    out = denoise_dask(da.ones((64, 64), chunks=32), den, depth=3).compute()
+    np.testing.assert_array_equal(out, 1)
+
+
+def test_pipeline_of_local_filters_equals_the_in_memory_result(data, synchronous):
+    _, noisy = data
+    # normalize="none": the first step's output has small negative values, which "auto"
+    # would map onto [0, 1] per chunk (by the chunk's percentiles)
+    pipe = Pipeline([
+        ("nlm", NLMeansDenoiser(sigma=SIGMA, normalize="none")),
+        ("nlm3", NLMeansDenoiser(sigma=SIGMA, patch_size=3, patch_distance=2, normalize="none")),
+    ])
+    pipe.fit(noisy)
+    assert default_depth(pipe) == 8 + 3
+    arr = da.from_array(noisy, chunks=(1, 64, 64))
+    expected = pipe.transform(noisy)
+    np.testing.assert_allclose(denoise_dask(arr, pipe).compute(), expected, rtol=0, atol=1e-5)
+    # the first step's margin alone is not enough
+    short = denoise_dask(arr, pipe, depth=8).compute()
+    assert np.abs(short - expected).max() > 1e-4
+
+
+def test_variance_stabilized_wavelet_levels_are_pinned(data, synchronous):
+    clean, _ = data
+    counts = poisson_gaussian(30 * clean, gain=1, read_sigma=2, black_level=100,
+                              random_state=0)
+    counts = np.rint(counts).astype(np.uint16)
+    known = {"gain": 1.0, "read_noise": 2.0, "black_level": 100.0}
+    arr = da.from_array(counts, chunks=(1, 96, 96))
+    default = VarianceStabilizedDenoiser(**known).fit(counts)
+    got = denoise_dask(arr, default).compute()
+    # 192x192 with db1: transform uses 4 levels for the whole image
+    explicit = VarianceStabilizedDenoiser(WaveletDenoiser(levels=4), **known).fit(counts)
+    np.testing.assert_array_equal(got, denoise_dask(arr, explicit).compute())
+    fewer = VarianceStabilizedDenoiser(WaveletDenoiser(levels=3), **known).fit(counts)
+    assert not np.array_equal(got, denoise_dask(arr, fewer).compute())
+    assert default.denoiser_.levels is None
 
 
 def test_aligned_chunks():

@@ -6,13 +6,18 @@ import numpy as np
 import pytest
 from scipy.ndimage import uniform_filter
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.preprocessing import FunctionTransformer
 
 from sklearn_denoise import CNNDenoiser, available_models
 from sklearn_denoise._modules import receptive_radius
 from sklearn_denoise._tiling import (
     MEASURED_RADII,
     SpatialContract,
+    UnknownContractError,
+    compose_contracts,
+    contract_of,
     effective_radius,
+    for_image_shape,
     make_contract,
     run_tiled,
     tile_windows,
@@ -70,6 +75,79 @@ def test_run_tiled_equals_the_whole_with_a_margin_of_the_radius():
     assert np.abs(short - whole).max() > 1e-3
 
 
+def test_contract_min_size_defaults_to_one():
+    assert SpatialContract(64, 8).min_size == 1
+    assert make_contract(10, 4) == SpatialContract(12, 4, 1)
+    assert make_contract(10, 4, min_size=30) == (12, 4, 30)
+    assert make_contract(-3, 0, min_size=0) == (0, 1, 1)  # clipped to valid values
+
+
+def test_composed_contracts_add_margins_on_a_common_grid():
+    assert compose_contracts() == (0, 1, 1)
+    assert compose_contracts(make_contract(8)) == (8, 1, 1)
+    # margins 8 + 8, grids 1 and 8, sizes 1 and 8
+    assert compose_contracts(make_contract(8), make_contract(7, 8, 8)) == (16, 8, 8)
+    # margins 4 + 6 = 10 rounded up to lcm(4, 6) = 12
+    assert compose_contracts(make_contract(3, 4, 5), make_contract(5, 6, 2)) == (12, 12, 5)
+
+
+class _Local(TransformerMixin, BaseEstimator):
+    """A filter reporting a contract, optionally depending on the image size."""
+
+    def __init__(self, radius=3, sized=False):
+        self.radius = radius
+        self.sized = sized
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return X
+
+    def spatial_contract(self, image_shape=None):
+        if self.sized:
+            return make_contract(image_shape[0] // 10, 2)
+        return (self.radius, 1)  # a plain tuple is accepted too
+
+    def for_image_shape(self, image_shape):
+        return _Local(self.radius + 1) if self.sized else self
+
+
+class _NoShape(_Local):
+    def spatial_contract(self):
+        return make_contract(self.radius, 4, 9)
+
+
+def test_contract_of_asks_the_estimator_and_composes_pipelines():
+    from sklearn.pipeline import Pipeline
+
+    assert contract_of(_Local(5)) == SpatialContract(5, 1, 1)
+    assert contract_of(_Local(sized=True), image_shape=(100, 80)) == (10, 2, 1)
+    assert contract_of(_NoShape(6), image_shape=(100, 80)) == (8, 4, 9)  # not passed on
+    pipe = Pipeline([("a", _Local(5)), ("skip", "passthrough"), ("b", _NoShape(6)),
+                     ("none", None)])
+    assert contract_of(pipe) == (16, 4, 9)  # 5 + 8 = 13 on the 4-pixel grid
+    with pytest.raises(UnknownContractError, match="no spatial_contract"):
+        contract_of(Pipeline([("a", _Local(5)), ("scale", FunctionTransformer())]))
+    assert issubclass(UnknownContractError, TypeError)
+
+
+def test_for_image_shape_pins_estimators_and_pipeline_steps():
+    from sklearn.pipeline import Pipeline
+
+    plain = _Local(5)
+    assert for_image_shape(plain, (64, 64)) is plain
+    assert for_image_shape(FunctionTransformer(), (64, 64)).__class__ is FunctionTransformer
+    sized = _Local(2, sized=True)
+    pipe = Pipeline([("plain", plain), ("sized", sized), ("skip", "passthrough")])
+    pinned = for_image_shape(pipe, (64, 64))
+    assert pinned is not pipe and pipe.steps[1][1] is sized  # the original is left alone
+    assert pinned.steps[0][1] is plain and pinned.steps[2][1] == "passthrough"
+    assert pinned.steps[1][1].radius == 3 and not pinned.steps[1][1].sized
+    unchanged = Pipeline([("plain", plain)])
+    assert for_image_shape(unchanged, (64, 64)) is unchanged
+
+
 def test_effective_radius_finds_the_radius_of_a_local_filter():
     image = np.random.RandomState(0).uniform(size=(96, 96, 1))
     radius, deviations = effective_radius(_box(5), image, tol=1e-12, radii=range(1, 12))
@@ -86,9 +164,9 @@ def test_shipped_weights_use_their_measured_radius(name):
     assert weights_digest(den.net_.module_) in MEASURED_RADII
     config = den.config_
     theoretical = receptive_radius(config["architecture"], config["depth"], config["blocks"])
-    assert den.spatial_contract() == (64, 8) and theoretical == 256
-    assert den.set_params(tile_overlap=20).spatial_contract() == (24, 8)
-    assert den.set_params(tile_overlap=0).spatial_contract() == (0, 8)
+    assert den.spatial_contract() == (64, 8, 1) and theoretical == 256
+    assert den.set_params(tile_overlap=20).spatial_contract() == (24, 8, 1)
+    assert den.set_params(tile_overlap=0).spatial_contract() == (0, 8, 1)
 
 
 @needs_gray
@@ -96,7 +174,7 @@ def test_fine_tuned_weights_fall_back_to_the_theoretical_radius():
     clean = load_sample_images(size=32)[:2].astype(np.float32) / 255
     den = CNNDenoiser(init_weights="gray", max_epochs=1, patches_per_image=1, patch_size=32,
                       train_sigma=0.1, random_state=0).fit(clean)
-    assert den.spatial_contract() == (256, 8)
+    assert den.spatial_contract() == (256, 8, 1)
 
 
 def test_models_of_your_own_use_their_receptive_radius():
@@ -106,7 +184,7 @@ def test_models_of_your_own_use_their_receptive_radius():
     unet = CNNDenoiser(depth=3, width=4, blocks=1, **small).fit(image)
     assert unet.spatial_contract() == (make_contract(receptive_radius("unet", 3, 1), 4))
     dncnn = CNNDenoiser("dncnn", depth=5, width=4, **small).fit(image)
-    assert dncnn.spatial_contract() == (5, 1)
+    assert dncnn.spatial_contract() == (5, 1, 1)
 
 
 @pytest.mark.parametrize("value, error", [(-1, ValueError), (1.5, TypeError), ("8", TypeError)])

@@ -10,7 +10,14 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_denoise import CNNDenoiser, VarianceStabilizedDenoiser, WaveletDenoiser
+from sklearn_denoise import (
+    CNNDenoiser,
+    DenoiserMixin,
+    NLMeansDenoiser,
+    VarianceStabilizedDenoiser,
+    WaveletDenoiser,
+)
+from sklearn_denoise._tiling import UnknownContractError, contract_of
 from sklearn_denoise._vst import _restabilize, stabilize, unstabilize
 from sklearn_denoise.metrics import psnr
 from sklearn_denoise.noise import NoiseModel, poisson_gaussian
@@ -451,3 +458,56 @@ def test_wrapped_sigma_above_one_in_stabilised_units_fits():
     den = VarianceStabilizedDenoiser(WaveletDenoiser(sigma=1.2)).fit(counts)
     assert den.denoiser_.get_params()["sigma"] == 1.2
     assert den.transform(counts).shape == counts.shape
+
+
+# --------------------------------------------------------------------------- spatial contract
+
+
+def test_spatial_contract_is_the_wrapped_denoisers():
+    counts = _counts(_cells(64), peak=20)[None]
+    known = {"gain": 1.0, "read_noise": 2.0, "black_level": BLACK}
+    nlm = VarianceStabilizedDenoiser(NLMeansDenoiser(patch_size=3, patch_distance=4), **known)
+    assert nlm.spatial_contract() == (5, 1, 1)  # before fit: the template's
+    assert nlm.fit(counts).spatial_contract() == nlm.denoiser_.spatial_contract()
+    # the default WaveletDenoiser has levels=None: its contract needs the image size
+    default = VarianceStabilizedDenoiser(**known)
+    with pytest.raises(ValueError, match="image_shape"):
+        default.spatial_contract()
+    assert default.spatial_contract(image_shape=(512, 512)) == (64, 64, 64)
+    wavelet = WaveletDenoiser(wavelet="db2", levels=2)
+    assert VarianceStabilizedDenoiser(wavelet).spatial_contract() == (12, 4, 12)
+    # a frozen fitted denoiser answers through FrozenEstimator
+    frozen = VarianceStabilizedDenoiser(FrozenEstimator(NLMeansDenoiser().fit(counts)),
+                                        **known)
+    assert frozen.fit(counts).spatial_contract() == (8, 1, 1)
+
+
+def test_spatial_contract_of_a_wrapped_denoiser_without_one_is_unknown():
+    class Identity(DenoiserMixin, TransformerMixin, BaseEstimator):
+        def fit(self, X, y=None):
+            return self
+
+        def transform(self, X):
+            return X
+
+    den = VarianceStabilizedDenoiser(Identity())
+    with pytest.raises(UnknownContractError, match="does not report a spatial contract"):
+        den.spatial_contract()
+    with pytest.raises(TypeError, match="spatial_contract"):
+        contract_of(den)
+
+
+def test_for_image_shape_pins_the_wrapped_wavelet_levels():
+    counts = _counts(_cells(64), peak=20)[None]
+    den = VarianceStabilizedDenoiser(gain=1.0, read_noise=2.0, black_level=BLACK).fit(counts)
+    pinned = den.for_image_shape((192, 192))
+    assert pinned is not den and pinned.denoiser_.levels == 4
+    assert den.denoiser_.levels is None  # the original is left alone
+    assert pinned.noise_models_ is den.noise_models_
+    # 64x64 images: 6 - 3 = 3 levels, as transform picks them
+    np.testing.assert_array_equal(den.for_image_shape((64, 64)).transform(counts),
+                                  den.transform(counts))
+    nlm = VarianceStabilizedDenoiser(NLMeansDenoiser(), gain=1.0, read_noise=2.0,
+                                     black_level=BLACK)
+    assert nlm.for_image_shape((192, 192)) is nlm  # not fitted
+    assert nlm.fit(counts).for_image_shape((192, 192)) is nlm

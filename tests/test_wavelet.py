@@ -10,6 +10,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline
 
 from sklearn_denoise import WaveletDenoiser
+from sklearn_denoise._tiling import SpatialContract, effective_radius
 from sklearn_denoise.datasets import load_sample_images
 from sklearn_denoise.metrics import psnr, psnr_scorer, ssim_scorer
 from sklearn_denoise.noise import gaussian
@@ -333,3 +334,89 @@ def test_grid_search_picks_best_psnr():
     assert np.all(np.isfinite(search.cv_results_["mean_test_ssim"]))
     # the refitted pipeline denoises
     assert psnr(clean, search.transform(noisy)) > psnr(clean, noisy)
+
+
+# --------------------------------------------------------------------------- spatial contract
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        # (L - 1) * (2**J - 1) + cycle_spins rounded up to 2**J; 2**J; (L - 1) * 2**J
+        ({"wavelet": "db1", "levels": 3}, (8, 8, 8)),  # 7 -> 8
+        ({"wavelet": "db2", "levels": 2}, (12, 4, 12)),  # 9 -> 12
+        ({"wavelet": "db2", "levels": 1}, (4, 2, 6)),  # 3 -> 4, smaller than min_size
+        ({"wavelet": "sym4", "levels": 2}, (24, 4, 28)),  # 21 -> 24
+        ({"wavelet": "db1", "levels": 3, "cycle_spins": 2}, (16, 8, 8)),  # 9 -> 16
+        ({"wavelet": "db1", "levels": 2, "cycle_spins": 1}, (4, 4, 4)),  # 4
+    ],
+)
+def test_spatial_contract(params, expected):
+    contract = WaveletDenoiser(**params).spatial_contract()
+    assert isinstance(contract, SpatialContract)
+    assert tuple(contract) == expected
+    # image_shape only matters with levels=None
+    assert WaveletDenoiser(**params).spatial_contract(image_shape=(4096, 4096)) == contract
+
+
+def test_spatial_contract_with_levels_none_uses_the_whole_image_levels():
+    # 512x512 allows 9 db1 levels, transform uses 9 - 3 = 6: 63 -> 64 pixels
+    assert WaveletDenoiser().spatial_contract(image_shape=(512, 512)) == (64, 64, 64)
+    # 192x200 with db2: 6 levels possible, 3 used: 3 * 7 = 21 -> 24 pixels
+    assert WaveletDenoiser(wavelet="db2").spatial_contract(image_shape=(192, 200, 3)) == (
+        24, 8, 24
+    )
+    with pytest.raises(ValueError, match="image_shape"):
+        WaveletDenoiser().spatial_contract()
+    with pytest.raises(ValueError, match="Unknown wavelet"):
+        WaveletDenoiser(wavelet="nope", levels=2).spatial_contract()
+
+
+@pytest.mark.parametrize(("wavelet", "levels"), [("db2", 2), ("sym4", 1), ("coif1", 2)])
+def test_min_size_is_the_smallest_image_transform_accepts(wavelet, levels):
+    den = WaveletDenoiser(sigma=0.1, wavelet=wavelet, levels=levels)
+    size = den.spatial_contract().min_size
+    image = np.random.RandomState(0).uniform(size=(1, size, size + 3))
+    den.fit(image).transform(image)
+    with pytest.raises(ValueError, match="too small"):
+        den.transform(image[:, 1:])
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"wavelet": "db2", "levels": 2},
+        {"wavelet": "sym4", "levels": 2},
+        {"wavelet": "coif1", "levels": 2},
+        {"wavelet": "db2", "levels": 3},
+        {"wavelet": "db2", "levels": 2, "cycle_spins": 1},
+    ],
+)
+def test_margin_bounds_the_measured_context(params):
+    # With sigma given and VisuShrink the thresholds depend only on the image size, so
+    # replacing the input farther than the margin from a region (keeping the size) must
+    # leave the output there unchanged. The measured radius: 8, 20, 12, 16 and 8 pixels.
+    image = np.random.RandomState(0).uniform(size=(128, 128, 1))
+    den = WaveletDenoiser(sigma=0.1, method="VisuShrink", normalize="none", **params)
+    den.fit(image[None])
+    margin = den.spatial_contract().margin
+    radius, deviations = effective_radius(
+        lambda x: den.transform(x[None])[0], image, tol=1e-9, radii=range(0, margin + 1)
+    )
+    assert radius is not None and radius <= margin
+    assert deviations[margin // 2] > 1e-3  # half the margin would not do
+
+
+def test_for_image_shape_pins_the_levels_of_the_whole_image(gray):
+    den = WaveletDenoiser(sigma=0.1, method="VisuShrink").fit(gray)
+    pinned = den.for_image_shape((192, 192))
+    # 192x192 with db1: 7 levels possible, transform uses 4 for the whole image
+    assert pinned is not den and pinned.levels == 4 and den.levels is None
+    assert pinned.n_channels_in_ == den.n_channels_in_  # the fitted state is kept
+    assert pinned.spatial_contract() == den.spatial_contract(image_shape=(192, 192))
+    # 64x64 images: 6 - 3 = 3 levels, as transform picks them
+    np.testing.assert_array_equal(den.for_image_shape((64, 64)).transform(gray),
+                                  den.transform(gray))
+    assert den.set_params(levels=2).for_image_shape((192, 192)) is den
+    # too small for any level: left as it is (such an image is never split)
+    assert WaveletDenoiser(wavelet="db2").for_image_shape((2, 2)).levels is None
