@@ -134,7 +134,7 @@ def test_degradation_parameters_are_checked(kwargs, match):
 ])
 def test_estimate_noise_level_sees_white_correlated_and_compressed_noise(noise, true):
     noisy = noise(CAMERA)
-    assert estimate_noise_level(noisy) * 255 == pytest.approx(true, rel=0.2)
+    assert estimate_noise_level(noisy) * 255 == pytest.approx(true, rel=0.2, abs=1.5)
 
 
 def test_estimate_noise_level_where_the_wavelet_estimate_fails():
@@ -146,7 +146,8 @@ def test_estimate_noise_level_where_the_wavelet_estimate_fails():
 def test_estimate_noise_level_scales_layouts_and_errors():
     noisy = gaussian(CAMERA, 20 / 255, random_state=0)
     level = estimate_noise_level(noisy)
-    assert estimate_noise_level(noisy * 255) == pytest.approx(level * 255, rel=1e-3)
+    # floats on [0, 255] are mapped onto [0, 1] by their percentiles, and the level back
+    assert estimate_noise_level(noisy * 255) == pytest.approx(level * 255, rel=0.05)
     rgb = np.stack([noisy] * 3, axis=0)
     assert estimate_noise_level(rgb, channel_axis=0) == pytest.approx(level, rel=1e-3)
     big = gaussian(np.tile(CAMERA, (4, 4)), 20 / 255, random_state=0)  # crops of 1024^2
