@@ -98,6 +98,36 @@ def _with_noise_map_channel(init, out):
     return save_weights(out, config, state, metadata)
 
 
+def _widened(init, width, out):
+    """Copy U-Net weights to a wider U-Net that computes exactly the same function.
+
+    Every convolution keeps the old weights in its first channels; the new output channels
+    keep their random initialisation, and the weights from new input channels to old
+    output channels are zero: the new channels carry values that never reach the old
+    ones or the output until training makes them useful (function-preserving widening,
+    in the spirit of Net2Net).
+    """
+    from sklearn_denoise.networks import UNet
+
+    config, state, metadata, _ = resolve_weights(init)
+    if config["architecture"] != "unet" or width <= config["width"]:
+        raise ValueError(f"--widen needs a U-Net narrower than {width}.")
+    torch.manual_seed(0)
+    wide = UNet(config["channels"], config["depth"], width, config["blocks"],
+                config["noise_level_input"]).state_dict()
+    for name, old in state.items():
+        new = wide[name]
+        new[tuple(slice(0, n) for n in old.shape)] = old.to(new.dtype)
+        if new.ndim == 4 and "upsample" in name:  # ConvTranspose2d: (in, out, kh, kw)
+            new[old.shape[0]:, : old.shape[1]] = 0
+        elif new.ndim == 4:  # Conv2d: (out, in, kh, kw)
+            new[: old.shape[0], old.shape[1]:] = 0
+    metadata = {**metadata, "initialized_from": f"{init} (widened from width "
+                f"{config['width']} to {width}, function-preserving)"}
+    config = {**config, "width": width}
+    return save_weights(out, config, wide, metadata)
+
+
 def _commit():
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
@@ -120,6 +150,9 @@ def main(argv=None):
                         "the shipped model)")
     parser.add_argument("--add-noise-map", action="store_true",
                         help="--init weights are blind: add a zero noise-map input channel")
+    parser.add_argument("--widen", type=int, default=None, metavar="WIDTH",
+                        help="--init is a U-Net: start from it widened to WIDTH channels, "
+                        "computing the same function")
     parser.add_argument("--export", default=None, help="weight file written after each eval")
     parser.add_argument("--eval-every", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None)
@@ -154,6 +187,8 @@ def main(argv=None):
         init = args.init
         if init and args.add_noise_map:
             init = str(_with_noise_map_channel(init, ckpt.with_suffix(".init.pt")))
+        if init and args.widen:
+            init = str(_widened(init, args.widen, ckpt.with_suffix(".wide.pt")))
         den = CNNDenoiser(**recipe, **schedule, init_weights=init, random_state=args.seed)
         if args.init:
             for key in ("architecture", "depth", "width", "blocks"):
