@@ -6,6 +6,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ._normalize import check_normalize, fit_normalization
+from ._param_checks import validate_params
 from ._validation import image_target, restore_layout, validate_images
 from .metrics import j_invariant_loss, psnr
 
@@ -72,19 +73,31 @@ class DenoiserMixin:
         )
 
     def __sklearn_tags__(self):
+        # What the image convention accepts: 2-D X (flattened images with image_shape, or
+        # 1-D signals) and 3-D stacks (n, H, W) ((n, H, W, C) too, which the tags cannot
+        # say); no 1-D X, sparse matrices or NaN. Output keeps X's dtype (integers too).
         tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.one_d_array = False
+        tags.input_tags.two_d_array = True
+        tags.input_tags.three_d_array = True
+        tags.input_tags.sparse = False
         tags.input_tags.allow_nan = False
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.requires_fit = True
         return tags
 
 
 class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
     """Base for stateless denoisers that process each image on its own.
 
-    Subclasses implement ``_check_params()``, ``_denoise_image(image, layout)`` for one
+    Subclasses declare ``_parameter_constraints`` (every ``__init__`` parameter -> its check,
+    see :mod:`sklearn_denoise._param_checks`), validated in :meth:`fit`, and
+    ``_inference_params``, the parameters ``transform`` reads and re-checks (a value set with
+    ``set_params`` after fit); they implement ``_denoise_image(image, layout)`` for one
     float image of shape (H, W, C) and ``spatial_contract()`` (their context radius, see
     :meth:`DenoiserMixin.spatial_contract`; its ``min_size`` is usually
-    ``self._fit_min_size()``), and may set ``_min_size`` (in pixels) or override
+    ``self._fit_min_size()``), may add the rules that tie parameters together in
+    ``_check_params()``, and may set ``_min_size`` (in pixels) or override
     ``_check_layout`` to reject input the method cannot process.
 
     Each image is first mapped onto [0, 1] as the ``normalize`` parameter says (see
@@ -95,9 +108,13 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
 
     _min_size = 1
     _noise_level_params = ("sigma", "h", "sigma_color")
+    _parameter_constraints = {}
+    _inference_params = ()
 
     def _check_params(self):
-        """Validate the hyper-parameters; raise ValueError / TypeError naming the bad one."""
+        """The constraints table (ValueError / TypeError naming the bad parameter); a
+        subclass adds the rules that tie parameters together."""
+        validate_params(self)
 
     def _fit_min_size(self):
         return self._min_size
@@ -147,7 +164,8 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
             Same layout and dtype as ``X``.
         """
         check_is_fitted(self)
-        self._check_params()
+        # only what inference reads, in case set_params changed it after fit
+        validate_params(self, self._inference_params)
         images, layout = validate_images(self, X, reset=False, min_size=self._fit_min_size())
         self._check_layout(images, layout)
         out = self._denoise_images(images, layout)

@@ -23,12 +23,15 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import _ImageFilter
 from ._color import from_opponent, opponent_noise_levels, to_opponent
 from ._param_checks import (
-    check_bool,
-    check_choice,
-    check_int,
-    check_n_jobs,
-    check_real,
-    check_sigma,
+    Anything,
+    Bool,
+    Float,
+    Int,
+    NJobs,
+    Normalize,
+    Options,
+    Sigma,
+    validate_params,
 )
 from ._tiling import make_contract, run_tiled
 from ._validation import (
@@ -227,11 +230,15 @@ class TVDenoiser(_SafeRangeFilter):
         self.image_shape = image_shape
         self.n_jobs = n_jobs
 
-    def _check_params(self):
-        check_real(self.weight, "weight", low=0, low_inclusive=False)
-        check_real(self.eps, "eps", low=0, low_inclusive=False)
-        check_int(self.max_num_iter, "max_num_iter", minimum=1)
-        check_n_jobs(self.n_jobs)
+    _parameter_constraints = {
+        "weight": Float(0, low_inclusive=False),
+        "eps": Float(0, low_inclusive=False),
+        "max_num_iter": Int(1),
+        "normalize": Normalize(),
+        "image_shape": Anything,  # checked with the images (validate_images)
+        "n_jobs": NJobs(),
+    }
+    _inference_params = ("weight", "eps", "max_num_iter", "normalize", "n_jobs")
 
     def spatial_contract(self):
         """What tiles of an image, or dask chunks, must give total variation.
@@ -351,13 +358,18 @@ class NLMeansDenoiser(_SafeRangeFilter):
         self.image_shape = image_shape
         self.n_jobs = n_jobs
 
-    def _check_params(self):
-        check_int(self.patch_size, "patch_size", minimum=1)
-        check_int(self.patch_distance, "patch_distance", minimum=1)
-        check_real(self.h, "h", low=0, low_inclusive=False, allow_none=True)
-        check_sigma(self.sigma, upper=None)
-        check_bool(self.fast_mode, "fast_mode")
-        check_n_jobs(self.n_jobs)
+    _parameter_constraints = {
+        "patch_size": Int(1),
+        "patch_distance": Int(1),
+        "h": Float(0, low_inclusive=False, allow_none=True),
+        "sigma": Sigma(),
+        "fast_mode": Bool(),
+        "normalize": Normalize(),
+        "image_shape": Anything,  # checked with the images (validate_images)
+        "n_jobs": NJobs(),
+    }
+    _inference_params = ("patch_size", "patch_distance", "h", "sigma", "fast_mode",
+                         "normalize", "n_jobs")
 
     def spatial_contract(self):
         """What tiles of an image, or dask chunks, must give non-local means.
@@ -377,7 +389,7 @@ class NLMeansDenoiser(_SafeRangeFilter):
             tile. ``multiple`` 1: no downsampling grid; ``min_size`` 1: images are padded
             by reflection, so any size works.
         """
-        self._check_params()
+        validate_params(self, ("patch_size", "patch_distance"))
         radius = self.patch_distance + self.patch_size // 2
         return make_contract(radius, 1, self._fit_min_size())
 
@@ -485,14 +497,19 @@ class BilateralDenoiser(_SafeRangeFilter):
         self.image_shape = image_shape
         self.n_jobs = n_jobs
 
-    def _check_params(self):
-        check_real(self.sigma_color, "sigma_color", low=0, low_inclusive=False, allow_none=True)
-        check_real(self.sigma_spatial, "sigma_spatial", low=0, low_inclusive=False)
-        check_int(self.win_size, "win_size", minimum=1, allow_none=True)
-        check_int(self.bins, "bins", minimum=1)
-        check_choice(self.mode, "mode", self._MODES)
-        check_real(self.cval, "cval")
-        check_n_jobs(self.n_jobs)
+    _parameter_constraints = {
+        "sigma_color": Float(0, low_inclusive=False, allow_none=True),
+        "sigma_spatial": Float(0, low_inclusive=False),
+        "win_size": Int(1, allow_none=True),
+        "bins": Int(1),
+        "mode": Options(*_MODES),
+        "cval": Float(),
+        "normalize": Normalize(),
+        "image_shape": Anything,  # checked with the images (validate_images)
+        "n_jobs": NJobs(),
+    }
+    _inference_params = ("sigma_color", "sigma_spatial", "win_size", "bins", "mode", "cval",
+                         "normalize", "n_jobs")
 
     def _window(self):
         if self.win_size is not None:
@@ -519,7 +536,7 @@ class BilateralDenoiser(_SafeRangeFilter):
             per tile. ``multiple`` 1: no downsampling grid; ``min_size`` 1: any size
             works.
         """
-        self._check_params()
+        validate_params(self, ("win_size", "sigma_spatial"))
         return make_contract(self._window() // 2, 1, self._fit_min_size())
 
     def _denoise_in_range(self, image, layout):
@@ -653,12 +670,16 @@ class BM3DDenoiser(_SafeRangeFilter):
         self.tile_size = tile_size
         self.n_jobs = n_jobs
 
-    def _check_params(self):
-        check_sigma(self.sigma, upper=None)
-        check_choice(self.profile, "profile", _BM3D_PROFILES)
-        check_choice(self.stage, "stage", _BM3D_STAGES)
-        check_int(self.tile_size, "tile_size", minimum=64)
-        check_n_jobs(self.n_jobs)
+    _parameter_constraints = {
+        "sigma": Sigma(),
+        "profile": Options(*_BM3D_PROFILES),
+        "stage": Options(*_BM3D_STAGES),
+        "normalize": Normalize(),
+        "image_shape": Anything,  # checked with the images (validate_images)
+        "tile_size": Int(64),
+        "n_jobs": NJobs(),
+    }
+    _inference_params = ("sigma", "profile", "stage", "normalize", "tile_size", "n_jobs")
 
     def _check_layout(self, images, layout):
         # signals first: "needs 9x9 images, got signal length 3" would be misleading
@@ -726,7 +747,7 @@ class BM3DDenoiser(_SafeRangeFilter):
             12 for "vn", 13 for "vn_old"): ``bm3d`` rejects images smaller than its
             blocks and crashes the interpreter on images exactly one block in size.
         """
-        self._check_params()
+        validate_params(self, ("profile",))
         return make_contract(_BM3D_MARGIN, _BM3D_GRID, _BM3D_BLOCK[self.profile] + 1)
 
     def _denoise_in_range(self, image, layout):

@@ -126,6 +126,18 @@ def _kind(path):
     return None
 
 
+def _supported_kind(path, error, prefix):
+    """``_kind`` of a ``path`` with a supported extension; ``error`` (with its message after
+    ``prefix``) naming the supported ones otherwise."""
+    kind = _kind(path)
+    if kind is None:
+        raise error(
+            f"{prefix}unsupported file type {path.suffix or '(no extension)'!r}; supported: "
+            f"{', '.join(SUPPORTED_EXTENSIONS)}."
+        )
+    return kind
+
+
 # ---------------------------------------------------------------------------------- reading
 def read_image(path, *, metadata=False, max_pixels=None):
     """Read a PNG, JPEG or TIFF file.
@@ -184,12 +196,7 @@ def read_image(path, *, metadata=False, max_pixels=None):
 def _open_checks(path):
     """(path, kind, first bytes) of an existing, non-empty file with a supported name."""
     path = Path(path)
-    kind = _kind(path)
-    if kind is None:
-        raise ImageFileError(
-            f"{path}: unsupported file type {path.suffix or '(no extension)'!r}; supported: "
-            f"{', '.join(SUPPORTED_EXTENSIONS)}."
-        )
+    kind = _supported_kind(path, ImageFileError, f"{path}: ")
     if not path.exists():
         raise ImageFileError(f"{path}: no such file.")
     if not path.is_file():
@@ -681,12 +688,7 @@ def write_image(path, image, *, quality=95, metadata=None, overwrite=True):
         If ``quality`` or ``metadata`` is invalid.
     """
     path = Path(path)
-    kind = _kind(path)
-    if kind is None:
-        raise ImageFormatError(
-            f"Cannot write {path}: unsupported file type {path.suffix or '(no extension)'!r}; "
-            f"supported: {', '.join(SUPPORTED_EXTENSIONS)}."
-        )
+    kind = _supported_kind(path, ImageFormatError, f"Cannot write {path}: ")
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]

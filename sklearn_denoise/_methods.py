@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._base import _ImageFilter
-from ._param_checks import check_choice, check_sigma
+from ._param_checks import Normalize, Options, Sigma
 
 __all__ = [
     "METHODS",
@@ -138,9 +138,12 @@ class _NoiseLevelFilter(_ImageFilter):
         self.sigma = sigma
         self.normalize = normalize
 
-    def _check_params(self):
-        check_choice(self.method, "method", {"tv", "bilateral"})
-        check_sigma(self.sigma, upper=None)
+    _parameter_constraints = {
+        "method": Options("tv", "bilateral"),
+        "sigma": Sigma(),
+        "normalize": Normalize(),
+    }
+    _inference_params = ("method", "sigma", "normalize")
 
     def _denoise_image(self, image, layout):
         from ._classical import BilateralDenoiser, TVDenoiser

@@ -4,6 +4,8 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from ._normalize import check_normalize
+
 
 def check_bool(value, name):
     """Validate a boolean flag (Python or NumPy bool)."""
@@ -132,6 +134,16 @@ def Bool(allow_none=False):  # noqa: N802
 def Sigma(upper=None):  # noqa: N802
     """A noise level: None or a non-negative finite float (at most ``upper``)."""
     return lambda value, name: check_sigma(value, name, allow_none=True, upper=upper)
+
+
+def NJobs():  # noqa: N802
+    """A joblib ``n_jobs``: None or a non-zero int."""
+    return check_n_jobs
+
+
+def Normalize():  # noqa: N802
+    """The ``normalize`` parameter: "auto", "percentile", "none", True or False."""
+    return lambda value, name: check_normalize(value)
 
 
 def Anything(value, name):  # noqa: N802

@@ -15,11 +15,12 @@ import math
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.frozen import FrozenEstimator
+from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import DenoiserMixin
 from ._normalize import Normalization, robust_range
-from ._param_checks import check_real
+from ._param_checks import Float, validate_params
 from ._tiling import contract_of
 from ._tiling import for_image_shape as _for_image_shape
 from ._validation import image_target, restore_layout, validate_images
@@ -33,6 +34,8 @@ _SQRT_3_2 = math.sqrt(1.5)
 _D_MIN = 2 * math.sqrt(3 / 8)
 # A given black level above this percentile of an image is a unit mistake.
 _BLACK_PERCENTILE = 99.0
+# What transform reads of the parameters (it runs the fitted denoiser_, not denoiser).
+_INFERENCE_PARAMS = ("gain", "read_noise", "black_level")
 
 
 def _check_model(model):
@@ -45,6 +48,16 @@ def _check_model(model):
             "model has no noise (gain=0 and read_noise=0): there is nothing to stabilise."
         )
     return model
+
+
+def _check_denoiser(denoiser, name):
+    """None, or an object with ``fit`` and ``transform``."""
+    if denoiser is not None and not (hasattr(denoiser, "fit") and hasattr(denoiser, "transform")):
+        raise TypeError(
+            f"{name} must be None or a denoiser with fit and transform methods, got "
+            f"{denoiser!r}."
+        )
+    return denoiser
 
 
 def stabilize(z, model):
@@ -343,23 +356,30 @@ class VarianceStabilizedDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator)
             return WaveletDenoiser()
         return self.denoiser
 
-    def _check_params(self):
-        denoiser = self.denoiser
-        if denoiser is not None and not (
-            hasattr(denoiser, "fit") and hasattr(denoiser, "transform")
-        ):
-            raise TypeError(
-                "denoiser must be None or a denoiser with fit and transform methods, got "
-                f"{denoiser!r}."
-            )
-        gain = check_real(self.gain, "gain", low=0, allow_none=True)
-        read = check_real(self.read_noise, "read_noise", low=0, allow_none=True)
-        check_real(self.black_level, "black_level", allow_none=True)
-        if gain == 0 and read == 0:
+    _parameter_constraints = {
+        "denoiser": _check_denoiser,
+        "gain": Float(0, allow_none=True),
+        "read_noise": Float(0, allow_none=True),
+        "black_level": Float(allow_none=True),
+    }
+
+    def _check_params(self, names=None):
+        """The constraints table (all of it, or the parameters in ``names``), and the rule
+        that ties ``gain`` and ``read_noise`` together."""
+        validate_params(self, names)
+        if self.gain == 0 and self.read_noise == 0:
             raise ValueError(
                 "gain=0 and read_noise=0 describe noise-free data: there is nothing to "
                 "denoise."
             )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # as deterministic as the wrapped denoiser (for a fixed random_state)
+        template = self._template()
+        if hasattr(template, "__sklearn_tags__"):
+            tags.non_deterministic = get_tags(template).non_deterministic
+        return tags
 
     # ------------------------------------------------------------------ tiling
     def _inner(self):
@@ -568,7 +588,8 @@ class VarianceStabilizedDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator)
             Same layout, dtype and scale as ``X``.
         """
         check_is_fitted(self)
-        self._check_params()
+        # only what inference reads, in case set_params changed it after fit
+        self._check_params(_INFERENCE_PARAMS)
         images, layout = validate_images(self, X, reset=False)
         scale = _dtype_scale(layout.dtype)
         out = []

@@ -13,7 +13,17 @@ from skimage.color import rgb2ycbcr, ycbcr2rgb
 from ._base import _ImageFilter
 from ._classical import _effective_param, _safe_exponents, _scale_back
 from ._normalize import fit_normalization
-from ._param_checks import check_bool, check_choice, check_int, check_n_jobs, check_sigma
+from ._param_checks import (
+    Anything,
+    Bool,
+    Int,
+    NJobs,
+    Normalize,
+    Options,
+    Sigma,
+    check_int,
+    validate_params,
+)
 from ._tiling import make_contract
 
 __all__ = ["WaveletDenoiser"]
@@ -27,6 +37,33 @@ _MAD_DENOM = float(norm.ppf(0.75))
 # shifts bring nothing but run time (skimage's cycle_spin sets no bound; listing 10**6
 # shifts per axis exhausted memory).
 _MAX_CYCLE_SPINS = 63
+
+
+def _check_wavelet(value, name):
+    """A discrete wavelet name of PyWavelets."""
+    if not isinstance(value, str):
+        raise TypeError(
+            f"{name} must be a str naming a discrete wavelet, got {value!r}; "
+            "see pywt.wavelist(kind='discrete') for valid names."
+        )
+    if value not in pywt.wavelist(kind="discrete"):
+        raise ValueError(
+            f"Unknown wavelet {value!r}: {name} must be a discrete wavelet name "
+            "from pywt.wavelist(kind='discrete'), e.g. 'db1', 'db2', 'sym4', 'coif1'."
+        )
+    return value
+
+
+def _check_cycle_spins(value, name):
+    """An int from 0 to ``_MAX_CYCLE_SPINS``."""
+    value = check_int(value, name, minimum=0)
+    if value > _MAX_CYCLE_SPINS:
+        raise ValueError(
+            f"{name} must be <= {_MAX_CYCLE_SPINS} (at most {_MAX_CYCLE_SPINS + 1} "
+            f"shifts per axis, {(_MAX_CYCLE_SPINS + 1) ** 2} transforms per image), got "
+            f"{value}. A few shifts (1 to 8) give most of the gain."
+        )
+    return value
 
 
 def _default_levels(spatial_shape, wavelet):
@@ -220,40 +257,32 @@ class WaveletDenoiser(_ImageFilter):
         self.image_shape = image_shape
         self.n_jobs = n_jobs
 
+    _parameter_constraints = {
+        "sigma": Sigma(),
+        "wavelet": _check_wavelet,
+        "mode": Options(*_MODES),
+        "method": Options(*_METHODS),
+        "levels": Int(1, allow_none=True),
+        "rescale_sigma": Bool(),
+        "convert2ycbcr": Bool(),
+        "cycle_spins": _check_cycle_spins,
+        "normalize": Normalize(),
+        "image_shape": Anything,  # checked with the images (validate_images)
+        "n_jobs": NJobs(),
+    }
+    _inference_params = ("sigma", "wavelet", "mode", "method", "levels", "rescale_sigma",
+                         "convert2ycbcr", "cycle_spins", "normalize", "n_jobs")
+
     def _check_params(self):
-        check_sigma(self.sigma, upper=None)
-        if not isinstance(self.wavelet, str):
-            raise TypeError(
-                f"wavelet must be a str naming a discrete wavelet, got {self.wavelet!r}; "
-                "see pywt.wavelist(kind='discrete') for valid names."
-            )
-        if self.wavelet not in pywt.wavelist(kind="discrete"):
-            raise ValueError(
-                f"Unknown wavelet {self.wavelet!r}: wavelet must be a discrete wavelet name "
-                "from pywt.wavelist(kind='discrete'), e.g. 'db1', 'db2', 'sym4', 'coif1'."
-            )
-        check_choice(self.mode, "mode", _MODES)
-        check_choice(self.method, "method", _METHODS)
-        check_int(self.levels, "levels", minimum=1, allow_none=True)
-        check_bool(self.rescale_sigma, "rescale_sigma")
-        check_bool(self.convert2ycbcr, "convert2ycbcr")
-        check_int(self.cycle_spins, "cycle_spins", minimum=0)
-        if self.cycle_spins > _MAX_CYCLE_SPINS:
-            raise ValueError(
-                f"cycle_spins must be <= {_MAX_CYCLE_SPINS} (at most {_MAX_CYCLE_SPINS + 1} "
-                f"shifts per axis, {(_MAX_CYCLE_SPINS + 1) ** 2} transforms per image), got "
-                f"{self.cycle_spins}. A few shifts (1 to 8) give most of the gain."
-            )
-        check_n_jobs(self.n_jobs)
-        wavelet = pywt.Wavelet(self.wavelet)
-        if not wavelet.orthogonal:
+        """The constraints table; warns (once, in fit) about a non-orthogonal wavelet."""
+        validate_params(self)
+        if not pywt.Wavelet(self.wavelet).orthogonal:
             warnings.warn(
                 f"Wavelet thresholding assumes an orthogonal wavelet; {self.wavelet!r} is not "
                 "orthogonal, so the thresholds are likely suboptimal.",
                 UserWarning,
                 stacklevel=3,
             )
-        return wavelet
 
     def _check_layout(self, images, layout):
         if self.convert2ycbcr and layout.n_channels != 3:
@@ -281,11 +310,10 @@ class WaveletDenoiser(_ImageFilter):
                 )
 
     def _checked_wavelet(self):
-        """The validated parameters' ``pywt.Wavelet`` (the non-orthogonal warning is left
-        to fit and transform)."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            return self._check_params()
+        """The ``pywt.Wavelet``, after checking the parameters the contract reads (the
+        non-orthogonal warning is left to fit)."""
+        validate_params(self, ("wavelet", "levels", "cycle_spins"))
+        return pywt.Wavelet(self.wavelet)
 
     def spatial_contract(self, image_shape=None):
         """What tiles of an image, or dask chunks, must give wavelet shrinkage.

@@ -72,6 +72,14 @@ def _paired(y_true, y_pred):
     return true, pred
 
 
+def _mean_over_pairs(y_true, y_pred, data_range, score):
+    """Mean of ``score(t, p, data_range)`` over the matching images of two batches, both
+    checked (:func:`_paired`), as is ``data_range``."""
+    true, pred = _paired(y_true, y_pred)
+    rng = _data_range(data_range)
+    return float(np.mean([score(t, p, rng) for t, p in zip(true, pred)]))
+
+
 def _data_range(data_range):
     if data_range is None:
         return 1.0
@@ -112,13 +120,13 @@ def psnr(y_true, y_pred, *, data_range=None):
         For an empty batch or empty images (the mean would be undefined), images of
         different shapes, NaN or infinite values, or a bad ``data_range``.
     """
-    true, pred = _paired(y_true, y_pred)
-    rng = _data_range(data_range)
-    scores = []
-    for t, p in zip(true, pred):
-        mse = np.mean((t - p) ** 2)
-        scores.append(100.0 if mse == 0 else peak_signal_noise_ratio(t, p, data_range=rng))
-    return float(np.mean(scores))
+    return _mean_over_pairs(y_true, y_pred, data_range, _psnr_one)
+
+
+def _psnr_one(t, p, data_range):
+    if np.mean((t - p) ** 2) == 0:
+        return 100.0
+    return peak_signal_noise_ratio(t, p, data_range=data_range)
 
 
 def ssim(y_true, y_pred, *, data_range=None, **kwargs):
@@ -147,22 +155,17 @@ def ssim(y_true, y_pred, *, data_range=None, **kwargs):
         For an empty batch or empty images (the mean would be undefined), images of
         different shapes, NaN or infinite values, or a bad ``data_range``.
     """
-    true, pred = _paired(y_true, y_pred)
-    rng = _data_range(data_range)
-    scores = []
-    for t, p in zip(true, pred):
+    def ssim_one(t, p, rng):
         opts = dict(kwargs)
         if "win_size" not in opts:
             smallest = min(t.shape[:2])
             if smallest < 7:
                 opts["win_size"] = max(1, smallest - (1 - smallest % 2))
         if opts.get("win_size", 7) < 3:
-            scores.append(_global_ssim(t, p, rng))
-            continue
-        scores.append(
-            structural_similarity(t, p, data_range=rng, channel_axis=-1, **opts)
-        )
-    return float(np.mean(scores))
+            return _global_ssim(t, p, rng)
+        return structural_similarity(t, p, data_range=rng, channel_axis=-1, **opts)
+
+    return _mean_over_pairs(y_true, y_pred, data_range, ssim_one)
 
 
 def _global_ssim(t, p, data_range):

@@ -301,6 +301,30 @@ def test_denoise_known_sensor_parameters_and_noise_options(sensor_stack, noisy_f
                                           "plane 2)"]
 
 
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        ("_positive_int", "0", "expected a positive integer, got 0"),
+        ("_positive_int", "2.5", "expected a positive integer, got '2.5'"),
+        ("_non_negative_int", "-1", "expected an integer >= 0, got -1"),
+        ("_finite_float", "x", "expected a number, got 'x'"),
+        ("_finite_float", "inf", "expected a finite number, got inf"),
+        ("_non_negative_float", "-1", "expected a number >= 0, got -1"),
+        ("_non_negative_float", "nan", "expected a finite number, got nan"),
+        ("_positive_float", "0", "expected a positive number, got 0"),
+    ],
+)
+def test_number_argument_types(name, text, message):
+    import argparse
+
+    from sklearn_denoise import cli
+
+    parse = getattr(cli, name)
+    with pytest.raises(argparse.ArgumentTypeError, match=f"^{message}$"):
+        parse(text)
+    assert parse("3") == 3 and type(parse("3")) is (int if name.endswith("int") else float)
+
+
 def test_denoise_noise_option_errors(sensor_stack, tmp_path, capsys):
     path, stack, _ = sensor_stack
     base = ["denoise", str(path), "-o", str(tmp_path / "o"), "--method", "tv", "-q"]
