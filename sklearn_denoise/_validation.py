@@ -315,14 +315,14 @@ def image_target(X, y, layout):
         )
     y_arr = check_array(y_arr, ensure_2d=True, allow_nd=True, dtype="numeric",
                         ensure_all_finite=True, input_name="y")
+    return to_float(as_images(y_arr, layout))
+
+
+def as_images(array, layout):
+    """An array laid out like the ``X`` that ``layout`` describes (1-D signals, flattened
+    images or an image stack) as (n, H, W, C)."""
     if layout.kind == "signals":
-        y_img = y_arr[:, np.newaxis, :, np.newaxis]
-    elif layout.kind == "flat":
-        y_img = y_arr.reshape((len(y_arr), *layout.image_shape))
-        if y_img.ndim == 3:
-            y_img = y_img[..., np.newaxis]
-    elif y_arr.ndim == 3:
-        y_img = y_arr[..., np.newaxis]
-    else:
-        y_img = y_arr
-    return to_float(y_img)
+        return array[:, np.newaxis, :, np.newaxis]
+    if layout.kind == "flat":
+        array = array.reshape((len(array), *layout.image_shape))
+    return array[..., np.newaxis] if array.ndim == 3 else array

@@ -23,7 +23,7 @@ from ._normalize import Normalization, robust_range
 from ._param_checks import Float, validate_params
 from ._tiling import contract_of
 from ._tiling import for_image_shape as _for_image_shape
-from ._validation import image_target, restore_layout, validate_images
+from ._validation import as_images, image_target, restore_layout, validate_images
 from .noise import NoiseModel, estimate_noise_model
 
 __all__ = ["VarianceStabilizedDenoiser", "stabilize", "unstabilize"]
@@ -215,16 +215,7 @@ def _from_layout(output, layout):
     if layout.kind == "list" or (layout.kind == "stack" and layout.channel_axis):
         images = [np.asarray(o, dtype=np.float64) for o in output]
         return images if layout.channel_axis else [img[..., np.newaxis] for img in images]
-    output = np.asarray(output, dtype=np.float64)
-    if layout.kind == "signals":
-        output = output[:, np.newaxis, :, np.newaxis]
-    elif layout.kind == "flat":
-        output = output.reshape((len(output), *layout.image_shape))
-        if output.ndim == 3:
-            output = output[..., np.newaxis]
-    else:
-        output = output[..., np.newaxis]
-    return list(output)
+    return list(as_images(np.asarray(output, dtype=np.float64), layout))
 
 
 class VarianceStabilizedDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
