@@ -156,4 +156,9 @@ def validate_params(estimator, names=None):
     class's constraints table."""
     constraints = type(estimator)._parameter_constraints
     for name in estimator.get_params(deep=False) if names is None else names:
+        if name not in constraints:
+            raise NotImplementedError(
+                f"{type(estimator).__name__}._parameter_constraints has no entry for the "
+                f"parameter {name!r}."
+            )
         constraints[name](getattr(estimator, name), name)

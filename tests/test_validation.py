@@ -8,7 +8,14 @@ from sklearn.pipeline import Pipeline
 
 from sklearn_denoise import WaveletDenoiser
 from sklearn_denoise._base import _ImageFilter
-from sklearn_denoise._param_checks import check_choice, check_int, check_sigma
+from sklearn_denoise._param_checks import (
+    Anything,
+    Float,
+    NJobs,
+    check_choice,
+    check_int,
+    check_sigma,
+)
 from sklearn_denoise._validation import (
     from_float,
     image_target,
@@ -21,6 +28,8 @@ from sklearn_denoise.metrics import j_invariant_loss, psnr
 
 class _Shift(_ImageFilter):
     """Adds ``offset`` to every pixel: exposes the conversions around ``_denoise_image``."""
+
+    _parameter_constraints = {"offset": Float(), "image_shape": Anything, "n_jobs": NJobs()}
 
     def __init__(self, offset=0.0, image_shape=None, n_jobs=None):
         self.offset = offset
