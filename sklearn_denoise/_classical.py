@@ -8,14 +8,12 @@ images one pixel high wherever the method allows.
 """
 
 import math
-import warnings
 
 import numpy as np
 from skimage.restoration import (
     denoise_bilateral,
     denoise_nl_means,
     denoise_tv_chambolle,
-    estimate_sigma,
 )
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
@@ -33,33 +31,13 @@ from ._param_checks import (
     Sigma,
     validate_params,
 )
+from ._sensor import estimate_gaussian_sigma
 from ._tiling import make_contract, run_tiled
 from ._validation import (
     _check_min_size,
 )
 
 __all__ = ["TVDenoiser", "NLMeansDenoiser", "BilateralDenoiser", "BM3DDenoiser"]
-
-
-def _estimate_sigma(image, layout):
-    """Noise std of one (H, W, C) image with skimage's estimate_sigma, averaged over channels.
-
-    Signals are estimated with a 1-D transform. An image with no detail at all (e.g.
-    constant) gives 0 instead of NaN.
-    """
-    with warnings.catch_warnings():
-        # skimage warns when the last axis is short and might be channels, and on
-        # empty medians; neither applies here
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        if layout.is_signal:
-            sigma = estimate_sigma(image[0, :, 0])
-        elif image.shape[-1] == 1:
-            sigma = estimate_sigma(image[..., 0])
-        else:
-            sigma = estimate_sigma(image, channel_axis=-1, average_sigmas=True)
-    sigma = float(sigma)
-    return sigma if np.isfinite(sigma) else 0.0
 
 
 def _as_2d_or_color(image):
@@ -394,7 +372,9 @@ class NLMeansDenoiser(_SafeRangeFilter):
         return make_contract(radius, 1, self._fit_min_size())
 
     def _denoise_in_range(self, image, layout):
-        sigma = self.sigma if self.sigma is not None else _estimate_sigma(image, layout)
+        sigma = self.sigma
+        if sigma is None:
+            sigma = estimate_gaussian_sigma(image, signal=layout.is_signal)
         h = self.h if self.h is not None else 0.8 * sigma
         if h == 0:
             return image.copy()
@@ -752,7 +732,9 @@ class BM3DDenoiser(_SafeRangeFilter):
 
     def _denoise_in_range(self, image, layout):
         bm3d = _import_bm3d()
-        sigma = self.sigma if self.sigma is not None else _estimate_sigma(image, layout)
+        sigma = self.sigma
+        if sigma is None:
+            sigma = estimate_gaussian_sigma(image, signal=layout.is_signal)
         if sigma == 0:
             return image.copy()
         stage = (

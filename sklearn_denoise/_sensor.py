@@ -52,18 +52,25 @@ def check_noise_model(value, name="noise_model"):
     return value
 
 
-def estimate_gaussian_sigma(image):
+def estimate_gaussian_sigma(image, *, signal=False):
     """White-noise standard deviation of one (H, W, C) image, averaged over channels.
 
     :func:`skimage.restoration.estimate_sigma` (wavelet detail, median absolute deviation);
+    ``signal=True``: the image is a (1, L, 1) 1-D signal, estimated with a 1-D transform.
     0 for images too small to estimate or with no detail at all.
     """
-    if min(image.shape[:2]) < 2:
+    if signal:
+        data, options = image[0, :, 0], {}
+    elif min(image.shape[:2]) < 2:
         return 0.0
+    else:
+        data, options = image, {"channel_axis": -1, "average_sigmas": True}
     with warnings.catch_warnings():
+        # skimage warns when the last axis is short and might be channels, and on empty
+        # medians; neither applies here
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        sigma = float(estimate_sigma(image, channel_axis=-1, average_sigmas=True))
+        sigma = float(estimate_sigma(data, **options))
     return sigma if np.isfinite(sigma) else 0.0
 
 
