@@ -120,3 +120,18 @@ def test_only_the_registered_bytes_load_without_an_in_file_checksum(tmp_path):
     torch.save(payload, copy)
     with pytest.raises(ValueError, match="has no checksum"):
         load_weights(copy)
+
+
+def test_shipped_models_give_their_reference_outputs():
+    """The shipped weights through today's code give the outputs recorded before the code
+    was reorganised (tests/data/make_pretrained_reference.py, run on commit 4903fbc)."""
+    import runpy
+    from pathlib import Path
+
+    data = Path(__file__).with_name("data")
+    make = runpy.run_path(str(data / "make_pretrained_reference.py"))
+    reference = np.load(data / "pretrained_reference.npz")
+    outputs = make["outputs"]()
+    assert sorted(outputs) == sorted(reference.files)
+    for name, out in outputs.items():
+        np.testing.assert_allclose(out, reference[name], rtol=0, atol=1e-5, err_msg=name)
