@@ -156,14 +156,16 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         Epochs of ``fit``, and the length of the cosine schedule.
     lr_schedule : {"cosine", "constant"}, default="cosine"
         "cosine": a skorch ``LRScheduler`` (``LambdaLR``) sets the rate of epoch ``e`` to
-        ``lr * (0.01 + 0.99 * (1 + cos(pi * min(e, max_epochs) / max_epochs)) / 2)``,
+        ``lr * (0.01 + 0.99 * (1 + cos(pi * (e % max_epochs) / max_epochs)) / 2)``,
         where ``e`` counts the epochs since ``fit`` (or since loading), over ``fit`` and
         ``partial_fit`` calls alike: ``partial_fit`` continues the curve where the last
-        call stopped, and after ``max_epochs`` epochs stays at 1 % of ``lr``. A model
-        loaded with :meth:`load` or :meth:`pretrained` starts at ``e = 0``, so repeated
-        ``partial_fit(epochs=1)`` calls fine-tune with a full cosine over ``max_epochs``
-        calls. The rate after each epoch is in ``history_[:, "event_lr"]``. "constant":
-        ``lr`` throughout. A skorch ``LRScheduler`` in ``callbacks`` replaces the cosine.
+        call stopped, and once a cycle of ``max_epochs`` epochs is complete (after
+        ``fit``, for example) the next epoch starts a new cycle at ``lr`` (a warm
+        restart). A model loaded with :meth:`load` or :meth:`pretrained` starts at
+        ``e = 0``, so repeated ``partial_fit(epochs=1)`` calls fine-tune with a full cosine
+        over ``max_epochs`` calls. The rate of each epoch is in
+        ``history_[:, "event_lr"]``. "constant": ``lr`` throughout. A skorch
+        ``LRScheduler`` in ``callbacks`` replaces the cosine.
     mask_ratio : float, default=0.02
         Fraction of pixels masked per patch in self-supervised training.
     init_weights : str or path, default=None

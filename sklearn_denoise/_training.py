@@ -141,13 +141,14 @@ class PlainPrintLog(PrintLog):
 class CosineDecay:
     """``lr_lambda`` of :class:`torch.optim.lr_scheduler.LambdaLR`: the factor of the
     initial learning rate at epoch ``e`` (counted from the start of training), a cosine
-    from 1 to 1 % over ``total_epochs`` epochs, then 1 %."""
+    from 1 to 1 % over ``total_epochs`` epochs that starts again after each cycle (warm
+    restarts, as in SGDR)."""
 
     def __init__(self, total_epochs):
         self.total_epochs = max(int(total_epochs), 1)
 
     def __call__(self, epoch):
-        progress = min(epoch, self.total_epochs) / self.total_epochs
+        progress = (epoch % self.total_epochs) / self.total_epochs
         return FINAL_LR_FRACTION + (1 - FINAL_LR_FRACTION) * 0.5 * (
             1 + math.cos(math.pi * progress))
 
