@@ -5,6 +5,8 @@ N(0, (sigma/255)^2) noise with a fixed seed, no clipping; denoise; clip to [0, 1
 by 255 and round; PSNR against the uint8 clean image with peak 255.
 """
 
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -86,3 +88,32 @@ def realistic_noisy(clean, kind, seed):
         rng = np.random.RandomState(seed)
         return jpeg(gaussian(x, 15 / 255, random_state=rng), quality=75), 15 / 255
     raise ValueError(f"unknown kind {kind!r}; one of {sorted(REALISTIC_KINDS)}")
+
+
+def has_bm3d():
+    """Whether the optional ``bm3d`` package is installed."""
+    try:
+        import bm3d  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def seconds_per_image(func, image, repeats):
+    """Median seconds of ``func(image)`` over ``repeats`` calls, after one warm-up call."""
+    func(image)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        func(image)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def git_commit():
+    """The repository's short commit hash (for training records), or "unknown"."""
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"

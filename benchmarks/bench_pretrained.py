@@ -15,14 +15,13 @@ the same run, with the ratios the targets ask for (model <= 1/3 of DnCNN, >= 20x
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _protocol import DATA, evaluate, read_folder  # noqa: E402
+from _protocol import DATA, evaluate, read_folder, seconds_per_image  # noqa: E402
 
 from sklearn_denoise import CNNDenoiser  # noqa: E402
 
@@ -38,14 +37,6 @@ def _bm3d():
     return lambda img, s: bm3d.bm3d(img, s / 255)
 
 
-def _seconds_per_image(func, image, repeats):
-    func(image)  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func(image)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def main(argv=None):
@@ -92,12 +83,12 @@ def main(argv=None):
     dncnn = CNNDenoiser("dncnn", depth=17, width=64, max_epochs=0, random_state=0)
     dncnn.fit(image[None].astype(np.float32))
     timings = {
-        "sklearn-denoise gray": _seconds_per_image(run_model, image, args.repeats),
-        "DnCNN 17x64 (same package module)": _seconds_per_image(
+        "sklearn-denoise gray": seconds_per_image(run_model, image, args.repeats),
+        "DnCNN 17x64 (same package module)": seconds_per_image(
             lambda img: dncnn.transform(img[None].astype(np.float32)), image, args.repeats),
     }
     if bm3d is not None:
-        timings["BM3D"] = _seconds_per_image(lambda img: bm3d(img, 25), image, 1)
+        timings["BM3D"] = seconds_per_image(lambda img: bm3d(img, 25), image, 1)
     ours = timings["sklearn-denoise gray"]
     print("\n## CPU seconds per 256x256 image (median)\n")
     print("| method | s / image | time relative to sklearn-denoise gray |")

@@ -24,7 +24,6 @@ seconds per 256x256 image next to a 17-layer DnCNN's in the same run.
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +36,10 @@ from _protocol import (  # noqa: E402
     DATA,
     READ_NOISE,
     counts_psnr,
+    has_bm3d,
     read_folder,
     realistic_noisy,
+    seconds_per_image,
     sensor_counts,
 )
 
@@ -83,12 +84,6 @@ def _cnn(model, **params):
     return CNNDenoiser.load(model, **params)
 
 
-def _has_bm3d():
-    try:
-        import bm3d  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def _denoise_each(make, images):
@@ -102,14 +97,6 @@ def _denoise_each(make, images):
     return outputs
 
 
-def _seconds_per_image(func, image, repeats):
-    func(image)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func(image)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def main(argv=None):
@@ -124,7 +111,7 @@ def main(argv=None):
     clean, _ = read_folder(args.images)
     data = {noise: noisy_set(noise, clean) for noise in noises}
     blind = _cnn(args.model)
-    bm3d = _has_bm3d() and not args.no_bm3d
+    bm3d = has_bm3d() and not args.no_bm3d
 
     def true_level(noise, level):
         if level is None:
@@ -185,8 +172,8 @@ def main(argv=None):
                  if img.shape == (256, 256))
     x = image[None].astype(np.float32)
     dncnn = CNNDenoiser("dncnn", depth=17, width=64, max_epochs=0, random_state=0).fit(x)
-    ours_s = _seconds_per_image(blind.transform, x, args.repeats)
-    dncnn_s = _seconds_per_image(dncnn.transform, x, args.repeats)
+    ours_s = seconds_per_image(blind.transform, x, args.repeats)
+    dncnn_s = seconds_per_image(dncnn.transform, x, args.repeats)
     print(f"\nCNN default call {ours_s:.4f} s per 256x256 image, DnCNN 17x64 {dncnn_s:.4f} s: "
           f"ratio {ours_s / dncnn_s:.3f} (target <= 0.333); median of {args.repeats}")
 

@@ -39,7 +39,9 @@ from _protocol import (  # noqa: E402
     DATA,
     READ_NOISE,
     counts_psnr,
+    has_bm3d,
     read_folder,
+    seconds_per_image,
     sensor_counts,
 )
 
@@ -59,12 +61,6 @@ from sklearn_denoise.noise import NoiseModel  # noqa: E402
 TRUE_MODEL = NoiseModel(gain=1.0, read_noise=READ_NOISE, black_level=BLACK_LEVEL)
 
 
-def _has_bm3d():
-    try:
-        import bm3d  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def _classical(bm3d):
@@ -123,14 +119,6 @@ def _run(make, noisy):
     return out, (time.perf_counter() - start) / len(noisy)
 
 
-def _seconds_per_image(func, image, repeats):
-    func(image)  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func(image)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def main(argv=None):
@@ -145,7 +133,7 @@ def main(argv=None):
     parser.add_argument("--baseline", default=None, help="weight file to compare with")
     args = parser.parse_args(argv)
     peaks = [float(p) for p in args.peaks.split(",")]
-    bm3d = _has_bm3d() and not args.no_bm3d
+    bm3d = has_bm3d() and not args.no_bm3d
 
     clean, _ = read_folder(args.images)
     noisy = {p: [sensor_counts(c, p, seed=k) for k, c in enumerate(clean)] for p in peaks}
@@ -183,9 +171,9 @@ def main(argv=None):
         gaussian_image = add_noise(image, 25, 0)
         sensor = _cnn(args.model)
         before = CNNDenoiser.pretrained("gray", noise_model="gaussian", normalize="none")
-        t_sensor = _seconds_per_image(lambda x: sensor.transform(x[None]), counts,
+        t_sensor = seconds_per_image(lambda x: sensor.transform(x[None]), counts,
                                       args.repeats)
-        t_before = _seconds_per_image(lambda x: before.transform(x[None]), gaussian_image,
+        t_before = seconds_per_image(lambda x: before.transform(x[None]), gaussian_image,
                                       args.repeats)
         print(f"\nCNN seconds per 256x256 image (median of {args.repeats}): counts, default "
               f"call {t_sensor:.4f}; Gaussian [0, 1] image, Gaussian-only call {t_before:.4f}; "

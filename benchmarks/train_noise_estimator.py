@@ -20,7 +20,6 @@ Its bias and spread against the true level on Set12: benchmarks/bench_realistic_
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ from skorch.callbacks import LRScheduler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _protocol import DATA, read_folder  # noqa: E402
+from _protocol import DATA, git_commit, read_folder  # noqa: E402
 
 from sklearn_denoise._modules import NoiseLevelNet  # noqa: E402
 from sklearn_denoise._weights import save_weights  # noqa: E402
@@ -70,12 +69,6 @@ class _DegradedPatches(torch.utils.data.Dataset):
         return x, y
 
 
-def _commit():
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main(argv=None):
@@ -118,7 +111,7 @@ def main(argv=None):
                               "schedule": "cosine to 1%", "loss": "L1 on log level",
                               "optimizer": "Adam"}),
         "minutes": round((time.time() - start) / 60, 1),
-        "commit": _commit(),
+        "commit": git_commit(),
         "script": "benchmarks/train_noise_estimator.py",
     }
     save_weights(args.out, config, net.module_.state_dict(), metadata, half=True)

@@ -38,7 +38,6 @@ training.
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -53,6 +52,7 @@ from _protocol import (  # noqa: E402
     REALISTIC_KINDS,
     counts_psnr,
     evaluate,
+    git_commit,
     read_folder,
     realistic_noisy,
     sensor_counts,
@@ -128,12 +128,6 @@ def _widened(init, width, out):
     return save_weights(out, config, wide, metadata)
 
 
-def _commit():
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main(argv=None):
@@ -229,7 +223,7 @@ def main(argv=None):
                     "epochs_done": done,
                     "init": args.init,
                     "noise_map_added_to_init": bool(args.add_noise_map),
-                    "commit": _commit(),
+                    "commit": git_commit(),
                     "script": "benchmarks/train_pretrained.py",
                 })
         print(json.dumps(line), flush=True)
