@@ -62,6 +62,7 @@ from sklearn_denoise import CNNDenoiser  # noqa: E402
 from sklearn_denoise._compare import quantize  # noqa: E402
 from sklearn_denoise._weights import resolve_weights, save_weights  # noqa: E402
 from sklearn_denoise.metrics import psnr  # noqa: E402
+from sklearn_denoise.noise import Degradation  # noqa: E402
 
 RECIPE = {
     "architecture": "unet",
@@ -130,6 +131,40 @@ def _widened(init, width, out):
 
 
 
+def _deepened(init, blocks, out):
+    """Copy U-Net weights to one with ``blocks`` residual blocks per level, same function.
+
+    The old blocks keep their weights; every new block's second convolution is zero, so
+    the block adds nothing (x + 0) until training makes it useful.
+    """
+    from sklearn_denoise.networks import UNet
+
+    config, state, metadata, _ = resolve_weights(init)
+    old = config["blocks"]
+    if config["architecture"] != "unet" or blocks <= old:
+        raise ValueError(f"--deepen needs a U-Net with fewer than {blocks} blocks per level.")
+    torch.manual_seed(0)
+    deep = UNet(config["channels"], config["depth"], config["width"], blocks,
+                config["noise_level_input"]).state_dict()
+
+    def new_name(name):
+        parts = name.split(".")
+        if parts[0] == "down" and parts[2] == str(old):  # the strided conv after the blocks
+            parts[2] = str(blocks)
+        return ".".join(parts)
+
+    for name, value in state.items():
+        deep[new_name(name)] = value.to(deep[new_name(name)].dtype)
+    copied = {new_name(name) for name in state}
+    for name in deep:
+        if name not in copied and ".conv2." in name:
+            deep[name].zero_()
+    metadata = {**metadata, "initialized_from": f"{init} (deepened from {old} to {blocks} "
+                f"residual blocks per level, function-preserving)"}
+    config = {**config, "blocks": blocks}
+    return save_weights(out, config, deep, metadata)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=str(DATA / "train400"))
@@ -147,6 +182,13 @@ def main(argv=None):
     parser.add_argument("--widen", type=int, default=None, metavar="WIDTH",
                         help="--init is a U-Net: start from it widened to WIDTH channels, "
                         "computing the same function")
+    parser.add_argument("--deepen", type=int, default=None, metavar="BLOCKS",
+                        help="--init is a U-Net: start from it with BLOCKS residual blocks "
+                        "per level (new blocks start as identities)")
+    parser.add_argument("--degradation-weights", type=float, nargs=3, default=None,
+                        metavar=("WHITE", "SENSOR", "CORRELATED"),
+                        help="with --train-noise realistic: Degradation(weights=...), the "
+                        "shares of white Gaussian, Poisson-Gaussian and correlated noise")
     parser.add_argument("--export", default=None, help="weight file written after each eval")
     parser.add_argument("--eval-every", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None)
@@ -159,6 +201,13 @@ def main(argv=None):
                         "per-pixel noise map")
     args = parser.parse_args(argv)
     recipe = {**RECIPE, "noise_level_input": not args.blind, "train_noise": args.train_noise}
+    noise_record, noise_kind = _NOISE_RECORDS[args.train_noise], args.train_noise
+    if args.degradation_weights:
+        recipe["train_noise"] = Degradation(sigma_range=RECIPE["train_sigma"],
+                                            weights=tuple(args.degradation_weights))
+        noise_record = f"sklearn_denoise.noise.{recipe['train_noise']!r} per patch; per-pixel " \
+            "noise map"
+        noise_kind = "realistic"
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -183,6 +232,8 @@ def main(argv=None):
             init = str(_with_noise_map_channel(init, ckpt.with_suffix(".init.pt")))
         if init and args.widen:
             init = str(_widened(init, args.widen, ckpt.with_suffix(".wide.pt")))
+        if init and args.deepen:
+            init = str(_deepened(init, args.deepen, ckpt.with_suffix(".deep.pt")))
         den = CNNDenoiser(**recipe, **schedule, init_weights=init, random_state=args.seed)
         if args.init:
             for key in ("architecture", "depth", "width", "blocks"):
@@ -217,9 +268,10 @@ def main(argv=None):
             if args.export:
                 den.save(args.export, half=True, metadata={
                     "data": "train400 (400 grayscale 180x180 crops, BSD)",
-                    "recipe": json.dumps({**recipe, "lr": args.lr, "epochs": args.epochs,
+                    "recipe": json.dumps({**recipe, "train_noise": noise_kind,
+                                          "lr": args.lr, "epochs": args.epochs,
                                           "schedule": "cosine to 1%", "optimizer": "Adam",
-                                          "noise": _NOISE_RECORDS[args.train_noise]}),
+                                          "noise": noise_record}),
                     "epochs_done": done,
                     "init": args.init,
                     "noise_map_added_to_init": bool(args.add_noise_map),

@@ -24,6 +24,7 @@ from ._param_checks import (
     Int,
     Options,
     Sigma,
+    check_choice,
     check_int,
     check_sigma,
     validate_params,
@@ -54,6 +55,7 @@ from ._validation import (
 )
 from ._vst import stabilize, unstabilize
 from ._weights import DENOISER_ARCHITECTURES, resolve_weights, save_weights
+from .noise import Degradation
 
 _INFERENCE_PARAMS = ("sigma", "noise_model", "normalize", "tile_size", "tile_overlap")
 _DEFAULTS = {
@@ -123,7 +125,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         used as given.
     train_sigma : float or (float, float), default=None
         Synthetic-noise training: the Gaussian noise sigma, or a range it is drawn from.
-    train_noise : {"gaussian", "mixed", "realistic"}, default="gaussian"
+    train_noise : {"gaussian", "mixed", "realistic"} or Degradation, default="gaussian"
         Synthetic-noise training: "gaussian" adds white Gaussian noise (``train_sigma``) to
         every patch; "mixed" does so for half of the patches and gives the other half
         Poisson-Gaussian sensor noise (photons at white drawn log-uniformly from [2, 1000],
@@ -136,7 +138,10 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         :class:`sklearn_denoise.noise.Degradation` (white, Poisson-Gaussian or spatially
         correlated noise, sometimes with JPEG compression; the Gaussian levels from
         ``train_sigma``) with its noise-level map; it needs the same kind of model, which
-        then also takes sensor noise through its noise map.
+        then also takes sensor noise through its noise map. A
+        :class:`~sklearn_denoise.noise.Degradation` instance trains like "realistic" with
+        its own mixture (``Degradation(weights=(0.6, 0.2, 0.2))`` for more white noise);
+        its ``sigma_range`` then replaces ``train_sigma``.
     channel_strategy : {"joint", "opponent"}, default="joint"
         "joint": the network sees all channels. "opponent": a 1-channel network denoises
         each channel of RGB images in a decorrelated colour space (mean and two chroma
@@ -315,7 +320,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         "noise_model": lambda value, name: check_noise_model(value, name),
         "normalize": lambda value, name: check_normalize(value),
         "train_sigma": lambda value, name: _check_train_sigma(value),
-        "train_noise": Options("gaussian", "mixed", "realistic"),
+        "train_noise": lambda value, name: _check_train_noise(value),
         "channel_strategy": Options("joint", "opponent"),
         "patch_size": Int(1),
         "patches_per_image": Int(1),
@@ -342,6 +347,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"depth must be >= 2 for DnCNN, got {self.depth}.")
 
     def _train_sigma_range(self):
+        if isinstance(self.train_noise, Degradation):
+            return tuple(self.train_noise.sigma_range)
         return _check_train_sigma(self.train_sigma)
 
     def network_config(self, n_channels):
@@ -428,7 +435,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         if targets is not None and sigma_range is not None:
             raise ValueError(
                 "Ambiguous training data: y holds clean images (supervised pairs) but "
-                "train_sigma is also set (synthetic noise on clean X). Pass y=None to add "
+                "train_sigma (or a Degradation as train_noise) is also set (synthetic noise "
+                "on clean X). Pass y=None to add "
                 "synthetic noise to X, or train_sigma=None to train on the (X, y) pairs."
             )
         if targets is not None:
@@ -470,7 +478,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             noise_level_input=self.config_["noise_level_input"],
             sigmas=self._noise_map_sigmas(images, targets, mode),
             mask_ratio=self.mask_ratio, seed=seed, noise_scales=noise_scales,
-            train_noise=self.train_noise if mode == "synthetic" else "gaussian",
+            train_noise=self._train_noise_kind() if mode == "synthetic" else "gaussian",
+            degradation=self._degradation(),
         )
 
     def _initialize(self, n_channels, mode):
@@ -526,10 +535,10 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             self.training_mode_ = mode
         if epochs == 0:
             return
-        if mode == "synthetic" and self.train_noise != "gaussian" and (
+        if mode == "synthetic" and self._train_noise_kind() != "gaussian" and (
                 not self.config_["noise_level_input"] or self.config_["channels"] != 1):
             raise ValueError(
-                f"train_noise={self.train_noise!r} needs a single-channel model with a "
+                f"train_noise={self._train_noise_kind()!r} needs a single-channel model with a "
                 "noise-level input (noise_level_input=True, grayscale images or "
                 "channel_strategy='opponent')."
             )
@@ -753,14 +762,24 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         """Whether the weights were trained on per-pixel Poisson-Gaussian noise maps."""
         if self.weights_metadata_.get("train_noise") in ("mixed", "realistic"):
             return True
-        return self.training_mode_ == "synthetic" and self.train_noise in ("mixed", "realistic")
+        return self.training_mode_ == "synthetic" and self._train_noise_kind() != "gaussian"
+
+    def _train_noise_kind(self):
+        """"gaussian", "mixed" or "realistic" (a Degradation instance is "realistic")."""
+        return "realistic" if isinstance(self.train_noise, Degradation) else self.train_noise
+
+    def _degradation(self):
+        """The Degradation that draws "realistic" training patches."""
+        if isinstance(self.train_noise, Degradation):
+            return self.train_noise
+        return Degradation(sigma_range=self._train_sigma_range() or (0.0, 55 / 255))
 
     def _weights_train_noise(self):
         """The training noise the weights have seen, most general last."""
         order = ("gaussian", "mixed", "realistic")
         seen = [self.weights_metadata_.get("train_noise", "gaussian")]
         if self.training_mode_ == "synthetic":
-            seen.append(self.train_noise)
+            seen.append(self._train_noise_kind())
         return max(seen, key=order.index)
 
     def _eval_module(self):
@@ -876,6 +895,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             params["noise_model"] = {"gain": float(model.gain),
                                      "read_noise": float(model.read_noise),
                                      "black_level": float(model.black_level)}
+        if isinstance(params["train_noise"], Degradation):
+            params["train_noise"] = params["train_noise"].to_dict()
         fitted = {
             "n_channels_in": int(self.n_channels_in_),
             "training_mode": self.training_mode_,
@@ -943,6 +964,11 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"{source}: unknown estimator parameters {unknown}.")
         if isinstance(stored.get("noise_model"), dict):
             stored["noise_model"] = cls._noise_model_from_json(stored["noise_model"], source)
+        if isinstance(stored.get("train_noise"), dict):
+            try:
+                stored["train_noise"] = Degradation.from_dict(stored["train_noise"])
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{source}: invalid train_noise: {exc}") from None
         est = cls(**{**stored, **params})
         est._check_params()
         network = {key: getattr(est, key) for key in
@@ -1045,6 +1071,12 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         return tags
+
+
+def _check_train_noise(value):
+    if isinstance(value, Degradation):
+        return value
+    return check_choice(value, "train_noise", ("gaussian", "mixed", "realistic"))
 
 
 def _check_train_sigma(value):

@@ -32,7 +32,7 @@ class PatchDataset(torch.utils.data.Dataset):
 
     def __init__(self, inputs, targets, *, mode, patch_size, n_patches, sigma_range,
                  noise_level_input, mask_ratio, sigmas, seed, noise_scales=None,
-                 train_noise="gaussian"):
+                 train_noise="gaussian", degradation=None):
         self.inputs = inputs
         self.targets = targets
         self.mode = mode
@@ -44,7 +44,8 @@ class PatchDataset(torch.utils.data.Dataset):
         self.noise_scales = noise_scales
         self.train_noise = train_noise
         if train_noise == "realistic":
-            self.degradation = Degradation(sigma_range=tuple(sigma_range or (0.0, 55 / 255)))
+            self.degradation = degradation or Degradation(
+                sigma_range=tuple(sigma_range or (0.0, 55 / 255)))
         self.rng = np.random.default_rng(seed)
         heights = [img.shape[0] for img in inputs]
         widths = [img.shape[1] for img in inputs]

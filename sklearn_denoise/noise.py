@@ -22,7 +22,7 @@ image.
 
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 from scipy.ndimage import gaussian_filter, uniform_filter
@@ -364,7 +364,8 @@ class Degradation:
         low, high = self.sigma_range
         check_sigma(low, "sigma_range[0]", allow_none=False)
         check_sigma(high, "sigma_range[1]", allow_none=False)
-        if len(self.weights) != 3 or min(self.weights) < 0 or sum(self.weights) <= 0:
+        weights = [check_real(w, "weights", low=0) for w in self.weights]
+        if len(weights) != 3 or sum(weights) <= 0:
             raise ValueError(f"weights must be 3 non-negative numbers, got {self.weights!r}.")
         if not 0 <= self.correlation_range[0] <= self.correlation_range[1]:
             raise ValueError(f"correlation_range must be increasing and non-negative, got "
@@ -372,6 +373,21 @@ class Degradation:
         check_sigma(self.jpeg_probability, "jpeg_probability", allow_none=False)
         _check_quality(self.quality_range[0])
         _check_quality(self.quality_range[1])
+
+    def to_dict(self):
+        """The settings as plain numbers (JSON), as a checkpoint stores them."""
+        return {key: value if key == "jpeg_probability" else list(value)
+                for key, value in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, settings):
+        """The Degradation of :meth:`to_dict`'s settings, checked like the constructor's."""
+        names = {field.name for field in fields(cls)}
+        if not isinstance(settings, dict) or set(settings) != names:
+            raise ValueError(f"Degradation settings must have the keys {sorted(names)}, got "
+                             f"{settings!r}.")
+        return cls(**{key: value if key == "jpeg_probability" else tuple(value)
+                      for key, value in settings.items()})
 
     def sample(self, clean, rng):
         """Degrade one clean (H, W, 1) patch on [0, 1].

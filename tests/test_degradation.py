@@ -161,3 +161,17 @@ def test_estimate_noise_level_scales_layouts_and_errors():
         estimate_noise_level(np.zeros((2, 16, 16, 1)))
     with pytest.raises(TypeError, match="dtype"):
         estimate_noise_level(np.zeros((16, 16), dtype=bool))
+
+
+def test_degradation_settings_round_trip_through_json():
+    import json
+
+    mixture = Degradation(weights=(0.6, 0.2, 0.2), quality_range=(50, 90))
+    settings = json.loads(json.dumps(mixture.to_dict()))
+    assert Degradation.from_dict(settings) == mixture
+    with pytest.raises(ValueError, match="must have the keys"):
+        Degradation.from_dict({**settings, "extra": 1})
+    with pytest.raises(ValueError, match="weights must be finite"):
+        Degradation.from_dict({**settings, "weights": [float("nan"), 1, 1]})
+    with pytest.raises(TypeError, match="weights must be a number"):
+        Degradation.from_dict({**settings, "weights": "abc"})

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from sklearn.base import clone
 
 from sklearn_denoise import CNNDenoiser
 from sklearn_denoise._normalize import Normalization, fit_normalization
@@ -11,7 +12,7 @@ from sklearn_denoise._sensor import (
     sensor_training_patch,
 )
 from sklearn_denoise.datasets import load_sample_images
-from sklearn_denoise.noise import NoiseModel, gaussian, poisson_gaussian
+from sklearn_denoise.noise import Degradation, NoiseModel, gaussian, poisson_gaussian
 
 BLACK, READ = 100.0, 2.0
 
@@ -261,3 +262,23 @@ def test_realistic_training_uses_the_degradation_model(clean):
     with pytest.raises(ValueError, match="train_noise='realistic' needs"):
         CNNDenoiser(depth=2, width=4, max_epochs=1, train_sigma=0.1, train_noise="realistic",
                     noise_level_input=False).fit(clean.astype(np.float32))
+
+
+def test_training_takes_a_degradation_model_of_ones_own(clean):
+    only_correlated = Degradation(sigma_range=(0.1, 0.1), weights=(0, 0, 1),
+                                  jpeg_probability=0.0)
+    den = CNNDenoiser(depth=2, width=4, blocks=1, max_epochs=1, train_noise=only_correlated,
+                      noise_level_input=True, patch_size=32, random_state=0)
+    assert clone(den).train_noise == only_correlated
+    den.fit(clean.astype(np.float32))
+    assert den._takes_sensor_noise_maps()
+    grey = np.full((64, 64, 1), 0.5, np.float32)
+    dataset = den._make_dataset([grey], None, "synthetic", 0, None)
+    assert dataset.degradation is only_correlated
+    noisy, _ = dataset[0]
+    residual = noisy[0].numpy() - 0.5
+    assert noisy.shape == (2, 32, 32) and np.allclose(noisy[1].numpy(), 0.1)
+    # correlated noise: neighbouring noise values move together (white noise would not)
+    assert np.corrcoef(residual[:, :-1].ravel(), residual[:, 1:].ravel())[0, 1] > 0.3
+    with pytest.raises(ValueError, match="train_noise must be one of"):
+        CNNDenoiser(train_noise="correlated").fit(clean.astype(np.float32))

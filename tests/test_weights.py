@@ -17,6 +17,7 @@ from sklearn_denoise._weights import (
     load_weights,
     save_weights,
 )
+from sklearn_denoise.noise import Degradation
 
 CONFIG = {"architecture": "unet", "channels": 1, "depth": 2, "width": 4, "blocks": 1,
           "noise_level_input": False}
@@ -217,6 +218,18 @@ def test_checkpoint_resume_continues_exactly(trained, tmp_path):
         assert torch.equal(a, b)
 
 
+def test_checkpoint_keeps_a_degradation_model(tmp_path):
+    mixture = Degradation(weights=(0.6, 0.2, 0.2), jpeg_probability=0.1)
+    den = CNNDenoiser(**{**TINY, "noise_level_input": True, "train_noise": mixture})
+    den.partial_fit(_images())
+    resumed = CNNDenoiser.load_checkpoint(den.save_checkpoint(tmp_path / "ckpt.pt"))
+    assert resumed.train_noise == mixture and isinstance(resumed.train_noise, Degradation)
+    assert resumed.get_params() == den.get_params()
+    weights = den.save(tmp_path / "w.pt")
+    assert CNNDenoiser(init_weights=str(weights)).fit(_images()[:1]).weights_metadata_[
+        "train_noise"] == "realistic"
+
+
 def test_checkpoint_keeps_init_weights_and_takes_overrides(tmp_path):
     start = CNNDenoiser(**TINY).partial_fit(_images())
     weights = start.save(tmp_path / "start.pt")
@@ -249,6 +262,12 @@ def _checkpoint_entry(name, value):
         (_checkpoint_entry("params", {"lr": -1.0}), "lr must be > 0"),
         (_checkpoint_entry("params", {"random_state": "0"}), "random_state='0' cannot be"),
         (_checkpoint_entry("params", {"bogus": 1}), r"unknown estimator parameters \['bogus'\]"),
+        (_checkpoint_entry("params", {"train_noise": "magic"}), "train_noise must be one of"),
+        (_checkpoint_entry("params", {"train_noise": {"weights": [1, 0, 0]}}),
+         "invalid train_noise: Degradation settings must have the keys"),
+        (_checkpoint_entry("params", {"train_noise": {**Degradation().to_dict(),
+                                                      "jpeg_probability": 7}}),
+         "invalid train_noise: jpeg_probability"),
         (_checkpoint_entry("fitted", {"n_channels_in": 7}), r"n_channels_in must be .* \[1, 4\]"),
         (_checkpoint_entry("fitted", {"training_mode": "magic"}), "training_mode must be one"),
         (_checkpoint_entry("fitted", {"seed": -5}), "seed must be an integer"),
