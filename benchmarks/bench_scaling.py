@@ -55,6 +55,7 @@ SIGMA = 25 / 255
 METHODS = {
     "cnn": 4096,
     "cnn-plain-layout": 4096,
+    "cnn-plain-allocator": 4096,
     "cnn-untiled": 2048,
     "cnn-previous": 4096,
     "wavelet": 4096,
@@ -66,6 +67,7 @@ METHODS = {
 LABELS = {
     "cnn": "CNN pretrained, default call",
     "cnn-plain-layout": "CNN default call, torch's default memory layout",
+    "cnn-plain-allocator": "CNN default call, glibc's default allocator settings",
     "cnn-untiled": "CNN untiled (tile_size=65536)",
     "cnn-previous": "CNN previous tiling (margin 256, tile_size=1024)",
     "wavelet": "WaveletDenoiser()",
@@ -89,7 +91,7 @@ def _make_estimator(method, color):
     )
 
     model = "color" if color else "gray"
-    if method in ("cnn", "cnn-plain-layout"):
+    if method in ("cnn", "cnn-plain-layout", "cnn-plain-allocator"):
         return CNNDenoiser.pretrained(model)
     if method == "cnn-untiled":
         return CNNDenoiser.pretrained(model, tile_size=65536)
@@ -123,10 +125,11 @@ def _child(spec):
     """Time one method on one image size; print a JSON line."""
     import torch
 
-    from sklearn_denoise import _tiling
+    from sklearn_denoise import _allocator, _tiling
 
     torch.set_num_threads(spec["threads"])
     _tiling.CHANNELS_LAST = spec["method"] != "cnn-plain-layout"
+    _allocator.REUSE_LARGE_BUFFERS = spec["method"] != "cnn-plain-allocator"
     height, width, color = spec["height"], spec["width"], spec["color"]
     image = _noisy_image(height, width, color)[None]
     est = _make_estimator(spec["method"], color).set_params(**spec.get("params", {}))

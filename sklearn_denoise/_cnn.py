@@ -190,7 +190,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         their patches are drawn once, with a fixed seed, so that the loss of every epoch
         is measured on the same data. 0 (or a single training image) trains on every
         image with no validation.
-    tile_size : int, default=512
+    tile_size : int, default=768
         Images with a side longer than this are denoised in tiles of at most this side
         (near-equal tiles on the network's downsampling grid), each extended on every side
         by ``tile_overlap`` pixels of context; tiles are never smaller than twice that
@@ -274,7 +274,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         init_weights=None,
         callbacks=None,
         validation_fraction=0.1,
-        tile_size=512,
+        tile_size=768,
         tile_overlap=None,
         device="cpu",
         image_shape=None,

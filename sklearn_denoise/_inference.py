@@ -5,6 +5,7 @@ contract, see :mod:`sklearn_denoise._tiling`)."""
 import numpy as np
 import torch
 
+from ._allocator import large_buffers_reused
 from ._tiling import network_layout, run_tiled
 
 
@@ -41,6 +42,12 @@ def run_network(module, image, sigma, *, noise_level_input, device):
     return np.moveaxis(out[0].numpy(), 0, -1)
 
 
+def _first_width(module):
+    """Output channels of the network's first convolution (its full-resolution width)."""
+    conv = next((m for m in module.modules() if isinstance(m, torch.nn.Conv2d)), None)
+    return conv.out_channels if conv is not None else 1
+
+
 def denoise_tiled(module, image, sigma, *, tile_size, contract, out_channels,
                   noise_level_input, device):
     """Run ``module`` on one (H, W, C) image, in overlapping tiles when it is larger than
@@ -55,7 +62,10 @@ def denoise_tiled(module, image, sigma, *, tile_size, contract, out_channels,
         return run_network(module, image[rows, cols], level,
                            noise_level_input=noise_level_input, device=device)
 
-    if max(height, width) <= tile:
-        return run(slice(None), slice(None))
-    out = np.empty((height, width, out_channels), dtype=np.float32)
-    return run_tiled(run, image.shape[:2], out, tile, contract)
+    side = tile + 2 * contract.margin
+    largest = min(height, side) * min(width, side) * _first_width(module) * 4  # float32
+    with large_buffers_reused(largest if str(device) == "cpu" else 0):
+        if max(height, width) <= tile:
+            return run(slice(None), slice(None))
+        out = np.empty((height, width, out_channels), dtype=np.float32)
+        return run_tiled(run, image.shape[:2], out, tile, contract)

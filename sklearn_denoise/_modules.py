@@ -52,7 +52,9 @@ class _ResBlock(nn.Module):
         self.conv2 = nn.Conv2d(width, width, 3, padding=1)
 
     def forward(self, x):
-        return x + self.conv2(F.relu(self.conv1(x), inplace=True))
+        out = self.conv2(F.relu(self.conv1(x), inplace=True))
+        out += x  # in place: one full-size activation fewer alive on large images
+        return out
 
 
 class UNet(nn.Module):
@@ -113,8 +115,10 @@ class UNet(nn.Module):
             skips.append(h)
             h = down(h)
         h = self.bottom(h)
-        for up, skip in zip(self.up, reversed(skips)):
-            h = up["blocks"](up["upsample"](h) + skip)
+        for up in self.up:
+            h = up["upsample"](h)
+            h += skips.pop()  # dropped once used
+            h = up["blocks"](h)
         out = x[:, : self.channels] + self.tail(h)
         return out[..., :height, :width]
 

