@@ -52,6 +52,11 @@ def _glibc():
 _LIBC = _glibc()
 
 
+def engages(largest_buffer):
+    """Whether :func:`large_buffers_reused` changes anything for buffers this large."""
+    return largest_buffer > GLIBC_MMAP_THRESHOLD_MAX and REUSE_LARGE_BUFFERS and _LIBC is not None
+
+
 @contextmanager
 def large_buffers_reused(largest_buffer):
     """Within the block, glibc keeps large freed blocks for reuse instead of unmapping them.
@@ -64,7 +69,7 @@ def large_buffers_reused(largest_buffer):
     last one exits.
     """
     global _active
-    if largest_buffer <= GLIBC_MMAP_THRESHOLD_MAX or not REUSE_LARGE_BUFFERS or _LIBC is None:
+    if not engages(largest_buffer):
         yield
         return
     with _lock:

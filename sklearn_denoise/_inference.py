@@ -5,7 +5,7 @@ contract, see :mod:`sklearn_denoise._tiling`)."""
 import numpy as np
 import torch
 
-from ._allocator import large_buffers_reused
+from ._allocator import engages, large_buffers_reused
 from ._tiling import network_layout, run_tiled
 
 
@@ -64,8 +64,11 @@ def denoise_tiled(module, image, sigma, *, tile_size, contract, out_channels,
 
     side = tile + 2 * contract.margin
     largest = min(height, side) * min(width, side) * _first_width(module) * 4  # float32
-    with large_buffers_reused(largest if str(device) == "cpu" else 0):
+    largest = largest if str(device) == "cpu" else 0
+    with large_buffers_reused(largest):
         if max(height, width) <= tile:
             return run(slice(None), slice(None))
         out = np.empty((height, width, out_channels), dtype=np.float32)
-        return run_tiled(run, image.shape[:2], out, tile, contract)
+        # equal windows pay off where their buffers are reused; else clipped ones are less work
+        return run_tiled(run, image.shape[:2], out, tile, contract,
+                         equal_windows=engages(largest))

@@ -223,7 +223,7 @@ def _split(length, tile, multiple):
     return [(start, min(start + core, length)) for start in starts]
 
 
-def tile_windows(shape, tile, contract):
+def tile_windows(shape, tile, contract, *, equal=False):
     """The tiles of an image of spatial ``shape`` (H, W).
 
     Parameters
@@ -234,18 +234,20 @@ def tile_windows(shape, tile, contract):
         Longest side of a tile's core; images no larger than it on both axes are one tile.
     contract : SpatialContract
         The model's margin and grid.
+    equal : bool, default=False
+        Give all windows along an axis the same length where the image allows: a window
+        that would cross the border is shifted inwards (more context, never less) instead
+        of being clipped. Equal windows make equal activation buffers, which the memory
+        allocator reuses from tile to tile instead of fragmenting its heap (measured: 267
+        against 587 MiB of peak memory for a U-Net on 816-pixel windows against a mix of
+        720 to 816 pixels), at the cost of the extra context of the border tiles.
 
     Returns
     -------
     windows : list of ((slice, slice), (slice, slice))
         For each tile, its core and the extended window the model runs on, as (rows,
-        columns) slices of the image. A window holds the core plus at least the margin on
-        each side (less only at the image border), and all windows along an axis have the
-        same length where the image allows: a window that would cross the border is
-        shifted inwards (more context, never less). Equal windows make equal activation
-        buffers, which the memory allocator reuses from tile to tile instead of
-        fragmenting its heap (measured: 267 against 587 MiB of peak memory for 816-pixel
-        windows against a mix of 720 to 816 pixels).
+        columns) slices of the image: the core plus at least the margin on each side
+        (less only at the image border).
     """
     margin, multiple = contract.margin, contract.multiple
     axes = []
@@ -254,6 +256,10 @@ def tile_windows(shape, tile, contract):
             intervals = [(0, length)]
         else:
             intervals = _split(length, tile, multiple)
+        if not equal:
+            axes.append([(slice(a, b), slice(max(0, a - margin), min(length, b + margin)))
+                         for a, b in intervals])
+            continue
         span = min(length, max(b - a for a, b in intervals) + 2 * margin)
         # on the grid, and never past the window that ends at the border
         last_start = max(0, round_up(length - span, multiple))
@@ -266,7 +272,7 @@ def tile_windows(shape, tile, contract):
             for rows, ext_rows in axes[0] for cols, ext_cols in axes[1]]
 
 
-def run_tiled(func, shape, out, tile, contract):
+def run_tiled(func, shape, out, tile, contract, *, equal_windows=False):
     """Fill ``out`` tile by tile with the output of ``func`` on the extended tiles.
 
     Parameters
@@ -283,13 +289,16 @@ def run_tiled(func, shape, out, tile, contract):
         Longest side of a tile's core (see :func:`tile_windows`).
     contract : SpatialContract
         The model's margin and grid.
+    equal_windows : bool, default=False
+        Windows of one length per axis (see :func:`tile_windows`).
 
     Returns
     -------
     out : ndarray
         ``out``, filled.
     """
-    for (rows, cols), (ext_rows, ext_cols) in tile_windows(shape, tile, contract):
+    for (rows, cols), (ext_rows, ext_cols) in tile_windows(shape, tile, contract,
+                                                           equal=equal_windows):
         result = func(ext_rows, ext_cols)
         top, left = rows.start - ext_rows.start, cols.start - ext_cols.start
         out[rows, cols] = result[top : top + rows.stop - rows.start,

@@ -8,7 +8,7 @@ from scipy.ndimage import uniform_filter
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import FunctionTransformer
 
-from sklearn_denoise import CNNDenoiser, available_models
+from sklearn_denoise import CNNDenoiser, _inference, available_models
 from sklearn_denoise._modules import receptive_radius
 from sklearn_denoise._tiling import (
     MEASURED_RADII,
@@ -47,7 +47,7 @@ def test_tiles_cover_the_image_once_on_the_grid(shape, tile, margin, multiple):
     assert contract.margin % multiple == 0 and contract.margin >= margin
     covered = np.zeros(shape, int)
     padded = [set(), set()]  # window lengths as the network sees them (on the grid)
-    windows = tile_windows(shape, tile, contract)
+    windows = tile_windows(shape, tile, contract, equal=True)
     cores = [[r for (r, _), _ in windows], [c for (_, c), _ in windows]]
     for (rows, cols), (ext_rows, ext_cols) in windows:
         covered[rows, cols] += 1
@@ -64,6 +64,11 @@ def test_tiles_cover_the_image_once_on_the_grid(shape, tile, margin, multiple):
     np.testing.assert_array_equal(covered, 1)
     # one window length per axis: equal activation buffers from tile to tile
     assert len(padded[0]) == len(padded[1]) == 1
+    # without equal=True, windows are the cores plus the margin, clipped at the border
+    for (rows, cols), (ext_rows, ext_cols) in tile_windows(shape, tile, contract):
+        for core, ext, length in [(rows, ext_rows, shape[0]), (cols, ext_cols, shape[1])]:
+            assert ext.start == max(0, core.start - contract.margin)
+            assert ext.stop == min(length, core.stop + contract.margin)
 
 
 def test_tiles_are_balanced():
@@ -72,17 +77,23 @@ def test_tiles_are_balanced():
     assert all((c.start, c.stop) == (0, 1024) for (_, c), _ in windows)
 
 
-def test_run_tiled_equals_the_whole_with_a_margin_of_the_radius():
+@pytest.mark.parametrize("equal", [False, True])
+def test_run_tiled_equals_the_whole_with_a_margin_of_the_radius(equal):
     image = np.random.RandomState(0).uniform(size=(90, 70, 2))
     func = _box(3)
     whole = func(image)
+    sizes = set()
 
     def window(rows, cols):
+        sizes.add((rows.stop - rows.start, cols.stop - cols.start))
         return func(image[rows, cols])
 
-    tiled = run_tiled(window, image.shape[:2], np.empty_like(whole), 16, make_contract(3))
+    tiled = run_tiled(window, image.shape[:2], np.empty_like(whole), 16, make_contract(3),
+                      equal_windows=equal)
     np.testing.assert_allclose(tiled, whole, atol=1e-12)
-    short = run_tiled(window, image.shape[:2], np.empty_like(whole), 16, make_contract(2))
+    assert (len(sizes) == 1) == equal
+    short = run_tiled(window, image.shape[:2], np.empty_like(whole), 16, make_contract(2),
+                      equal_windows=equal)
     assert np.abs(short - whole).max() > 1e-3
 
 
@@ -240,8 +251,11 @@ def test_denoise_dask_takes_the_overlap_from_the_spatial_contract():
 
 
 @needs_gray
+@pytest.mark.parametrize("equal_windows", [False, True])
 @pytest.mark.parametrize("name", ["gray", "color"])
-def test_default_tiling_is_faithful_on_a_sample_image(name):
+def test_default_tiling_is_faithful_on_a_sample_image(name, equal_windows, monkeypatch):
+    # equal windows are what large images get (their buffers are reused, see _allocator)
+    monkeypatch.setattr(_inference, "engages", lambda largest_buffer: equal_windows)
     color = name == "color"
     clean = load_sample_images(color=color)[0][None, :200, :232].astype(np.float32) / 255
     noisy = gaussian(clean, 25 / 255, random_state=0).astype(np.float32)
@@ -255,10 +269,12 @@ def test_default_tiling_is_faithful_on_a_sample_image(name):
 @pytest.mark.data
 @pytest.mark.slow
 @pytest.mark.skipif(not SET12.is_dir(), reason="../shared/data/set12 is absent")
+@pytest.mark.parametrize("equal_windows", [False, True])
 @pytest.mark.parametrize("sigma255", [15, 25, 50])
-def test_default_tiling_is_faithful_on_set12(sigma255):
+def test_default_tiling_is_faithful_on_set12(sigma255, equal_windows, monkeypatch):
     from sklearn_denoise._io import read_image
 
+    monkeypatch.setattr(_inference, "engages", lambda largest_buffer: equal_windows)
     den = CNNDenoiser.pretrained("gray")
     for k, path in enumerate(sorted(SET12.glob("*.png"))):
         clean = read_image(path)[None].astype(np.float32) / 255
