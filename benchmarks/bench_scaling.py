@@ -35,6 +35,15 @@ at sigma 15, 25 and 50, tiles of 96 pixels on bm3d's 9-pixel grid with margins o
 90 pixels, against the untiled call (largest and 99.9th-percentile difference, PSNR change):
 
     python benchmarks/bench_scaling.py --measure-bm3d-margin
+
+``--measure-buffers`` shows what buffer reuse and equal windows do to the shipped network
+alone (no tiling code): each case in a fresh process runs the U-Net on a 4x4 grid of
+windows, either all of 816 pixels (the windows of a 4096^2 image at the default tile
+size) or a mix of 720, 752 and 816 pixels (border-clipped windows), with
+``sklearn_denoise._allocator.large_buffers_reused`` or glibc's defaults, and prints the
+peak memory the passes added and the seconds per 816^2-equivalent window:
+
+    python benchmarks/bench_scaling.py --measure-buffers
 """
 
 import argparse
@@ -282,6 +291,44 @@ def _measure_bm3d_margin(args):
                       f"{np.quantile(diff, 0.999):.4f} | {change:+.3f} |", flush=True)
 
 
+def _buffers_child(spec):
+    """Run the shipped U-Net on a grid of windows; print peak added memory and time."""
+    import itertools
+
+    import torch
+
+    from sklearn_denoise import CNNDenoiser
+    from sklearn_denoise._allocator import large_buffers_reused
+    from sklearn_denoise._tiling import network_layout
+
+    torch.set_num_threads(spec["threads"])
+    module = CNNDenoiser.pretrained("gray").net_.module_.eval()
+    with torch.inference_mode():
+        module(network_layout(torch.rand(1, 2, 64, 64)))
+    before = _rss_mib()
+    sides = spec["sides"]
+    start = time.perf_counter()
+    with large_buffers_reused(1 << 40 if spec["reuse"] else 0), torch.inference_mode():
+        for height, width in itertools.product(sides, sides):
+            module(network_layout(torch.rand(1, 2, height, width)))
+    seconds = time.perf_counter() - start
+    pixels = sum(h * w for h, w in itertools.product(sides, sides))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"added_mib": peak - before, "seconds": seconds * 816**2 / pixels}))
+
+
+def _measure_buffers(args):
+    equal, mixed = [816] * 4, [752, 816, 816, 720]
+    print("| windows | buffer reuse | peak added MiB | s per 816^2 window |")
+    print("|---|---|---:|---:|")
+    for name, sides in (("equal 816", equal), ("mixed 720-816", mixed)):
+        for reuse in (True, False):
+            spec = {"buffers": True, "sides": sides, "reuse": reuse, "threads": args.threads}
+            res = _run_child(spec)
+            print(f"| {name} | {'yes' if reuse else 'no'} | {res['added_mib']:.0f} | "
+                  f"{res['seconds']:.3f} |", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -291,10 +338,14 @@ def main(argv=None):
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--measure-radius", action="store_true")
     parser.add_argument("--measure-bm3d-margin", action="store_true")
+    parser.add_argument("--measure-buffers", action="store_true")
     parser.add_argument("--images", default=str(DEFAULT_SET12))
     args = parser.parse_args(argv)
     if args.child:
-        _child(json.loads(args.child))
+        spec = json.loads(args.child)
+        _buffers_child(spec) if spec.get("buffers") else _child(spec)
+    elif args.measure_buffers:
+        _measure_buffers(args)
     elif args.measure_radius:
         _measure_radius(args)
     elif args.measure_bm3d_margin:

@@ -237,10 +237,9 @@ def tile_windows(shape, tile, contract, *, equal=False):
     equal : bool, default=False
         Give all windows along an axis the same length where the image allows: a window
         that would cross the border is shifted inwards (more context, never less) instead
-        of being clipped. Equal windows make equal activation buffers, which the memory
-        allocator reuses from tile to tile instead of fragmenting its heap (measured: 267
-        against 587 MiB of peak memory for a U-Net on 816-pixel windows against a mix of
-        720 to 816 pixels), at the cost of the extra context of the border tiles.
+        of being clipped. Equal windows make equal activation buffers, which a heap that
+        keeps freed buffers (see :mod:`sklearn_denoise._allocator`) hands back whole from
+        tile to tile, at the cost of the extra context of the border tiles.
 
     Returns
     -------
