@@ -135,7 +135,8 @@ def _deepened(init, blocks, out):
     """Copy U-Net weights to one with ``blocks`` residual blocks per level, same function.
 
     The old blocks keep their weights; every new block's second convolution is zero, so
-    the block adds nothing (x + 0) until training makes it useful.
+    the block adds nothing (x + 0) until training makes it useful. The bottom level keeps
+    its blocks (``bottom_blocks``): it holds most of the parameters of the weight budget.
     """
     from sklearn_denoise.networks import UNet
 
@@ -143,9 +144,10 @@ def _deepened(init, blocks, out):
     old = config["blocks"]
     if config["architecture"] != "unet" or blocks <= old:
         raise ValueError(f"--deepen needs a U-Net with fewer than {blocks} blocks per level.")
+    bottom = config.get("bottom_blocks") or 2 * old
     torch.manual_seed(0)
     deep = UNet(config["channels"], config["depth"], config["width"], blocks,
-                config["noise_level_input"]).state_dict()
+                config["noise_level_input"], bottom_blocks=bottom).state_dict()
 
     def new_name(name):
         parts = name.split(".")
@@ -161,7 +163,7 @@ def _deepened(init, blocks, out):
             deep[name].zero_()
     metadata = {**metadata, "initialized_from": f"{init} (deepened from {old} to {blocks} "
                 f"residual blocks per level, function-preserving)"}
-    config = {**config, "blocks": blocks}
+    config = {**config, "blocks": blocks, "bottom_blocks": bottom}
     return save_weights(out, config, deep, metadata)
 
 

@@ -814,7 +814,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         if self.tile_overlap is not None:
             return make_contract(self.tile_overlap, multiple)
         config = self.config_
-        radius = receptive_radius(config["architecture"], config["depth"], config["blocks"])
+        radius = receptive_radius(config["architecture"], config["depth"], config["blocks"],
+                                  config.get("bottom_blocks"))
         measured = measured_radius(module)
         if measured is not None:
             radius = min(radius, measured)

@@ -61,7 +61,8 @@ class UNet(nn.Module):
     """Multi-scale residual U-Net (DRUNet-like, without the noise map by default).
 
     ``depth`` levels of widths ``width * 2**k``; each level has ``blocks`` residual blocks,
-    the bottom ``2 * blocks``; strided 2x2 convolutions down, transposed convolutions up,
+    the bottom ``bottom_blocks`` (default ``2 * blocks``); strided 2x2 convolutions down,
+    transposed convolutions up,
     additive skips, and a global residual connection.
 
     Parameters
@@ -76,9 +77,13 @@ class UNet(nn.Module):
         Residual blocks per level.
     noise_level_input : bool
         Whether an extra input channel carries a noise-level map.
+    bottom_blocks : int or None
+        Residual blocks at the bottom level; None for ``2 * blocks``. The bottom holds
+        most of the parameters (widest level) for a small share of the computation.
     """
 
-    def __init__(self, channels=1, depth=4, width=16, blocks=1, noise_level_input=False):
+    def __init__(self, channels=1, depth=4, width=16, blocks=1, noise_level_input=False,
+                 bottom_blocks=None):
         super().__init__()
         in_channels = channels + int(noise_level_input)
         widths = [width * 2**k for k in range(depth)]
@@ -92,7 +97,9 @@ class UNet(nn.Module):
                     nn.Conv2d(widths[k], widths[k + 1], 2, stride=2),
                 )
             )
-        self.bottom = nn.Sequential(*[_ResBlock(widths[-1]) for _ in range(2 * blocks)])
+        if bottom_blocks is None:
+            bottom_blocks = 2 * blocks
+        self.bottom = nn.Sequential(*[_ResBlock(widths[-1]) for _ in range(bottom_blocks)])
         for k in reversed(range(depth - 1)):
             self.up.append(
                 nn.ModuleDict(
@@ -181,19 +188,23 @@ def module_kwargs(config):
     kwargs = {key: config[key] for key in ("channels", "depth", "width")}
     if config["architecture"] == "unet":
         kwargs["blocks"] = config["blocks"]
+        if config.get("bottom_blocks") is not None:
+            kwargs["bottom_blocks"] = config["bottom_blocks"]
     if config["architecture"] in ("unet", "dncnn"):
         kwargs["noise_level_input"] = config["noise_level_input"]
     return kwargs
 
 
-def build_module(architecture, channels, depth, width, blocks, noise_level_input):
+def build_module(architecture, channels, depth, width, blocks, noise_level_input,
+                 bottom_blocks=None):
     """Instantiate the module for a validated configuration."""
     config = {"architecture": architecture, "channels": channels, "depth": depth,
-              "width": width, "blocks": blocks, "noise_level_input": noise_level_input}
+              "width": width, "blocks": blocks, "noise_level_input": noise_level_input,
+              "bottom_blocks": bottom_blocks}
     return module_class(architecture)(**module_kwargs(config))
 
 
-def receptive_radius(architecture, depth, blocks):
+def receptive_radius(architecture, depth, blocks, bottom_blocks=None):
     """Pixels of context on each side that influence one output pixel."""
     if architecture == "dncnn":
         return depth
@@ -203,7 +214,7 @@ def receptive_radius(architecture, depth, blocks):
         radius += scale * 4 * blocks  # residual blocks: two 3x3 convs each
         radius += scale  # 2x2 stride-2 conv
         scale *= 2
-    radius += scale * 4 * 2 * blocks  # bottom
+    radius += scale * 4 * (2 * blocks if bottom_blocks is None else bottom_blocks)  # bottom
     for _ in range(depth - 1):
         scale //= 2
         radius += scale * (1 + 4 * blocks)  # transposed conv, blocks

@@ -10,7 +10,8 @@ Every file is checked on load, before a module is built from it:
 - ``config`` must describe a module within :data:`CONFIG_LIMITS` (architecture "unet" or
   "dncnn", or "noise-level" for a noise-level estimator; 1 to 4 channels, at most 8 U-Net
   levels, 64 DnCNN layers or 16 estimator layers, width at most 512,
-  at most 16 residual blocks per level);
+  at most 16 residual blocks per level, at most 32 at a U-Net's bottom when the file
+  sets ``bottom_blocks``);
 - the tensors must have exactly the names and shapes of the module ``config`` describes,
   and finite values;
 - ``sha256`` must be the checksum of the file's contents (:func:`content_digest`: every
@@ -47,6 +48,8 @@ _CONFIG_KEYS = {
     "blocks": int,
     "noise_level_input": bool,
 }
+#: Entries a U-Net configuration may add (files without them keep their defaults).
+_OPTIONAL_CONFIG_KEYS = {"bottom_blocks": int}
 
 #: Allowed module settings, the same for weight files and for the estimator parameters
 #: that describe a module: ``(low, high)`` inclusive bounds, depth per architecture.
@@ -55,6 +58,7 @@ CONFIG_LIMITS = {
     "depth": {"unet": (1, 8), "dncnn": (2, 64), "noise-level": (3, 16)},
     "width": (1, 512),
     "blocks": (1, 16),
+    "bottom_blocks": (1, 32),
 }
 ARCHITECTURES = ("unet", "dncnn", "noise-level")
 #: The architectures that denoise (``"noise-level"`` estimates the noise level instead).
@@ -138,7 +142,7 @@ def check_config(config, *, source="the weight file"):
     ----------
     config : dict
         ``architecture``, ``channels``, ``depth``, ``width``, ``blocks`` and
-        ``noise_level_input``.
+        ``noise_level_input``; a U-Net's may add ``bottom_blocks``.
     source : str, default="the weight file"
         Named in error messages.
 
@@ -155,7 +159,7 @@ def check_config(config, *, source="the weight file"):
     """
     if not isinstance(config, dict):
         raise ValueError(f"{source} has no model configuration.")
-    unexpected = sorted(map(str, set(config) - set(_CONFIG_KEYS)))
+    unexpected = sorted(map(str, set(config) - set(_CONFIG_KEYS) - set(_OPTIONAL_CONFIG_KEYS)))
     if unexpected:
         raise ValueError(f"{source}: unexpected configuration entries {unexpected}.")
     for key, kind in _CONFIG_KEYS.items():
@@ -179,7 +183,17 @@ def check_config(config, *, source="the weight file"):
             raise ValueError(
                 f"{source}: {what} must be in [{low}, {high}], got {config[key]}."
             )
-    return {key: config[key] for key in _CONFIG_KEYS}
+    checked = {key: config[key] for key in _CONFIG_KEYS}
+    if "bottom_blocks" in config:
+        value = config["bottom_blocks"]
+        low, high = CONFIG_LIMITS["bottom_blocks"]
+        if architecture != "unet":
+            raise ValueError(f"{source}: bottom_blocks is a U-Net setting, not {architecture}'s.")
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ValueError(f"{source}: bottom_blocks must be an integer in [{low}, {high}], "
+                             f"got {value!r}.")
+        checked["bottom_blocks"] = value
+    return checked
 
 
 def _expected_shapes(config):
@@ -189,7 +203,7 @@ def _expected_shapes(config):
     with torch.device("meta"):  # shapes only: no memory, however large the module
         module = build_module(
             config["architecture"], config["channels"], config["depth"], config["width"],
-            config["blocks"], config["noise_level_input"],
+            config["blocks"], config["noise_level_input"], config.get("bottom_blocks"),
         )
     return {name: tuple(t.shape) for name, t in module.state_dict().items()}
 

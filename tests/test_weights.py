@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from sklearn_denoise import CNNDenoiser
-from sklearn_denoise._modules import build_module
+from sklearn_denoise._modules import build_module, receptive_radius
+from sklearn_denoise._tiling import make_contract
 from sklearn_denoise._weights import (
     CONFIG_LIMITS,
     check_config,
@@ -60,6 +61,10 @@ def weights(tmp_path):
         ({"depth": True}, "'depth' is missing or not an integer"),
         ({"noise_level_input": 1}, "'noise_level_input' is missing or not a boolean"),
         ({"extra": 1}, r"unexpected configuration entries \['extra'\]"),
+        ({"bottom_blocks": 0}, r"bottom_blocks must be an integer in \[1, 32\], got 0"),
+        ({"bottom_blocks": 3.0}, r"bottom_blocks must be an integer in \[1, 32\]"),
+        ({"architecture": "dncnn", "depth": 5, "bottom_blocks": 2},
+         "bottom_blocks is a U-Net setting"),
     ],
 )
 def test_config_is_range_checked_before_building(weights, change, message):
@@ -75,7 +80,7 @@ def test_config_is_range_checked_before_building(weights, change, message):
 def test_limits_are_those_documented():
     assert CONFIG_LIMITS == {"channels": (1, 4),
                              "depth": {"unet": (1, 8), "dncnn": (2, 64), "noise-level": (3, 16)},
-                             "width": (1, 512), "blocks": (1, 16)}
+                             "width": (1, 512), "blocks": (1, 16), "bottom_blocks": (1, 32)}
     for architecture, (low, high) in CONFIG_LIMITS["depth"].items():
         for depth in (low, high):  # the bounds themselves are accepted
             check_config({**CONFIG, "architecture": architecture, "depth": depth})
@@ -93,6 +98,19 @@ def test_a_noise_level_estimator_is_not_a_denoiser(tmp_path):
         from sklearn_denoise._noise_level import load_estimator
 
         load_estimator(str(path))  # only shipped estimators, never a path from metadata
+
+
+def test_a_unet_with_its_own_bottom_depth_round_trips(tmp_path):
+    config = {**CONFIG, "blocks": 2, "bottom_blocks": 1}
+    module = build_module(**config)
+    assert len(module.bottom) == 1 and len(build_module(**CONFIG).bottom) == 2
+    path = save_weights(tmp_path / "w.pt", config, module.state_dict())
+    loaded, state, _ = load_weights(path)
+    assert loaded == config and state.keys() == module.state_dict().keys()
+    den = CNNDenoiser(init_weights=str(path), max_epochs=0).fit(_images()[:1])
+    assert den.net_.get_params()["module__bottom_blocks"] == 1
+    assert den.spatial_contract() == make_contract(receptive_radius("unet", 2, 2, 1), 2)
+    assert receptive_radius("unet", 2, 2, 1) < receptive_radius("unet", 2, 2)
 
 
 def test_saving_an_out_of_range_config_is_refused(tmp_path):
