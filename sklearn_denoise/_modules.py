@@ -62,8 +62,7 @@ class UNet(nn.Module):
 
     ``depth`` levels of widths ``width * 2**k``; each level has ``blocks`` residual blocks,
     the bottom ``bottom_blocks`` (default ``2 * blocks``); strided 2x2 convolutions down,
-    transposed convolutions up,
-    additive skips, and a global residual connection.
+    transposed convolutions up, additive skips, and a global residual connection.
 
     Parameters
     ----------
