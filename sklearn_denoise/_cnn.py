@@ -201,7 +201,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         being mapped afresh for every layer; large images then run about as fast per pixel
         as small ones. 768 keeps a 4096x4096 gray image under 1 GiB of peak memory with
         the shipped models' 64-pixel overlap; 1024 was about 15% faster there but peaked
-        at 1.1 to 1.7 GiB (see "Large images" in the benchmarks).
+        above 1 GiB (see "Large images" in the benchmarks).
     tile_overlap : int, default=None
         Pixels of context around each tile (see :meth:`spatial_contract`), rounded up to
         the downsampling multiple. None: the effective receptive radius measured for the

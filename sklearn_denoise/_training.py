@@ -12,7 +12,6 @@ from torch import nn
 
 from ._inference import to_tensor
 from ._sensor import sensor_training_patch
-from .noise import Degradation
 
 #: The cosine schedule ends at this fraction of the initial learning rate.
 FINAL_LR_FRACTION = 0.01
@@ -43,9 +42,9 @@ class PatchDataset(torch.utils.data.Dataset):
         self.sigmas = sigmas
         self.noise_scales = noise_scales
         self.train_noise = train_noise
-        if train_noise == "realistic":
-            self.degradation = degradation or Degradation(
-                sigma_range=tuple(sigma_range or (0.0, 55 / 255)))
+        if train_noise == "realistic" and degradation is None:
+            raise ValueError('train_noise="realistic" needs its Degradation.')
+        self.degradation = degradation
         self.rng = np.random.default_rng(seed)
         heights = [img.shape[0] for img in inputs]
         widths = [img.shape[1] for img in inputs]
