@@ -485,8 +485,11 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             degradation=self._degradation(),
         )
 
-    def _initialize(self, n_channels, mode):
-        config, state, metadata = self._resolve_config(n_channels)
+    def _initialize(self, n_channels, mode, config=None):
+        if config is None:
+            config, state, metadata = self._resolve_config(n_channels)
+        else:  # a checkpoint's own (checked) configuration; its weights come after
+            config, state, metadata = dict(config), None, None
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         # the user's first: a LoadInitState restores the history before the schedule
         # starts from its length
@@ -982,20 +985,21 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
                 raise ValueError(f"{key}={value!r} does not match the checkpoint {source} "
                                  f"({key}={config[key]!r}).")
         init_weights = est.init_weights
-        # build the stored module (not the one init_weights describes), then put the
-        # parameters back as they were
+        # the module these parameters would build for the stored images, to check that
+        # the stored module (built below, not the one init_weights describes) fits them
         est.set_params(init_weights=None, **{key: config[key] for key in network})
         try:
-            est.n_channels_in_ = fitted["n_channels_in"]
-            est._initialize(fitted["n_channels_in"], fitted["training_mode"])
+            expected, _, _ = est._resolve_config(fitted["n_channels_in"])
         finally:
             est.set_params(init_weights=init_weights, **network)
-        if est.config_ != config:
+        if any(expected[key] != config[key] for key in expected):
             raise ValueError(
                 f"{source}: the model ({config['channels']} channel(s)) does not fit "
                 f"{fitted['n_channels_in']}-channel images with "
                 f"channel_strategy={est.channel_strategy!r}."
             )
+        est.n_channels_in_ = fitted["n_channels_in"]
+        est._initialize(fitted["n_channels_in"], fitted["training_mode"], config=config)
         est.net_.module_.load_state_dict(checkpoint["state_dict"])
         optimizer = check_optimizer_state(checkpoint["optimizer"], est.net_.optimizer_,
                                           source=source)

@@ -248,6 +248,21 @@ def test_checkpoint_keeps_a_degradation_model(tmp_path):
         "train_noise"] == "realistic"
 
 
+def test_checkpoint_of_a_unet_with_its_own_bottom_depth_resumes(tmp_path):
+    # weight-file-only settings (bottom_blocks) come back from the checkpoint, not from
+    # the estimator's parameters (a regression: resuming such a run used to fail)
+    config = {**CONFIG, "blocks": 2, "bottom_blocks": 1}
+    weights = save_weights(tmp_path / "w.pt", config, build_module(**config).state_dict())
+    den = CNNDenoiser(**{**TINY, "depth": None, "width": None, "blocks": None},
+                      init_weights=str(weights)).partial_fit(_images())
+    resumed = CNNDenoiser.load_checkpoint(den.save_checkpoint(tmp_path / "ckpt.pt"))
+    assert resumed.config_ == den.config_ and resumed.config_["bottom_blocks"] == 1
+    assert len(resumed.net_.module_.bottom) == 1
+    np.testing.assert_array_equal(resumed.transform(_images()), den.transform(_images()))
+    resumed.partial_fit(_images())
+    assert len(resumed.history_) == 2
+
+
 def test_checkpoint_keeps_init_weights_and_takes_overrides(tmp_path):
     start = CNNDenoiser(**TINY).partial_fit(_images())
     weights = start.save(tmp_path / "start.pt")
