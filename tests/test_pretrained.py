@@ -109,17 +109,26 @@ def test_shipped_weights_load_unchanged():
             assert torch.equal(loaded[key], tensor.float()), (name, key)
 
 
-def test_only_the_registered_bytes_load_without_an_in_file_checksum(tmp_path):
+def test_only_the_registered_bytes_load_without_an_in_file_checksum(tmp_path, monkeypatch):
+    # files written before the in-file checksum existed load only when their bytes are
+    # registered (their SHA-256 in the registry)
+    import sklearn_denoise._weights as weights_module
+
     path, _ = pretrained_path("gray")
     payload = torch.load(path, weights_only=True)
-    assert "sha256" not in payload  # shipped before the in-file checksum existed
-    copy = tmp_path / "copy.pt"
-    shutil.copyfile(path, copy)
-    assert load_weights(copy)[0] == load_weights(path)[0]  # the same bytes: accepted
-    payload["metadata"]["note"] = "edited"
-    torch.save(payload, copy)
+    payload.pop("sha256", None)
+    legacy = tmp_path / "legacy.pt"
+    torch.save(payload, legacy)
     with pytest.raises(ValueError, match="has no checksum"):
-        load_weights(copy)
+        load_weights(legacy)
+    digest = hashlib.sha256(legacy.read_bytes()).hexdigest()
+    registered = weights_module._shipped_digests() | {digest}
+    monkeypatch.setattr(weights_module, "_shipped_digests", lambda: registered)
+    assert load_weights(legacy)[0] == load_weights(path)[0]  # the registered bytes: accepted
+    payload["metadata"]["note"] = "edited"
+    torch.save(payload, legacy)
+    with pytest.raises(ValueError, match="has no checksum"):
+        load_weights(legacy)
 
 
 def test_shipped_models_give_their_reference_outputs():
