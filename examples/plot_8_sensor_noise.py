@@ -141,8 +141,10 @@ print(f"pooled: gain {pooled.gain:.3f}, read noise {pooled.read_noise:.2f}, "
 # The pretrained CNN is called as it is, with nothing about the noise:
 # ``CNNDenoiser.pretrained("gray").transform(counts)``. Per image it normalises, estimates
 # the noise model, finds the variance growing with the signal (``noise_model="auto"``),
-# and runs the network between the generalised Anscombe transform and its exact unbiased
-# inverse. A calibrated camera's model can be given instead, in the data units of ``X``
+# and gives the network a per-pixel noise-level map, ``sqrt(gain * signal + read^2)``:
+# the shipped weights were trained on such noise (weights trained on white Gaussian noise
+# only run between the generalised Anscombe transform and its exact unbiased inverse
+# instead). A calibrated camera's model can be given instead, in the data units of ``X``
 # (raw counts for integer images): ``noise_model=NoiseModel(gain=1, read_noise=2,
 # black_level=100)``.
 #
@@ -199,8 +201,10 @@ for label, out in outputs.items():
 # -------------------------------------
 # :class:`~sklearn_denoise.VarianceStabilizedDenoiser` clones its denoiser in ``fit``,
 # which would retrain a CNN. Wrapping the fitted network in
-# :class:`sklearn.frozen.FrozenEstimator` keeps it as it is; this is what the default
-# call above does internally, so the two results nearly coincide.
+# :class:`sklearn.frozen.FrozenEstimator` keeps it as it is. Around the shipped network
+# this is the variance-stabilising path that weights trained on white Gaussian noise take;
+# the per-pixel noise map of the default call is the better way in for a network
+# trained on sensor noise.
 if "gray" in available_models():
     vst_cnn = VarianceStabilizedDenoiser(FrozenEstimator(CNNDenoiser.pretrained("gray")))
     out = vst_cnn.fit(counts).transform(counts)

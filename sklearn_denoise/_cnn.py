@@ -109,13 +109,17 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         ``sigma`` is None). "gaussian": white Gaussian noise of a level estimated per image.
         "poisson-gaussian": signal-dependent sensor noise whose gain, read noise and black
         level are estimated per image (:func:`sklearn_denoise.noise.estimate_noise_model`);
-        the image goes through the generalised Anscombe transform, the network, and the
-        exact unbiased inverse. "auto": Poisson-Gaussian when the estimated noise variance
-        grows markedly with the signal (at least 3x from the darkest to the brightest
-        percent of the image), Gaussian otherwise. A
+        weights trained on sensor noise (``train_noise="mixed"`` or ``"realistic"``, the
+        shipped ones among them) take the per-pixel noise-level map
+        ``sqrt(gain * signal + read_noise^2)``, the others go through the generalised
+        Anscombe transform, the network, and the exact unbiased inverse. "auto":
+        Poisson-Gaussian when the estimated noise variance grows markedly with the signal
+        (at least 3x from the darkest to the brightest percent of the image), Gaussian
+        otherwise. A
         :class:`~sklearn_denoise.noise.NoiseModel`: known parameters, in the data units of
         ``X`` (raw counts for integer images). Multi-channel images use the Gaussian
-        model.
+        model, except RGB through ``channel_strategy="opponent"`` with weights that take
+        per-pixel maps (the "color" model): one map per opponent channel.
     normalize : {"auto", "percentile", "none"} or bool, default="auto"
         Map each image onto [0, 1] by its 0.1 % and 99.9 % percentiles before the network
         (trained on [0, 1] images) and back afterwards; ``sigma`` and noise models are

@@ -53,7 +53,10 @@ __all__ = [
 #: smallest margin on the 8-px grid within the 2e-3 that tiling is allowed. The
 #: theoretical radius of the 4-level U-Net is 256 px.
 MEASURED_RADII = {
-    # "gray" (and "color", the same network): U-Net 4 levels x 16 x 2 blocks, noise map
+    # "gray" (and "color", the same network): U-Net 4 levels x 16 x 2 blocks, noise map;
+    # stage 3 (sensor noise), shipped since 2026-12-02: 64 px gives 9.8e-4 (56 px: 2.3e-3)
+    "9cce6d9eb0c569ca267fcd26cb74a778d929dc146cecd2042b55a118c38d66d7": 64,
+    # the stage-2 weights (Gaussian noise only) shipped before
     "a80c590171efe8c2534257e984c5405ee05aa9876b715c2173e584e7716be351": 64,
 }
 

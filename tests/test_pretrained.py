@@ -133,7 +133,8 @@ def test_only_the_registered_bytes_load_without_an_in_file_checksum(tmp_path, mo
 
 def test_shipped_models_give_their_reference_outputs():
     """The shipped weights through today's code give the outputs recorded before the code
-    was reorganised (tests/data/make_pretrained_reference.py, run on commit 4903fbc)."""
+    was reorganised (tests/data/make_pretrained_reference.py; re-recorded when the
+    stage-3 weights, trained on sensor noise, were shipped on 2026-12-02)."""
     import runpy
     from pathlib import Path
 
