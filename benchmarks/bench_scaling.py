@@ -20,6 +20,11 @@ needs the optional ``bm3d`` package and takes several minutes at 4096^2: run it 
     python benchmarks/bench_scaling.py [--threads 2] [--rounds 2] [--repeats 3]
         [--methods cnn,cnn-untiled,cnn-previous,wavelet,tv,nlmeans,bilateral,bm3d]
 
+``cnn-landed`` is the default call of another source tree, in the same run: check out the
+code before the tiling work (``git worktree add /tmp/landed 010a2c6``) and pass
+``--landed-tree /tmp/landed``; its children import ``sklearn_denoise`` (and its weights)
+from there.
+
 ``--measure-radius`` instead measures the effective receptive radius of the shipped model
 (the figures behind ``sklearn_denoise._tiling.MEASURED_RADII``): on the Set12 images with
 Gaussian noise of sigma 15, 25 and 50 (/255), (a) the largest change of the output in a
@@ -67,6 +72,7 @@ METHODS = {
     "cnn-plain-allocator": 4096,
     "cnn-untiled": 2048,
     "cnn-previous": 4096,
+    "cnn-landed": 4096,
     "wavelet": 4096,
     "tv": 1024,
     "bilateral": 1024,
@@ -79,6 +85,7 @@ LABELS = {
     "cnn-plain-allocator": "CNN default call, glibc's default allocator settings",
     "cnn-untiled": "CNN untiled (tile_size=65536)",
     "cnn-previous": "CNN previous tiling (margin 256, tile_size=1024)",
+    "cnn-landed": "CNN default call, code of --landed-tree",
     "wavelet": "WaveletDenoiser()",
     "tv": "TVDenoiser()",
     "bilateral": "BilateralDenoiser()",
@@ -100,7 +107,7 @@ def _make_estimator(method, color):
     )
 
     model = "color" if color else "gray"
-    if method in ("cnn", "cnn-plain-layout", "cnn-plain-allocator"):
+    if method in ("cnn", "cnn-plain-layout", "cnn-plain-allocator", "cnn-landed"):
         return CNNDenoiser.pretrained(model)
     if method == "cnn-untiled":
         return CNNDenoiser.pretrained(model, tile_size=65536)
@@ -134,11 +141,14 @@ def _child(spec):
     """Time one method on one image size; print a JSON line."""
     import torch
 
-    from sklearn_denoise import _allocator, _tiling
-
     torch.set_num_threads(spec["threads"])
-    _tiling.CHANNELS_LAST = spec["method"] != "cnn-plain-layout"
-    _allocator.REUSE_LARGE_BUFFERS = spec["method"] != "cnn-plain-allocator"
+    if spec.get("tree"):  # another checkout's package (which has neither module below)
+        sys.path.insert(0, spec["tree"])
+    else:
+        from sklearn_denoise import _allocator, _tiling
+
+        _tiling.CHANNELS_LAST = spec["method"] != "cnn-plain-layout"
+        _allocator.REUSE_LARGE_BUFFERS = spec["method"] != "cnn-plain-allocator"
     height, width, color = spec["height"], spec["width"], spec["color"]
     image = _noisy_image(height, width, color)[None]
     est = _make_estimator(spec["method"], color).set_params(**spec.get("params", {}))
@@ -168,12 +178,12 @@ def _run_child(spec):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _cases(methods):
+def _cases(methods, sizes, rgb):
     for method in methods:
-        for size in GRAY_SIZES:
+        for size in sizes:
             if size <= METHODS[method]:
                 yield method, (size, size), False
-        if method in ("cnn", "cnn-previous", "bm3d"):
+        if rgb and method in ("cnn", "cnn-previous", "cnn-landed", "bm3d"):
             yield method, RGB_SHAPE, True
 
 
@@ -182,13 +192,18 @@ def _sweep(args):
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         raise SystemExit(f"unknown methods {unknown}; choose from {sorted(METHODS)}")
-    cases = list(_cases(methods))
+    if "cnn-landed" in methods and not args.landed_tree:
+        raise SystemExit("cnn-landed needs --landed-tree DIR (a checkout of the other code)")
+    sizes = [int(size) for size in args.sizes.split(",") if size]
+    cases = list(_cases(methods, sizes, not args.no_rgb))
     results = {case: [] for case in cases}
     for round_ in range(args.rounds):
         for case in cases:
             method, (height, width), color = case
             spec = {"method": method, "height": height, "width": width, "color": color,
                     "threads": args.threads, "repeats": args.repeats}
+            if method == "cnn-landed":
+                spec["tree"] = str(Path(args.landed_tree).resolve())
             res = _run_child(spec)
             results[case].append(res)
             print(f"round {round_ + 1}: {method} {height}x{width}{'x3' if color else ''} "
@@ -335,7 +350,12 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--methods", default=",".join(m for m in METHODS if m != "cnn-landed"))
+    parser.add_argument("--sizes", default=",".join(map(str, GRAY_SIZES)),
+                        help="sides of the square gray images")
+    parser.add_argument("--no-rgb", action="store_true", help="skip the 4000x3000 RGB image")
+    parser.add_argument("--landed-tree", default=None,
+                        help="source tree whose sklearn_denoise the cnn-landed rows use")
     parser.add_argument("--measure-radius", action="store_true")
     parser.add_argument("--measure-bm3d-margin", action="store_true")
     parser.add_argument("--measure-buffers", action="store_true")
