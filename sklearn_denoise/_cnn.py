@@ -15,7 +15,7 @@ from ._base import DenoiserMixin
 from ._color import from_opponent, opponent_noise_levels, opponent_noise_maps, to_opponent
 from ._inference import denoise_tiled, torch_device
 from ._modules import module_class, module_kwargs, receptive_radius
-from ._noise_level import estimate_level
+from ._noise_level import blind_level, estimate_level
 from ._normalize import check_normalize, fit_normalization
 from ._param_checks import (
     Anything,
@@ -758,15 +758,16 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         return unstabilize(to_unit.invert(out), noise).astype(x.dtype, copy=False)
 
     def _estimate_level(self, image):
-        """Blind noise level of one normalised image: the learned estimator shipped with
-        the weights (``weights_metadata_["noise_estimator"]``) when there is one, else
-        the wavelet estimate of white noise."""
+        """Blind noise level of one normalised image: the learned estimator named by the
+        weights (``weights_metadata_["noise_estimator"]``, weights trained on correlated
+        noise) when there is one, else the wavelet estimate of white noise unless the
+        shipped learned estimator finds clearly more, correlated noise (``blind_level``)."""
         estimator = self.weights_metadata_.get("noise_estimator")
         if estimator is not None:
             level = estimate_level(image, estimator)
             if level is not None:
                 return level
-        return estimate_gaussian_sigma(image)
+        return blind_level(image)
 
     def _takes_sensor_noise_maps(self):
         """Whether the weights were trained on per-pixel Poisson-Gaussian noise maps."""

@@ -175,3 +175,27 @@ def test_degradation_settings_round_trip_through_json():
         Degradation.from_dict({**settings, "weights": [float("nan"), 1, 1]})
     with pytest.raises(TypeError, match="weights must be a number"):
         Degradation.from_dict({**settings, "weights": "abc"})
+
+
+@pytest.mark.parametrize("sigma255", [5, 15, 25, 50])
+def test_blind_level_keeps_the_wavelet_estimate_on_white_noise(sigma255):
+    from sklearn_denoise._noise_level import blind_level
+    from sklearn_denoise._sensor import estimate_gaussian_sigma
+
+    for clean in (CAMERA, data.gravel()[:256, :256] / 255.0):  # a photograph, a texture
+        noisy = gaussian(clean, sigma255 / 255, random_state=0)[..., None]
+        assert blind_level(noisy) == estimate_gaussian_sigma(noisy)
+
+
+def test_blind_level_takes_the_learned_estimate_on_correlated_noise():
+    from sklearn_denoise._noise_level import CORRELATED_RATIO, blind_level, estimate_level
+    from sklearn_denoise._sensor import estimate_gaussian_sigma
+
+    noisy = correlated_gaussian(CAMERA, 20 / 255, random_state=0)[..., None]
+    assert estimate_level(noisy) > CORRELATED_RATIO * estimate_gaussian_sigma(noisy)
+    assert blind_level(noisy) == estimate_level(noisy)
+    assert blind_level(noisy) * 255 == pytest.approx(20, rel=0.2)
+    tiny = noisy[:6, :6]  # too small for the learned estimator: the wavelet estimate
+    assert blind_level(tiny) == estimate_gaussian_sigma(tiny)
+    flat = np.full((32, 32, 1), 0.5)
+    assert blind_level(flat) == estimate_gaussian_sigma(flat) < 1e-9
