@@ -1,0 +1,118 @@
+"""The blind noise level of CNNDenoiser on images the package never trained on.
+
+``sklearn_denoise._noise_level.blind_level`` takes the wavelet estimate of white noise
+(:func:`skimage.restoration.estimate_sigma`) unless the shipped learned estimator
+(:func:`sklearn_denoise.noise.estimate_noise_level`) finds at least ``CORRELATED_RATIO``
+times as much noise and ``CORRELATED_EXCESS`` more. This script shows where the two
+estimates stand on each kind of noise and what the rule is worth: on the grayscale images
+of ``skimage.data`` that ship with scikit-image (photographs, textures, microscopy,
+astronomy; central 320x320 crops), seeded noise of each kind, the pretrained "gray"
+model's PSNR with the wavelet level alone and with ``blind_level``. The levels are
+estimated on the images as given; the CNN estimates them after its ``normalize="auto"``
+step (images far from [0, 1] are stretched first), so the "output changed" column, not
+the levels, says on how many images the rule picked the learned level.
+
+    python benchmarks/bench_blind_level.py [--threads 2]
+"""
+
+import argparse
+import io
+import sys
+
+import numpy as np
+import torch
+from PIL import Image
+from skimage import data
+
+from sklearn_denoise import CNNDenoiser, _cnn
+from sklearn_denoise._noise_level import (
+    CORRELATED_EXCESS,
+    CORRELATED_RATIO,
+    blind_level,
+    estimate_level,
+)
+from sklearn_denoise._sensor import estimate_gaussian_sigma
+from sklearn_denoise.metrics import psnr
+from sklearn_denoise.noise import correlated_gaussian
+
+IMAGES = ("camera", "coins", "moon", "text", "brick", "grass", "gravel", "page", "clock",
+          "cell", "horse", "hubble_deep_field", "astronaut", "coffee", "chelsea", "rocket",
+          "immunohistochemistry", "retina", "microaneurysms")
+CROP = 320
+
+
+def _image(name):
+    image = getattr(data, name)()
+    if image.ndim == 3:
+        image = image[..., :3].mean(axis=-1)
+    image = image.astype(np.float64)
+    image = image / 255 if image.max() > 1 else image
+    top, left = (max(0, (side - CROP) // 2) for side in image.shape)
+    return image[top : top + CROP, left : left + CROP]
+
+
+def _jpeg(image, quality):
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)).save(
+        buffer, "JPEG", quality=quality)
+    return np.asarray(Image.open(buffer), dtype=np.float64) / 255
+
+
+def _noises(clean, seed):
+    rng = np.random.default_rng(seed)
+    return {
+        "none": clean,
+        "white 15": clean + rng.normal(0, 15 / 255, clean.shape),
+        "white 25": clean + rng.normal(0, 25 / 255, clean.shape),
+        "white 50": clean + rng.normal(0, 50 / 255, clean.shape),
+        "correlated 20, blur 1": correlated_gaussian(clean, 20 / 255, correlation=1.0,
+                                                     random_state=seed),
+        "correlated 20, blur 1.5": correlated_gaussian(clean, 20 / 255, correlation=1.5,
+                                                       random_state=seed),
+        "correlated 20, blur 2": correlated_gaussian(clean, 20 / 255, correlation=2.0,
+                                                     random_state=seed),
+        "correlated 10, blur 1": correlated_gaussian(clean, 10 / 255, correlation=1.0,
+                                                     random_state=seed),
+        "white 15, JPEG 75": _jpeg(clean + rng.normal(0, 15 / 255, clean.shape), 75),
+        "none, JPEG 50": _jpeg(clean, 50),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    den = CNNDenoiser.pretrained("gray")
+    rows = {}
+    for seed, name in enumerate(IMAGES):
+        clean = _image(name)
+        for kind, noisy in _noises(clean, seed).items():
+            x = noisy.astype(np.float32)
+            learned, white = estimate_level(x[..., None]), estimate_gaussian_sigma(x[..., None])
+            scores = []
+            for rule in (estimate_gaussian_sigma, blind_level):
+                _cnn.blind_level = rule
+                scores.append(psnr(clean, np.clip(den.transform(x[None])[0], 0, 1)))
+            _cnn.blind_level = blind_level
+            rows.setdefault(kind, []).append((learned * 255, white * 255, *scores))
+        print(name, file=sys.stderr, flush=True)
+    print(f"{len(IMAGES)} images of skimage.data, {CROP}x{CROP}; levels in 1/255; rule: "
+          f"learned >= {CORRELATED_RATIO} x wavelet and >= wavelet + "
+          f"{CORRELATED_EXCESS * 255:.0f}/255\n")
+    print("| noise | learned (range) | wavelet (range) | learned / wavelet | output changed | "
+          "PSNR, wavelet level | PSNR, blind_level | change (min / max) |")
+    print("|---|---|---|---|---:|---:|---:|---|")
+    for kind, values in rows.items():
+        a = np.array(values)
+        ratio = a[:, 0] / np.maximum(a[:, 1], 1e-3)
+        change = a[:, 3] - a[:, 2]
+        changed = int(np.sum(change != 0))
+        print(f"| {kind} | {a[:, 0].min():.1f}-{a[:, 0].max():.1f} | "
+              f"{a[:, 1].min():.1f}-{a[:, 1].max():.1f} | {ratio.min():.2f}-{ratio.max():.2f} | "
+              f"{changed}/{len(a)} | {a[:, 2].mean():.2f} | {a[:, 3].mean():.2f} | "
+              f"{change.mean():+.2f} ({change.min():+.2f} / {change.max():+.2f}) |")
+
+
+if __name__ == "__main__":
+    main()
