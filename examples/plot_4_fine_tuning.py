@@ -100,9 +100,11 @@ fig.tight_layout()
 # %%
 # Before and after fine-tuning
 # ----------------------------
-# The original model leaves most of the grain in place (its blind noise estimate, made
-# for white noise, sees only a fraction of correlated noise, and the network takes the
-# grains for texture); the fine-tuned one has learned what the grain looks like.
+# The original model removes part of the grain: its blind noise level sees correlated
+# noise (the learned estimate, :func:`sklearn_denoise.noise.estimate_noise_level`), but
+# the network has never seen such grain and takes much of it for texture. The fine-tuned
+# one has learned what the grain looks like; it gets the same blind level at transform
+# time as the noise level of its training pairs, ``std(noisy - clean)``.
 outputs = [X_test, original.transform(X_test), tuned.transform(X_test), X_test_clean]
 titles = ["noisy", "original", f"fine-tuned ({steps[-1]} steps)", "clean"]
 fig, axes = plt.subplots(1, 4, figsize=(13, 3.7))
