@@ -15,7 +15,7 @@ from ._base import DenoiserMixin
 from ._color import from_opponent, opponent_noise_levels, opponent_noise_maps, to_opponent
 from ._inference import denoise_tiled, torch_device
 from ._modules import module_class, module_kwargs, receptive_radius
-from ._noise_level import blind_level, estimate_level
+from ._noise_level import blind_level, correlated_level, estimate_level
 from ._normalize import check_normalize, fit_normalization
 from ._param_checks import (
     Anything,
@@ -724,7 +724,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         planes = [rgb[..., c : c + 1] for c in range(3)]
         noises = [resolve_noise(p, self.noise_model, None, data_scale=data_scale,
                                 normalization=normalization,
-                                estimate_level=self._estimate_level) for p in planes]
+                                estimate_level=self._estimate_level,
+                                correlated_level=correlated_level) for p in planes]
         if all(isinstance(noise, GaussianNoise) for noise in noises):
             return [None] * 3
         variances = np.concatenate([
@@ -748,7 +749,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         else:
             noise = resolve_noise(x, self.noise_model, self.sigma, data_scale=data_scale,
                                   normalization=normalization,
-                                  estimate_level=self._estimate_level)
+                                  estimate_level=self._estimate_level,
+                                  correlated_level=correlated_level)
         if isinstance(noise, GaussianNoise):
             return self._denoise_one(x, noise.sigma)
         if self._takes_sensor_noise_maps():

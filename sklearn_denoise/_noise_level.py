@@ -94,23 +94,34 @@ def estimate_level(image, name=ESTIMATOR_NAME):
     return float(np.mean(levels))
 
 
-def blind_level(image, name=ESTIMATOR_NAME):
-    """Noise level of one (H, W, C) image on about [0, 1] for a denoiser told nothing.
+def correlated_level(image, name=ESTIMATOR_NAME):
+    """Level of the spatially correlated noise of one (H, W, C) image on about [0, 1], or
+    None when its noise looks white.
 
-    The white-noise estimate of the finest wavelet band
-    (:func:`skimage.restoration.estimate_sigma`), unless the learned estimator finds at
-    least :data:`CORRELATED_RATIO` times as much noise and :data:`CORRELATED_EXCESS`
-    more: then the noise is spatially correlated (demosaiced, blurred), which the finest
-    band sees a fraction of, and the learned level is returned. On white noise, also on
-    textured photographs, the two agree within about 1.45x (``benchmarks/bench_realistic_noise.py``
-    prints both on Set12; the user guide has the measurements on other images), so a
-    white-noise image keeps the wavelet level, which is the more precise of the two there.
+    The learned estimate, when it finds at least :data:`CORRELATED_RATIO` times the noise
+    of the finest wavelet band (:func:`skimage.restoration.estimate_sigma`) and
+    :data:`CORRELATED_EXCESS` more: correlated noise (demosaiced, blurred) shows a fraction
+    of itself in that band. On white noise, also on textured photographs, the two agree
+    within about 1.45x (``benchmarks/bench_blind_level.py``).
     """
     from ._sensor import estimate_gaussian_sigma
 
-    white = estimate_gaussian_sigma(image)
     learned = estimate_level(image, name)
-    if learned is not None and learned >= CORRELATED_RATIO * white and (
-            learned - white >= CORRELATED_EXCESS):
+    if learned is None:
+        return None
+    white = estimate_gaussian_sigma(image)
+    if learned >= CORRELATED_RATIO * white and learned - white >= CORRELATED_EXCESS:
         return learned
-    return white
+    return None
+
+
+def blind_level(image, name=ESTIMATOR_NAME):
+    """Noise level of one (H, W, C) image on about [0, 1] for a denoiser told nothing.
+
+    :func:`correlated_level` when the noise is correlated, else the white-noise estimate
+    of the finest wavelet band, the more precise of the two on white noise.
+    """
+    from ._sensor import estimate_gaussian_sigma
+
+    level = correlated_level(image, name)
+    return level if level is not None else estimate_gaussian_sigma(image)

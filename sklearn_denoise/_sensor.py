@@ -83,7 +83,8 @@ def is_signal_dependent(model, image):
 
 
 def resolve_noise(image, noise_model="auto", sigma=None, *, data_scale=1.0,
-                  normalization=None, estimate_level=estimate_gaussian_sigma):
+                  normalization=None, estimate_level=estimate_gaussian_sigma,
+                  correlated_level=None):
     """The noise to assume for one normalised (H, W, C) image.
 
     Parameters
@@ -104,6 +105,12 @@ def resolve_noise(image, noise_model="auto", sigma=None, *, data_scale=1.0,
         The map that produced ``image`` from the original.
     estimate_level : callable, default=estimate_gaussian_sigma
         ``(H, W, C) image -> sigma``, the estimate of a signal-independent noise level.
+    correlated_level : callable or None, default=None
+        ``(H, W, C) image -> sigma or None``, the level of spatially correlated noise
+        (None when the noise looks white). With "auto", noise whose variance seems to grow
+        with the signal but that is correlated is taken as Gaussian noise of that level:
+        the Poisson-Gaussian model is estimated from the finest scale, which sees a
+        fraction of correlated noise.
 
     Returns
     -------
@@ -126,8 +133,11 @@ def resolve_noise(image, noise_model="auto", sigma=None, *, data_scale=1.0,
         if noise_model == "poisson-gaussian":
             raise
         return GaussianNoise(estimate_level(image))
-    if noise_model == "poisson-gaussian" or is_signal_dependent(model, image):
+    if noise_model == "poisson-gaussian":
         return model
+    if is_signal_dependent(model, image):
+        level = correlated_level(image) if correlated_level is not None else None
+        return model if level is None else GaussianNoise(level)
     return GaussianNoise(estimate_level(image))
 
 

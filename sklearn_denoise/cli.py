@@ -675,9 +675,10 @@ def _known_noise_model(plane, settings, name):
     return model, f"{_parameter_names(given)} given, {_parameter_names(missing)} estimated"
 
 
-def _resolve_file_noise(plane, settings, name):
+def _resolve_file_noise(plane, settings, name, **levels):
     """The noise of one file, from one plane (its colour part), by the library's rules:
-    normalised as the denoisers normalise it, then :func:`_sensor.resolve_noise`."""
+    normalised as the denoisers normalise it, then :func:`_sensor.resolve_noise` (with
+    the level estimates ``levels`` of the denoiser, if it has its own)."""
     from ._normalize import fit_normalization
     from ._sensor import GaussianNoise, resolve_noise
     from ._validation import dtype_scale, to_float
@@ -689,7 +690,8 @@ def _resolve_file_noise(plane, settings, name):
     image = image if image.ndim == 3 else image[..., np.newaxis]
     normalization = fit_normalization(image, "auto")
     noise = resolve_noise(normalization.apply(image), settings.option, settings.sigma,
-                          data_scale=dtype_scale(plane.dtype), normalization=normalization)
+                          data_scale=dtype_scale(plane.dtype), normalization=normalization,
+                          **levels)
     source = "given" if settings.sigma is not None else "estimated"
     if isinstance(noise, GaussianNoise):
         if settings.option == "poisson-gaussian" and image.shape[-1] > 1:
@@ -766,7 +768,15 @@ class _Denoisers:
         """The noise assumed for a file of which ``plane`` (colour part) is one plane."""
         if self.method == "cnn" and not self.noise_level_input:
             return _FileNoise(source="the CNN model takes no noise level")
-        return _resolve_file_noise(plane, self.settings, name)
+        if self.method != "cnn":
+            return _resolve_file_noise(plane, self.settings, name)
+        from ._noise_level import correlated_level
+
+        # the network's own blind level, which also sees spatially correlated noise
+        est = self._cnn_for(1 if plane.ndim == 2 else plane.shape[-1])
+        return _resolve_file_noise(plane, self.settings, name,
+                                   estimate_level=est._estimate_level,
+                                   correlated_level=correlated_level)
 
     def _cnn_for(self, n_channels):
         if n_channels not in self._cnn:

@@ -1160,3 +1160,25 @@ def test_bad_input_matrix(bad_inputs, capsys, case):
     assert "Traceback" not in err
     assert _snapshot(root) == before  # no output written, inputs untouched
     assert not (root / "executed").exists()  # nothing was unpickled
+
+
+def test_cnn_on_correlated_noise_uses_the_networks_own_blind_level(tmp_path):
+    """The command line estimates the noise of a file as the CNN does on its own: the
+    learned level on spatially correlated noise, not the finest wavelet band's."""
+    from skimage.restoration import estimate_sigma
+
+    from sklearn_denoise.noise import correlated_gaussian
+
+    clean = load_sample_images()[0][:192, :192]
+    noisy = correlated_gaussian(clean / 255.0, 20 / 255, random_state=0)
+    noisy = np.rint(np.clip(noisy, 0, 1) * 255).astype(np.uint8)
+    write_image(tmp_path / "grain.png", noisy)
+    assert main(["denoise", str(tmp_path / "grain.png"), "-o", str(tmp_path / "out"),
+                 "-q"]) == 0
+    out = read_image(tmp_path / "out" / "grain.png")
+    den = CNNDenoiser.pretrained("gray")
+    library = den.transform(noisy[np.newaxis])[0]
+    wavelet = den.set_params(sigma=estimate_sigma(noisy / 255.0)).transform(
+        noisy[np.newaxis])[0]
+    assert np.abs(out.astype(int) - library).max() <= 1
+    assert _mse(out, clean) < 0.8 * _mse(wavelet, clean)

@@ -312,3 +312,24 @@ def test_training_takes_a_degradation_model_of_ones_own(clean):
     assert np.corrcoef(residual[:, :-1].ravel(), residual[:, 1:].ravel())[0, 1] > 0.3
     with pytest.raises(ValueError, match="train_noise must be one of"):
         CNNDenoiser(train_noise="correlated").fit(clean.astype(np.float32))
+
+
+def test_correlated_noise_is_not_taken_for_sensor_noise():
+    """"auto": correlated noise whose finest-scale variance seems to grow with the signal
+    (Set12 images 04 and 10 did so at 20/255) is Gaussian noise of the correlated level
+    when the caller can tell correlated noise (the CNN can); white sensor noise is not."""
+    from sklearn_denoise._noise_level import correlated_level
+    from sklearn_denoise.noise import correlated_gaussian
+
+    clean = load_sample_images(size=160)[0] / 255.0
+    noisy = correlated_gaussian(clean, 15 / 255, random_state=1)[..., np.newaxis]
+    normalization = fit_normalization(noisy, "auto")  # as CNNDenoiser.transform does
+    noisy = normalization.apply(noisy)
+    assert isinstance(resolve_noise(noisy), NoiseModel)  # the finest scale alone
+    noise = resolve_noise(noisy, correlated_level=correlated_level)
+    assert isinstance(noise, GaussianNoise)
+    assert noise.sigma == pytest.approx(normalization.noise_level(15 / 255), rel=0.3)
+    counts = np.random.default_rng(0).poisson(clean[..., np.newaxis] * 30) / 30.0
+    counts = fit_normalization(counts, "auto").apply(counts)
+    assert isinstance(resolve_noise(counts), NoiseModel)
+    assert isinstance(resolve_noise(counts, correlated_level=correlated_level), NoiseModel)
