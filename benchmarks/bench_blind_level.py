@@ -7,7 +7,8 @@ times as much noise and ``CORRELATED_EXCESS`` more. This script shows where the 
 estimates stand on each kind of noise and what the rule is worth: on the grayscale images
 of ``skimage.data`` that ship with scikit-image (photographs, textures, microscopy,
 astronomy; central 320x320 crops), seeded noise of each kind, the pretrained "gray"
-model's PSNR with the wavelet level alone and with ``blind_level``. The levels are
+model's PSNR with the wavelet level alone (and no noise taken for correlated noise) and
+with ``blind_level`` and ``correlated_level``, as ``CNNDenoiser`` uses them. The levels are
 estimated on the images as given; the CNN estimates them after its ``normalize="auto"``
 step (images far from [0, 1] are stretched first), so the "output changed" column, not
 the levels, says on how many images the rule picked the learned level.
@@ -29,6 +30,7 @@ from sklearn_denoise._noise_level import (
     CORRELATED_EXCESS,
     CORRELATED_RATIO,
     blind_level,
+    correlated_level,
     estimate_level,
 )
 from sklearn_denoise._sensor import estimate_gaussian_sigma
@@ -39,6 +41,11 @@ IMAGES = ("camera", "coins", "moon", "text", "brick", "grass", "gravel", "page",
           "cell", "horse", "hubble_deep_field", "astronaut", "coffee", "chelsea", "rocket",
           "immunohistochemistry", "retina", "microaneurysms")
 CROP = 320
+
+
+def _never(image):
+    """The wavelet-only baseline: no noise is taken for correlated noise."""
+    return None
 
 
 def _image(name):
@@ -91,10 +98,10 @@ def main(argv=None):
             x = noisy.astype(np.float32)
             learned, white = estimate_level(x[..., None]), estimate_gaussian_sigma(x[..., None])
             scores = []
-            for rule in (estimate_gaussian_sigma, blind_level):
-                _cnn.blind_level = rule
+            for rule, correlated in ((estimate_gaussian_sigma, _never), (blind_level,
+                                                                         correlated_level)):
+                _cnn.blind_level, _cnn.correlated_level = rule, correlated
                 scores.append(psnr(clean, np.clip(den.transform(x[None])[0], 0, 1)))
-            _cnn.blind_level = blind_level
             rows.setdefault(kind, []).append((learned * 255, white * 255, *scores))
         print(name, file=sys.stderr, flush=True)
     print(f"{len(IMAGES)} images of skimage.data, {CROP}x{CROP}; levels in 1/255; rule: "
