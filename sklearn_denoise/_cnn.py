@@ -117,8 +117,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         ``sqrt(gain * signal + read_noise^2)``, the others go through the generalised
         Anscombe transform, the network, and the exact unbiased inverse. "auto":
         Poisson-Gaussian when the estimated noise variance grows markedly with the signal
-        (at least 3x from the darkest to the brightest percent of the image), Gaussian
-        otherwise. A
+        (at least 3x from the darkest to the brightest percent of the image) and the noise
+        is not spatially correlated (see ``noise_level_input``), Gaussian otherwise. A
         :class:`~sklearn_denoise.noise.NoiseModel`: known parameters, in the data units of
         ``X`` (raw counts for integer images). Multi-channel images use the Gaussian
         model, except RGB through ``channel_strategy="opponent"`` with weights that take
