@@ -94,6 +94,18 @@ def estimate_level(image, name=ESTIMATOR_NAME):
     return float(np.mean(levels))
 
 
+def _correlated_and_white(image, name):
+    """(correlated level or None, wavelet level) of one (H, W, C) image."""
+    from ._sensor import estimate_gaussian_sigma
+
+    white = estimate_gaussian_sigma(image)
+    learned = estimate_level(image, name)
+    if learned is not None and learned >= CORRELATED_RATIO * white and (
+            learned - white >= CORRELATED_EXCESS):
+        return learned, white
+    return None, white
+
+
 def correlated_level(image, name=ESTIMATOR_NAME):
     """Level of the spatially correlated noise of one (H, W, C) image on about [0, 1], or
     None when its noise looks white.
@@ -104,15 +116,7 @@ def correlated_level(image, name=ESTIMATOR_NAME):
     of itself in that band. On white noise, also on textured photographs, the two agree
     within about 1.45x (``benchmarks/bench_blind_level.py``).
     """
-    from ._sensor import estimate_gaussian_sigma
-
-    learned = estimate_level(image, name)
-    if learned is None:
-        return None
-    white = estimate_gaussian_sigma(image)
-    if learned >= CORRELATED_RATIO * white and learned - white >= CORRELATED_EXCESS:
-        return learned
-    return None
+    return _correlated_and_white(image, name)[0]
 
 
 def blind_level(image, name=ESTIMATOR_NAME):
@@ -121,7 +125,5 @@ def blind_level(image, name=ESTIMATOR_NAME):
     :func:`correlated_level` when the noise is correlated, else the white-noise estimate
     of the finest wavelet band, the more precise of the two on white noise.
     """
-    from ._sensor import estimate_gaussian_sigma
-
-    level = correlated_level(image, name)
-    return level if level is not None else estimate_gaussian_sigma(image)
+    level, white = _correlated_and_white(image, name)
+    return white if level is None else level
