@@ -7,8 +7,10 @@ times as much noise and ``CORRELATED_EXCESS`` more. This script shows where the 
 estimates stand on each kind of noise and what the rule is worth: on the grayscale images
 of ``skimage.data`` that ship with scikit-image (photographs, textures, microscopy,
 astronomy; central 320x320 crops), seeded noise of each kind, the pretrained "gray"
-model's PSNR with the wavelet level alone (and no noise taken for correlated noise) and
-with ``blind_level`` and ``correlated_level``, as ``CNNDenoiser`` uses them. The levels are
+model's PSNR three ways: with the wavelet level alone (no noise taken for correlated
+noise), with ``blind_level`` and ``correlated_level`` but the shipped network for every
+noise, and as shipped: where the noise is taken for correlated noise, the correlated-noise
+expert (``CNNDenoiser.correlated_expert_``) runs instead of the network. The levels are
 estimated on the images as given; the CNN estimates them after its ``normalize="auto"``
 step (images far from [0, 1] are stretched first), so the "output changed" column, not
 the levels, says on how many images the rule picked the learned level.
@@ -25,12 +27,11 @@ import torch
 from PIL import Image
 from skimage import data
 
-from sklearn_denoise import CNNDenoiser, _cnn
+from sklearn_denoise import CNNDenoiser
 from sklearn_denoise._noise_level import (
     CORRELATED_EXCESS,
     CORRELATED_RATIO,
-    blind_level,
-    correlated_level,
+    NoiseReading,
     estimate_level,
 )
 from sklearn_denoise._sensor import estimate_gaussian_sigma
@@ -43,9 +44,25 @@ IMAGES = ("camera", "coins", "moon", "text", "brick", "grass", "gravel", "page",
 CROP = 320
 
 
-def _never(image):
-    """The wavelet-only baseline: no noise is taken for correlated noise."""
-    return None
+def _wavelet_only(den, x):
+    """The baseline: the wavelet level, no noise taken for correlated noise, no expert."""
+    readings = NoiseReading.correlated_level, NoiseReading.blind_level
+    expert, den.correlated_expert_ = den.correlated_expert_, None
+    NoiseReading.correlated_level = lambda self: None
+    NoiseReading.blind_level = lambda self: estimate_gaussian_sigma(self.image)
+    try:
+        return den.transform(x)
+    finally:
+        NoiseReading.correlated_level, NoiseReading.blind_level = readings
+        den.correlated_expert_ = expert
+
+
+def _without_expert(den, x):
+    expert, den.correlated_expert_ = den.correlated_expert_, None
+    try:
+        return den.transform(x)
+    finally:
+        den.correlated_expert_ = expert
 
 
 def _image(name):
@@ -97,27 +114,26 @@ def main(argv=None):
         for kind, noisy in _noises(clean, seed).items():
             x = noisy.astype(np.float32)
             learned, white = estimate_level(x[..., None]), estimate_gaussian_sigma(x[..., None])
-            scores = []
-            for rule, correlated in ((estimate_gaussian_sigma, _never), (blind_level,
-                                                                         correlated_level)):
-                _cnn.blind_level, _cnn.correlated_level = rule, correlated
-                scores.append(psnr(clean, np.clip(den.transform(x[None])[0], 0, 1)))
+            scores = [psnr(clean, np.clip(run(den, x[None])[0], 0, 1))
+                      for run in (_wavelet_only, _without_expert, CNNDenoiser.transform)]
             rows.setdefault(kind, []).append((learned * 255, white * 255, *scores))
         print(name, file=sys.stderr, flush=True)
     print(f"{len(IMAGES)} images of skimage.data, {CROP}x{CROP}; levels in 1/255; rule: "
           f"learned >= {CORRELATED_RATIO} x wavelet and >= wavelet + "
           f"{CORRELATED_EXCESS * 255:.0f}/255\n")
     print("| noise | learned (range) | wavelet (range) | learned / wavelet | output changed | "
-          "PSNR, wavelet level | PSNR, blind_level | change (min / max) |")
-    print("|---|---|---|---|---:|---:|---:|---|")
+          "PSNR, wavelet level | PSNR, blind_level | PSNR, as shipped (+ expert) | "
+          "shipped - wavelet (min / max) |")
+    print("|---|---|---|---|---:|---:|---:|---:|---|")
     for kind, values in rows.items():
         a = np.array(values)
         ratio = a[:, 0] / np.maximum(a[:, 1], 1e-3)
-        change = a[:, 3] - a[:, 2]
+        change = a[:, 4] - a[:, 2]
         changed = int(np.sum(change != 0))
         print(f"| {kind} | {a[:, 0].min():.1f}-{a[:, 0].max():.1f} | "
               f"{a[:, 1].min():.1f}-{a[:, 1].max():.1f} | {ratio.min():.2f}-{ratio.max():.2f} | "
               f"{changed}/{len(a)} | {a[:, 2].mean():.2f} | {a[:, 3].mean():.2f} | "
+              f"{a[:, 4].mean():.2f} | "
               f"{change.mean():+.2f} ({change.min():+.2f} / {change.max():+.2f}) |")
 
 

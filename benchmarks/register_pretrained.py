@@ -15,6 +15,14 @@ registers a noise-level estimator (architecture "noise-level",
 benchmarks/train_noise_estimator.py) under its name only, as ``"kind": "noise-estimator"``;
 a denoiser whose metadata has ``noise_estimator=NAME`` (``--set noise_estimator=noise-level``)
 uses it for its blind noise level.
+
+    python benchmarks/register_pretrained.py expert.pt --name gray-correlated --expert-of gray
+
+registers a correlated-noise expert of the shipped model "gray" (trained from it with
+``train_pretrained.py --init gray --freeze 'bottom.*'``): only the tensors that differ
+from "gray" are stored (float16, ``"kind": "expert"``), and the "gray" and "color" entries
+name it as their ``correlated_expert``. Registering "gray" again drops that link: an
+expert belongs to the weights it was trained next to.
 """
 
 import argparse
@@ -23,7 +31,12 @@ import json
 import shutil
 from pathlib import Path
 
-from sklearn_denoise._weights import load_weights, save_weights
+from sklearn_denoise._weights import (
+    load_weights,
+    resolve_weights,
+    save_weight_delta,
+    save_weights,
+)
 
 PACKAGE = Path(__file__).resolve().parents[1] / "sklearn_denoise" / "pretrained"
 
@@ -34,6 +47,9 @@ def main(argv=None):
     parser.add_argument("--name", default="gray")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="metadata entry to add or replace (repeatable)")
+    parser.add_argument("--expert-of", default=None, metavar="BASE",
+                        help="register the weights as the correlated-noise expert of the "
+                        "shipped model BASE, stored as their difference from it")
     args = parser.parse_args(argv)
     config, state, metadata = load_weights(args.weights)  # refuses corrupt files
     if config["channels"] != 1:
@@ -42,14 +58,30 @@ def main(argv=None):
     if len(updates) != len(args.set):
         raise SystemExit("--set takes KEY=VALUE")
     target = PACKAGE / f"{args.name}.pt"
+    registry_path = PACKAGE / "registry.json"
+    registry = json.loads(registry_path.read_text())
+    if args.expert_of:
+        base_config, base_state, _, _ = resolve_weights(args.expert_of)
+        if base_config != config:
+            raise SystemExit(f"the weights are not the network of {args.expert_of!r}")
+        metadata.update(updates)
+        metadata["base"] = args.expert_of
+        save_weight_delta(target, config, state, base_state, metadata)
+        digest = hashlib.sha256(target.read_bytes()).hexdigest()
+        registry[args.name] = {"file": target.name, "sha256": digest, "kind": "expert",
+                               "base": args.expert_of}
+        for entry in registry.values():
+            if entry.get("weights") == args.expert_of or entry is registry[
+                    args.expert_of]:
+                entry["correlated_expert"] = args.name
+        _finish(registry_path, registry, target, digest, metadata)
+        return
     if updates:
         metadata.update(updates)
         save_weights(target, config, state, metadata, half=True)
     else:
         shutil.copyfile(args.weights, target)
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
-    registry_path = PACKAGE / "registry.json"
-    registry = json.loads(registry_path.read_text())
     if config["architecture"] == "noise-level":
         registry[args.name] = {"file": target.name, "sha256": digest,
                                "kind": "noise-estimator"}
@@ -58,6 +90,10 @@ def main(argv=None):
                                "channel_strategy": "joint"}
         registry["color"] = {"file": target.name, "sha256": digest, "weights": args.name,
                              "channel_strategy": "opponent"}
+    _finish(registry_path, registry, target, digest, metadata)
+
+
+def _finish(registry_path, registry, target, digest, metadata):
     registry_path.write_text(json.dumps(registry, indent=2, sort_keys=True) + "\n")
     size = sum(p.stat().st_size for p in PACKAGE.glob("*.pt"))
     print(f"registered {target} ({target.stat().st_size / 1e6:.2f} MB, all weights "

@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from skorch.callbacks import Freezer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -191,6 +192,10 @@ def main(argv=None):
                         metavar=("WHITE", "SENSOR", "CORRELATED"),
                         help="with --train-noise realistic: Degradation(weights=...), the "
                         "shares of white Gaussian, Poisson-Gaussian and correlated noise")
+    parser.add_argument("--freeze", nargs="+", default=None, metavar="PATTERN",
+                        help="parameters to keep fixed (skorch.callbacks.Freezer patterns, "
+                        "e.g. 'bottom.*'); the correlated-noise expert trains all but the "
+                        "bottom level")
     parser.add_argument("--export", default=None, help="weight file written after each eval")
     parser.add_argument("--eval-every", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None)
@@ -224,6 +229,8 @@ def main(argv=None):
     # held-out part of train400, is the monitor
     schedule = {"lr": args.lr, "max_epochs": args.epochs, "lr_schedule": "cosine",
                 "validation_fraction": 0.0}
+    if args.freeze:  # not stored in checkpoints: the same command passes it again on resume
+        schedule["callbacks"] = [("freezer", Freezer(args.freeze))]
     if ckpt.exists():
         den = CNNDenoiser.load_checkpoint(ckpt, **schedule)  # checked; nothing is unpickled
         done = len(den.history_)
@@ -277,6 +284,7 @@ def main(argv=None):
                     "epochs_done": done,
                     "init": args.init,
                     "noise_map_added_to_init": bool(args.add_noise_map),
+                    "frozen": " ".join(args.freeze or []),
                     "commit": git_commit(),
                     "script": "benchmarks/train_pretrained.py",
                 })

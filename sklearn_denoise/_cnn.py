@@ -15,7 +15,7 @@ from ._base import DenoiserMixin
 from ._color import from_opponent, opponent_noise_levels, opponent_noise_maps, to_opponent
 from ._inference import denoise_tiled, torch_device
 from ._modules import module_class, module_kwargs, receptive_radius
-from ._noise_level import blind_level, correlated_level, estimate_level
+from ._noise_level import NoiseReading, correlated_level
 from ._normalize import check_normalize, fit_normalization
 from ._param_checks import (
     Anything,
@@ -54,7 +54,7 @@ from ._validation import (
     validate_images,
 )
 from ._vst import stabilize, unstabilize
-from ._weights import DENOISER_ARCHITECTURES, resolve_weights, save_weights
+from ._weights import DENOISER_ARCHITECTURES, load_expert, resolve_weights, save_weights
 from .noise import Degradation
 
 _INFERENCE_PARAMS = ("sigma", "noise_model", "normalize", "tile_size", "tile_overlap")
@@ -247,6 +247,14 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
     weights_metadata_ : dict
         Training record of ``init_weights`` (data, recipe, commit, ...), empty when
         training started from scratch.
+    correlated_expert_ : torch.nn.Module or None
+        A second network of the same architecture, trained on spatially correlated noise,
+        that ``transform`` runs instead of ``net_.module_`` on images whose noise is
+        Gaussian and correlated (:func:`sklearn_denoise.noise.estimate_noise_level` finds
+        at least 1.6 times the noise of the finest wavelet band and 3/255 more). Shipped
+        with the pretrained models (``weights_metadata_["correlated_expert"]``); None
+        otherwise, and dropped by any training: it was trained next to the shipped
+        weights, not next to fine-tuned ones.
 
     Examples
     --------
@@ -399,7 +407,9 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             )
         state = metadata = None
         if self.init_weights is not None:
-            config, state, metadata, _ = resolve_weights(self.init_weights)
+            config, state, metadata, entry = resolve_weights(self.init_weights)
+            if "correlated_expert" in entry:
+                metadata = {**metadata, "correlated_expert": entry["correlated_expert"]}
             if config["architecture"] not in DENOISER_ARCHITECTURES:
                 raise ValueError(
                     f"init_weights {self.init_weights!r} hold a {config['architecture']!r} "
@@ -538,6 +548,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self.config_ = config
         self.training_mode_ = mode
         self.weights_metadata_ = metadata or {}
+        self.correlated_expert_ = self._load_correlated_expert()
         self._seed = seed
         self.n_partial_fit_calls_ = 0
 
@@ -548,6 +559,9 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             self.training_mode_ = mode
         if epochs == 0:
             return
+        # the expert was trained next to the weights as shipped, not next to new ones
+        self.correlated_expert_ = None
+        self.weights_metadata_.pop("correlated_expert", None)
         if mode == "synthetic" and self._train_noise_kind() != "gaussian" and (
                 not self.config_["noise_level_input"] or self.config_["channels"] != 1):
             raise ValueError(
@@ -744,15 +758,16 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             return self._denoise_one(x, None)
         if normalization is None and np.ndim(sigma) == 3:
             return self._denoise_one(x, sigma)
+        reading = NoiseReading(x, self.weights_metadata_.get("noise_estimator"))
         if normalization is None:
-            noise = GaussianNoise(sigma if sigma is not None else self._estimate_level(x))
-        else:
+            noise = GaussianNoise(sigma if sigma is not None else reading.blind_level())
+        else:  # resolve_noise asks these of x itself
             noise = resolve_noise(x, self.noise_model, self.sigma, data_scale=data_scale,
                                   normalization=normalization,
-                                  estimate_level=self._estimate_level,
-                                  correlated_level=correlated_level)
+                                  estimate_level=lambda _: reading.blind_level(),
+                                  correlated_level=lambda _: reading.correlated_level())
         if isinstance(noise, GaussianNoise):
-            return self._denoise_one(x, noise.sigma)
+            return self._denoise_one(x, noise.sigma, self._gaussian_module(reading))
         if self._takes_sensor_noise_maps():
             return self._denoise_one(x, noise_level_map(x, noise))
         # signal-dependent noise: variance-stabilise, denoise at the stabilised level (std 1
@@ -767,12 +782,30 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         weights (``weights_metadata_["noise_estimator"]``, weights trained on correlated
         noise) when there is one, else the wavelet estimate of white noise unless the
         shipped learned estimator finds clearly more, correlated noise (``blind_level``)."""
-        estimator = self.weights_metadata_.get("noise_estimator")
-        if estimator is not None:
-            level = estimate_level(image, estimator)
-            if level is not None:
-                return level
-        return blind_level(image)
+        return NoiseReading(image, self.weights_metadata_.get("noise_estimator")).blind_level()
+
+    def _gaussian_module(self, reading):
+        """The network for Gaussian noise read as ``reading``: the correlated-noise expert
+        when there is one and the noise is correlated, else the estimator's own."""
+        if self.correlated_expert_ is not None and reading.correlated_level() is not None:
+            return self.correlated_expert_
+        return self._eval_module()
+
+    def _load_correlated_expert(self):
+        """The shipped expert the weights name (``weights_metadata_["correlated_expert"]``,
+        registry names only), in eval mode on the estimator's device, or None."""
+        name = self.weights_metadata_.get("correlated_expert")
+        if name is None:
+            return None
+        config, state = load_expert(name)
+        if config != self.config_:
+            raise ValueError(
+                f"The weights name the expert {name!r}, which is a different network "
+                f"({config}) from theirs ({self.config_})."
+            )
+        module = module_class(config["architecture"])(**module_kwargs(config))
+        module.load_state_dict(state)
+        return module.to(self.net_.device).eval()
 
     def _takes_sensor_noise_maps(self):
         """Whether the weights were trained on per-pixel Poisson-Gaussian noise maps."""
@@ -829,16 +862,20 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         config = self.config_
         radius = receptive_radius(config["architecture"], config["depth"], config["blocks"],
                                   config.get("bottom_blocks"))
-        measured = measured_radius(module)
-        if measured is not None:
-            radius = min(radius, measured)
+        # every network a transform may run: the estimator's own and its expert
+        experts = [self.correlated_expert_] if self.correlated_expert_ is not None else []
+        measured = [measured_radius(m) for m in [module, *experts]]
+        if None not in measured:
+            radius = min(radius, max(measured))
         return make_contract(radius, multiple)
 
-    def _denoise_one(self, image, sigma):
-        """Run the network on one (H, W, C) image (tiled when large, see
-        :meth:`spatial_contract`); ``sigma`` is one level or an (H, W, 1) map."""
+    def _denoise_one(self, image, sigma, module=None):
+        """Run the network (``module``, by default the estimator's own) on one (H, W, C)
+        image (tiled when large, see :meth:`spatial_contract`); ``sigma`` is one level or
+        an (H, W, 1) map."""
         return denoise_tiled(
-            self._eval_module(), image, sigma, tile_size=self.tile_size,
+            module if module is not None else self._eval_module(), image, sigma,
+            tile_size=self.tile_size,
             contract=self.spatial_contract(), out_channels=self.config_["channels"],
             noise_level_input=self.config_["noise_level_input"], device=self.net_.device,
         )
@@ -1023,6 +1060,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         est.n_partial_fit_calls_ = fitted["n_partial_fit_calls"]
         est._seed = fitted["seed"]
         est.weights_metadata_ = checkpoint["metadata"]
+        est.correlated_expert_ = est._load_correlated_expert()
         if "n_features_in" in fitted:
             est.n_features_in_ = fitted["n_features_in"]
         return est

@@ -94,19 +94,7 @@ def estimate_level(image, name=ESTIMATOR_NAME):
     return float(np.mean(levels))
 
 
-def _correlated_and_white(image, name):
-    """(correlated level or None, wavelet level) of one (H, W, C) image."""
-    from ._sensor import estimate_gaussian_sigma
-
-    white = estimate_gaussian_sigma(image)
-    learned = estimate_level(image, name)
-    if learned is not None and learned >= CORRELATED_RATIO * white and (
-            learned - white >= CORRELATED_EXCESS):
-        return learned, white
-    return None, white
-
-
-def correlated_level(image, name=ESTIMATOR_NAME):
+def correlated_level(image):
     """Level of the spatially correlated noise of one (H, W, C) image on about [0, 1], or
     None when its noise looks white.
 
@@ -116,14 +104,57 @@ def correlated_level(image, name=ESTIMATOR_NAME):
     of itself in that band. On white noise, also on textured photographs, the two agree
     within about 1.45x (``benchmarks/bench_blind_level.py``).
     """
-    return _correlated_and_white(image, name)[0]
+    return NoiseReading(image).correlated_level()
 
 
-def blind_level(image, name=ESTIMATOR_NAME):
+def blind_level(image):
     """Noise level of one (H, W, C) image on about [0, 1] for a denoiser told nothing.
 
     :func:`correlated_level` when the noise is correlated, else the white-noise estimate
     of the finest wavelet band, the more precise of the two on white noise.
     """
-    level, white = _correlated_and_white(image, name)
-    return white if level is None else level
+    return NoiseReading(image).blind_level()
+
+
+class NoiseReading:
+    """What a denoiser reads of the noise of one (H, W, C) image, each estimate computed
+    at most once and only when asked for.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W, C)
+        The image on about [0, 1].
+    level_estimator : str or None
+        A shipped learned estimator that gives the blind level instead (weights trained
+        with their own, ``weights_metadata_["noise_estimator"]``); None for
+        :func:`blind_level`.
+    """
+
+    def __init__(self, image, level_estimator=None):
+        self.image = image
+        self.level_estimator = level_estimator
+
+    @functools.cached_property
+    def _correlated_and_white(self):
+        """(correlated level or None, wavelet level)."""
+        from ._sensor import estimate_gaussian_sigma
+
+        white = estimate_gaussian_sigma(self.image)
+        learned = estimate_level(self.image)
+        if learned is not None and learned >= CORRELATED_RATIO * white and (
+                learned - white >= CORRELATED_EXCESS):
+            return learned, white
+        return None, white
+
+    def correlated_level(self):
+        """:func:`correlated_level` of the image."""
+        return self._correlated_and_white[0]
+
+    def blind_level(self):
+        """:func:`blind_level` of the image, or the level of ``level_estimator``."""
+        if self.level_estimator is not None:
+            level = estimate_level(self.image, self.level_estimator)
+            if level is not None:
+                return level
+        correlated, white = self._correlated_and_white
+        return white if correlated is None else correlated

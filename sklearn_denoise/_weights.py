@@ -19,6 +19,11 @@ Every file is checked on load, before a module is built from it:
   (written before the checksum existed) are accepted only when they are byte for byte a
   shipped pretrained file listed in ``pretrained/registry.json``.
 
+A weight delta (:func:`save_weight_delta`, format ``"sklearn-denoise-delta"``) holds only
+the tensors that differ from a shipped model's, e.g. a correlated-noise expert trained
+with the shipped model's bottom level frozen; its tensors must be a subset, with the same
+shapes, of those of the module ``config`` describes.
+
 A training checkpoint (:func:`save_checkpoint`) is a weight file of format
 ``"sklearn-denoise-checkpoint"`` that also holds the optimizer state (tensors and plain
 values) and, as JSON text, the training history, the estimator parameters and the fitted
@@ -39,6 +44,7 @@ from ._atomic import atomic_open
 
 FORMAT_NAME = "sklearn-denoise-cnn"
 CHECKPOINT_FORMAT_NAME = "sklearn-denoise-checkpoint"
+DELTA_FORMAT_NAME = "sklearn-denoise-delta"
 FORMAT_VERSION = 1
 _CONFIG_KEYS = {
     "architecture": str,
@@ -208,12 +214,14 @@ def _expected_shapes(config):
     return {name: tuple(t.shape) for name, t in module.state_dict().items()}
 
 
-def _check_state(state, config, source):
+def _check_state(state, config, source, *, partial=False):
     if not isinstance(state, dict) or not state or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
     ):
         raise ValueError(f"{source} has no valid state_dict.")
     expected = _expected_shapes(config)
+    if partial:  # a delta: any non-empty subset of the tensors
+        expected = {name: shape for name, shape in expected.items() if name in state}
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
@@ -287,7 +295,7 @@ def _write(path, payload):
         torch.save(payload, fh)
 
 
-def _read(path, format_name, what):
+def _read(path, format_name, what, *, partial=False):
     """The checked payload of a weight or checkpoint file (checksum verified)."""
     path = Path(path)
     source = _describe(path)
@@ -312,9 +320,9 @@ def _read(path, format_name, what):
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != format_name:
         found = payload.get("format") if isinstance(payload, dict) else None
-        hint = ""
-        if found in (FORMAT_NAME, CHECKPOINT_FORMAT_NAME):
-            hint = f" (it is a {'weight file' if found == FORMAT_NAME else 'checkpoint'})"
+        kinds = {FORMAT_NAME: "weight file", CHECKPOINT_FORMAT_NAME: "checkpoint",
+                 DELTA_FORMAT_NAME: "weight delta"}
+        hint = f" (it is a {kinds[found]})" if found in kinds else ""
         raise ValueError(f"{source} is not a sklearn-denoise {what}{hint}.")
     if payload.get("version") != FORMAT_VERSION:
         raise ValueError(
@@ -340,7 +348,7 @@ def _read(path, format_name, what):
         )
     config = check_config(payload.get("config"), source=source)
     state = payload.get("state_dict")
-    _check_state(state, config, source)
+    _check_state(state, config, source, partial=partial)
     metadata = payload.get("metadata", {})
     if not isinstance(metadata, dict):
         raise ValueError(f"{source}: the metadata is not a dict.")
@@ -365,6 +373,53 @@ def load_weights(path):
 
 
 # ------------------------------------------------------------------------------ checkpoints
+def save_weight_delta(path, config, state_dict, base_state, metadata=None):
+    """Write, as float16, the tensors of ``state_dict`` that differ from ``base_state``.
+
+    The base is named in ``metadata["base"]`` (a shipped model); :func:`load_expert` puts
+    the delta back on it. Written atomically, with a checksum, like a weight file.
+
+    Returns
+    -------
+    path : pathlib.Path
+    """
+    config = check_config(config, source="the model configuration")
+    _check_state({k: v.detach().cpu() for k, v in state_dict.items()}, config,
+                 "the weights to save")
+    delta = {key: value.detach().cpu().half() for key, value in state_dict.items()
+             if not torch.equal(value.detach().cpu().float(), base_state[key].float())}
+    if not delta:
+        raise ValueError("The weights equal the base model's: there is no delta to save.")
+    payload = {"format": DELTA_FORMAT_NAME, "version": FORMAT_VERSION, "config": config,
+               "state_dict": delta, "metadata": dict(metadata or {})}
+    path = Path(path)
+    _write(path, payload)
+    return path
+
+
+def load_expert(name):
+    """Config and full state of the shipped expert ``name``: its base model's tensors with
+    the expert's delta on them, every file checksum- and shape-checked.
+
+    Only registry names: the name comes from a weight file's metadata, which must not be
+    able to point the package at an arbitrary file.
+    """
+    registry = _registry()
+    entry = registry.get(name)
+    if entry is None or entry.get("kind") != "expert" or entry.get("base") not in registry:
+        experts = sorted(n for n, e in registry.items() if e.get("kind") == "expert")
+        raise ValueError(f"Unknown expert weights {name!r}; shipped: {experts}.")
+    path, _ = pretrained_path(name)
+    payload = _read(path, DELTA_FORMAT_NAME, "weight delta", partial=True)
+    config, base_state, _, _ = resolve_weights(entry["base"])
+    if payload["config"] != config:
+        raise ValueError(
+            f"Expert weights {name!r} describe a module ({_summary(payload['config'])}) "
+            f"other than their base {entry['base']!r} ({_summary(config)})."
+        )
+    return config, {**base_state, **payload["state_dict"]}
+
+
 def save_checkpoint(path, config, state_dict, optimizer_state, *, history, params, fitted,
                     metadata=None):
     """Write a training checkpoint atomically: a weight file plus what resumes training.
@@ -622,7 +677,8 @@ def _shipped_digests():
 
 
 def available_models():
-    """Names of the pretrained denoisers shipped in the package."""
+    """Names of the pretrained denoisers shipped in the package (experts excluded: they
+    come with the model that names them)."""
     return sorted(name for name, entry in _registry().items()
                   if entry.get("kind", "denoiser") == "denoiser")
 

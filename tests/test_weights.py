@@ -356,3 +356,53 @@ def test_checkpoint_stores_a_noise_model_parameter(tmp_path):
     change = _checkpoint_entry("params", {"noise_model": {"gain": 1.0, "code": "x"}})
     with pytest.raises(ValueError, match="invalid noise_model"):
         CNNDenoiser.load_checkpoint(_rewrite(path, change))
+
+
+# ------------------------------------------------------------------------------ deltas
+def _delta_payload(tmp_path):
+    """A delta of a tiny U-Net: its head changed, the rest as in the base."""
+    from sklearn_denoise._weights import save_weight_delta
+
+    torch.manual_seed(0)
+    base = build_module(**{**CONFIG, "bottom_blocks": None}).state_dict()
+    changed = {k: v.clone() for k, v in base.items()}
+    changed["head.weight"] += 0.5
+    path = save_weight_delta(tmp_path / "delta.pt", CONFIG, changed, base, {"base": "x"})
+    return path, base, changed
+
+
+def test_a_weight_delta_holds_only_what_changed_and_is_checked(tmp_path):
+    from sklearn_denoise._weights import DELTA_FORMAT_NAME, _read, save_weight_delta
+
+    path, base, changed = _delta_payload(tmp_path)
+    payload = _read(path, DELTA_FORMAT_NAME, "weight delta", partial=True)
+    assert list(payload["state_dict"]) == ["head.weight"]
+    assert torch.allclose(payload["state_dict"]["head.weight"], changed["head.weight"],
+                          atol=1e-3)
+    with pytest.raises(ValueError, match="is a weight delta"):
+        load_weights(path)  # not a whole network
+    with pytest.raises(ValueError, match="no delta"):
+        save_weight_delta(tmp_path / "same.pt", CONFIG, base, base)
+    assert not (tmp_path / "same.pt").exists()
+    for change, message in [
+        (lambda p: p["state_dict"].update(extra=torch.zeros(1)), "unexpected"),
+        (lambda p: p["state_dict"].update({"head.weight": torch.zeros(2, 2)}), "shape"),
+        (lambda p: p["state_dict"].update({"head.weight": torch.full_like(
+            p["state_dict"]["head.weight"], float("nan"))}), "NaN"),
+        (lambda p: p.update(state_dict={}), "no valid state_dict"),
+    ]:
+        bad = _rewrite(_delta_payload(tmp_path)[0], change)
+        with pytest.raises(ValueError, match=message):
+            _read(bad, DELTA_FORMAT_NAME, "weight delta", partial=True)
+    tampered = _rewrite(_delta_payload(tmp_path)[0], lambda p: p["metadata"].update(base="y"),
+                        checksum=False)
+    with pytest.raises(ValueError, match="checksum"):
+        _read(tampered, DELTA_FORMAT_NAME, "weight delta", partial=True)
+
+
+def test_only_registered_experts_load():
+    from sklearn_denoise._weights import load_expert
+
+    for name in ("gray", "noise-level", "../gray.pt", "missing"):
+        with pytest.raises(ValueError, match="Unknown expert weights"):
+            load_expert(name)
