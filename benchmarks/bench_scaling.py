@@ -34,6 +34,10 @@ with a margin of ``r``:
 
     python benchmarks/bench_scaling.py --measure-radius [--images ../shared/data/set12]
 
+``--measure-radius --expert`` measures the correlated-noise expert of the shipped model
+(``CNNDenoiser.correlated_expert_``) alike, on the noise it runs on: correlated Gaussian
+noise of std 20/255 with 1-, 1.5- and 2-pixel correlation instead of the three sigmas.
+
 ``--measure-bm3d-margin`` measures the same for ``bm3d`` (the figures behind
 ``sklearn_denoise._classical._BM3D_CONTRACT``): 256x256 crops of Set12 images 01, 05 and 09
 at sigma 15, 25 and 50, tiles of 96 pixels on bm3d's 9-pixel grid with margins of 36 to
@@ -237,12 +241,14 @@ def _measure_radius(args):
     from sklearn_denoise import CNNDenoiser
     from sklearn_denoise._io import read_image
     from sklearn_denoise._tiling import effective_radius, make_contract, run_tiled
-    from sklearn_denoise.noise import gaussian
+    from sklearn_denoise.noise import correlated_gaussian, gaussian
 
     paths = sorted(Path(args.images).glob("*.png"))
     if not paths:
         raise SystemExit(f"no PNG images in {args.images}")
     den = CNNDenoiser.pretrained("gray")
+    # the shipped network on white noise, or its correlated-noise expert on what it runs on
+    module = den.correlated_expert_ if args.expert else den._eval_module()
     multiple = den.spatial_contract().multiple
     radii = range(16, 97, 8)
     perturbed = {r: 0.0 for r in radii}
@@ -251,10 +257,17 @@ def _measure_radius(args):
         clean = read_image(path).astype(np.float32) / 255
         for sigma255 in (15, 25, 50):
             sigma = sigma255 / 255
-            noisy = gaussian(clean, sigma, random_state=k).astype(np.float32)[..., None]
+            if args.expert:  # 1-, 1.5- and 2-px correlation, std 20/255
+                correlation = {15: 1.0, 25: 1.5, 50: 2.0}[sigma255]
+                noisy = correlated_gaussian(clean, 20 / 255, correlation=correlation,
+                                            random_state=k)
+                sigma = 20 / 255
+            else:
+                noisy = gaussian(clean, sigma, random_state=k)
+            noisy = noisy.astype(np.float32)[..., None]
 
             def forward(x, sigma=sigma):
-                return den._denoise_one(x, sigma)
+                return den._denoise_one(x, sigma, module)
 
             whole = forward(noisy)
             _, deviations = effective_radius(forward, noisy, tol=0.0, multiple=multiple,
@@ -357,6 +370,9 @@ def main(argv=None):
     parser.add_argument("--landed-tree", default=None,
                         help="source tree whose sklearn_denoise the cnn-landed rows use")
     parser.add_argument("--measure-radius", action="store_true")
+    parser.add_argument("--expert", action="store_true",
+                        help="with --measure-radius: the correlated-noise expert, on "
+                        "correlated noise (std 20/255, 1-, 1.5- and 2-px correlation)")
     parser.add_argument("--measure-bm3d-margin", action="store_true")
     parser.add_argument("--measure-buffers", action="store_true")
     parser.add_argument("--images", default=str(DEFAULT_SET12))

@@ -30,6 +30,18 @@ its per-pixel noise-level map (``CNNDenoiser(train_noise="mixed")``)::
         --lr 2e-4 --epochs 24 --eval-every 4 --checkpoint ~/ckpt/mixed.ckpt.pt \
         --export mixed.pt &
 
+The correlated-noise expert shipped with the model ("gray-correlated",
+``CNNDenoiser.correlated_expert_``) is the shipped network trained further on
+:class:`sklearn_denoise.noise.Degradation` patches, four in five with spatially correlated
+noise and one in five with white noise (JPEG after or before the noise on 30 % of them),
+with its bottom level frozen (``skorch.callbacks.Freezer``), so that only the other
+levels, a quarter of the parameters, need shipping; it is then registered as a delta on
+the shipped weights (``register_pretrained.py --expert-of gray``)::
+
+    nohup python benchmarks/train_pretrained.py --init gray --train-noise realistic \
+        --degradation-weights 0.2 0 0.8 --freeze 'bottom.*' --lr 4e-4 --epochs 40 \
+        --eval-every 10 --checkpoint ~/ckpt/expert.ckpt.pt --export expert.pt &
+
 Every ``--eval-every`` epochs it prints Set12 PSNR at sigma 15/25/50 (the protocol of
 ../shared/data/README.md) and, on Set12 as uint16 sensor counts at peaks 10/30/100, the
 PSNR of benchmarks/bench_sensor_noise.py, for monitoring only; Set12 never enters
@@ -230,7 +242,9 @@ def main(argv=None):
     schedule = {"lr": args.lr, "max_epochs": args.epochs, "lr_schedule": "cosine",
                 "validation_fraction": 0.0}
     if args.freeze:  # not stored in checkpoints: the same command passes it again on resume
-        schedule["callbacks"] = [("freezer", Freezer(args.freeze))]
+        # at every epoch: Freezer's default (the first epoch of the history) never comes
+        # again after a resume, whose module starts unfrozen
+        schedule["callbacks"] = [("freezer", Freezer(args.freeze, at=lambda net: True))]
     if ckpt.exists():
         den = CNNDenoiser.load_checkpoint(ckpt, **schedule)  # checked; nothing is unpickled
         done = len(den.history_)

@@ -106,7 +106,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         Known white Gaussian noise level on the images' intensity scale (the [0, 1] scale,
         integers read on their dtype's range) for the noise-level map at transform time;
         None estimates the noise per image as ``noise_model`` says. Only used by models with
-        a noise-level input.
+        a noise-level input. Models with a correlated-noise expert (``correlated_expert_``)
+        still read from each image whether its noise is correlated.
     noise_model : {"auto", "gaussian", "poisson-gaussian"} or NoiseModel, default="auto"
         The noise assumed at transform time by models with a noise-level input (when
         ``sigma`` is None). "gaussian": white Gaussian noise of a level estimated per image.

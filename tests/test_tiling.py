@@ -187,7 +187,10 @@ def test_shipped_weights_use_their_measured_radius(name):
     config = den.config_
     theoretical = receptive_radius(config["architecture"], config["depth"], config["blocks"],
                                    config.get("bottom_blocks"))
-    measured = MEASURED_RADII[weights_digest(den.net_.module_)]
+    # the shipped network and its correlated-noise expert: tiles must serve both
+    assert weights_digest(den.correlated_expert_) in MEASURED_RADII
+    measured = max(MEASURED_RADII[weights_digest(den.net_.module_)],
+                   MEASURED_RADII[weights_digest(den.correlated_expert_)])
     assert den.spatial_contract() == (measured, 8, 1) and measured % 8 == 0
     assert measured < theoretical / 2  # the point of measuring it
     assert den.set_params(tile_overlap=20).spatial_contract() == (24, 8, 1)
@@ -255,14 +258,26 @@ def test_denoise_dask_takes_the_overlap_from_the_spatial_contract():
 
 @needs_gray
 @pytest.mark.parametrize("equal_windows", [False, True])
-@pytest.mark.parametrize("name", ["gray", "color"])
-def test_default_tiling_is_faithful_on_a_sample_image(name, equal_windows, monkeypatch):
-    # equal windows are what large images get (their buffers are reused, see _allocator)
+@pytest.mark.parametrize("name, noise", [("gray", "white"), ("color", "white"),
+                                         ("gray", "correlated")])
+def test_default_tiling_is_faithful_on_a_sample_image(name, noise, equal_windows,
+                                                      monkeypatch):
+    # equal windows are what large images get (their buffers are reused, see _allocator);
+    # correlated noise runs the correlated-noise expert, whose radius is measured too
+    from sklearn_denoise.noise import correlated_gaussian
+
     monkeypatch.setattr(_inference, "engages", lambda largest_buffer: equal_windows)
     color = name == "color"
     clean = load_sample_images(color=color)[0][None, :200, :232].astype(np.float32) / 255
-    noisy = gaussian(clean, 25 / 255, random_state=0).astype(np.float32)
+    if noise == "white":
+        noisy = gaussian(clean, 25 / 255, random_state=0).astype(np.float32)
+    else:
+        noisy = correlated_gaussian(clean, 20 / 255, random_state=0).astype(np.float32)
     den = CNNDenoiser.pretrained(name, tile_size=65536)
+    if noise == "correlated":
+        from sklearn_denoise._noise_level import correlated_level
+
+        assert correlated_level(noisy[0, ..., None]) is not None
     whole = den.transform(noisy)
     tiled = den.set_params(tile_size=48).transform(noisy)
     assert np.abs(tiled - whole).max() <= 2e-3

@@ -236,6 +236,30 @@ def test_checkpoint_resume_continues_exactly(trained, tmp_path):
         assert torch.equal(a, b)
 
 
+def test_a_skorch_freezer_keeps_its_parameters_fixed_across_a_resume(tmp_path):
+    """skorch's Freezer, passed again to load_checkpoint, keeps the bottom level fixed
+    after a resume (how the correlated-noise expert is trained). Its default ``at=1``
+    freezes only when the history is one epoch long, which a resumed run never is: the
+    parameters must be frozen at every epoch."""
+    from skorch.callbacks import Freezer
+
+    X = _images()
+
+    def freezer():
+        return [("freezer", Freezer("bottom.*", at=lambda net: True))]
+
+    den = CNNDenoiser(**TINY, callbacks=freezer()).partial_fit(X)
+    start = {k: v.clone() for k, v in den.net_.module_.state_dict().items()}
+    path = den.save_checkpoint(tmp_path / "ckpt.pt")
+    resumed = CNNDenoiser.load_checkpoint(path, callbacks=freezer()).partial_fit(X)
+    after = resumed.net_.module_.state_dict()
+    assert all(torch.equal(after[k], start[k]) for k in start if k.startswith("bottom."))
+    assert not torch.equal(after["head.weight"], start["head.weight"])
+    default = CNNDenoiser.load_checkpoint(path, callbacks=[Freezer("bottom.*")]).partial_fit(X)
+    assert not torch.equal(default.net_.module_.state_dict()["bottom.0.conv1.weight"],
+                           start["bottom.0.conv1.weight"])
+
+
 def test_checkpoint_keeps_a_degradation_model(tmp_path):
     mixture = Degradation(weights=(0.6, 0.2, 0.2), jpeg_probability=0.1)
     den = CNNDenoiser(**{**TINY, "noise_level_input": True, "train_noise": mixture})
