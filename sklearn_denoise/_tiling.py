@@ -56,6 +56,11 @@ MEASURED_RADII = {
     # "gray" (and "color", the same network): U-Net 4 levels x 16 x 2 blocks, noise map;
     # stage 3 (sensor noise), shipped since 2026-12-02: 64 px gives 9.8e-4 (56 px: 2.3e-3)
     "9cce6d9eb0c569ca267fcd26cb74a778d929dc146cecd2042b55a118c38d66d7": 64,
+    # "gray-correlated", the correlated-noise expert of "gray" (CNNDenoiser.correlated_expert_),
+    # measured on what it runs on (``--measure-radius --expert``: correlated noise of std
+    # 20/255, 1-, 1.5- and 2-px correlation; the seven 256x256 Set12 images): 64 px gives
+    # 1.8e-3 / 1.4e-3 tiled (56 px: 5.8e-3)
+    "95cc2c37282eee130e3bb51f18f550d293472a091f5eb77b74f309796a71124f": 64,
     # the stage-2 weights (Gaussian noise only) shipped before
     "a80c590171efe8c2534257e984c5405ee05aa9876b715c2173e584e7716be351": 64,
 }
