@@ -806,6 +806,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             )
         module = module_class(config["architecture"])(**module_kwargs(config))
         module.load_state_dict(state)
+        self._expert_radius = measured_radius(module)
         return module.to(self.net_.device).eval()
 
     def _takes_sensor_noise_maps(self):
@@ -863,9 +864,11 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         config = self.config_
         radius = receptive_radius(config["architecture"], config["depth"], config["blocks"],
                                   config.get("bottom_blocks"))
-        # every network a transform may run: the estimator's own and its expert
-        experts = [self.correlated_expert_] if self.correlated_expert_ is not None else []
-        measured = [measured_radius(m) for m in [module, *experts]]
+        # every network a transform may run: the estimator's own and its expert (never
+        # trained here, so its radius is looked up once, when it is loaded)
+        measured = [measured_radius(module)]
+        if self.correlated_expert_ is not None:
+            measured.append(self._expert_radius)
         if None not in measured:
             radius = min(radius, max(measured))
         return make_contract(radius, multiple)

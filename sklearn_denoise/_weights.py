@@ -372,7 +372,6 @@ def load_weights(path):
     return payload["config"], payload["state_dict"], dict(payload["metadata"])
 
 
-# ------------------------------------------------------------------------------ checkpoints
 def save_weight_delta(path, config, state_dict, base_state, metadata=None):
     """Write, as float16, the tensors of ``state_dict`` that differ from ``base_state``.
 
@@ -420,6 +419,7 @@ def load_expert(name):
     return config, {**base_state, **payload["state_dict"]}
 
 
+# ------------------------------------------------------------------------------ checkpoints
 def save_checkpoint(path, config, state_dict, optimizer_state, *, history, params, fitted,
                     metadata=None):
     """Write a training checkpoint atomically: a weight file plus what resumes training.
