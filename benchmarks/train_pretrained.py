@@ -112,8 +112,12 @@ def _with_noise_map_channel(init, out):
     return save_weights(out, config, state, metadata)
 
 
-def _widened(init, width, out):
+def _widened(init, width, out, top_width=None):
     """Copy U-Net weights to a wider U-Net that computes exactly the same function.
+
+    ``width`` widens every level (None keeps it), ``top_width`` the first,
+    full-resolution level only (``UNet(top_width=...)``: the level of most computation and
+    fewest parameters).
 
     Every convolution keeps the old weights in its first channels; the new output channels
     keep their random initialisation, and the weights from new input channels to old
@@ -121,14 +125,22 @@ def _widened(init, width, out):
     ones or the output until training makes them useful (function-preserving widening,
     in the spirit of Net2Net).
     """
+    from sklearn_denoise._modules import module_kwargs
     from sklearn_denoise.networks import UNet
 
     config, state, metadata, _ = resolve_weights(init)
-    if config["architecture"] != "unet" or width <= config["width"]:
-        raise ValueError(f"--widen needs a U-Net narrower than {width}.")
+    width = width or config["width"]
+    old_top = config.get("top_width") or config["width"]
+    top_width = top_width or (width if "top_width" not in config else old_top)
+    if config["architecture"] != "unet" or width < config["width"] or top_width < old_top \
+            or (width, top_width) == (config["width"], old_top):
+        raise ValueError(f"--widen/--widen-top need a U-Net narrower than {width} "
+                         f"(first level {top_width}).")
+    config = {**config, "width": width}
+    if top_width != width:
+        config["top_width"] = top_width
     torch.manual_seed(0)
-    wide = UNet(config["channels"], config["depth"], width, config["blocks"],
-                config["noise_level_input"]).state_dict()
+    wide = UNet(**module_kwargs(config)).state_dict()
     for name, old in state.items():
         new = wide[name]
         new[tuple(slice(0, n) for n in old.shape)] = old.to(new.dtype)
@@ -136,9 +148,8 @@ def _widened(init, width, out):
             new[old.shape[0]:, : old.shape[1]] = 0
         elif new.ndim == 4:  # Conv2d: (out, in, kh, kw)
             new[: old.shape[0], old.shape[1]:] = 0
-    metadata = {**metadata, "initialized_from": f"{init} (widened from width "
-                f"{config['width']} to {width}, function-preserving)"}
-    config = {**config, "width": width}
+    metadata = {**metadata, "initialized_from": f"{init} (widened to width {width}, first "
+                f"level {top_width}, function-preserving)"}
     return save_weights(out, config, wide, metadata)
 
 
@@ -197,6 +208,10 @@ def main(argv=None):
     parser.add_argument("--widen", type=int, default=None, metavar="WIDTH",
                         help="--init is a U-Net: start from it widened to WIDTH channels, "
                         "computing the same function")
+    parser.add_argument("--widen-top", type=int, default=None, metavar="WIDTH",
+                        help="--init is a U-Net: start from it with its first "
+                        "(full-resolution) level widened to WIDTH channels, computing the "
+                        "same function")
     parser.add_argument("--deepen", type=int, default=None, metavar="BLOCKS",
                         help="--init is a U-Net: start from it with BLOCKS residual blocks "
                         "per level (new blocks start as identities)")
@@ -253,8 +268,9 @@ def main(argv=None):
         init = args.init
         if init and args.add_noise_map:
             init = str(_with_noise_map_channel(init, ckpt.with_suffix(".init.pt")))
-        if init and args.widen:
-            init = str(_widened(init, args.widen, ckpt.with_suffix(".wide.pt")))
+        if init and (args.widen or args.widen_top):
+            init = str(_widened(init, args.widen, ckpt.with_suffix(".wide.pt"),
+                                top_width=args.widen_top))
         if init and args.deepen:
             init = str(_deepened(init, args.deepen, ckpt.with_suffix(".deep.pt")))
         den = CNNDenoiser(**recipe, **schedule, init_weights=init, random_state=args.seed)

@@ -79,13 +79,18 @@ class UNet(nn.Module):
     bottom_blocks : int or None
         Residual blocks at the bottom level; None for ``2 * blocks``. The bottom holds
         most of the parameters (widest level) for a small share of the computation.
+    top_width : int or None
+        Feature channels of the first (full-resolution) level only; None for ``width``.
+        The first level holds few parameters for a large share of the computation.
     """
 
     def __init__(self, channels=1, depth=4, width=16, blocks=1, noise_level_input=False,
-                 bottom_blocks=None):
+                 bottom_blocks=None, top_width=None):
         super().__init__()
         in_channels = channels + int(noise_level_input)
         widths = [width * 2**k for k in range(depth)]
+        if top_width is not None:
+            widths[0] = top_width
         self.head = nn.Conv2d(in_channels, widths[0], 3, padding=1)
         self.down = nn.ModuleList()
         self.up = nn.ModuleList()
@@ -187,19 +192,20 @@ def module_kwargs(config):
     kwargs = {key: config[key] for key in ("channels", "depth", "width")}
     if config["architecture"] == "unet":
         kwargs["blocks"] = config["blocks"]
-        if config.get("bottom_blocks") is not None:
-            kwargs["bottom_blocks"] = config["bottom_blocks"]
+        for key in ("bottom_blocks", "top_width"):  # optional: absent from older files
+            if config.get(key) is not None:
+                kwargs[key] = config[key]
     if config["architecture"] in ("unet", "dncnn"):
         kwargs["noise_level_input"] = config["noise_level_input"]
     return kwargs
 
 
 def build_module(architecture, channels, depth, width, blocks, noise_level_input,
-                 bottom_blocks=None):
+                 bottom_blocks=None, top_width=None):
     """Instantiate the module for a validated configuration."""
     config = {"architecture": architecture, "channels": channels, "depth": depth,
               "width": width, "blocks": blocks, "noise_level_input": noise_level_input,
-              "bottom_blocks": bottom_blocks}
+              "bottom_blocks": bottom_blocks, "top_width": top_width}
     return module_class(architecture)(**module_kwargs(config))
 
 

@@ -11,7 +11,8 @@ Every file is checked on load, before a module is built from it:
   "dncnn", or "noise-level" for a noise-level estimator; 1 to 4 channels, at most 8 U-Net
   levels, 64 DnCNN layers or 16 estimator layers, width at most 512,
   at most 16 residual blocks per level, at most 32 at a U-Net's bottom when the file
-  sets ``bottom_blocks``);
+  sets ``bottom_blocks``, a first level of at most 512 channels when it sets
+  ``top_width``);
 - the tensors must have exactly the names and shapes of the module ``config`` describes,
   and finite values;
 - ``sha256`` must be the checksum of the file's contents (:func:`content_digest`: every
@@ -55,7 +56,7 @@ _CONFIG_KEYS = {
     "noise_level_input": bool,
 }
 #: Entries a U-Net configuration may add (files without them keep their defaults).
-_OPTIONAL_CONFIG_KEYS = {"bottom_blocks": int}
+_OPTIONAL_CONFIG_KEYS = {"bottom_blocks": int, "top_width": int}
 
 #: Allowed module settings, the same for weight files and for the estimator parameters
 #: that describe a module: ``(low, high)`` inclusive bounds, depth per architecture.
@@ -65,6 +66,7 @@ CONFIG_LIMITS = {
     "width": (1, 512),
     "blocks": (1, 16),
     "bottom_blocks": (1, 32),
+    "top_width": (1, 512),
 }
 ARCHITECTURES = ("unet", "dncnn", "noise-level")
 #: The architectures that denoise (``"noise-level"`` estimates the noise level instead).
@@ -148,7 +150,7 @@ def check_config(config, *, source="the weight file"):
     ----------
     config : dict
         ``architecture``, ``channels``, ``depth``, ``width``, ``blocks`` and
-        ``noise_level_input``; a U-Net's may add ``bottom_blocks``.
+        ``noise_level_input``; a U-Net's may add ``bottom_blocks`` and ``top_width``.
     source : str, default="the weight file"
         Named in error messages.
 
@@ -190,27 +192,26 @@ def check_config(config, *, source="the weight file"):
                 f"{source}: {what} must be in [{low}, {high}], got {config[key]}."
             )
     checked = {key: config[key] for key in _CONFIG_KEYS}
-    if "bottom_blocks" in config:
-        value = config["bottom_blocks"]
-        low, high = CONFIG_LIMITS["bottom_blocks"]
+    for key in _OPTIONAL_CONFIG_KEYS:
+        if key not in config:
+            continue
+        value = config[key]
+        low, high = CONFIG_LIMITS[key]
         if architecture != "unet":
-            raise ValueError(f"{source}: bottom_blocks is a U-Net setting, not {architecture}'s.")
+            raise ValueError(f"{source}: {key} is a U-Net setting, not {architecture}'s.")
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise ValueError(f"{source}: bottom_blocks must be an integer in [{low}, {high}], "
+            raise ValueError(f"{source}: {key} must be an integer in [{low}, {high}], "
                              f"got {value!r}.")
-        checked["bottom_blocks"] = value
+        checked[key] = value
     return checked
 
 
 def _expected_shapes(config):
     """Names and shapes of the state dict of the module ``config`` describes."""
-    from ._modules import build_module
+    from ._modules import module_class, module_kwargs
 
     with torch.device("meta"):  # shapes only: no memory, however large the module
-        module = build_module(
-            config["architecture"], config["channels"], config["depth"], config["width"],
-            config["blocks"], config["noise_level_input"], config.get("bottom_blocks"),
-        )
+        module = module_class(config["architecture"])(**module_kwargs(config))
     return {name: tuple(t.shape) for name, t in module.state_dict().items()}
 
 

@@ -65,6 +65,9 @@ def weights(tmp_path):
         ({"bottom_blocks": 3.0}, r"bottom_blocks must be an integer in \[1, 32\]"),
         ({"architecture": "dncnn", "depth": 5, "bottom_blocks": 2},
          "bottom_blocks is a U-Net setting"),
+        ({"top_width": 513}, r"top_width must be an integer in \[1, 512\], got 513"),
+        ({"top_width": "32"}, r"top_width must be an integer in \[1, 512\]"),
+        ({"architecture": "dncnn", "depth": 5, "top_width": 8}, "top_width is a U-Net setting"),
     ],
 )
 def test_config_is_range_checked_before_building(weights, change, message):
@@ -80,10 +83,30 @@ def test_config_is_range_checked_before_building(weights, change, message):
 def test_limits_are_those_documented():
     assert CONFIG_LIMITS == {"channels": (1, 4),
                              "depth": {"unet": (1, 8), "dncnn": (2, 64), "noise-level": (3, 16)},
-                             "width": (1, 512), "blocks": (1, 16), "bottom_blocks": (1, 32)}
+                             "width": (1, 512), "blocks": (1, 16), "bottom_blocks": (1, 32),
+                             "top_width": (1, 512)}
     for architecture, (low, high) in CONFIG_LIMITS["depth"].items():
         for depth in (low, high):  # the bounds themselves are accepted
             check_config({**CONFIG, "architecture": architecture, "depth": depth})
+
+
+def test_a_unet_with_a_wider_first_level_round_trips(tmp_path):
+    config = {**CONFIG, "top_width": 6}
+    module = build_module(**config)
+    assert module.head.out_channels == 6 and module.tail.in_channels == 6
+    assert module.down[0][-1].out_channels == 2 * CONFIG["width"]  # the next level keeps its width
+    path = save_weights(tmp_path / "w.pt", config, module.state_dict())
+    assert load_weights(path)[0] == config
+    with pytest.raises(ValueError, match="shape"):  # a top_width the tensors do not have
+        _rewrite(path, lambda p: p["config"].update(top_width=8))
+        load_weights(path)
+    save_weights(path, config, module.state_dict())
+    den = CNNDenoiser(init_weights=str(path), max_epochs=1, random_state=0).fit(
+        _images()[:1], _images()[:1])
+    assert den.net_.get_params()["module__top_width"] == 6
+    resumed = CNNDenoiser.load_checkpoint(den.save_checkpoint(tmp_path / "c.pt"))
+    assert resumed.config_["top_width"] == 6
+    np.testing.assert_array_equal(resumed.transform(_images()[:1]), den.transform(_images()[:1]))
 
 
 def test_a_noise_level_estimator_is_not_a_denoiser(tmp_path):
