@@ -84,6 +84,15 @@ def from_float(array, dtype):
     return np.clip(scaled, lower, info.max).astype(dtype)
 
 
+def _check_real(values, name):
+    """Refuse complex input with a short message (sklearn's prints the whole array)."""
+    if np.iscomplexobj(values):
+        raise TypeError(
+            f"{name} is complex ({np.asarray(values).dtype}); denoisers take real images: "
+            f"pass np.abs({name}), or its real and imaginary parts as separate images."
+        )
+
+
 def _check_image_shape(image_shape):
     if image_shape is None:
         return None
@@ -158,6 +167,7 @@ def validate_images(estimator, X, *, reset, min_size=1):
                 f"{type(estimator).__name__} was fitted on image stacks; pass images of the "
                 "same layout as in fit."
             )
+    _check_real(X, "X")
     array = validate_data(
         estimator,
         X,
@@ -215,6 +225,7 @@ def _validate_image_list(estimator, X, *, reset, min_size):
     dtypes = set()
     ndims = set()
     for i, x in enumerate(X):
+        _check_real(x, f"X[{i}]")
         arr = check_array(
             x, ensure_2d=True, allow_nd=True, dtype="numeric", ensure_all_finite=True,
             input_name=f"X[{i}]",
@@ -295,6 +306,7 @@ def image_target(X, y, layout):
             raise ValueError(f"y has {len(y)} images but X has {len(X)}.")
         out = []
         for i, (xi, yi) in enumerate(zip(X, y)):
+            _check_real(yi, f"y[{i}]")
             yi = check_array(yi, ensure_2d=True, allow_nd=True, dtype="numeric",
                              input_name=f"y[{i}]")
             if yi.shape != np.shape(xi):
@@ -313,6 +325,7 @@ def image_target(X, y, layout):
             f"y has shape {y_arr.shape} but X has shape {x_shape}: y must hold the clean "
             "images matching X (or be 1-D labels, which are ignored)."
         )
+    _check_real(y_arr, "y")
     y_arr = check_array(y_arr, ensure_2d=True, allow_nd=True, dtype="numeric",
                         ensure_all_finite=True, input_name="y")
     return to_float(as_images(y_arr, layout))
