@@ -39,6 +39,7 @@ import os
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ._atomic import atomic_open
@@ -242,8 +243,23 @@ def _check_state(state, config, source, *, partial=False):
 
 def _check_finite(tensors, source):
     for name, tensor in tensors.items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        if tensor.is_floating_point() and not _all_finite(tensor):
             raise ValueError(f"{source}: tensor {name!r} holds NaN or infinite values.")
+
+
+def _as_float32(tensor):
+    # through numpy for the same reason as _all_finite
+    if tensor.dtype in (torch.float32, torch.bfloat16):
+        return tensor.float()
+    return torch.from_numpy(tensor.numpy(force=True).astype(np.float32))
+
+
+def _all_finite(tensor):
+    # numpy, not torch.isfinite: torch's half-precision kernels on CPU (and any torch op
+    # while other torch work holds the cores) made this check most of a model's load time
+    if tensor.dtype == torch.bfloat16:  # which numpy does not have
+        tensor = tensor.float()
+    return bool(np.isfinite(tensor.numpy(force=True)).all())
 
 
 def _summary(config):
@@ -354,7 +370,7 @@ def _read(path, format_name, what, *, partial=False):
     if not isinstance(metadata, dict):
         raise ValueError(f"{source}: the metadata is not a dict.")
     payload["config"] = config
-    payload["state_dict"] = {k: v.float() if v.is_floating_point() else v
+    payload["state_dict"] = {k: _as_float32(v) if v.is_floating_point() else v
                              for k, v in state.items()}
     return payload
 

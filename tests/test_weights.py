@@ -166,6 +166,19 @@ def test_non_finite_weights_are_refused(weights, value):
         load_weights(weights)
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_the_finiteness_check_sees_every_float_dtype(dtype, value):
+    from sklearn_denoise._weights import _check_finite
+
+    state = {"a": torch.zeros(4, dtype=dtype), "steps": torch.tensor(3)}
+    _check_finite(state, "f")  # finite, and integer tensors are skipped
+    state["a"][2] = value
+    with pytest.raises(ValueError, match="f: tensor 'a' holds NaN or infinite values"):
+        _check_finite(state, "f")
+    _check_finite({"b": torch.ones(2, requires_grad=True)}, "f")
+
+
 def test_saving_non_finite_weights_is_refused(tmp_path):
     state = build_module(**CONFIG).state_dict()
     state["head.bias"][0] = float("nan")
