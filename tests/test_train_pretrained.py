@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sklearn_denoise._modules import build_module, module_kwargs, module_class
+from sklearn_denoise._modules import build_module, module_class, module_kwargs
 from sklearn_denoise._weights import load_weights, save_weights
 
 ROOT = Path(__file__).resolve().parents[1]
