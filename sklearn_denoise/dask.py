@@ -41,6 +41,9 @@ How close the chunked result is to the in-memory one depends on the method:
   per chunk.
 - A noise level left to be estimated (``sigma=None``) is estimated per chunk, which adapts
   to noise that varies across a large image; pass ``sigma`` to use one value everywhere.
+  Whether the shipped CNN runs its correlated-noise expert
+  (``CNNDenoiser.correlated_expert_``) is also decided per chunk, from each chunk's
+  noise, with or without ``sigma``.
 """
 
 import sys
