@@ -85,10 +85,13 @@ def from_float(array, dtype):
 
 
 def _check_real(values, name):
-    """Refuse complex input with a short message (sklearn's prints the whole array)."""
-    if np.iscomplexobj(values):
-        raise TypeError(
-            f"{name} is complex ({np.asarray(values).dtype}); denoisers take real images: "
+    """Refuse complex input as scikit-learn does ("Complex data not supported", a
+    ValueError), with a short message: sklearn's prints the whole array."""
+    dtype = np.asarray(values).dtype  # np.asarray, not np.iscomplexobj: array-likes that
+    # only implement __array__ (sklearn's check_transformer_data_not_an_array) must pass
+    if dtype.kind == "c":
+        raise ValueError(
+            f"Complex data not supported: {name} is {dtype}; denoisers take real images: "
             f"pass np.abs({name}), or its real and imaginary parts as separate images."
         )
 
