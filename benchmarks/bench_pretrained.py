@@ -6,11 +6,15 @@ rounded to uint8), for the pretrained model used blind (noise level estimated fr
 image), the same model given the true sigma (models with a noise-level input), and BM3D
 (when the ``bm3d`` package is installed, given the true sigma) run side by side, next to the
 published figures.
-Speed: seconds per 256x256 image for the pretrained model, a 17-layer 64-channel DnCNN
-built from the package's own module (untrained: only its cost matters) and BM3D, timed in
-the same run, with the ratios the targets ask for (model <= 1/3 of DnCNN, >= 20x BM3D).
+The model is also run blind with test-time self-ensemble (``self_ensemble``: N mirrored
+and turned passes averaged) for each N of ``--self-ensemble``.
+Speed: seconds per 256x256 image for the pretrained model (and its self-ensembles), a
+17-layer 64-channel DnCNN built from the package's own module (untrained: only its cost
+matters) and BM3D, timed in the same run, with the ratios the targets ask for (model <= 1/3
+of DnCNN, >= 20x BM3D).
 
     python benchmarks/bench_pretrained.py [--images ../shared/data/set12] [--no-bm3d]
+        [--self-ensemble 2,8]
 """
 
 import argparse
@@ -45,7 +49,10 @@ def main(argv=None):
     parser.add_argument("--model", default="gray", help="pretrained name or weight file")
     parser.add_argument("--no-bm3d", action="store_true")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--self-ensemble", default="2,8", metavar="N1,N2,...",
+                        help="self-ensemble sizes to run blind besides 1 ('' for none)")
     args = parser.parse_args(argv)
+    ensembles = [int(n) for n in args.self_ensemble.split(",") if n.strip()]
 
     images, _ = read_folder(args.images)
     def load(**params):
@@ -56,10 +63,14 @@ def main(argv=None):
     model = load()
     bm3d = None if args.no_bm3d else _bm3d()
 
-    def run_model(img):
-        return model.transform(img[None].astype(np.float32))[0]
+    def run_model(img, den=model):
+        return den.transform(img[None].astype(np.float32))[0]
 
+    ensembled = {n: load(self_ensemble=n) for n in ensembles}
     methods = {"sklearn-denoise gray (blind: sigma estimated)": lambda img, s: run_model(img)}
+    for n, den in ensembled.items():
+        methods[f"sklearn-denoise gray (blind, self_ensemble={n})"] = (
+            lambda img, s, den=den: run_model(img, den))
     if model.config_["noise_level_input"]:
         known = {s: load(sigma=s / 255) for s in SIGMAS}
         methods["sklearn-denoise gray (true sigma given)"] = (
@@ -79,22 +90,27 @@ def main(argv=None):
         print(f"| {name} (published) | " + " | ".join(f"{v:.2f}" for v in values) + " |")
 
     rng = np.random.default_rng(0)
-    image = np.clip(images[0][:256, :256] / 255 + rng.normal(0, 25 / 255, (256, 256)), 0, 1)
+    first = images[0][:256, :256]  # mirrored up to 256x256 when smaller
+    first = np.pad(first, [(0, 256 - n) for n in first.shape], mode="symmetric")
+    image = np.clip(first / 255 + rng.normal(0, 25 / 255, (256, 256)), 0, 1)
     dncnn = CNNDenoiser("dncnn", depth=17, width=64, max_epochs=0, random_state=0)
     dncnn.fit(image[None].astype(np.float32))
-    timings = {
-        "sklearn-denoise gray": seconds_per_image(run_model, image, args.repeats),
-        "DnCNN 17x64 (same package module)": seconds_per_image(
-            lambda img: dncnn.transform(img[None].astype(np.float32)), image, args.repeats),
-    }
+    timings = {"sklearn-denoise gray": seconds_per_image(run_model, image, args.repeats)}
+    for n, den in ensembled.items():
+        timings[f"sklearn-denoise gray, self_ensemble={n}"] = seconds_per_image(
+            lambda img, den=den: run_model(img, den), image, args.repeats)
+    dncnn_name = "DnCNN 17x64 (same package module)"
+    timings[dncnn_name] = seconds_per_image(
+        lambda img: dncnn.transform(img[None].astype(np.float32)), image, args.repeats)
     if bm3d is not None:
         timings["BM3D"] = seconds_per_image(lambda img: bm3d(img, 25), image, 1)
     ours = timings["sklearn-denoise gray"]
     print("\n## CPU seconds per 256x256 image (median)\n")
-    print("| method | s / image | time relative to sklearn-denoise gray |")
-    print("|---|---:|---:|")
+    print("| method | s / image | time relative to sklearn-denoise gray "
+          "| time relative to DnCNN 17x64 |")
+    print("|---|---:|---:|---:|")
     for name, sec in timings.items():
-        print(f"| {name} | {sec:.4f} | {sec / ours:.1f}x |")
+        print(f"| {name} | {sec:.4f} | {sec / ours:.1f}x | {sec / timings[dncnn_name]:.3f} |")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from torch import nn
 
 from ._base import DenoiserMixin
 from ._color import from_opponent, opponent_noise_levels, opponent_noise_maps, to_opponent
-from ._inference import denoise_tiled, torch_device
+from ._inference import denoise_tiled, dihedral_average, torch_device
 from ._modules import module_class, module_kwargs, receptive_radius
 from ._noise_level import NoiseReading, correlated_level
 from ._normalize import check_normalize, fit_normalization
@@ -23,6 +23,7 @@ from ._param_checks import (
     Float,
     Int,
     Options,
+    SelfEnsemble,
     Sigma,
     check_choice,
     check_int,
@@ -57,7 +58,8 @@ from ._vst import stabilize, unstabilize
 from ._weights import DENOISER_ARCHITECTURES, load_expert, resolve_weights, save_weights
 from .noise import Degradation
 
-_INFERENCE_PARAMS = ("sigma", "noise_model", "normalize", "tile_size", "tile_overlap")
+_INFERENCE_PARAMS = ("sigma", "noise_model", "normalize", "self_ensemble", "tile_size",
+                     "tile_overlap")
 _DEFAULTS = {
     "unet": {"depth": 4, "width": 16, "blocks": 2},
     "dncnn": {"depth": 17, "width": 64, "blocks": 1},
@@ -216,6 +218,13 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         shipped weights (64 pixels; tiled and untiled inference then differ by at most
         about 1e-3 on [0, 1]), and the theoretical receptive radius (the untiled result up
         to float rounding) for weights that were not measured, such as trained ones.
+    self_ensemble : {1, 2, 4, 8}, default=1
+        Test-time self-ensemble: denoise each image this many times, mirrored and turned
+        (2: also mirrored left-right; 4: also turned half-way and mirrored top-bottom;
+        8: all eight symmetries of the square), turn each result back and average them.
+        Costs that many network passes per image and leaves training alone. With the
+        shipped gray model on Set12 it adds about 0.05 / 0.08 / 0.10 dB PSNR at 2 / 4 / 8
+        passes (see "Self-ensemble" in the benchmarks).
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Torch device; "auto" picks CUDA when available.
     image_shape : tuple of int, default=None
@@ -295,6 +304,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         validation_fraction=0.1,
         tile_size=768,
         tile_overlap=None,
+        self_ensemble=1,
         device="cpu",
         image_shape=None,
         random_state=None,
@@ -323,6 +333,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.tile_size = tile_size
         self.tile_overlap = tile_overlap
+        self.self_ensemble = self_ensemble
         self.device = device
         self.image_shape = image_shape
         self.random_state = random_state
@@ -353,6 +364,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         "validation_fraction": Float(0, 1, high_inclusive=False),
         "tile_size": Int(16),
         "tile_overlap": Int(0, allow_none=True),
+        "self_ensemble": SelfEnsemble(),
         "device": Options("cpu", "cuda", "auto"),
         "image_shape": Anything,
         "random_state": Anything,
@@ -876,13 +888,18 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
     def _denoise_one(self, image, sigma, module=None):
         """Run the network (``module``, by default the estimator's own) on one (H, W, C)
         image (tiled when large, see :meth:`spatial_contract`); ``sigma`` is one level or
-        an (H, W, 1) map."""
-        return denoise_tiled(
-            module if module is not None else self._eval_module(), image, sigma,
-            tile_size=self.tile_size,
-            contract=self.spatial_contract(), out_channels=self.config_["channels"],
-            noise_level_input=self.config_["noise_level_input"], device=self.net_.device,
-        )
+        an (H, W, 1) map; averaged over ``self_ensemble`` flips and rotations."""
+        module = module if module is not None else self._eval_module()
+        contract = self.spatial_contract()
+
+        def run(image, sigma):
+            return denoise_tiled(
+                module, image, sigma, tile_size=self.tile_size, contract=contract,
+                out_channels=self.config_["channels"],
+                noise_level_input=self.config_["noise_level_input"], device=self.net_.device,
+            )
+
+        return dihedral_average(run, image, sigma, self.self_ensemble)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path, *, half=False, metadata=None):

@@ -42,6 +42,37 @@ def run_network(module, image, sigma, *, noise_level_input, device):
     return np.moveaxis(out[0].numpy(), 0, -1)
 
 
+# The eight symmetries of the square as (mirror left-right first, then quarter turns), in an
+# order whose first 1, 2 and 4 (SELF_ENSEMBLE_SIZES) are subgroups: averaging over them is
+# itself symmetric.
+_DIHEDRAL = ((False, 0), (True, 0), (False, 2), (True, 2),
+             (False, 1), (True, 1), (False, 3), (True, 3))
+
+
+def _dihedral(array, mirror, turns, *, inverse=False):
+    """One symmetry of the square applied to the first two axes of ``array`` (or undone)."""
+    if inverse:
+        array = np.rot90(array, -turns)
+        return array[:, ::-1] if mirror else array
+    array = array[:, ::-1] if mirror else array
+    return np.rot90(array, turns)
+
+
+def dihedral_average(denoise, image, sigma, size):
+    """``denoise(image, sigma)`` averaged over the first ``size`` (1, 2, 4 or 8) flips and
+    rotations of the (H, W, C) image and of ``sigma`` when it is an (H, W, 1) map, each
+    result turned back before averaging (test-time self-ensemble)."""
+    if size == 1:
+        return denoise(image, sigma)
+    total = None
+    for mirror, turns in _DIHEDRAL[:size]:
+        level = sigma if np.ndim(sigma) == 0 else _dihedral(sigma, mirror, turns)
+        out = _dihedral(denoise(_dihedral(image, mirror, turns), level), mirror, turns,
+                        inverse=True)
+        total = np.array(out, dtype=np.float32) if total is None else total + out
+    return total / np.float32(size)
+
+
 def _first_width(module):
     """Output channels of the network's first convolution (its full-resolution width)."""
     conv = next((m for m in module.modules() if isinstance(m, torch.nn.Conv2d)), None)

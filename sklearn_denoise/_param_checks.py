@@ -75,6 +75,10 @@ def check_choice(value, name, choices):
     return value
 
 
+# passes of CNNDenoiser's test-time self-ensemble (subgroups of the square's symmetries)
+SELF_ENSEMBLE_SIZES = (1, 2, 4, 8)
+
+
 def check_int(value, name, minimum=None, allow_none=False):
     """Validate an integer parameter."""
     if value is None and allow_none:
@@ -123,6 +127,12 @@ def Options(*choices, allow_none=False):  # noqa: N802
             raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}.")
         return check_choice(value, name, set(choices))
     return check
+
+
+def SelfEnsemble():  # noqa: N802
+    """A number of self-ensemble passes: 1, 2, 4 or 8 (a bool is not a number here)."""
+    return lambda value, name: check_choice(check_int(value, name), name,
+                                            SELF_ENSEMBLE_SIZES)
 
 
 def Bool(allow_none=False):  # noqa: N802

@@ -157,6 +157,7 @@ def build_parser():
     """The argparse parser of ``sklearn-denoise``."""
     from . import __version__
     from ._methods import DENOISER_NAMES, METHOD_NAMES
+    from ._param_checks import SELF_ENSEMBLE_SIZES
     from ._sensor import NOISE_MODEL_OPTIONS
 
     parser = argparse.ArgumentParser(
@@ -238,6 +239,10 @@ def build_parser():
                      help="CNN weights: a shipped model name (see --list-models) or a file "
                      "from 'sklearn-denoise train'; default: the shipped 'gray' model "
                      "('color' for RGB images)")
+    den.add_argument("--self-ensemble", type=int, choices=SELF_ENSEMBLE_SIZES, default=1,
+                     metavar="N", help="CNN only: average N mirrored and turned passes "
+                     "(1, 2, 4 or 8; default: %(default)s): a little more quality for N "
+                     "times the time")
     den.add_argument("--list-models", action="store_true",
                      help="list the shipped pretrained models and exit")
     den.add_argument("--overwrite", action="store_true",
@@ -706,7 +711,7 @@ def _resolve_file_noise(plane, settings, name, **levels):
 class _Denoisers:
     """Builds the denoiser of a method for each file's noise (models are loaded once)."""
 
-    def __init__(self, method, model, settings, device="cpu"):
+    def __init__(self, method, model, settings, device="cpu", self_ensemble=1):
         from ._methods import get_method
 
         self.method = method
@@ -714,6 +719,7 @@ class _Denoisers:
         self.model = model
         self.settings = settings
         self.device = device
+        self.self_ensemble = self_ensemble
         self._cnn = {}
         settings.check()
         missing = self.spec.unavailable()
@@ -721,6 +727,8 @@ class _Denoisers:
             raise CLIError(f"method {method} {missing}")
         if method != "cnn" and model is not None:
             raise CLIError("--model is only used with --method cnn")
+        if method != "cnn" and self_ensemble != 1:
+            raise CLIError("--self-ensemble is only used with --method cnn")
         if method == "cnn":
             self.noise_level_input = self._check_model()
             if not self.noise_level_input and (settings.option != "auto" or settings.given):
@@ -782,7 +790,8 @@ class _Denoisers:
         if n_channels not in self._cnn:
             from ._cnn import load_cnn
 
-            self._cnn[n_channels] = load_cnn(self.model, n_channels, device=self.device)
+            self._cnn[n_channels] = load_cnn(self.model, n_channels, device=self.device,
+                                             self_ensemble=self.self_ensemble)
         return self._cnn[n_channels]
 
     def for_noise(self, noise, n_channels):
@@ -914,7 +923,7 @@ def _cmd_denoise(args):
     method = args.method
     if args.method == "cnn":
         method += f" ({_setup_torch(args)})"
-    denoisers = _Denoisers(args.method, args.model, settings, args.device)
+    denoisers = _Denoisers(args.method, args.model, settings, args.device, args.self_ensemble)
     _prepare_output_folder(outdir)
 
     failed = len(missing)

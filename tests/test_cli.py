@@ -517,6 +517,10 @@ def test_usage_errors_exit_2_with_a_clear_message(noisy_folder, tmp_path, capsys
          "neither an existing weight file"),
         (["denoise", noisy_folder, "-o", tmp_path / "o", "--method", "tv", "--model", "x"],
          "only used with --method cnn"),
+        (["denoise", noisy_folder, "-o", tmp_path / "o", "--method", "tv",
+          "--self-ensemble", "2"], "--self-ensemble is only used with --method cnn"),
+        (["denoise", noisy_folder, "-o", tmp_path / "o", "--self-ensemble", "3"],
+         "invalid choice"),
         (["denoise", tmp_path / "nothing_here", "-o", tmp_path / "o", "--method", "tv"],
          "no such file or folder"),
         (["train", "--out", tmp_path / "m.pt"], "give --clean DIR, --noisy DIR or both"),
@@ -761,6 +765,18 @@ def test_denoise_with_the_shipped_model_by_default(noisy_folder, clean_images, t
         result, clean = read_image(out / name), clean_images[name]
         assert result.dtype == clean.dtype and result.shape == clean.shape
         assert _mse(result, clean) < 0.5 * _mse(read_image(noisy_folder / name), clean)
+
+
+def test_denoise_self_ensemble_averages_turned_passes(noisy_folder, tmp_path):
+    single, ensemble = tmp_path / "single", tmp_path / "ensemble"
+    args = [noisy_folder / "gray8.png", "--sigma", "25", "-q"]
+    assert main([str(a) for a in ["denoise", *args, "-o", single]]) == 0
+    assert main([str(a) for a in ["denoise", *args, "-o", ensemble, "--self-ensemble", 2]]) == 0
+    image = read_image(noisy_folder / "gray8.png")
+    expected = CNNDenoiser.pretrained("gray", sigma=25 / 255, self_ensemble=2).transform(
+        image[np.newaxis])[0]
+    np.testing.assert_array_equal(read_image(ensemble / "gray8.png"), expected)
+    assert not np.array_equal(read_image(single / "gray8.png"), expected)
 
 
 def _table_rows(stdout):

@@ -262,6 +262,26 @@ def test_tiled_inference_equals_untiled(architecture):
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
 
 
+def test_self_ensemble_averages_mirrored_and_turned_passes(trained, clean):
+    _, test = clean
+    noisy = gaussian(test[:1, :64, :80], SIGMA, random_state=0).astype(np.float32)
+    single = trained.transform(noisy)
+    mirrored = trained.transform(noisy[:, :, ::-1].copy())[:, :, ::-1]
+    try:
+        trained.set_params(self_ensemble=2)
+        np.testing.assert_allclose(trained.transform(noisy), (single + mirrored) / 2,
+                                   atol=1e-6)
+        # eight passes on a non-square image, tiled: the quarter turns swap its sides
+        trained.set_params(self_ensemble=8)
+        whole = trained.transform(noisy)
+        tiled = trained.set_params(tile_size=32).transform(noisy)
+        assert whole.shape == noisy.shape
+        np.testing.assert_allclose(tiled, whole, atol=1e-5)
+        assert psnr(test[:1, :64, :80], whole) > psnr(test[:1, :64, :80], single)
+    finally:
+        trained.set_params(self_ensemble=1, tile_size=768)
+
+
 @pytest.mark.slow
 def test_large_image_memory_is_bounded(peak_rss_mib):
     peak = peak_rss_mib(
@@ -473,6 +493,8 @@ def test_save_is_atomic(trained, tmp_path, monkeypatch):
         ({"lr_schedule": "step"}, "lr_schedule"),
         ({"width": 0}, "width"),
         ({"device": "tpu"}, "device"),
+        ({"self_ensemble": 3}, "self_ensemble must be one of \\[1, 2, 4, 8\\]"),
+        ({"self_ensemble": True}, "self_ensemble must be an int"),
     ],
 )
 def test_bad_parameters_raise_naming_the_problem(clean, params, match):
