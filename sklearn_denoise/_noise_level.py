@@ -1,7 +1,12 @@
-"""The learned noise-level estimate (a small network shipped with the pretrained models).
+"""Blind noise levels: the weak-texture estimate of white noise and the learned estimate
+of correlated noise (a small network shipped with the pretrained models).
 
-A white-noise estimate from the finest wavelet band (:func:`skimage.restoration.estimate_sigma`)
-misses noise that demosaicing has correlated or JPEG has compressed; the network of
+The finest wavelet band (:func:`skimage.restoration.estimate_sigma`) also holds the
+image's fine texture, so on photographs it overestimates light noise (by about a quarter
+at sigma 5/255), and a denoiser told that level smooths away detail. The weak-texture
+estimate (:func:`weak_texture_level`) reads the noise from the patches with the least
+gradient energy instead. Either estimate of white noise misses noise that demosaicing
+has correlated or JPEG has compressed; the network of
 :class:`sklearn_denoise._modules.NoiseLevelNet`, trained on
 :class:`sklearn_denoise.noise.Degradation` patches (``benchmarks/train_noise_estimator.py``),
 predicts the per-pixel standard deviation of the noise as it was before compression, the
@@ -9,9 +14,12 @@ level a denoiser with a noise-level input is trained with.
 """
 
 import functools
+import math
 
 import numpy as np
 import torch
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy.stats import gamma
 
 from . import _tiling
 
@@ -26,6 +34,13 @@ MIN_SIDE = 8
 #: the finest wavelet band, and this much more on the [0, 1] scale (``blind_level``).
 CORRELATED_RATIO = 1.6
 CORRELATED_EXCESS = 3 / 255
+#: The weak-texture estimate: square patches of this side, at most this many per channel
+#: (on a regular grid of positions), and the patch selection repeated this many times.
+WEAK_TEXTURE_PATCH = 7
+WEAK_TEXTURE_MAX_PATCHES = 1 << 16
+_WEAK_TEXTURE_ITERATIONS = 3
+# a noise-only patch has less gradient energy than the threshold with this probability
+_WEAK_TEXTURE_CONFIDENCE = 1 - 1e-6
 
 
 def noise_estimators():
@@ -94,6 +109,97 @@ def estimate_level(image, name=ESTIMATOR_NAME):
     return float(np.mean(levels))
 
 
+@functools.cache
+def _gradient_threshold(patch):
+    """tau: the gradient energy of a patch of white noise of variance v (squared central
+    differences, horizontal and vertical, inside the patch) stays under ``tau * v`` with
+    probability ``_WEAK_TEXTURE_CONFIDENCE`` (its gamma approximation, Liu et al. 2013)."""
+    index = np.arange(patch * patch).reshape(patch, patch)
+    rows = []
+    for dr, dc in ((0, 1), (1, 0)):
+        for r in range(dr, patch - dr):
+            for c in range(dc, patch - dc):
+                row = np.zeros(patch * patch)
+                row[index[r + dr, c + dc]], row[index[r - dr, c - dc]] = 0.5, -0.5
+                rows.append(row)
+    gram = np.array(rows).T @ np.array(rows)
+    rank = np.linalg.matrix_rank(gram)
+    return float(gamma.ppf(_WEAK_TEXTURE_CONFIDENCE, rank / 2,
+                           scale=2 * np.trace(gram) / rank))
+
+
+def _window_sums(array, shape):
+    """Sums of ``array`` over every window of ``shape`` inside it (an integral image)."""
+    total = np.zeros((array.shape[0] + 1, array.shape[1] + 1))
+    np.cumsum(np.cumsum(array, axis=0), axis=1, out=total[1:, 1:])
+    h, w = shape
+    return total[h:, w:] - total[:-h, w:] - total[h:, :-w] + total[:-h, :-w]
+
+
+def _smallest_variance(patches):
+    """Noise variance read from the smallest eigenvalue of the patches' second moments."""
+    n, dim = patches.shape
+    smallest = float(np.linalg.eigvalsh((patches.T @ patches).astype(np.float64) / (n - 1))[0])
+    # the smallest eigenvalue of n noise vectors' covariance sits near the lower edge of
+    # the Marchenko-Pastur law, (1 - sqrt(dim / n))^2 times their variance
+    return max(smallest, 0.0) / (1 - math.sqrt(dim / n)) ** 2
+
+
+def _plane_weak_texture_level(plane):
+    """:func:`weak_texture_level` of one (H, W) plane, or None when it has too few
+    patches."""
+    patch = WEAK_TEXTURE_PATCH
+    dim = patch * patch
+    plane = np.asarray(plane, dtype=np.float64)
+    height, width = plane.shape
+    if min(height, width) < patch + 2:
+        return None
+    positions = (height - patch + 1) * (width - patch + 1)
+    step = max(1, math.ceil(math.sqrt(positions / WEAK_TEXTURE_MAX_PATCHES)))
+    grid = (slice(None, None, step), slice(None, None, step))
+    across = ((plane[:, 2:] - plane[:, :-2]) / 2) ** 2
+    down = ((plane[2:] - plane[:-2]) / 2) ** 2
+    energy = (_window_sums(across, (patch, patch - 2))
+              + _window_sums(down, (patch - 2, patch)))[grid].reshape(-1)
+    # saturated or clipped pixels carry no noise: patches touching them are left out
+    extreme = (plane <= plane.min()) | (plane >= plane.max())
+    keep = (_window_sums(extreme.astype(np.float64), (patch, patch)) < 0.5)[grid].reshape(-1)
+    patches = sliding_window_view(plane - plane.mean(), (patch, patch))[grid]
+    patches = patches.reshape(-1, dim).astype(np.float32)
+    if keep.sum() >= 10 * dim:
+        patches, energy = patches[keep], energy[keep]
+    if len(patches) < 2 * dim:
+        return None
+    threshold = _gradient_threshold(patch)
+    variance = _smallest_variance(patches)
+    for _ in range(1, _WEAK_TEXTURE_ITERATIONS):
+        weak = energy < threshold * variance
+        if weak.sum() < 2 * dim:
+            break
+        patches, energy = patches[weak], energy[weak]
+        variance = _smallest_variance(patches)
+    return math.sqrt(variance)
+
+
+def weak_texture_level(image):
+    """White-noise standard deviation of one (H, W, C) image, averaged over channels, read
+    from its weakly textured patches (Liu, Tanaka and Okutomi, "Single-image noise level
+    estimation for blind denoising", IEEE TIP 2013).
+
+    The smallest eigenvalue of the second moments of 7x7 patches is the noise variance
+    when the patches hold noise only; the patches whose gradient energy exceeds what noise
+    of that variance gives (with probability 1e-6) are dropped and the eigenvalue is taken
+    again, three times in all. Patches that touch the image's minimum or maximum (clipped
+    or saturated) are left out; the eigenvalue is corrected for its sampling bias (the
+    Marchenko-Pastur lower edge). Large planes use up to 65536 patches on a regular grid.
+    Returns None when a plane is too small for it (fewer than 98 patches).
+    """
+    levels = [_plane_weak_texture_level(image[..., c]) for c in range(image.shape[-1])]
+    if any(level is None for level in levels):
+        return None
+    return float(np.mean(levels))
+
+
 def correlated_level(image):
     """Level of the spatially correlated noise of one (H, W, C) image on about [0, 1], or
     None when its noise looks white.
@@ -111,7 +217,7 @@ def blind_level(image):
     """Noise level of one (H, W, C) image on about [0, 1] for a denoiser told nothing.
 
     :func:`correlated_level` when the noise is correlated, else the white-noise estimate
-    of the finest wavelet band, the more precise of the two on white noise.
+    :func:`weak_texture_level` (the finest wavelet band's for images too small for it).
     """
     return NoiseReading(image).blind_level()
 
@@ -157,4 +263,7 @@ class NoiseReading:
             if level is not None:
                 return level
         correlated, white = self._correlated_and_white
-        return white if correlated is None else correlated
+        if correlated is not None:
+            return correlated
+        level = weak_texture_level(self.image)
+        return white if level is None else level

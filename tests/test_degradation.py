@@ -177,14 +177,51 @@ def test_degradation_settings_round_trip_through_json():
         Degradation.from_dict({**settings, "weights": "abc"})
 
 
-@pytest.mark.parametrize("sigma255", [5, 15, 25, 50])
-def test_blind_level_keeps_the_wavelet_estimate_on_white_noise(sigma255):
-    from sklearn_denoise._noise_level import blind_level
+@pytest.mark.parametrize("sigma255", [2, 5, 15, 25, 50])
+def test_blind_level_reads_white_noise_from_weakly_textured_patches(sigma255):
+    from sklearn_denoise._noise_level import blind_level, weak_texture_level
     from sklearn_denoise._sensor import estimate_gaussian_sigma
 
-    for clean in (CAMERA, data.gravel()[:256, :256] / 255.0):  # a photograph, a texture
+    # a photograph and two textures
+    for clean in (CAMERA, data.gravel()[:256, :256] / 255.0, data.grass()[:256, :256] / 255.0):
         noisy = gaussian(clean, sigma255 / 255, random_state=0)[..., None]
-        assert blind_level(noisy) == estimate_gaussian_sigma(noisy)
+        level = blind_level(noisy)
+        assert level == weak_texture_level(noisy)
+        # the finest wavelet band also holds the texture: it reads more than the noise
+        wavelet = estimate_gaussian_sigma(noisy)
+        assert abs(level * 255 - sigma255) < abs(wavelet * 255 - sigma255)
+
+
+@pytest.mark.parametrize("shape", [(48, 64), (256, 256), (700, 520)])
+@pytest.mark.parametrize("sigma255", [1, 10, 50])
+def test_weak_texture_level_is_unbiased_on_noise_over_smooth_shading(shape, sigma255):
+    from sklearn_denoise._noise_level import weak_texture_level
+
+    rows, cols = np.mgrid[: shape[0], : shape[1]]
+    shading = 0.3 + 0.4 * (rows / shape[0]) * (cols / shape[1])
+    noisy = gaussian(shading, sigma255 / 255, random_state=1)[..., None]
+    # few patches (48x64: 15% low uncorrected) or a grid of them (700x520): the sampling
+    # bias of the smallest eigenvalue is corrected
+    assert weak_texture_level(noisy) * 255 == pytest.approx(sigma255, rel=0.07)
+
+
+def test_weak_texture_level_leaves_out_saturated_patches_and_scales():
+    from sklearn_denoise._noise_level import weak_texture_level
+    from sklearn_denoise._sensor import estimate_gaussian_sigma
+
+    noisy = gaussian(np.full((128, 128), 0.5), 10 / 255, random_state=0)
+    noisy[:, :80] = 1.0  # a blown highlight over most of the image: no noise there
+    level = weak_texture_level(noisy[..., None])
+    assert level * 255 == pytest.approx(10, rel=0.05)
+    assert estimate_gaussian_sigma(noisy[..., None]) * 255 < 1  # its median sees none
+    assert weak_texture_level(255 * noisy[..., None]) == pytest.approx(255 * level, rel=1e-5)
+    # channels are averaged; a plane without detail has no noise; small ones: no estimate
+    two = np.stack([gaussian(np.full((64, 64), 0.5), s, random_state=0) for s in (0.02, 0.06)],
+                   axis=-1)
+    assert weak_texture_level(two) == pytest.approx(0.04, rel=0.05)
+    assert weak_texture_level(np.full((32, 32, 1), 0.5)) == 0.0
+    assert weak_texture_level(np.zeros((8, 40, 1))) is None
+    assert weak_texture_level(np.zeros((40, 40, 2))[:, :8]) is None
 
 
 def test_blind_level_takes_the_learned_estimate_on_correlated_noise():
@@ -197,5 +234,4 @@ def test_blind_level_takes_the_learned_estimate_on_correlated_noise():
     assert blind_level(noisy) * 255 == pytest.approx(20, rel=0.2)
     tiny = noisy[:6, :6]  # too small for the learned estimator: the wavelet estimate
     assert blind_level(tiny) == estimate_gaussian_sigma(tiny)
-    flat = np.full((32, 32, 1), 0.5)
-    assert blind_level(flat) == estimate_gaussian_sigma(flat) < 1e-9
+    assert blind_level(np.full((32, 32, 1), 0.5)) == 0.0
