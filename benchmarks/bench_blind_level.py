@@ -1,19 +1,22 @@
 """The blind noise level of CNNDenoiser on images the package never trained on.
 
-``sklearn_denoise._noise_level.blind_level`` takes the wavelet estimate of white noise
-(:func:`skimage.restoration.estimate_sigma`) unless the shipped learned estimator
-(:func:`sklearn_denoise.noise.estimate_noise_level`) finds at least ``CORRELATED_RATIO``
-times as much noise and ``CORRELATED_EXCESS`` more. This script shows where the two
-estimates stand on each kind of noise and what the rule is worth: on the grayscale images
+``sklearn_denoise._noise_level.blind_level`` takes the weak-texture estimate of white
+noise (``weak_texture_level``: the noise of the most weakly textured 7x7 patches) unless
+the shipped learned estimator (:func:`sklearn_denoise.noise.estimate_noise_level`) finds
+at least ``CORRELATED_RATIO`` times the wavelet estimate
+(:func:`skimage.restoration.estimate_sigma`, the finest wavelet band) and
+``CORRELATED_EXCESS`` more. This script shows where the three estimates stand on each
+kind of noise and what the rule is worth: on the grayscale images
 of ``skimage.data`` that ship with scikit-image (photographs, textures, microscopy,
 astronomy; central 320x320 crops), seeded noise of each kind, the pretrained "gray"
 model's PSNR three ways: with the wavelet level alone (no noise taken for correlated
 noise), with ``blind_level`` and ``correlated_level`` but the shipped network for every
 noise, and as shipped: where the noise is taken for correlated noise, the correlated-noise
-expert (``CNNDenoiser.correlated_expert_``) runs instead of the network. The levels are
+expert (``CNNDenoiser.correlated_expert_``) runs instead of the network; on white noise
+also given the true level, the ceiling of any estimate. The levels are
 estimated on the images as given; the CNN estimates them after its ``normalize="auto"``
-step (images far from [0, 1] are stretched first), so the "output changed" column, not
-the levels, says on how many images the rule picked the learned level.
+step (images far from [0, 1] are stretched first, which none of these are), and the
+"learned taken" column counts the images on which the rule picks the learned level.
 
     python benchmarks/bench_blind_level.py [--threads 2]
 """
@@ -33,6 +36,7 @@ from sklearn_denoise._noise_level import (
     CORRELATED_RATIO,
     NoiseReading,
     estimate_level,
+    weak_texture_level,
 )
 from sklearn_denoise._sensor import estimate_gaussian_sigma
 from sklearn_denoise.metrics import psnr
@@ -86,6 +90,9 @@ def _noises(clean, seed):
     rng = np.random.default_rng(seed)
     return {
         "none": clean,
+        "white 2": clean + rng.normal(0, 2 / 255, clean.shape),
+        "white 5": clean + rng.normal(0, 5 / 255, clean.shape),
+        "white 10": clean + rng.normal(0, 10 / 255, clean.shape),
         "white 15": clean + rng.normal(0, 15 / 255, clean.shape),
         "white 25": clean + rng.normal(0, 25 / 255, clean.shape),
         "white 50": clean + rng.normal(0, 50 / 255, clean.shape),
@@ -113,27 +120,37 @@ def main(argv=None):
         clean = _image(name)
         for kind, noisy in _noises(clean, seed).items():
             x = noisy.astype(np.float32)
-            learned, white = estimate_level(x[..., None]), estimate_gaussian_sigma(x[..., None])
+            levels = [func(x[..., None]) * 255
+                      for func in (estimate_level, estimate_gaussian_sigma, weak_texture_level)]
             scores = [psnr(clean, np.clip(run(den, x[None])[0], 0, 1))
                       for run in (_wavelet_only, _without_expert, CNNDenoiser.transform)]
-            rows.setdefault(kind, []).append((learned * 255, white * 255, *scores))
+            if kind.startswith("white") and "JPEG" not in kind:
+                known = den.set_params(sigma=float(kind.split()[1]) / 255)
+                scores.append(psnr(clean, np.clip(known.transform(x[None])[0], 0, 1)))
+                den.set_params(sigma=None)
+            else:
+                scores.append(np.nan)
+            taken = NoiseReading(x[..., None]).correlated_level() is not None
+            rows.setdefault(kind, []).append((*levels, *scores, taken))
         print(name, file=sys.stderr, flush=True)
     print(f"{len(IMAGES)} images of skimage.data, {CROP}x{CROP}; levels in 1/255; rule: "
           f"learned >= {CORRELATED_RATIO} x wavelet and >= wavelet + "
           f"{CORRELATED_EXCESS * 255:.0f}/255\n")
-    print("| noise | learned (range) | wavelet (range) | learned / wavelet | output changed | "
-          "PSNR, wavelet level | PSNR, blind_level | PSNR, as shipped (+ expert) | "
-          "shipped - wavelet (min / max) |")
-    print("|---|---|---|---|---:|---:|---:|---:|---|")
+    print("| noise | learned (range) | wavelet (range) | patches (range) | learned / wavelet | "
+          "learned taken | PSNR, wavelet level | PSNR, blind_level | "
+          "PSNR, as shipped (+ expert) | PSNR, true level | shipped - wavelet (min / max) |")
+    print("|---|---|---|---|---|---:|---:|---:|---:|---:|---|")
     for kind, values in rows.items():
         a = np.array(values)
         ratio = a[:, 0] / np.maximum(a[:, 1], 1e-3)
-        change = a[:, 4] - a[:, 2]
-        changed = int(np.sum(change != 0))
+        change = a[:, 5] - a[:, 3]
+        taken = int(a[:, 7].sum())
+        true = "-" if np.isnan(a[:, 6]).any() else f"{a[:, 6].mean():.2f}"
         print(f"| {kind} | {a[:, 0].min():.1f}-{a[:, 0].max():.1f} | "
-              f"{a[:, 1].min():.1f}-{a[:, 1].max():.1f} | {ratio.min():.2f}-{ratio.max():.2f} | "
-              f"{changed}/{len(a)} | {a[:, 2].mean():.2f} | {a[:, 3].mean():.2f} | "
-              f"{a[:, 4].mean():.2f} | "
+              f"{a[:, 1].min():.1f}-{a[:, 1].max():.1f} | "
+              f"{a[:, 2].min():.1f}-{a[:, 2].max():.1f} | {ratio.min():.2f}-{ratio.max():.2f} | "
+              f"{taken}/{len(a)} | {a[:, 3].mean():.2f} | {a[:, 4].mean():.2f} | "
+              f"{a[:, 5].mean():.2f} | {true} | "
               f"{change.mean():+.2f} ({change.min():+.2f} / {change.max():+.2f}) |")
 
 

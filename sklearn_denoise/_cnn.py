@@ -99,11 +99,13 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         Feed a noise-level map as an extra input channel (FFDNet/DRUNet style). The map
         holds the noise sigma of each training patch; at transform time it holds ``sigma``
         or, when that is None, the sigma estimated from each image, so the model stays
-        blind: :func:`skimage.restoration.estimate_sigma` (the finest wavelet band), unless
-        :func:`sklearn_denoise.noise.estimate_noise_level` finds at least 1.6 times as much
-        noise and 3/255 more, i.e. spatially correlated noise, which the finest band sees a
-        fraction of; then its level. None means False, or whatever ``init_weights`` use
-        (the shipped models take a noise map).
+        blind: the noise of its most weakly textured 7x7 patches (Liu et al. 2013; the
+        finest wavelet band, :func:`skimage.restoration.estimate_sigma`, also reads fine
+        texture as noise), unless :func:`sklearn_denoise.noise.estimate_noise_level` finds
+        at least 1.6 times the noise of the finest wavelet band and 3/255 more, i.e.
+        spatially correlated noise, which that band sees a fraction of; then its level.
+        None means False, or whatever ``init_weights`` use (the shipped models take a
+        noise map).
     sigma : float, default=None
         Known white Gaussian noise level on the images' intensity scale (the [0, 1] scale,
         integers read on their dtype's range) for the noise-level map at transform time;
