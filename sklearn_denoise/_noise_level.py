@@ -110,10 +110,14 @@ def estimate_level(image, name=ESTIMATOR_NAME):
 
 
 @functools.cache
-def _gradient_threshold(patch):
-    """tau: the gradient energy of a patch of white noise of variance v (squared central
-    differences, horizontal and vertical, inside the patch) stays under ``tau * v`` with
-    probability ``_WEAK_TEXTURE_CONFIDENCE`` (its gamma approximation, Liu et al. 2013)."""
+def _gradient_test(patch):
+    """The gradient operator of a patch and its noise threshold.
+
+    Returns ``(operator, tau)``: ``operator`` (a matrix) takes a flattened patch to its
+    horizontal and vertical central differences inside the patch; the squared norm of
+    that (the patch's gradient energy) stays under ``tau * v`` for white noise of variance
+    ``v`` with probability ``_WEAK_TEXTURE_CONFIDENCE`` (its gamma approximation, Liu et
+    al. 2013)."""
     index = np.arange(patch * patch).reshape(patch, patch)
     rows = []
     for dr, dc in ((0, 1), (1, 0)):
@@ -122,18 +126,12 @@ def _gradient_threshold(patch):
                 row = np.zeros(patch * patch)
                 row[index[r + dr, c + dc]], row[index[r - dr, c - dc]] = 0.5, -0.5
                 rows.append(row)
-    gram = np.array(rows).T @ np.array(rows)
+    operator = np.array(rows)
+    gram = operator.T @ operator
     rank = np.linalg.matrix_rank(gram)
-    return float(gamma.ppf(_WEAK_TEXTURE_CONFIDENCE, rank / 2,
-                           scale=2 * np.trace(gram) / rank))
-
-
-def _window_sums(array, shape):
-    """Sums of ``array`` over every window of ``shape`` inside it (an integral image)."""
-    total = np.zeros((array.shape[0] + 1, array.shape[1] + 1))
-    np.cumsum(np.cumsum(array, axis=0), axis=1, out=total[1:, 1:])
-    h, w = shape
-    return total[h:, w:] - total[:-h, w:] - total[h:, :-w] + total[:-h, :-w]
+    tau = float(gamma.ppf(_WEAK_TEXTURE_CONFIDENCE, rank / 2,
+                          scale=2 * np.trace(gram) / rank))
+    return operator.astype(np.float32), tau
 
 
 def _smallest_variance(patches):
@@ -150,30 +148,27 @@ def _plane_weak_texture_level(plane):
     patches."""
     patch = WEAK_TEXTURE_PATCH
     dim = patch * patch
-    plane = np.asarray(plane, dtype=np.float64)
     height, width = plane.shape
-    if min(height, width) < patch + 2:
+    if min(height, width) < patch:
         return None
     positions = (height - patch + 1) * (width - patch + 1)
     step = max(1, math.ceil(math.sqrt(positions / WEAK_TEXTURE_MAX_PATCHES)))
-    grid = (slice(None, None, step), slice(None, None, step))
-    across = ((plane[:, 2:] - plane[:, :-2]) / 2) ** 2
-    down = ((plane[2:] - plane[:-2]) / 2) ** 2
-    energy = (_window_sums(across, (patch, patch - 2))
-              + _window_sums(down, (patch - 2, patch)))[grid].reshape(-1)
-    # saturated or clipped pixels carry no noise: patches touching them are left out
-    extreme = (plane <= plane.min()) | (plane >= plane.max())
-    keep = (_window_sums(extreme.astype(np.float64), (patch, patch)) < 0.5)[grid].reshape(-1)
-    patches = sliding_window_view(plane - plane.mean(), (patch, patch))[grid]
+    # only the patches on the grid are copied: large planes cost no full-size temporaries
+    patches = sliding_window_view(plane, (patch, patch))[::step, ::step]
     patches = patches.reshape(-1, dim).astype(np.float32)
-    if keep.sum() >= 10 * dim:
-        patches, energy = patches[keep], energy[keep]
     if len(patches) < 2 * dim:
         return None
-    threshold = _gradient_threshold(patch)
+    # saturated or clipped pixels carry no noise: patches touching them are left out
+    low, high = plane.min(), plane.max()
+    unclipped = (patches.min(axis=1) > low) & (patches.max(axis=1) < high)
+    if unclipped.sum() >= 10 * dim:
+        patches = patches[unclipped]
+    patches -= np.float32(np.mean(plane, dtype=np.float64))
+    operator, tau = _gradient_test(patch)
+    energy = np.square(patches @ operator.T).sum(axis=1)
     variance = _smallest_variance(patches)
     for _ in range(1, _WEAK_TEXTURE_ITERATIONS):
-        weak = energy < threshold * variance
+        weak = energy < tau * variance
         if weak.sum() < 2 * dim:
             break
         patches, energy = patches[weak], energy[weak]
