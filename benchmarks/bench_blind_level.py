@@ -138,20 +138,24 @@ def main(argv=None):
           f"{CORRELATED_EXCESS * 255:.0f}/255\n")
     print("| noise | learned (range) | wavelet (range) | patches (range) | learned / wavelet | "
           "learned taken | PSNR, wavelet level | PSNR, blind_level | "
-          "PSNR, as shipped (+ expert) | PSNR, true level | shipped - wavelet (min / max) |")
-    print("|---|---|---|---|---|---:|---:|---:|---:|---:|---|")
+          "PSNR, as shipped (+ expert) | PSNR, true level | shipped - wavelet (min / max) | "
+          "blind level - wavelet where the learned level is not taken (min / max) |")
+    print("|---|---|---|---|---|---:|---:|---:|---:|---:|---|---|")
     for kind, values in rows.items():
         a = np.array(values)
         ratio = a[:, 0] / np.maximum(a[:, 1], 1e-3)
         change = a[:, 5] - a[:, 3]
         taken = int(a[:, 7].sum())
+        white = (a[:, 4] - a[:, 3])[a[:, 7] == 0]
+        white = (f"{white.mean():+.2f} ({white.min():+.2f} / {white.max():+.2f})"
+                 if len(white) else "-")
         true = "-" if np.isnan(a[:, 6]).any() else f"{a[:, 6].mean():.2f}"
         print(f"| {kind} | {a[:, 0].min():.1f}-{a[:, 0].max():.1f} | "
               f"{a[:, 1].min():.1f}-{a[:, 1].max():.1f} | "
               f"{a[:, 2].min():.1f}-{a[:, 2].max():.1f} | {ratio.min():.2f}-{ratio.max():.2f} | "
               f"{taken}/{len(a)} | {a[:, 3].mean():.2f} | {a[:, 4].mean():.2f} | "
               f"{a[:, 5].mean():.2f} | {true} | "
-              f"{change.mean():+.2f} ({change.min():+.2f} / {change.max():+.2f}) |")
+              f"{change.mean():+.2f} ({change.min():+.2f} / {change.max():+.2f}) | {white} |")
 
 
 if __name__ == "__main__":
