@@ -135,9 +135,11 @@ def _gradient_test(patch):
 
 
 def _smallest_variance(patches):
-    """Noise variance read from the smallest eigenvalue of the patches' second moments."""
+    """Noise variance read from the smallest eigenvalue of the patches' second moments
+    (``patches``: an (n, dim) float32 tensor)."""
     n, dim = patches.shape
-    smallest = float(np.linalg.eigvalsh((patches.T @ patches).astype(np.float64) / (n - 1))[0])
+    moments = (patches.T @ patches).double() / (n - 1)
+    smallest = float(torch.linalg.eigvalsh(moments)[0])
     # the smallest eigenvalue of n noise vectors' covariance sits near the lower edge of
     # the Marchenko-Pastur law, (1 - sqrt(dim / n))^2 times their variance
     return max(smallest, 0.0) / (1 - math.sqrt(dim / n)) ** 2
@@ -164,15 +166,19 @@ def _plane_weak_texture_level(plane):
     if unclipped.sum() >= 10 * dim:
         patches = patches[unclipped]
     patches -= np.float32(np.mean(plane, dtype=np.float64))
+    # the products in torch, whose threads the network uses next: numpy's BLAS threads
+    # would keep spinning after them and slow the network down by half on 2 cores
+    patches = torch.from_numpy(patches)
     operator, tau = _gradient_test(patch)
-    energy = np.square(patches @ operator.T).sum(axis=1)
-    variance = _smallest_variance(patches)
-    for _ in range(1, _WEAK_TEXTURE_ITERATIONS):
-        weak = energy < tau * variance
-        if weak.sum() < 2 * dim:
-            break
-        patches, energy = patches[weak], energy[weak]
+    with torch.inference_mode():
+        energy = torch.square(patches @ torch.from_numpy(operator).T).sum(dim=1)
         variance = _smallest_variance(patches)
+        for _ in range(1, _WEAK_TEXTURE_ITERATIONS):
+            weak = energy < tau * variance
+            if int(weak.sum()) < 2 * dim:
+                break
+            patches, energy = patches[weak], energy[weak]
+            variance = _smallest_variance(patches)
     return math.sqrt(variance)
 
 
