@@ -15,8 +15,9 @@ noise, and as shipped: where the noise is taken for correlated noise, the correl
 expert (``CNNDenoiser.correlated_expert_``) runs instead of the network; on white noise
 also given the true level, the ceiling of any estimate. The levels are
 estimated on the images as given; the CNN estimates them after its ``normalize="auto"``
-step (images far from [0, 1] are stretched first, which none of these are), and the
-"learned taken" column counts the images on which the rule picks the learned level.
+step (images far from [0, 1], such as the low-contrast ``microaneurysms``, are stretched
+first); the "learned taken" column counts the images on which the rule picks the learned
+level for the CNN, after that step.
 
     python benchmarks/bench_blind_level.py [--threads 2]
 """
@@ -38,6 +39,7 @@ from sklearn_denoise._noise_level import (
     estimate_level,
     weak_texture_level,
 )
+from sklearn_denoise._normalize import fit_normalization
 from sklearn_denoise._sensor import estimate_gaussian_sigma
 from sklearn_denoise.metrics import psnr
 from sklearn_denoise.noise import correlated_gaussian
@@ -130,7 +132,9 @@ def main(argv=None):
                 den.set_params(sigma=None)
             else:
                 scores.append(np.nan)
-            taken = NoiseReading(x[..., None]).correlated_level() is not None
+            # as the CNN reads it: after its normalize="auto" step
+            seen = fit_normalization(x[..., None], "auto")
+            taken = NoiseReading(seen.apply(x[..., None])).correlated_level() is not None
             rows.setdefault(kind, []).append((*levels, *scores, taken))
         print(name, file=sys.stderr, flush=True)
     print(f"{len(IMAGES)} images of skimage.data, {CROP}x{CROP}; levels in 1/255; rule: "

@@ -110,14 +110,11 @@ def estimate_level(image, name=ESTIMATOR_NAME):
 
 
 @functools.cache
-def _gradient_test(patch):
-    """The gradient operator of a patch and its noise threshold.
-
-    Returns ``(operator, tau)``: ``operator`` (a matrix) takes a flattened patch to its
-    horizontal and vertical central differences inside the patch; the squared norm of
-    that (the patch's gradient energy) stays under ``tau * v`` for white noise of variance
-    ``v`` with probability ``_WEAK_TEXTURE_CONFIDENCE`` (its gamma approximation, Liu et
-    al. 2013)."""
+def _gradient_threshold(patch):
+    """tau: the gradient energy of a patch (its squared central differences, horizontal
+    and vertical, inside the patch) of white noise of variance v stays under ``tau * v``
+    with probability ``_WEAK_TEXTURE_CONFIDENCE`` (the gamma approximation of Liu et al.
+    2013)."""
     index = np.arange(patch * patch).reshape(patch, patch)
     rows = []
     for dr, dc in ((0, 1), (1, 0)):
@@ -126,12 +123,18 @@ def _gradient_test(patch):
                 row = np.zeros(patch * patch)
                 row[index[r + dr, c + dc]], row[index[r - dr, c - dc]] = 0.5, -0.5
                 rows.append(row)
-    operator = np.array(rows)
-    gram = operator.T @ operator
+    gram = np.array(rows).T @ np.array(rows)
     rank = np.linalg.matrix_rank(gram)
-    tau = float(gamma.ppf(_WEAK_TEXTURE_CONFIDENCE, rank / 2,
-                          scale=2 * np.trace(gram) / rank))
-    return operator.astype(np.float32), tau
+    return float(gamma.ppf(_WEAK_TEXTURE_CONFIDENCE, rank / 2,
+                           scale=2 * np.trace(gram) / rank))
+
+
+def _gradient_energy(patches):
+    """Gradient energy of each of the (n, p, p) patches (tensor): its squared central
+    differences inside the patch."""
+    across = patches[:, :, 2:] - patches[:, :, :-2]
+    down = patches[:, 2:, :] - patches[:, :-2, :]
+    return (torch.square(across).sum(dim=(1, 2)) + torch.square(down).sum(dim=(1, 2))) / 4
 
 
 def _smallest_variance(patches):
@@ -157,21 +160,22 @@ def _plane_weak_texture_level(plane):
     step = max(1, math.ceil(math.sqrt(positions / WEAK_TEXTURE_MAX_PATCHES)))
     # only the patches on the grid are copied: large planes cost no full-size temporaries
     patches = sliding_window_view(plane, (patch, patch))[::step, ::step]
-    patches = patches.reshape(-1, dim).astype(np.float32)
+    patches = torch.from_numpy(patches.reshape(-1, patch, patch).astype(np.float32))
     if len(patches) < 2 * dim:
         return None
-    # saturated or clipped pixels carry no noise: patches touching them are left out
-    low, high = plane.min(), plane.max()
-    unclipped = (patches.min(axis=1) > low) & (patches.max(axis=1) < high)
-    if unclipped.sum() >= 10 * dim:
-        patches = patches[unclipped]
-    patches -= np.float32(np.mean(plane, dtype=np.float64))
-    # the products in torch, whose threads the network uses next: numpy's BLAS threads
-    # would keep spinning after them and slow the network down by half on 2 cores
-    patches = torch.from_numpy(patches)
-    operator, tau = _gradient_test(patch)
+    # the work in torch, whose threads the network uses next: numpy's BLAS threads would
+    # keep spinning after a product and slow the network down by half on 2 cores
     with torch.inference_mode():
-        energy = torch.square(patches @ torch.from_numpy(operator).T).sum(dim=1)
+        # saturated or clipped pixels carry no noise: patches touching them are left out
+        low, high = patches.amin(dim=(1, 2)), patches.amax(dim=(1, 2))
+        # (compared in float32, the patches' precision)
+        unclipped = ((low > float(np.float32(plane.min())))
+                     & (high < float(np.float32(plane.max()))))
+        if int(unclipped.sum()) >= 10 * dim:
+            patches = patches[unclipped]
+        energy = _gradient_energy(patches)
+        patches = patches.reshape(-1, dim) - float(np.mean(plane, dtype=np.float64))
+        tau = _gradient_threshold(patch)
         variance = _smallest_variance(patches)
         for _ in range(1, _WEAK_TEXTURE_ITERATIONS):
             weak = energy < tau * variance
