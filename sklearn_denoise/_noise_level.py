@@ -18,7 +18,6 @@ import math
 
 import numpy as np
 import torch
-from numpy.lib.stride_tricks import sliding_window_view
 from scipy.stats import gamma
 
 from . import _tiling
@@ -158,11 +157,13 @@ def _plane_weak_texture_level(plane):
         return None
     positions = (height - patch + 1) * (width - patch + 1)
     step = max(1, math.ceil(math.sqrt(positions / WEAK_TEXTURE_MAX_PATCHES)))
-    # only the patches on the grid are copied: large planes cost no full-size temporaries
-    patches = sliding_window_view(plane, (patch, patch))[::step, ::step]
-    patches = torch.from_numpy(patches.reshape(-1, patch, patch).astype(np.float32))
-    if len(patches) < 2 * dim:
+    # only the patches on the grid are copied (once): large planes cost no full-size
+    # temporaries
+    windows = torch.from_numpy(np.asarray(plane, dtype=np.float32))
+    windows = windows.unfold(0, patch, step).unfold(1, patch, step)
+    if windows.shape[0] * windows.shape[1] < 2 * dim:
         return None
+    patches = windows.reshape(-1, patch, patch)
     # the work in torch, whose threads the network uses next: numpy's BLAS threads would
     # keep spinning after a product and slow the network down by half on 2 cores
     with torch.inference_mode():
