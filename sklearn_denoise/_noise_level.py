@@ -108,32 +108,31 @@ def estimate_level(image, name=ESTIMATOR_NAME):
     return float(np.mean(levels))
 
 
-@functools.cache
-def _gradient_threshold(patch):
-    """tau: the gradient energy of a patch (its squared central differences, horizontal
-    and vertical, inside the patch) of white noise of variance v stays under ``tau * v``
-    with probability ``_WEAK_TEXTURE_CONFIDENCE`` (the gamma approximation of Liu et al.
-    2013)."""
-    index = np.arange(patch * patch).reshape(patch, patch)
-    rows = []
-    for dr, dc in ((0, 1), (1, 0)):
-        for r in range(dr, patch - dr):
-            for c in range(dc, patch - dc):
-                row = np.zeros(patch * patch)
-                row[index[r + dr, c + dc]], row[index[r - dr, c - dc]] = 0.5, -0.5
-                rows.append(row)
-    gram = np.array(rows).T @ np.array(rows)
-    rank = np.linalg.matrix_rank(gram)
-    return float(gamma.ppf(_WEAK_TEXTURE_CONFIDENCE, rank / 2,
-                           scale=2 * np.trace(gram) / rank))
+def _doubled_differences(patches):
+    """Twice the horizontal and the vertical central differences inside each of the
+    (n, p, p) patches (tensor): the gradient whose squared norm, over 4, is a patch's
+    energy (:func:`_gradient_energy`)."""
+    return patches[:, :, 2:] - patches[:, :, :-2], patches[:, 2:, :] - patches[:, :-2, :]
 
 
 def _gradient_energy(patches):
-    """Gradient energy of each of the (n, p, p) patches (tensor): its squared central
-    differences inside the patch."""
-    across = patches[:, :, 2:] - patches[:, :, :-2]
-    down = patches[:, 2:, :] - patches[:, :-2, :]
+    """Squared norm of the central differences inside each of the (n, p, p) patches."""
+    across, down = _doubled_differences(patches)
     return (torch.square(across).sum(dim=(1, 2)) + torch.square(down).sum(dim=(1, 2))) / 4
+
+
+@functools.cache
+def _gradient_threshold(patch):
+    """tau: the gradient energy of a patch of white noise of variance v stays under
+    ``tau * v`` with probability ``_WEAK_TEXTURE_CONFIDENCE`` (the gamma approximation of
+    Liu et al. 2013, from the gradient operator's rank and trace)."""
+    basis = torch.eye(patch * patch, dtype=torch.float64).reshape(-1, patch, patch)
+    # the matrix taking a flattened patch to its central differences
+    operator = torch.cat([d.flatten(1) for d in _doubled_differences(basis)], 1).T.numpy() / 2
+    gram = operator.T @ operator
+    rank = np.linalg.matrix_rank(gram)
+    return float(gamma.ppf(_WEAK_TEXTURE_CONFIDENCE, rank / 2,
+                           scale=2 * np.trace(gram) / rank))
 
 
 def _smallest_variance(patches):
