@@ -2,8 +2,9 @@
 of correlated noise (a small network shipped with the pretrained models).
 
 The finest wavelet band (:func:`skimage.restoration.estimate_sigma`) also holds the
-image's fine texture, so on photographs it overestimates light noise (by about a quarter
-at sigma 5/255), and a denoiser told that level smooths away detail. The weak-texture
+image's fine texture, so on photographs and textures it overestimates light noise (white
+noise of sigma 2/255 read as up to 10.6/255 by ``benchmarks/bench_blind_level.py``), and a
+denoiser told that level smooths away detail. The weak-texture
 estimate (:func:`weak_texture_level`) reads the noise from the patches with the least
 gradient energy instead. Either estimate of white noise misses noise that demosaicing
 has correlated or JPEG has compressed; the network of
