@@ -233,6 +233,9 @@ def main(argv=None):
                         "Poisson-Gaussian sensor noise, realistic draws every patch's "
                         "degradation from sklearn_denoise.noise.Degradation; both with a "
                         "per-pixel noise map")
+    parser.add_argument("--loss", default="mse", choices=["mse", "l1", "psnr"],
+                        help="CNNDenoiser's loss (applied on resume too, so a run can "
+                        "switch, e.g. from l1 to mse)")
     args = parser.parse_args(argv)
     recipe = {**RECIPE, "noise_level_input": not args.blind, "train_noise": args.train_noise}
     noise_record, noise_kind = _NOISE_RECORDS[args.train_noise], args.train_noise
@@ -255,7 +258,7 @@ def main(argv=None):
     # (see CNNDenoiser's lr_schedule; e = len(history_) at the epoch's start); Set12, not a
     # held-out part of train400, is the monitor
     schedule = {"lr": args.lr, "max_epochs": args.epochs, "lr_schedule": "cosine",
-                "validation_fraction": 0.0}
+                "validation_fraction": 0.0, "loss": args.loss}
     if args.freeze:  # not stored in checkpoints: the same command passes it again on resume
         # at every epoch: Freezer's default (the first epoch of the history) never comes
         # again after a resume, whose module starts unfrozen
@@ -308,7 +311,7 @@ def main(argv=None):
                 den.save(args.export, half=True, metadata={
                     "data": "train400 (400 grayscale 180x180 crops, BSD)",
                     "recipe": json.dumps({**recipe, "train_noise": noise_kind,
-                                          "lr": args.lr, "epochs": args.epochs,
+                                          "lr": args.lr, "epochs": args.epochs, "loss": args.loss,
                                           "schedule": "cosine to 1%", "optimizer": "Adam",
                                           "noise": noise_record}),
                     "epochs_done": done,

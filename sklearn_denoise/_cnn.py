@@ -9,7 +9,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetRegressor
 from skorch.callbacks import LRScheduler, ProgressBar
-from torch import nn
 
 from ._base import DenoiserMixin
 from ._color import from_opponent, opponent_noise_levels, opponent_noise_maps, to_opponent
@@ -39,10 +38,11 @@ from ._sensor import (
 )
 from ._tiling import make_contract, measured_radius
 from ._training import (
+    LOSSES,
     FixedPatches,
     HeldOutSplit,
-    MaskedMSELoss,
     PatchDataset,
+    PixelLoss,
     PlainPrintLog,
     cosine_schedule,
     split_channels,
@@ -183,6 +183,15 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         over ``max_epochs`` calls. The rate of each epoch is in
         ``history_[:, "event_lr"]``. "constant": ``lr`` throughout. A skorch
         ``LRScheduler`` in ``callbacks`` replaces the cosine.
+    loss : {"mse", "l1", "psnr"}, default="mse"
+        Training loss (the skorch ``criterion``). "mse": mean squared error. "l1": mean
+        absolute error. "psnr": minus the mean PSNR of the training patches, i.e. the mean
+        of ``10 log10(MSE_patch + (1/255)**2)``, which weighs every patch by the inverse of
+        its own error, so that lightly noisy patches count as much as heavily noisy ones
+        (the average PSNR a benchmark reports weighs them so). Takes effect at the next
+        ``fit`` or ``partial_fit`` call, so ``set_params(loss="mse")`` after training
+        with "l1" continues with the squared error. Self-supervised training applies it
+        to the masked pixels only.
     mask_ratio : float, default=0.02
         Fraction of pixels masked per patch in self-supervised training.
     init_weights : str or path, default=None
@@ -300,6 +309,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         lr=1e-3,
         max_epochs=10,
         lr_schedule="cosine",
+        loss="mse",
         mask_ratio=0.02,
         init_weights=None,
         callbacks=None,
@@ -329,6 +339,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self.lr = lr
         self.max_epochs = max_epochs
         self.lr_schedule = lr_schedule
+        self.loss = loss
         self.mask_ratio = mask_ratio
         self.init_weights = init_weights
         self.callbacks = callbacks
@@ -360,6 +371,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         "lr": Float(0, low_inclusive=False),
         "max_epochs": Int(0),
         "lr_schedule": Options("cosine", "constant"),
+        "loss": Options(*LOSSES),
         "mask_ratio": Float(0, 1, low_inclusive=False, high_inclusive=False),
         "init_weights": Anything,
         "callbacks": lambda value, name: _check_callbacks(value),
@@ -535,7 +547,9 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         net = NeuralNetRegressor(
             module_class(config["architecture"]),
             **{f"module__{key}": value for key, value in module_kwargs(config).items()},
-            criterion=MaskedMSELoss if mode == "self_supervised" else nn.MSELoss,
+            criterion=PixelLoss,
+            criterion__kind=self.loss,
+            criterion__masked=mode == "self_supervised",
             optimizer=torch.optim.Adam,
             lr=self.lr,
             batch_size=self.batch_size,
@@ -568,10 +582,15 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self.n_partial_fit_calls_ = 0
 
     def _train(self, images, targets, mode, noise_scales, *, epochs, seed):
-        if mode != self.training_mode_:
-            criterion = MaskedMSELoss if mode == "self_supervised" else nn.MSELoss
-            self.net_.set_params(criterion=criterion)
-            self.training_mode_ = mode
+        masked = mode == "self_supervised"
+        criterion = self.net_.criterion_
+        if (criterion.kind, criterion.masked) != (self.loss, masked):
+            # skorch rebuilds the optimizer with the criterion; its state (Adam's moments,
+            # step counts) carries over, as for any partial_fit
+            optimizer_state = self.net_.optimizer_.state_dict()
+            self.net_.set_params(criterion__kind=self.loss, criterion__masked=masked)
+            self.net_.optimizer_.load_state_dict(optimizer_state)
+        self.training_mode_ = mode
         if epochs == 0:
             return
         # the expert was trained next to the weights as shipped, not next to new ones

@@ -118,13 +118,47 @@ class PatchDataset(torch.utils.data.Dataset):
         return masked, target
 
 
-class MaskedMSELoss(nn.Module):
-    """MSE at the masked pixels only; the mask is the target's last channel."""
+LOSSES = ("mse", "l1", "psnr")
+
+# 10 log10(MSE + eps): the PSNR loss's floor, an error of 1/255, keeps the near-noise-free
+# patches (MSE -> 0) from taking all of the weight
+_PSNR_LOSS_EPS = (1 / 255) ** 2
+
+
+class PixelLoss(nn.Module):
+    """Training loss between the network's output and its target.
+
+    ``kind`` is "mse" (mean squared error), "l1" (mean absolute error) or "psnr" (minus
+    the mean over patches of each patch's PSNR, i.e. ``10 log10(MSE_patch + eps)``: the
+    average PSNR a benchmark reports, so each patch weighs by the inverse of its own
+    error and lightly noisy patches are not drowned out by heavily noisy ones).
+    With ``masked=True`` (blind-spot training) the target's last channel is the mask and
+    only masked pixels count.
+    """
+
+    def __init__(self, kind="mse", masked=False):
+        super().__init__()
+        if kind not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {kind!r}.")
+        self.kind = kind
+        self.masked = masked
 
     def forward(self, y_pred, y_true):
-        target, mask = y_true[:, :-1], y_true[:, -1:]
-        squared = (y_pred - target) ** 2 * mask
-        return squared.sum() / (mask.sum() * y_pred.shape[1]).clamp_min(1.0)
+        target = y_true[:, :-1] if self.masked else y_true
+        error = y_pred - target
+        pixel = error.abs() if self.kind == "l1" else error ** 2
+        dims = tuple(range(1, pixel.ndim))
+        if not self.masked:
+            if self.kind != "psnr":
+                return pixel.mean()
+            per_patch = pixel.mean(dims)
+        else:
+            mask = y_true[:, -1:]
+            pixel = pixel * mask
+            if self.kind != "psnr":
+                return pixel.sum() / (mask.sum() * y_pred.shape[1]).clamp_min(1.0)
+            per_patch = pixel.sum(dims) / (mask.sum(dims) * y_pred.shape[1]).clamp_min(1.0)
+        return 10 * torch.log10(per_patch + _PSNR_LOSS_EPS).mean()
 
 
 class PlainPrintLog(PrintLog):

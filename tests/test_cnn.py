@@ -99,6 +99,27 @@ def test_partial_fit_continues_training(clean):
     assert len(den.history_) == 8
 
 
+def test_loss_sets_the_criterion_and_can_change_between_calls(clean, tmp_path):
+    train, _ = clean
+    den = CNNDenoiser(**SMALL, train_sigma=SIGMA, loss="l1", max_epochs=4, random_state=0)
+    den.partial_fit(train)
+    assert (den.net_.criterion_.kind, den.net_.criterion_.masked) == ("l1", False)
+    steps = _adam_steps(den)
+    # L1 then L2: the optimizer's state carries over
+    den.set_params(loss="mse").partial_fit(train)
+    assert den.net_.criterion_.kind == "mse" and _adam_steps(den) == 2 * steps
+    resumed = CNNDenoiser.load_checkpoint(
+        den.set_params(loss="psnr").save_checkpoint(tmp_path / "c.pt"))
+    assert resumed.loss == "psnr"
+    resumed.partial_fit(train)
+    assert resumed.net_.criterion_.kind == "psnr" and resumed.history_[-1, "train_loss"] < 0
+    # blind-spot training applies the loss to the masked pixels
+    noisy = train + np.random.default_rng(0).normal(0, SIGMA, train.shape).astype(np.float32)
+    masked = CNNDenoiser(**SMALL, loss="l1", max_epochs=1, random_state=0).fit(noisy)
+    assert masked.training_mode_ == "self_supervised"
+    assert (masked.net_.criterion_.kind, masked.net_.criterion_.masked) == ("l1", True)
+
+
 def _adam_steps(den):
     state = den.net_.optimizer_.state_dict()["state"]
     return int(next(iter(state.values()))["step"])
@@ -491,6 +512,7 @@ def test_save_is_atomic(trained, tmp_path, monkeypatch):
         ({"train_sigma": (0.2, 0.1)}, "low <= high"),
         ({"channel_strategy": "ycbcr"}, "channel_strategy"),
         ({"lr_schedule": "step"}, "lr_schedule"),
+        ({"loss": "ssim"}, "loss"),
         ({"width": 0}, "width"),
         ({"device": "tpu"}, "device"),
         ({"self_ensemble": 3}, "self_ensemble must be one of \\[1, 2, 4, 8\\]"),
