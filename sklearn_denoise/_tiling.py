@@ -21,6 +21,7 @@ import copy
 import hashlib
 import inspect
 import math
+import weakref
 from typing import NamedTuple
 
 import numpy as np
@@ -384,10 +385,28 @@ def weights_digest(module):
     return digest.hexdigest()
 
 
+# module -> (its tensors' storage and version counters, digest): hashing the weights
+# costs about as much as a tenth of a 256x256 image's denoising, on every transform
+_DIGESTS = weakref.WeakKeyDictionary()
+
+
+def _state_fingerprint(module):
+    """Changes whenever a tensor of ``module``'s state is replaced or modified in place
+    (torch bumps a tensor's version counter on every in-place write, training steps and
+    ``load_state_dict`` included)."""
+    return tuple((name, tensor.data_ptr(), tensor._version)
+                 for name, tensor in module.state_dict(keep_vars=True).items())
+
+
 def measured_radius(module):
     """The effective receptive radius recorded in :data:`MEASURED_RADII` for the weights
     of ``module``, or None for weights that were not measured."""
-    return MEASURED_RADII.get(weights_digest(module))
+    fingerprint = _state_fingerprint(module)
+    cached = _DIGESTS.get(module)
+    if cached is None or cached[0] != fingerprint:
+        cached = (fingerprint, weights_digest(module))
+        _DIGESTS[module] = cached
+    return MEASURED_RADII.get(cached[1])
 
 
 def network_layout(tensor):

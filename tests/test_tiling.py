@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from scipy.ndimage import uniform_filter
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import FunctionTransformer
@@ -19,6 +20,7 @@ from sklearn_denoise._tiling import (
     effective_radius,
     for_image_shape,
     make_contract,
+    measured_radius,
     round_up,
     run_tiled,
     tile_windows,
@@ -195,6 +197,23 @@ def test_shipped_weights_use_their_measured_radius(name):
     assert measured < theoretical / 2  # the point of measuring it
     assert den.set_params(tile_overlap=20).spatial_contract() == (24, 8, 1)
     assert den.set_params(tile_overlap=0).spatial_contract() == (0, 8, 1)
+
+
+@needs_gray
+def test_measured_radius_follows_changes_to_the_weights():
+    den = CNNDenoiser.pretrained("gray")
+    module = den.net_.module_
+    assert measured_radius(module) == 64
+    with torch.no_grad():
+        module.head.weight.add_(1e-3)  # in place: the remembered digest no longer holds
+    assert measured_radius(module) is None
+    with torch.no_grad():
+        module.head.weight.sub_(1e-3)
+    module.load_state_dict(CNNDenoiser.pretrained("gray").net_.module_.state_dict())
+    assert measured_radius(module) == 64
+    # a training step
+    den.set_params(lr=1e-3).partial_fit(load_sample_images(size=64)[:1].astype(np.float32) / 255)
+    assert measured_radius(den.net_.module_) is None
 
 
 @needs_gray
