@@ -42,6 +42,10 @@ the shipped weights (``register_pretrained.py --expert-of gray``)::
         --degradation-weights 0.2 0 0.8 --freeze 'bottom.*' --lr 4e-4 --epochs 40 \
         --eval-every 10 --checkpoint ~/ckpt/expert.ckpt.pt --export expert.pt &
 
+``--loss`` sets ``CNNDenoiser(loss=...)`` ("mse", the default of every stage above,
+"l1" or "psnr": minus the mean patch PSNR, which weighs lightly noisy patches as much as
+heavily noisy ones); it applies on resume too, so a run can go from "l1" to "mse".
+
 Every ``--eval-every`` epochs it prints Set12 PSNR at sigma 15/25/50 (the protocol of
 ../shared/data/README.md) and, on Set12 as uint16 sensor counts at peaks 10/30/100, the
 PSNR of benchmarks/bench_sensor_noise.py, for monitoring only; Set12 never enters

@@ -17,6 +17,7 @@ from ._modules import module_class, module_kwargs, receptive_radius
 from ._noise_level import NoiseReading, correlated_level
 from ._normalize import check_normalize, fit_normalization
 from ._param_checks import (
+    LOSSES,
     Anything,
     Bool,
     Float,
@@ -38,7 +39,6 @@ from ._sensor import (
 )
 from ._tiling import make_contract, measured_radius
 from ._training import (
-    LOSSES,
     FixedPatches,
     HeldOutSplit,
     PatchDataset,

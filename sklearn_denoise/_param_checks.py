@@ -78,6 +78,9 @@ def check_choice(value, name, choices):
 # passes of CNNDenoiser's test-time self-ensemble (subgroups of the square's symmetries)
 SELF_ENSEMBLE_SIZES = (1, 2, 4, 8)
 
+# CNNDenoiser's training losses (_training.PixelLoss)
+LOSSES = ("mse", "l1", "psnr")
+
 
 def check_int(value, name, minimum=None, allow_none=False):
     """Validate an integer parameter."""

@@ -11,6 +11,7 @@ from skorch.callbacks import LRScheduler, PrintLog
 from torch import nn
 
 from ._inference import to_tensor
+from ._param_checks import LOSSES
 from ._sensor import sensor_training_patch
 
 #: The cosine schedule ends at this fraction of the initial learning rate.
@@ -117,8 +118,6 @@ class PatchDataset(torch.utils.data.Dataset):
         target = np.concatenate([x, mask[..., None].astype(x.dtype)], axis=-1)
         return masked, target
 
-
-LOSSES = ("mse", "l1", "psnr")
 
 # 10 log10(MSE + eps): the PSNR loss's floor, an error of 1/255, keeps the near-noise-free
 # patches (MSE -> 0) from taking all of the weight

@@ -157,7 +157,7 @@ def build_parser():
     """The argparse parser of ``sklearn-denoise``."""
     from . import __version__
     from ._methods import DENOISER_NAMES, METHOD_NAMES
-    from ._param_checks import SELF_ENSEMBLE_SIZES
+    from ._param_checks import LOSSES, SELF_ENSEMBLE_SIZES
     from ._sensor import NOISE_MODEL_OPTIONS
 
     parser = argparse.ArgumentParser(
@@ -361,6 +361,10 @@ def build_parser():
     tr.add_argument("--lr", type=_positive_float, default=1e-3,
                     help="initial learning rate, decayed to 1%% by a cosine over --epochs "
                     "(default: 1e-3)")
+    tr.add_argument("--loss", choices=LOSSES, default="mse",
+                    help="training loss: squared error, absolute error, or minus the mean "
+                    "patch PSNR (lightly noisy patches weigh as much as heavily noisy "
+                    "ones); applied on resume too (default: %(default)s)")
     tr.add_argument("--validation-fraction", type=float, default=0.1,
                     help="fraction of the training images held out to report the "
                     "validation loss after each epoch; 0 trains on all (default: 0.1)")
@@ -1184,7 +1188,7 @@ def _new_estimator(args, mode, n_channels):
         architecture=args.architecture, depth=args.depth, width=args.width,
         blocks=args.blocks, patch_size=args.patch_size,
         patches_per_image=args.patches_per_image, batch_size=args.batch_size, lr=args.lr,
-        max_epochs=args.epochs, validation_fraction=args.validation_fraction,
+        loss=args.loss, max_epochs=args.epochs, validation_fraction=args.validation_fraction,
         init_weights=args.init, random_state=args.seed, verbose=0 if args.quiet else 1,
         device=args.device,
     )
@@ -1231,7 +1235,7 @@ def _cmd_train(args):
 
     if ckpt is not None and ckpt.exists():
         est = _load_checkpoint(ckpt, verbose=0 if args.quiet else 1, device=args.device,
-                               lr=args.lr, max_epochs=args.epochs)
+                               lr=args.lr, max_epochs=args.epochs, loss=args.loss)
         if est.training_mode_ != mode:
             raise CLIError(f"the checkpoint {ckpt} was trained in {est.training_mode_} mode, "
                            f"these data are for {mode} training; use another --checkpoint")

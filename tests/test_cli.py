@@ -670,6 +670,24 @@ def test_train_resumes_from_its_checkpoint(train_folders, tmp_path, capsys):
     assert "synthetic mode" in capsys.readouterr().err
 
 
+def test_train_loss_option_reaches_the_estimator_and_a_resume(train_folders, tmp_path):
+    cdir, _, _ = train_folders
+    model, ckpt = tmp_path / "model.pt", tmp_path / "ckpt.pt"
+    args = ["train", "--clean", str(cdir), "--out", str(model), "--checkpoint", str(ckpt),
+            "-q", *TINY]
+    assert main(args + ["--epochs", "1", "--loss", "l1"]) == 0
+    first = CNNDenoiser.load_checkpoint(ckpt)
+    assert first.loss == "l1" and first.net_.criterion_.kind == "l1"
+    # L1 then L2: the resumed run trains its next epoch with the squared error
+    assert main(args + ["--epochs", "2", "--loss", "mse"]) == 0
+    resumed = CNNDenoiser.load_checkpoint(ckpt)
+    assert resumed.loss == "mse" and len(resumed.history_) == 2
+    # the epoch's train_loss is a squared error again (an L1 loss is far larger here)
+    assert resumed.history_[-1, "train_loss"] < 0.5 * first.history_[-1, "train_loss"]
+    with pytest.raises(SystemExit):
+        main(args + ["--loss", "ssim"])
+
+
 class _Payload:
     """Unpickling this calls ``open(marker, "w")``: a harmless stand-in for any code."""
 
