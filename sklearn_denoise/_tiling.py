@@ -393,9 +393,12 @@ _DIGESTS = weakref.WeakKeyDictionary()
 def _state_fingerprint(module):
     """Changes whenever a tensor of ``module``'s state is replaced or modified in place
     (torch bumps a tensor's version counter on every in-place write, training steps and
-    ``load_state_dict`` included)."""
-    return tuple((name, tensor.data_ptr(), tensor._version)
-                 for name, tensor in module.state_dict(keep_vars=True).items())
+    ``load_state_dict`` included); None for a module built under
+    ``torch.inference_mode()``, whose tensors keep no version counter."""
+    state = module.state_dict(keep_vars=True)
+    if any(tensor.is_inference() for tensor in state.values()):
+        return None
+    return tuple((name, tensor.data_ptr(), tensor._version) for name, tensor in state.items())
 
 
 def measured_radius(module):
@@ -403,7 +406,7 @@ def measured_radius(module):
     of ``module``, or None for weights that were not measured."""
     fingerprint = _state_fingerprint(module)
     cached = _DIGESTS.get(module)
-    if cached is None or cached[0] != fingerprint:
+    if fingerprint is None or cached is None or cached[0] != fingerprint:
         cached = (fingerprint, weights_digest(module))
         _DIGESTS[module] = cached
     return MEASURED_RADII.get(cached[1])

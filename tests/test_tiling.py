@@ -214,6 +214,14 @@ def test_measured_radius_follows_changes_to_the_weights():
     # a training step
     den.set_params(lr=1e-3).partial_fit(load_sample_images(size=64)[:1].astype(np.float32) / 255)
     assert measured_radius(den.net_.module_) is None
+    # built under inference mode, its tensors keep no version counter: the digest is
+    # taken every time
+    with torch.inference_mode():
+        built = CNNDenoiser.pretrained("gray")
+        assert measured_radius(built.net_.module_) == 64
+        built.net_.module_.head.weight.add_(1e-3)
+        assert measured_radius(built.net_.module_) is None
+        assert built.transform(np.zeros((1, 32, 32), np.float32)).shape == (1, 32, 32)
 
 
 @needs_gray
