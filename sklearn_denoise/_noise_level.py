@@ -19,7 +19,6 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy.stats import gamma
 
 from . import _tiling
@@ -117,14 +116,10 @@ def _doubled_differences(patches):
     return patches[:, :, 2:] - patches[:, :, :-2], patches[:, 2:, :] - patches[:, :-2, :]
 
 
-def _gradient_energy(plane, patch, step):
-    """Squared norm of the central differences inside every ``patch`` x ``patch`` window
-    of the (H, W) tensor ``plane`` at ``step``, on the grid of ``plane.unfold``: the
-    differences are taken once over the plane and summed over each window's share."""
-    across, down = (torch.square(d) for d in _doubled_differences(plane.double()[None]))
-    sums = [F.avg_pool2d(d[None], window, stride=step)[0, 0] * (window[0] * window[1])
-            for d, window in ((across, (patch, patch - 2)), (down, (patch - 2, patch)))]
-    return (sums[0] + sums[1]) / 4
+def _gradient_energy(patches):
+    """Squared norm of the central differences inside each of the (n, p, p) patches."""
+    across, down = _doubled_differences(patches)
+    return (torch.square(across).sum(dim=(1, 2)) + torch.square(down).sum(dim=(1, 2))) / 4
 
 
 @functools.cache
@@ -162,33 +157,33 @@ def _plane_weak_texture_level(plane):
         return None
     positions = (height - patch + 1) * (width - patch + 1)
     step = max(1, math.ceil(math.sqrt(positions / WEAK_TEXTURE_MAX_PATCHES)))
-    values = torch.from_numpy(np.asarray(plane, dtype=np.float32))
-    if (((height - patch) // step + 1) * ((width - patch) // step + 1)) < 2 * dim:
+    # only the patches on the grid are copied (once): large planes cost no full-size
+    # temporaries
+    windows = torch.from_numpy(np.asarray(plane, dtype=np.float32))
+    windows = windows.unfold(0, patch, step).unfold(1, patch, step)
+    if windows.shape[0] * windows.shape[1] < 2 * dim:
         return None
+    patches = windows.reshape(-1, patch, patch)
     # the work in torch, whose threads the network uses next: numpy's BLAS threads would
     # keep spinning after a product and slow the network down by half on 2 cores
     with torch.inference_mode():
         # saturated or clipped pixels carry no noise: patches touching them are left out
-        extreme = ((values == values.min()) | (values == values.max())).to(torch.float32)
-        unclipped = F.max_pool2d(extreme[None, None], patch, stride=step)[0, 0] == 0
-        if int(unclipped.sum()) < 10 * dim:
-            unclipped = torch.ones_like(unclipped)
-        kept = unclipped.flatten().nonzero()[:, 0]
-        energy = _gradient_energy(values, patch, step).flatten()[kept]
-        # the centred plane's patches as (dim, n) columns: one copy, and their second
-        # moments are one matrix product
-        centred = values - float(np.mean(plane, dtype=np.float64))
-        columns = F.unfold(centred[None, None], patch, stride=step)[0]
-        if kept.numel() < columns.shape[1]:
-            columns = columns.index_select(1, kept)
+        low, high = patches.amin(dim=(1, 2)), patches.amax(dim=(1, 2))
+        # (compared in float32, the patches' precision)
+        unclipped = ((low > float(np.float32(plane.min())))
+                     & (high < float(np.float32(plane.max()))))
+        if int(unclipped.sum()) >= 10 * dim:
+            patches = patches[unclipped]
+        energy = _gradient_energy(patches)
+        patches = patches.reshape(-1, dim) - float(np.mean(plane, dtype=np.float64))
         tau = _gradient_threshold(patch)
-        variance = _smallest_variance(columns.T)
+        variance = _smallest_variance(patches)
         for _ in range(1, _WEAK_TEXTURE_ITERATIONS):
-            weak = (energy < tau * variance).nonzero()[:, 0]
-            if weak.numel() < 2 * dim:
+            weak = energy < tau * variance
+            if int(weak.sum()) < 2 * dim:
                 break
-            columns, energy = columns.index_select(1, weak), energy[weak]
-            variance = _smallest_variance(columns.T)
+            patches, energy = patches[weak], energy[weak]
+            variance = _smallest_variance(patches)
     return math.sqrt(variance)
 
 
