@@ -50,7 +50,7 @@ param_grid = [
      "denoise__h": [0.6 * SIGMA, 0.8 * SIGMA]},
 ]
 if "gray" in available_models():
-    param_grid.append({"denoise": [CNNDenoiser.pretrained("gray", max_epochs=0)]})
+    param_grid.append({"denoise": [CNNDenoiser.pretrained("gray")]})
 else:
     print("No pretrained CNN in this installation: the CNN is left out of the comparison.")
 if importlib.util.find_spec("bm3d") is not None:
