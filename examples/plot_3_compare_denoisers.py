@@ -40,9 +40,9 @@ X_noisy = gaussian(X_clean, SIGMA, random_state=0).astype(np.float32)
 # One grid over several methods
 # -----------------------------
 # ``param_grid`` is a list of grids: each sets the ``denoise`` step to one method and
-# tunes that method's parameters. The pretrained CNN takes part with ``max_epochs=0``:
-# the grid search clones and refits every candidate, and a refit with zero epochs just
-# loads the weights named by ``init_weights`` (``"gray"``) without training.
+# tunes that method's parameters. The grid search clones and refits every candidate; the
+# pretrained CNN has ``max_epochs=0`` by default, so its refit just loads the shipped
+# weights without training.
 param_grid = [
     {"denoise": [WaveletDenoiser(wavelet="sym4", levels=4, cycle_spins=1)]},
     {"denoise": [TVDenoiser()], "denoise__weight": [0.05, 0.1, 0.2]},
