@@ -164,7 +164,8 @@ class TVDenoiser(_SafeRangeFilter):
         "percentile" (or True) always maps; "none" (or False) never does.
     image_shape : tuple of int, default=None
         Shape ``(H, W)`` or ``(H, W, C)`` of flattened images when ``X`` is 2-D
-        ``(n, n_features)``. If None, a 2-D ``X`` holds 1-D signals.
+        ``(n, n_features)``; ``(n_features,)`` for 1-D signals. If None, a 2-D ``X`` holds
+        1-D signals, or is one image when both its sides are at least 32.
     n_jobs : int, default=None
         Number of joblib workers over images. None means 1.
 
@@ -281,8 +282,9 @@ class NLMeansDenoiser(_SafeRangeFilter):
         "percentile" (or True) always maps; "none" (or False) never does.
     image_shape : tuple of int, default=None
         Shape ``(H, W)`` or ``(H, W, C)`` of flattened images when ``X`` is 2-D
-        ``(n, n_features)``. If None, a 2-D ``X`` holds 1-D signals (denoised as images
-        one pixel high, whose reflected borders make the patches 1-D).
+        ``(n, n_features)``; ``(n_features,)`` for 1-D signals. If None, a 2-D ``X`` holds
+        1-D signals (denoised as images one pixel high, whose reflected borders make the
+        patches 1-D), or is one image when both its sides are at least 32.
     n_jobs : int, default=None
         Number of joblib workers over images. None means 1.
 
@@ -423,7 +425,8 @@ class BilateralDenoiser(_SafeRangeFilter):
         "percentile" (or True) always maps; "none" (or False) never does.
     image_shape : tuple of int, default=None
         Shape ``(H, W)`` or ``(H, W, C)`` of flattened images when ``X`` is 2-D
-        ``(n, n_features)``. If None, a 2-D ``X`` holds 1-D signals.
+        ``(n, n_features)``; ``(n_features,)`` for 1-D signals. If None, a 2-D ``X`` holds
+        1-D signals, or is one image when both its sides are at least 32.
     n_jobs : int, default=None
         Number of joblib workers over images. None means 1.
 

@@ -247,7 +247,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Torch device; "auto" picks CUDA when available.
     image_shape : tuple of int, default=None
-        Shape of each image when ``X`` is 2-D ``(n, n_features)`` flattened images.
+        Shape of each image when ``X`` is 2-D ``(n, n_features)`` flattened images. If
+        None, a 2-D ``X`` with both sides at least 32 is one image.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, patches, noise and masks. Same seed on CPU, same
         weights.

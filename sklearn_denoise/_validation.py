@@ -7,6 +7,12 @@ Accepted layouts of ``X`` (``n`` images):
 - ``(n, n_features)``: flattened images of shape ``image_shape`` when the estimator's
   ``image_shape`` parameter is set, otherwise ``n`` one-dimensional signals of length
   ``n_features`` (handled as images of height 1);
+- ``(H, W)`` or ``(H, W, 3)`` with both sides at least :data:`MIN_LONE_IMAGE_SIDE` (32)
+  pixels and no ``image_shape``: one grayscale or RGB image, denoised exactly as
+  ``X[np.newaxis]`` and returned in its own shape, in ``fit`` and ``transform`` alike
+  (scikit-image's functions take a lone image so). Short signals and scikit-learn's
+  ``(n_samples, n_features)`` tables stay signals; to denoise long 1-D signals as such,
+  pass ``image_shape=(n_features,)``;
 - a list of 2-D ``(H, W)`` or 3-D ``(H, W, C)`` arrays of different sizes (``transform``
   then returns a list).
 
@@ -21,6 +27,7 @@ stays on the dtype-range scale. Internally every estimator works on a float arra
 result back to the input's layout and dtype (integers rounded and clipped).
 """
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,12 +36,19 @@ from sklearn.utils.validation import validate_data
 
 _FLOAT_DTYPES = (np.float32, np.float64)
 
+#: A 2-D ``X`` without ``image_shape`` whose sides are both at least this long is one
+#: image, not that many 1-D signals.
+MIN_LONE_IMAGE_SIDE = 32
+# A channel axis longer than this and than the image's height is most likely the width of
+# a z-stack or time series handed as one (1, Z, H, W) image.
+_MAX_PLAUSIBLE_CHANNELS = 16
+
 
 @dataclass(frozen=True)
 class ImageLayout:
     """How a validated ``X`` was laid out, to restore outputs in the same form."""
 
-    kind: str  # "stack", "flat", "signals" or "list"
+    kind: str  # "stack", "image" (one 2-D image), "flat", "signals" or "list"
     dtype: np.dtype
     channel_axis: bool  # whether the input had an explicit channel axis
     n_channels: int
@@ -103,12 +117,13 @@ def _check_image_shape(image_shape):
         shape = tuple(int(s) for s in image_shape)
     except TypeError as exc:
         raise TypeError(
-            f"image_shape must be a tuple (H, W) or (H, W, C), got {image_shape!r}."
+            f"image_shape must be a tuple (H, W) or (H, W, C) (or (n_features,) for 1-D "
+            f"signals), got {image_shape!r}."
         ) from exc
-    if len(shape) not in (2, 3) or min(shape) < 1:
+    if len(shape) not in (1, 2, 3) or min(shape) < 1:
         raise ValueError(
-            f"image_shape must be a tuple (H, W) or (H, W, C) of positive ints, got "
-            f"{image_shape!r}."
+            f"image_shape must be a tuple (H, W) or (H, W, C) of positive ints (or "
+            f"(n_features,) for 1-D signals), got {image_shape!r}."
         )
     return shape
 
@@ -160,15 +175,22 @@ def validate_images(estimator, X, *, reset, min_size=1):
     if isinstance(X, (list, tuple)) and len(X) and _is_array_like(X[0]) and not _is_regular(X):
         return _validate_image_list(estimator, X, reset=reset, min_size=min_size)
 
-    ndim = np.asarray(X).ndim
+    shape = np.asarray(X).shape  # not np.shape: array-likes may only have __array__
+    ndim = len(shape)
+    lone_image = image_shape is None and (ndim == 2 or (ndim == 3 and shape[-1] == 3)) and (
+        min(shape[:2]) >= MIN_LONE_IMAGE_SIDE)
+    if lone_image:
+        ndim += 1  # validated as the stack X[np.newaxis]: no n_features_in_
     if reset and ndim != 2 and hasattr(estimator, "n_features_in_"):
         del estimator.n_features_in_
     if not reset and ndim == 2 and not hasattr(estimator, "n_features_in_"):
         if hasattr(estimator, "n_channels_in_"):
             raise ValueError(
-                f"X has shape {np.asarray(X).shape} (2-D, flattened images or signals) but "
-                f"{type(estimator).__name__} was fitted on image stacks; pass images of the "
-                "same layout as in fit."
+                f"X has shape {shape} (2-D, read as {shape[0]} one-dimensional signals: "
+                f"one image needs both sides >= {MIN_LONE_IMAGE_SIDE}) but "
+                f"{type(estimator).__name__} was fitted on images; pass images as "
+                "(n, H, W), e.g. X[np.newaxis] for one image, or set image_shape for "
+                "flattened images."
             )
     _check_real(X, "X")
     array = validate_data(
@@ -189,7 +211,15 @@ def validate_images(estimator, X, *, reset, min_size=1):
         )
     dtype = array.dtype
     n = array.shape[0]
-    if array.ndim == 2 and image_shape is not None:
+    if array.ndim == 2 and image_shape is not None and len(image_shape) == 1:
+        if array.shape[1] != image_shape[0]:
+            raise ValueError(
+                f"X has {array.shape[1]} features per sample, which does not match "
+                f"image_shape={image_shape} (1-D signals of {image_shape[0]} samples)."
+            )
+        images = array[:, np.newaxis, :, np.newaxis]
+        layout = ImageLayout("signals", dtype, False, 1)
+    elif array.ndim == 2 and image_shape is not None:
         if array.shape[1] != int(np.prod(image_shape)):
             raise ValueError(
                 f"X has {array.shape[1]} features per sample, which does not match "
@@ -199,19 +229,51 @@ def validate_images(estimator, X, *, reset, min_size=1):
         if images.ndim == 3:
             images = images[..., np.newaxis]
         layout = ImageLayout("flat", dtype, len(image_shape) == 3, images.shape[-1], image_shape)
+    elif array.ndim == 2 and lone_image:
+        images = array[np.newaxis, :, :, np.newaxis]
+        layout = ImageLayout("image", dtype, False, 1)
     elif array.ndim == 2:
         images = array[:, np.newaxis, :, np.newaxis]
         layout = ImageLayout("signals", dtype, False, 1)
+    elif array.ndim == 3 and lone_image:
+        images = array[np.newaxis]
+        layout = ImageLayout("image", dtype, True, 3)
     elif array.ndim == 3:
         images = array[..., np.newaxis]
         layout = ImageLayout("stack", dtype, False, 1)
     else:
         images = array
         layout = ImageLayout("stack", dtype, True, array.shape[-1])
+        _warn_stack_as_channels(array.shape)
     _check_not_empty(images.shape[1:])
     _check_min_size(images.shape[1:3], min_size, estimator, layout.is_signal)
-    _check_channels(estimator, layout, reset)
+    _check_channels(estimator, layout, reset, images.shape)
     return to_float(images), layout
+
+
+def _looks_like_volume(shape):
+    """Whether an (n, H, W, C) shape is more likely one or more z-stacks or time series
+    (n, Z, H, W), read with their width as channels."""
+    height, channels = shape[-3], shape[-1]
+    return channels > _MAX_PLAUSIBLE_CHANNELS and channels > height
+
+
+def _volume_hint(shape):
+    n, z, h, w = shape
+    return (
+        f"if X holds {'one' if n == 1 else n} z-stack{'s' if n > 1 else ''} or time "
+        f"series (n, Z, H, W) = {tuple(shape)}, it is read as (n, H, W, C) with {w} "
+        "channels: volumes are not denoised jointly yet; to denoise their planes as 2-D "
+        f"images pass X.reshape(-1, {h}, {w}) and reshape the result back."
+    )
+
+
+def _warn_stack_as_channels(shape):
+    if _looks_like_volume(shape):
+        warnings.warn(
+            f"X of shape {tuple(shape)} has {shape[-1]} channels, more than its height: "
+            + _volume_hint(shape), UserWarning, stacklevel=4,
+        )
 
 
 def _is_array_like(obj):
@@ -259,14 +321,18 @@ def _validate_image_list(estimator, X, *, reset, min_size):
     return [to_float(img) for img in images], layout
 
 
-def _check_channels(estimator, layout, reset):
+def _check_channels(estimator, layout, reset, shape=None):
     if reset:
         estimator.n_channels_in_ = layout.n_channels
     elif layout.n_channels != estimator.n_channels_in_:
-        raise ValueError(
+        message = (
             f"X has {layout.n_channels} channel(s), but {type(estimator).__name__} was fitted "
             f"on images with {estimator.n_channels_in_} channel(s)."
         )
+        if layout.n_channels > _MAX_PLAUSIBLE_CHANNELS and layout.kind == "stack" and (
+                shape is not None and _looks_like_volume(shape)):
+            message += " " + _volume_hint(shape)[0].upper() + _volume_hint(shape)[1:]
+        raise ValueError(message)
 
 
 def restore_layout(images, layout):
@@ -279,7 +345,9 @@ def restore_layout(images, layout):
         return out
     images = np.asarray(images)
     n = images.shape[0]
-    if layout.kind == "signals":
+    if layout.kind == "image":
+        images = images[0] if layout.channel_axis else images[0, ..., 0]
+    elif layout.kind == "signals":
         images = images[:, 0, :, 0]
     elif layout.kind == "flat":
         images = images.reshape(n, -1)
@@ -339,6 +407,8 @@ def as_images(array, layout):
     images or an image stack) as (n, H, W, C)."""
     if layout.kind == "signals":
         return array[:, np.newaxis, :, np.newaxis]
+    if layout.kind == "image":
+        return array[np.newaxis] if layout.channel_axis else array[np.newaxis, ..., np.newaxis]
     if layout.kind == "flat":
         array = array.reshape((len(array), *layout.image_shape))
     return array[..., np.newaxis] if array.ndim == 3 else array

@@ -192,8 +192,9 @@ class WaveletDenoiser(_ImageFilter):
         "percentile" (or True) always maps; "none" (or False) never does.
     image_shape : tuple of int, default=None
         Shape ``(H, W)`` or ``(H, W, C)`` of flattened images when ``X`` is 2-D
-        ``(n, n_features)``. If None, a 2-D ``X`` holds 1-D signals, denoised with a 1-D
-        wavelet transform along their length.
+        ``(n, n_features)``; ``(n_features,)`` for 1-D signals, denoised with a 1-D
+        wavelet transform along their length. If None, a 2-D ``X`` holds such signals, or
+        is one image when both its sides are at least 32.
     n_jobs : int, default=None
         Number of threads that process chunks of a batch in parallel. None means 1.
 

@@ -148,7 +148,9 @@ def test_image_shape_must_match_features():
     with pytest.raises(ValueError, match="does not match image_shape"):
         _Shift(image_shape=(8, 9)).fit(np.zeros((3, 64)))
     with pytest.raises(ValueError, match="image_shape must be"):
-        _Shift(image_shape=(8,)).fit(np.zeros((3, 8)))
+        _Shift(image_shape=(8, 9, 3, 2)).fit(np.zeros((3, 8)))
+    with pytest.raises(ValueError, match=r"does not match image_shape=\(8,\)"):
+        _Shift(image_shape=(8,)).fit(np.zeros((3, 9)))
     with pytest.raises(TypeError, match="image_shape must be"):
         _Shift(image_shape=8).fit(np.zeros((3, 8)))
 
@@ -227,7 +229,7 @@ def test_channel_count_must_match_fit():
 
 def test_layout_changes_between_fit_and_transform():
     est = _Shift().fit(np.zeros((2, 4, 4)))
-    with pytest.raises(ValueError, match="fitted on image stacks"):
+    with pytest.raises(ValueError, match="fitted on images"):
         est.transform(np.zeros((2, 16)))
     est = _Shift().fit(np.zeros((2, 16)))
     with pytest.raises(ValueError, match="features"):
@@ -343,3 +345,91 @@ def test_check_choice_and_int():
         check_int(True, "k")
     with pytest.raises(ValueError, match="k must be >= 1"):
         check_int(0, "k", minimum=1)
+
+
+def _lone_image_denoisers():
+    from sklearn_denoise import (
+        BilateralDenoiser,
+        CNNDenoiser,
+        NLMeansDenoiser,
+        TVDenoiser,
+        VarianceStabilizedDenoiser,
+        available_models,
+    )
+
+    denoisers = [WaveletDenoiser(), TVDenoiser(), NLMeansDenoiser(), BilateralDenoiser(),
+                 VarianceStabilizedDenoiser()]
+    if "gray" in available_models():
+        denoisers.append(CNNDenoiser.pretrained("gray"))
+    return denoisers
+
+
+@pytest.mark.parametrize("den", _lone_image_denoisers(), ids=lambda d: type(d).__name__)
+def test_a_lone_2d_image_is_denoised_as_one_image(den):
+    """Issue #28: a (H, W) image used to be read as H 1-D signals (27.8 dB instead of
+    29.2 for the wavelet); now it gets exactly the result of img[np.newaxis]."""
+    from sklearn.base import clone
+
+    from sklearn_denoise.datasets import load_sample_images
+    from sklearn_denoise.noise import gaussian
+
+    clean = load_sample_images(size=64)[0] / 255
+    noisy = gaussian(clean, 20 / 255, random_state=0)
+    expected = clone(den).fit(noisy[np.newaxis]).transform(noisy[np.newaxis])[0]
+    out = clone(den).fit(noisy).transform(noisy)
+    assert out.shape == noisy.shape
+    np.testing.assert_array_equal(out, expected)
+    assert psnr(clean, out) > psnr(clean, noisy) + 1
+    # a model fitted on stacks takes a lone image, and one fitted on a lone image a stack
+    fitted_on_stack = clone(den).fit(noisy[np.newaxis])
+    np.testing.assert_array_equal(fitted_on_stack.transform(noisy), expected)
+    fitted_on_image = clone(den).fit(noisy)
+    np.testing.assert_array_equal(fitted_on_image.transform(noisy[np.newaxis])[0], expected)
+
+
+def test_a_lone_rgb_image_is_one_colour_image():
+    from sklearn_denoise.datasets import load_sample_images
+    from sklearn_denoise.noise import gaussian
+
+    noisy = gaussian(load_sample_images(size=48, color=True)[0] / 255, 0.08, random_state=0)
+    den = WaveletDenoiser(convert2ycbcr=True).fit(noisy)
+    assert den.n_channels_in_ == 3
+    np.testing.assert_array_equal(den.transform(noisy), den.transform(noisy[None])[0])
+
+
+def test_short_signals_and_sklearn_tables_stay_signals():
+    X = np.random.RandomState(0).uniform(size=(20, 100))
+    est = _Shift(offset=0.5).fit(X)
+    assert est.n_features_in_ == 100
+    np.testing.assert_allclose(est.transform(X), X + 0.5)
+    # long 1-D signals are denoised as signals with image_shape=(n_features,)
+    signals = np.random.RandomState(1).uniform(size=(40, 64))
+    as_signals = WaveletDenoiser(sigma=0.1).fit(signals[:5]).transform(signals[:5])
+    with_shape = WaveletDenoiser(sigma=0.1, image_shape=(64,)).fit(signals)
+    np.testing.assert_allclose(with_shape.transform(signals)[:5], as_signals)
+    # without it, 40 x 64 is one image
+    image = WaveletDenoiser(sigma=0.1).fit(signals).transform(signals)
+    assert not np.allclose(image[:5], as_signals)
+
+
+def test_a_volume_handed_as_one_image_gets_a_message_about_volumes():
+    stack = np.random.RandomState(0).uniform(size=(1, 8, 64, 64))
+    with pytest.warns(UserWarning, match=r"z-stack or time series.*reshape\(-1, 64, 64\)"):
+        WaveletDenoiser(sigma=0.1).fit(stack)
+    # RGB, multi-band images are not volumes
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        WaveletDenoiser(sigma=0.1).fit(np.zeros((1, 64, 64, 8)) + 0.5)
+
+
+def test_the_cnn_points_a_volume_at_the_reshape():
+    from sklearn_denoise import CNNDenoiser, available_models
+
+    if "gray" not in available_models():
+        pytest.skip("no pretrained weights")
+    stack = np.random.RandomState(0).uniform(size=(1, 8, 64, 64)).astype(np.float32)
+    with pytest.warns(UserWarning), pytest.raises(ValueError,
+                                                  match=r"X\.reshape\(-1, 64, 64\)"):
+        CNNDenoiser.pretrained("gray").transform(stack)
