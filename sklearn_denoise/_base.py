@@ -1,14 +1,19 @@
 """Behaviour shared by every denoiser: scoring, tags and the per-image batch loop."""
 
+import dataclasses
+
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from ._normalize import check_normalize, fit_normalization
+from ._decision import ImageDecision, pin_decision, pinned_decision
+from ._normalize import Normalization, check_normalize, fit_normalization, robust_range
 from ._param_checks import validate_params
-from ._validation import image_target, restore_layout, validate_images
+from ._sensor import GaussianNoise, check_noise_model, estimate_gaussian_sigma, resolve_noise
+from ._validation import dtype_scale, image_target, restore_layout, validate_images
 from .metrics import j_invariant_loss, psnr
+from .noise import NoiseModel
 
 
 class DenoiserMixin:
@@ -173,6 +178,38 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
             out = np.stack(out) if len(out) else np.empty_like(images)
         return restore_layout(out, layout)
 
+    def for_image(self, X):
+        """This denoiser with every choice it makes from an image's content fixed.
+
+        ``transform`` reads off each image its map onto [0, 1] (``normalize``), its noise
+        (a given ``sigma``, an estimated Gaussian level, or, with ``noise_model``, an
+        estimated Poisson-Gaussian model that is variance-stabilised) and, for the wavelet,
+        its thresholds. The returned copy has those of ``X`` fixed in its ``decision_``:
+        ``for_image(X).transform(X)`` equals ``transform(X)``, and transforming a tile, a
+        dask chunk or another plane of the same stack with it applies ``X``'s choices.
+        :func:`sklearn_denoise.dask.denoise_dask` and the command line use it, so they
+        decide once per image (or per stack) as ``transform`` does.
+
+        Parameters
+        ----------
+        X : array-like
+            One image: ``(H, W)``, ``(H, W, C)`` or a stack of one, laid out as in the
+            image convention.
+
+        Returns
+        -------
+        denoiser : estimator
+            A shallow copy of this fitted denoiser, with ``decision_`` set (an
+            :class:`~sklearn_denoise._decision.ImageDecision`: ``normalization``,
+            ``noise``, ``noise_source`` and ``describe(dtype)``).
+        """
+        check_is_fitted(self)
+        validate_params(self, self._inference_params)
+        images, layout = _one_image(self, X, min_size=self._fit_min_size())
+        self._check_layout(images, layout)
+        decision = self._decide(images[0], layout, keep_state=True)
+        return pin_decision(self, decision)
+
     def _denoise_images(self, images, layout):
         n_jobs = getattr(self, "n_jobs", None)
         if n_jobs in (None, 1) or len(images) < 2:
@@ -185,19 +222,117 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
         # a subclass without a ``normalize`` parameter works on the images as given
         return check_normalize(getattr(self, "normalize", "none"))
 
-    def _denoise_normalized(self, image, layout):
+    # ------------------------------------------------------------------ decisions
+    def _reads_noise(self, params):
+        """Whether the strength follows the noise: the method has ``sigma`` and no other
+        strength parameter (``_strength_params``) was given."""
+        return "sigma" in params and all(
+            params.get(name) is None for name in self._strength_params)
+
+    _strength_params = ()
+
+    def _estimate_sigma(self, image, layout):
+        """The white-noise level of one normalised image (the method's own estimate)."""
+        return estimate_gaussian_sigma(image, signal=layout.is_signal)
+
+    def _decide(self, image, layout, *, keep_state=False):
+        """The :class:`ImageDecision` of one (H, W, C) float image."""
         normalization = fit_normalization(image, self._normalize_mode())
         params = self.get_params(deep=False)
         sigma = normalization.noise_level(params.get("sigma"))  # checks its scale too
-        if normalization.is_identity:
-            return self._denoise_image(image, layout)
-        scaled = {
-            name: params[name] / normalization.scale
-            for name in self._noise_level_params
-            if params.get(name) is not None
-        }
-        if sigma is not None:
-            scaled["sigma"] = sigma
-        denoiser = clone(self).set_params(**scaled) if scaled else self
-        out = denoiser._denoise_image(normalization.apply(image), layout)
-        return normalization.invert(out)
+        noise, source = (GaussianNoise(sigma), "given") if sigma is not None else (None, None)
+        noise_model = check_noise_model(params.get("noise_model", "gaussian"))
+        if isinstance(noise_model, NoiseModel) and sigma is None:
+            source = "given"
+        if noise is None and "sigma" in params and not normalization.flat:
+            x = normalization.apply(image)
+            source = source or "estimated"
+
+            def level(img):
+                return self._estimate_sigma(img, layout)
+
+            # a strength given as such (weight, h, sigma_color) keeps the Gaussian model
+            if layout.is_signal or not self._reads_noise(params) or (
+                    not isinstance(noise_model, NoiseModel) and (
+                        noise_model == "gaussian" or image.shape[-1] != 1)):
+                noise = GaussianNoise(level(x))
+            else:
+                noise = resolve_noise(x, noise_model, None,
+                                      data_scale=dtype_scale(layout.dtype),
+                                      normalization=normalization, estimate_level=level)
+        decision = ImageDecision(normalization, (noise,), (False,),
+                                 dtype_scale(layout.dtype), noise_source=source)
+        if keep_state:
+            x, denoiser, _ = self._method_input(image, decision)
+            state = denoiser._whole_image_state(x, layout)
+            if state is not None:
+                decision = dataclasses.replace(decision, method_state=state)
+        return decision
+
+    def _whole_image_state(self, image, layout):
+        """Statistics of the whole (mapped) image the method would otherwise take from
+        each tile (None: the method is local once its noise level is fixed)."""
+        return None
+
+    def _method_input(self, image, decision):
+        """(image the method runs on, the denoiser set up for it, the stabilised map or
+        None)."""
+        normalization = decision.normalization
+        noise = decision.noise[0]
+        x = normalization.apply(image)
+        params = self.get_params(deep=False)
+        settings = {}
+        if not normalization.is_identity:
+            settings = {name: params[name] / normalization.scale
+                        for name in self._noise_level_params
+                        if name != "sigma" and params.get(name) is not None}
+        unit = None
+        if isinstance(noise, NoiseModel):
+            from ._vst import stabilize
+
+            # Poisson-Gaussian noise: variance-stabilised (std about 1), mapped onto
+            # about [0, 1] without stretching, denoised at that level, inverted unbiased
+            stabilized = stabilize(x, noise)
+            low, high = robust_range(stabilized)
+            unit = Normalization(offset=low, scale=max(high - low, 1.0))
+            x = unit.apply(stabilized.astype(image.dtype, copy=False))
+            settings["sigma"] = 1.0 / unit.scale
+        elif noise is not None and self._takes_noise_level(decision):
+            settings["sigma"] = noise.sigma
+        if "noise_model" in params:
+            settings["noise_model"] = "gaussian"
+        denoiser = clone(self).set_params(**settings) if settings else self
+        return x, denoiser, unit
+
+    def _takes_noise_level(self, decision):
+        """Whether the decided Gaussian level becomes the method's ``sigma``."""
+        return "sigma" in self.get_params(deep=False)
+
+    def _denoise_normalized(self, image, layout):
+        decision = pinned_decision(self)
+        if decision is None:
+            decision = self._decide(image, layout)
+        return self._denoise_decided(image, layout, decision)
+
+    def _denoise_decided(self, image, layout, decision):
+        x, denoiser, unit = self._method_input(image, decision)
+        if decision.method_state is not None:
+            denoiser = pin_decision(denoiser, decision)
+        out = denoiser._denoise_image(x, layout)
+        if unit is not None:
+            from ._vst import unstabilize
+
+            noise = decision.noise[0]
+            out = unstabilize(unit.invert(out), noise).astype(image.dtype, copy=False)
+        return decision.normalization.invert(out)
+
+
+def _one_image(estimator, X, *, min_size=1):
+    """Validated ``X`` holding exactly one image (``for_image``)."""
+    images, layout = validate_images(estimator, X, reset=False, min_size=min_size)
+    if len(images) != 1:
+        raise ValueError(
+            f"for_image takes one image ((H, W), (H, W, C) or a stack of one); X holds "
+            f"{len(images)} images. Call it on each image (or on one plane of a stack)."
+        )
+    return images, layout

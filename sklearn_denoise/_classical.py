@@ -26,6 +26,7 @@ from ._param_checks import (
     Float,
     Int,
     NJobs,
+    NoiseModelOption,
     Normalize,
     Options,
     Sigma,
@@ -38,6 +39,12 @@ from ._validation import (
 )
 
 __all__ = ["TVDenoiser", "NLMeansDenoiser", "BilateralDenoiser", "BM3DDenoiser"]
+
+# Strength of the methods for a noise level sigma when it is left to the noise: TV weight,
+# NL-means cut-off and bilateral colour spread proportional to sigma.
+TV_WEIGHT_PER_SIGMA = 0.9
+NLM_H_PER_SIGMA = 0.8
+BILATERAL_COLOR_PER_SIGMA = 1.5
 
 
 def _as_2d_or_color(image):
@@ -149,9 +156,28 @@ class TVDenoiser(_SafeRangeFilter):
 
     Parameters
     ----------
-    weight : float, default=0.1
+    weight : float, default=None
         Denoising weight, > 0: the greater, the smoother the result (at the expense of
-        fidelity to the input). On the [0, 1] intensity scale.
+        fidelity to the input). On the [0, 1] intensity scale. None means ``0.9 * sigma``
+        with the given or estimated noise level (after ``normalize``).
+    sigma : float, default=None
+        Noise standard deviation on the [0, 1] intensity scale (integers read on their
+        dtype's range), which sets ``weight`` when that is None. None estimates it per
+        image (:func:`skimage.restoration.estimate_sigma`, averaged over channels), or
+        removes signal-dependent noise as ``noise_model`` says.
+    noise_model : {"auto", "gaussian", "poisson-gaussian"} or NoiseModel, default="auto"
+        The noise assumed when ``sigma`` is None and the strength is left to the noise
+        level. "gaussian": white Gaussian noise of a level estimated per image.
+        "poisson-gaussian": signal-dependent sensor noise whose gain, read noise and black
+        level are estimated per image (:func:`sklearn_denoise.noise.estimate_noise_model`)
+        and removed through the generalised Anscombe transform, this method at the
+        stabilised level, and the exact unbiased inverse (as
+        :class:`~sklearn_denoise.VarianceStabilizedDenoiser` does). "auto": Poisson-Gaussian
+        when the estimated noise variance grows markedly with the signal (at least 3x from
+        the darkest to the brightest percent of a grayscale image), Gaussian otherwise. A
+        :class:`~sklearn_denoise.noise.NoiseModel`: known parameters in the data units of
+        ``X`` (raw counts for integer images). Colour images and 1-D signals use the
+        Gaussian model.
     eps : float, default=2e-4
         Relative tolerance of the stopping criterion on the change of the cost.
     max_num_iter : int, default=200
@@ -196,13 +222,16 @@ class TVDenoiser(_SafeRangeFilter):
     True
     """
 
-    _intensity_params = ("weight",)
+    _intensity_params = ("weight", "sigma")
+    _strength_params = ("weight",)
 
     def __init__(
-        self, weight=0.1, eps=2e-4, max_num_iter=200, normalize="auto", image_shape=None,
-        n_jobs=None,
+        self, weight=None, *, sigma=None, noise_model="auto", eps=2e-4, max_num_iter=200,
+        normalize="auto", image_shape=None, n_jobs=None,
     ):
         self.weight = weight
+        self.sigma = sigma
+        self.noise_model = noise_model
         self.eps = eps
         self.max_num_iter = max_num_iter
         self.normalize = normalize
@@ -210,14 +239,17 @@ class TVDenoiser(_SafeRangeFilter):
         self.n_jobs = n_jobs
 
     _parameter_constraints = {
-        "weight": Float(0, low_inclusive=False),
+        "weight": Float(0, low_inclusive=False, allow_none=True),
+        "sigma": Sigma(),
+        "noise_model": NoiseModelOption(),
         "eps": Float(0, low_inclusive=False),
         "max_num_iter": Int(1),
         "normalize": Normalize(),
         "image_shape": Anything,  # checked with the images (validate_images)
         "n_jobs": NJobs(),
     }
-    _inference_params = ("weight", "eps", "max_num_iter", "normalize", "n_jobs")
+    _inference_params = ("weight", "sigma", "noise_model", "eps", "max_num_iter",
+                         "normalize", "n_jobs")
 
     def spatial_contract(self):
         """What tiles of an image, or dask chunks, must give total variation.
@@ -242,9 +274,15 @@ class TVDenoiser(_SafeRangeFilter):
         return make_contract(_TV_MARGIN, 1, self._fit_min_size())
 
     def _denoise_in_range(self, image, layout):
-        if self.weight == 0:  # a negligible weight after scaling: nothing to smooth
+        weight = self.weight
+        if weight is None:
+            sigma = self.sigma
+            if sigma is None:
+                sigma = estimate_gaussian_sigma(image, signal=layout.is_signal)
+            weight = TV_WEIGHT_PER_SIGMA * sigma
+        if weight == 0:  # a negligible weight after scaling: nothing to smooth
             return image.copy()
-        kwargs = {"weight": self.weight, "eps": self.eps, "max_num_iter": self.max_num_iter}
+        kwargs = {"weight": weight, "eps": self.eps, "max_num_iter": self.max_num_iter}
         if layout.is_signal:
             return denoise_tv_chambolle(image[0, :, 0], **kwargs).reshape(image.shape)
         arr, channel_axis = _as_2d_or_color(image)
@@ -271,7 +309,21 @@ class NLMeansDenoiser(_SafeRangeFilter):
     sigma : float, default=None
         Noise standard deviation on the [0, 1] intensity scale, subtracted from the patch
         distances. None estimates it per image with
-        :func:`skimage.restoration.estimate_sigma` (averaged over channels).
+        :func:`skimage.restoration.estimate_sigma` (averaged over channels), or removes
+        signal-dependent noise as ``noise_model`` says (when ``h`` is None).
+    noise_model : {"auto", "gaussian", "poisson-gaussian"} or NoiseModel, default="auto"
+        The noise assumed when ``sigma`` is None and the strength is left to the noise
+        level. "gaussian": white Gaussian noise of a level estimated per image.
+        "poisson-gaussian": signal-dependent sensor noise whose gain, read noise and black
+        level are estimated per image (:func:`sklearn_denoise.noise.estimate_noise_model`)
+        and removed through the generalised Anscombe transform, this method at the
+        stabilised level, and the exact unbiased inverse (as
+        :class:`~sklearn_denoise.VarianceStabilizedDenoiser` does). "auto": Poisson-Gaussian
+        when the estimated noise variance grows markedly with the signal (at least 3x from
+        the darkest to the brightest percent of a grayscale image), Gaussian otherwise. A
+        :class:`~sklearn_denoise.noise.NoiseModel`: known parameters in the data units of
+        ``X`` (raw counts for integer images). Colour images and 1-D signals use the
+        Gaussian model.
     fast_mode : bool, default=True
         Use the fast algorithm (uniform spatial weights in the patches).
     normalize : {"auto", "percentile", "none"} or bool, default="auto"
@@ -317,6 +369,7 @@ class NLMeansDenoiser(_SafeRangeFilter):
     """
 
     _intensity_params = ("h", "sigma")
+    _strength_params = ("h",)
 
     def __init__(
         self,
@@ -324,6 +377,7 @@ class NLMeansDenoiser(_SafeRangeFilter):
         patch_distance=6,
         h=None,
         sigma=None,
+        noise_model="auto",
         fast_mode=True,
         normalize="auto",
         image_shape=None,
@@ -333,6 +387,7 @@ class NLMeansDenoiser(_SafeRangeFilter):
         self.patch_distance = patch_distance
         self.h = h
         self.sigma = sigma
+        self.noise_model = noise_model
         self.fast_mode = fast_mode
         self.normalize = normalize
         self.image_shape = image_shape
@@ -343,13 +398,14 @@ class NLMeansDenoiser(_SafeRangeFilter):
         "patch_distance": Int(1),
         "h": Float(0, low_inclusive=False, allow_none=True),
         "sigma": Sigma(),
+        "noise_model": NoiseModelOption(),
         "fast_mode": Bool(),
         "normalize": Normalize(),
         "image_shape": Anything,  # checked with the images (validate_images)
         "n_jobs": NJobs(),
     }
-    _inference_params = ("patch_size", "patch_distance", "h", "sigma", "fast_mode",
-                         "normalize", "n_jobs")
+    _inference_params = ("patch_size", "patch_distance", "h", "sigma", "noise_model",
+                         "fast_mode", "normalize", "n_jobs")
 
     def spatial_contract(self):
         """What tiles of an image, or dask chunks, must give non-local means.
@@ -377,7 +433,7 @@ class NLMeansDenoiser(_SafeRangeFilter):
         sigma = self.sigma
         if sigma is None:
             sigma = estimate_gaussian_sigma(image, signal=layout.is_signal)
-        h = self.h if self.h is not None else 0.8 * sigma
+        h = self.h if self.h is not None else NLM_H_PER_SIGMA * sigma
         if h == 0:
             return image.copy()
         arr, channel_axis = _as_2d_or_color(image)
@@ -405,9 +461,27 @@ class BilateralDenoiser(_SafeRangeFilter):
     ----------
     sigma_color : float, default=None
         Standard deviation of the intensity (or colour) distance, on the [0, 1] intensity
-        scale: larger values average pixels of more different intensities. None uses the
-        standard deviation of each image.
-    sigma_spatial : float, default=1.0
+        scale: larger values average pixels of more different intensities. None means
+        ``1.5 * sigma`` with the given or estimated noise level (after ``normalize``).
+    sigma : float, default=None
+        Noise standard deviation on the [0, 1] intensity scale (integers read on their
+        dtype's range), which sets ``sigma_color`` when that is None. None estimates it
+        per image (:func:`skimage.restoration.estimate_sigma`, averaged over channels),
+        or removes signal-dependent noise as ``noise_model`` says.
+    noise_model : {"auto", "gaussian", "poisson-gaussian"} or NoiseModel, default="auto"
+        The noise assumed when ``sigma`` is None and the strength is left to the noise
+        level. "gaussian": white Gaussian noise of a level estimated per image.
+        "poisson-gaussian": signal-dependent sensor noise whose gain, read noise and black
+        level are estimated per image (:func:`sklearn_denoise.noise.estimate_noise_model`)
+        and removed through the generalised Anscombe transform, this method at the
+        stabilised level, and the exact unbiased inverse (as
+        :class:`~sklearn_denoise.VarianceStabilizedDenoiser` does). "auto": Poisson-Gaussian
+        when the estimated noise variance grows markedly with the signal (at least 3x from
+        the darkest to the brightest percent of a grayscale image), Gaussian otherwise. A
+        :class:`~sklearn_denoise.noise.NoiseModel`: known parameters in the data units of
+        ``X`` (raw counts for integer images). Colour images and 1-D signals use the
+        Gaussian model.
+    sigma_spatial : float, default=1.5
         Standard deviation of the spatial distance, in pixels.
     win_size : int, default=None
         Window size; None means ``max(5, 2 * ceil(3 * sigma_spatial) + 1)``.
@@ -455,13 +529,16 @@ class BilateralDenoiser(_SafeRangeFilter):
     True
     """
 
-    _intensity_params = ("sigma_color", "cval")
+    _intensity_params = ("sigma_color", "sigma", "cval")
+    _strength_params = ("sigma_color",)
     _MODES = ("constant", "edge", "symmetric", "reflect", "wrap")
 
     def __init__(
         self,
         sigma_color=None,
-        sigma_spatial=1.0,
+        sigma=None,
+        noise_model="auto",
+        sigma_spatial=1.5,
         win_size=None,
         bins=10000,
         mode="constant",
@@ -471,6 +548,8 @@ class BilateralDenoiser(_SafeRangeFilter):
         n_jobs=None,
     ):
         self.sigma_color = sigma_color
+        self.sigma = sigma
+        self.noise_model = noise_model
         self.sigma_spatial = sigma_spatial
         self.win_size = win_size
         self.bins = bins
@@ -482,6 +561,8 @@ class BilateralDenoiser(_SafeRangeFilter):
 
     _parameter_constraints = {
         "sigma_color": Float(0, low_inclusive=False, allow_none=True),
+        "sigma": Sigma(),
+        "noise_model": NoiseModelOption(),
         "sigma_spatial": Float(0, low_inclusive=False),
         "win_size": Int(1, allow_none=True),
         "bins": Int(1),
@@ -491,8 +572,8 @@ class BilateralDenoiser(_SafeRangeFilter):
         "image_shape": Anything,  # checked with the images (validate_images)
         "n_jobs": NJobs(),
     }
-    _inference_params = ("sigma_color", "sigma_spatial", "win_size", "bins", "mode", "cval",
-                         "normalize", "n_jobs")
+    _inference_params = ("sigma_color", "sigma", "noise_model", "sigma_spatial", "win_size",
+                         "bins", "mode", "cval", "normalize", "n_jobs")
 
     def _window(self):
         if self.win_size is not None:
@@ -523,11 +604,17 @@ class BilateralDenoiser(_SafeRangeFilter):
         return make_contract(self._window() // 2, 1, self._fit_min_size())
 
     def _denoise_in_range(self, image, layout):
-        if self.sigma_color == 0:  # a negligible colour spread after scaling: no averaging
+        sigma_color = self.sigma_color
+        if sigma_color is None:
+            sigma = self.sigma
+            if sigma is None:
+                sigma = estimate_gaussian_sigma(image, signal=layout.is_signal)
+            sigma_color = max(BILATERAL_COLOR_PER_SIGMA * sigma, 0.0)
+        if sigma_color == 0:  # a negligible colour spread after scaling: no averaging
             return image.copy()
         kwargs = {
             "win_size": self._window(),
-            "sigma_color": self.sigma_color,
+            "sigma_color": sigma_color,
             "sigma_spatial": self.sigma_spatial,
             "bins": self.bins,
             "mode": self.mode,
@@ -590,6 +677,19 @@ class BM3DDenoiser(_SafeRangeFilter):
     sigma : float, default=None
         Noise standard deviation on the [0, 1] intensity scale. None estimates it per
         image with :func:`skimage.restoration.estimate_sigma` (averaged over channels).
+    noise_model : {"auto", "gaussian", "poisson-gaussian"} or NoiseModel, default="auto"
+        The noise assumed when ``sigma`` is None and the strength is left to the noise
+        level. "gaussian": white Gaussian noise of a level estimated per image.
+        "poisson-gaussian": signal-dependent sensor noise whose gain, read noise and black
+        level are estimated per image (:func:`sklearn_denoise.noise.estimate_noise_model`)
+        and removed through the generalised Anscombe transform, this method at the
+        stabilised level, and the exact unbiased inverse (as
+        :class:`~sklearn_denoise.VarianceStabilizedDenoiser` does). "auto": Poisson-Gaussian
+        when the estimated noise variance grows markedly with the signal (at least 3x from
+        the darkest to the brightest percent of a grayscale image), Gaussian otherwise. A
+        :class:`~sklearn_denoise.noise.NoiseModel`: known parameters in the data units of
+        ``X`` (raw counts for integer images). Colour images and 1-D signals use the
+        Gaussian model.
     profile : {"np", "refilter", "vn", "high", "vn_old", "deb"}, default="np"
         Parameter profile of the ``bm3d`` package ("np": normal profile, "refilter",
         "vn": very noisy, "high": high quality, "vn_old", "deb": deblurring).
@@ -642,10 +742,12 @@ class BM3DDenoiser(_SafeRangeFilter):
     _intensity_params = ("sigma",)
 
     def __init__(
-        self, sigma=None, profile="np", stage="all", normalize="auto", image_shape=None,
+        self, sigma=None, noise_model="auto", profile="np", stage="all", normalize="auto",
+        image_shape=None,
         tile_size=1024, n_jobs=None,
     ):
         self.sigma = sigma
+        self.noise_model = noise_model
         self.profile = profile
         self.stage = stage
         self.normalize = normalize
@@ -655,6 +757,7 @@ class BM3DDenoiser(_SafeRangeFilter):
 
     _parameter_constraints = {
         "sigma": Sigma(),
+        "noise_model": NoiseModelOption(),
         "profile": Options(*_BM3D_PROFILES),
         "stage": Options(*_BM3D_STAGES),
         "normalize": Normalize(),
@@ -662,7 +765,8 @@ class BM3DDenoiser(_SafeRangeFilter):
         "tile_size": Int(64),
         "n_jobs": NJobs(),
     }
-    _inference_params = ("sigma", "profile", "stage", "normalize", "tile_size", "n_jobs")
+    _inference_params = ("sigma", "noise_model", "profile", "stage", "normalize",
+                         "tile_size", "n_jobs")
 
     def _check_layout(self, images, layout):
         # signals first: "needs 9x9 images, got signal length 3" would be misleading

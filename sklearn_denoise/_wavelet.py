@@ -10,14 +10,15 @@ from joblib import Parallel, delayed, effective_n_jobs
 from scipy.stats import norm
 from skimage.color import rgb2ycbcr, ycbcr2rgb
 
-from ._base import _ImageFilter
+from ._base import _ImageFilter, _one_image
 from ._classical import _effective_param, _safe_exponents, _scale_back
-from ._normalize import fit_normalization
+from ._decision import pinned_decision
 from ._param_checks import (
     Anything,
     Bool,
     Int,
     NJobs,
+    NoiseModelOption,
     Normalize,
     Options,
     Sigma,
@@ -25,6 +26,7 @@ from ._param_checks import (
     validate_params,
 )
 from ._tiling import make_contract
+from .noise import NoiseModel
 
 __all__ = ["WaveletDenoiser"]
 
@@ -106,20 +108,54 @@ def _threshold(coeffs, value, mode):
     return pywt.threshold(coeffs, value=value, mode=mode)
 
 
-def _wavelet_shrink(x, spatial_axes, wavelet, sigma, mode, method, levels):
+def _band_thresholds(details, sigma, method, spatial_axes, shape):
+    """The threshold of every sub-band, as ``_wavelet_shrink`` computes it."""
+    out = []
+    for level in details:
+        level_thresholds = {}
+        for key, band in level.items():
+            if method == "BayesShrink":
+                dvar = np.mean(band * band, axis=spatial_axes, keepdims=True)
+                eps = np.finfo(band.dtype).eps
+                level_thresholds[key] = sigma * sigma / np.sqrt(
+                    np.maximum(dvar - sigma * sigma, eps))
+            else:
+                size = int(np.prod([shape[a] for a in spatial_axes]))
+                level_thresholds[key] = sigma * np.sqrt(2 * np.log(size))
+        out.append(level_thresholds)
+    return out
+
+
+def _scale_thresholds(thresholds, factor):
+    """Thresholds of an image multiplied by ``factor`` (broadcastable per channel)."""
+    return [{key: value * factor for key, value in level.items()} for level in thresholds]
+
+
+def _wavelet_shrink(x, spatial_axes, wavelet, sigma, mode, method, levels,
+                    thresholds=None, captured=None):
     """Wavelet-threshold a batch ``x`` of shape (n, C, *spatial) over ``spatial_axes``.
 
     Same computation as scikit-image's ``_wavelet_threshold`` applied to each image and
     channel, done for the whole batch in one transform. ``sigma`` is None (estimate), a
-    scalar or an array broadcastable to (n, C, 1, ..., 1).
+    scalar or an array broadcastable to (n, C, 1, ..., 1). ``thresholds`` (one dict per
+    level, sub-band key -> array broadcastable to (n, C, 1, ..., 1)) replaces the
+    computed ones; the computed ones are appended to the list ``captured``.
     """
     coeffs = pywt.wavedecn(x, wavelet=wavelet, level=levels, axes=spatial_axes)
     details = coeffs[1:]
+    if thresholds is not None:
+        new_details = [{key: _threshold(band, level_thresholds[key], mode)
+                        for key, band in level.items()}
+                       for level, level_thresholds in zip(details, thresholds)]
+        out = pywt.waverecn([coeffs[0], *new_details], wavelet, axes=spatial_axes)
+        return out[tuple(slice(s) for s in x.shape)].astype(x.dtype, copy=False)
     diag = "d" * len(spatial_axes)
     if sigma is None:
         sigma = _mad_sigma(details[-1][diag], spatial_axes)
     stat_shape = x.shape[:2] + (1,) * len(spatial_axes)
     sigma = np.broadcast_to(np.asarray(sigma, dtype=np.float64), stat_shape)
+    if captured is not None:
+        captured.append(_band_thresholds(details, sigma, method, spatial_axes, x.shape))
     if method == "BayesShrink":
         var = sigma * sigma
         new_details = []
@@ -158,7 +194,20 @@ class WaveletDenoiser(_ImageFilter):
         Noise standard deviation on the [0, 1] intensity scale (integer images are read on
         their dtype's full range, so ``sigma=25/255`` for "sigma 25" on ``uint8``). If None,
         it is estimated for every image and channel from the finest diagonal wavelet
-        coefficients with the median absolute deviation (as scikit-image does).
+        coefficients with the median absolute deviation (as scikit-image does), or
+        signal-dependent noise is removed as ``noise_model`` says.
+    noise_model : {"auto", "gaussian", "poisson-gaussian"} or NoiseModel, default="auto"
+        The noise assumed when ``sigma`` is None. "gaussian": white Gaussian noise, its
+        level estimated per image and channel. "poisson-gaussian": signal-dependent sensor
+        noise whose gain, read noise and black level are estimated per image
+        (:func:`sklearn_denoise.noise.estimate_noise_model`) and removed through the
+        generalised Anscombe transform, wavelet shrinkage at the stabilised level, and the
+        exact unbiased inverse (as :class:`~sklearn_denoise.VarianceStabilizedDenoiser`
+        does). "auto": Poisson-Gaussian when the estimated noise variance grows markedly
+        with the signal (at least 3x from the darkest to the brightest percent of a
+        grayscale image), Gaussian otherwise. A :class:`~sklearn_denoise.noise.NoiseModel`:
+        known parameters in the data units of ``X`` (raw counts for integer images).
+        Colour images and 1-D signals use the Gaussian model.
     wavelet : str, default="db1"
         A discrete wavelet name from ``pywt.wavelist(kind="discrete")``, e.g. ``"db2"``,
         ``"sym4"``, ``"coif1"``. The thresholds assume an orthogonal wavelet; others warn.
@@ -235,6 +284,7 @@ class WaveletDenoiser(_ImageFilter):
     def __init__(
         self,
         sigma=None,
+        noise_model="auto",
         wavelet="db1",
         mode="soft",
         method="BayesShrink",
@@ -247,6 +297,7 @@ class WaveletDenoiser(_ImageFilter):
         n_jobs=None,
     ):
         self.sigma = sigma
+        self.noise_model = noise_model
         self.wavelet = wavelet
         self.mode = mode
         self.method = method
@@ -260,6 +311,7 @@ class WaveletDenoiser(_ImageFilter):
 
     _parameter_constraints = {
         "sigma": Sigma(),
+        "noise_model": NoiseModelOption(),
         "wavelet": _check_wavelet,
         "mode": Options(*_MODES),
         "method": Options(*_METHODS),
@@ -271,8 +323,9 @@ class WaveletDenoiser(_ImageFilter):
         "image_shape": Anything,  # checked with the images (validate_images)
         "n_jobs": NJobs(),
     }
-    _inference_params = ("sigma", "wavelet", "mode", "method", "levels", "rescale_sigma",
-                         "convert2ycbcr", "cycle_spins", "normalize", "n_jobs")
+    _inference_params = ("sigma", "noise_model", "wavelet", "mode", "method", "levels",
+                         "rescale_sigma", "convert2ycbcr", "cycle_spins", "normalize",
+                         "n_jobs")
 
     def _check_params(self):
         """The constraints table; warns (once, in fit) about a non-orthogonal wavelet."""
@@ -400,14 +453,43 @@ class WaveletDenoiser(_ImageFilter):
             return self
         return copy.copy(self).set_params(levels=levels)
 
+    # ------------------------------------------------------------------ decisions
+    def _estimate_sigma(self, image, layout):
+        """The level the thresholds use when ``sigma`` is None: the median absolute
+        deviation of the finest diagonal coefficients, averaged over channels."""
+        x = image[0] if layout.is_signal else image
+        x = np.ascontiguousarray(np.moveaxis(x, -1, 0))[np.newaxis]
+        axes = tuple(range(x.ndim - 1, 1, -1))
+        details = pywt.wavedecn(x, self.wavelet, level=1, axes=axes)[-1]
+        return float(np.mean(_mad_sigma(details["d" * len(axes)], axes)))
+
+    def _takes_noise_level(self, decision):
+        # an estimated level stays the method's own: per channel (and in YCbCr with
+        # convert2ycbcr), as scikit-image estimates it
+        return decision.noise_source == "given"
+
+    def _whole_image_state(self, image, layout):
+        captured = []
+        self._denoise_stack(image[np.newaxis], layout.is_signal, captured)
+        return tuple(captured)
+
+    def for_image(self, X):
+        # the levels of the whole image, which tiles of it would otherwise not get
+        images, _ = _one_image(self, X, min_size=self._fit_min_size())
+        pinned = self.for_image_shape(images[0].shape)
+        return super(WaveletDenoiser, pinned).for_image(X)
+
+    for_image.__doc__ = _ImageFilter.for_image.__doc__
+
     def _denoise_images(self, images, layout):
-        mode = self._normalize_mode()
-        normalizations = [fit_normalization(img, mode) for img in images]
-        for normalization in normalizations:
-            normalization.noise_level(self.sigma)  # raises on a sigma of the wrong scale
-        if any(not normalization.is_identity for normalization in normalizations):
-            # images mapped onto [0, 1] one by one (each with its own noise-level scale)
+        if pinned_decision(self) is not None:
             return super()._denoise_images(images, layout)
+        decisions = [self._decide(img, layout) for img in images]
+        if any(not d.normalization.is_identity or isinstance(d.noise[0], NoiseModel)
+               for d in decisions):
+            # images mapped or stabilised one by one (each with its own noise scale)
+            return [self._denoise_decided(img, layout, d)
+                    for img, d in zip(images, decisions)]
         # one batched transform per group of same-shape images instead of a loop
         if layout.kind != "list":
             return self._denoise_batch(images, layout) if len(images) else images.copy()
@@ -436,7 +518,7 @@ class WaveletDenoiser(_ImageFilter):
         )
         return np.concatenate(results)
 
-    def _denoise_stack(self, images, is_signal):
+    def _denoise_stack(self, images, is_signal, captured=None):
         x = images[:, 0] if is_signal else images  # signals: (n, L, C)
         # work channels-first and contiguous, transforming the last (contiguous) axis first:
         # the same coefficients as skimage's per-channel transform, but faster for pywt
@@ -455,10 +537,22 @@ class WaveletDenoiser(_ImageFilter):
         if levels is None:
             levels = _default_levels(spatial, wavelet)
         shifts = list(itertools.product(range(self.cycle_spins + 1), repeat=len(spatial)))
+        # thresholds of the whole image fixed by for_image, in the units of ``images``
+        state = getattr(pinned_decision(self), "method_state", None)
+        if state is not None and len(state) != len(shifts):
+            state = None
+        unit = np.exp2(-exponents.astype(np.float64))
         out = None
-        for shift in shifts:
+        for index, shift in enumerate(shifts):
             shifted = np.roll(x, shift, axis=roll_axes) if any(shift) else x
-            den = self._denoise_once(shifted, spatial_axes, wavelet, levels, sigma)
+            thresholds = None
+            if state is not None:
+                thresholds = _scale_thresholds(state[index], unit)
+            mine = [] if captured is not None else None
+            den = self._denoise_once(shifted, spatial_axes, wavelet, levels, sigma,
+                                     thresholds, mine)
+            if mine:
+                captured.append(_scale_thresholds(mine[0], 1.0 / unit))
             if any(shift):
                 den = np.roll(den, tuple(-s for s in shift), axis=roll_axes)
             out = den if out is None else out + den
@@ -486,10 +580,14 @@ class WaveletDenoiser(_ImageFilter):
             return self.sigma
         return sigmas.reshape(exponents.shape)
 
-    def _denoise_once(self, x, spatial_axes, wavelet, levels, sigma):
+    def _denoise_once(self, x, spatial_axes, wavelet, levels, sigma, thresholds=None,
+                      captured=None):
+        """One transform of the (scaled) batch ``x`` (n, C, *spatial). ``thresholds``
+        and ``captured`` are in the units of ``x`` (see ``_wavelet_shrink``)."""
         shrink = {"wavelet": wavelet, "mode": self.mode, "method": self.method, "levels": levels}
         if not self.convert2ycbcr:
-            return _wavelet_shrink(x, spatial_axes, sigma=sigma, **shrink)
+            return _wavelet_shrink(x, spatial_axes, sigma=sigma, thresholds=thresholds,
+                                   captured=captured, **shrink)
         ycc = np.ascontiguousarray(np.moveaxis(rgb2ycbcr(np.moveaxis(x, 1, -1)), -1, 1))
         low = ycc.min(axis=spatial_axes, keepdims=True)
         scale = ycc.max(axis=spatial_axes, keepdims=True) - low
@@ -503,7 +601,13 @@ class WaveletDenoiser(_ImageFilter):
                 factor = np.sqrt(np.sum(_ycbcr_matrix() ** 2, axis=1))
             factor = factor.reshape((1, 3) + (1,) * len(spatial_axes))
             sigma = np.asarray(sigma, dtype=np.float64) * factor / safe
-        den = _wavelet_shrink((ycc - low) / safe, spatial_axes, sigma=sigma, **shrink)
+        mine = [] if captured is not None else None
+        if thresholds is not None:
+            thresholds = _scale_thresholds(thresholds, 1.0 / safe)
+        den = _wavelet_shrink((ycc - low) / safe, spatial_axes, sigma=sigma,
+                              thresholds=thresholds, captured=mine, **shrink)
+        if mine:
+            captured.append(_scale_thresholds(mine[0], safe))
         den = np.where(flat, ycc, den * scale + low)
         rgb = ycbcr2rgb(np.moveaxis(den, 1, -1)).astype(x.dtype, copy=False)
         return np.moveaxis(rgb, -1, 1)

@@ -124,10 +124,31 @@ def test_bilateral_matches_skimage(gray, color, mode):
     np.testing.assert_allclose(out, ref, atol=1e-12)
 
 
-def test_bilateral_default_sigma_color(gray):
+def test_bilateral_default_sigma_color_follows_the_noise_level(gray):
+    """sigma_color=None is 1.5 times the estimated noise level (what the command line's
+    'bilateral' method always did), not scikit-image's standard deviation of the image."""
+    from sklearn_denoise._sensor import estimate_gaussian_sigma
+
     out = BilateralDenoiser().fit(gray).transform(gray)
-    ref = np.stack([denoise_bilateral(x) for x in gray])
+    ref = np.stack([
+        denoise_bilateral(x, sigma_color=1.5 * estimate_gaussian_sigma(x[..., None]),
+                          sigma_spatial=1.5) for x in gray])
     np.testing.assert_allclose(out, ref, atol=1e-12)
+    given = BilateralDenoiser(sigma=0.1).fit(gray).transform(gray)
+    np.testing.assert_allclose(
+        given, BilateralDenoiser(sigma_color=0.15).fit(gray).transform(gray), atol=1e-12)
+
+
+def test_tv_default_weight_follows_the_noise_level(gray):
+    from sklearn_denoise._sensor import estimate_gaussian_sigma
+
+    out = TVDenoiser().fit(gray).transform(gray)
+    ref = np.stack([
+        denoise_tv_chambolle(x, weight=0.9 * estimate_gaussian_sigma(x[..., None]),
+                             eps=2e-4, max_num_iter=200) for x in gray])
+    np.testing.assert_allclose(out, ref, atol=1e-12)
+    np.testing.assert_allclose(TVDenoiser(sigma=0.1).fit(gray).transform(gray),
+                               TVDenoiser(weight=0.09).fit(gray).transform(gray), atol=1e-12)
 
 
 @pytest.mark.parametrize("mode", ["edge", "reflect", "wrap", "constant"])
@@ -445,7 +466,8 @@ def test_bm3d_tile_size_is_validated(bm3d, gray):
         (NLMeansDenoiser(patch_size=4, patch_distance=3), (5, 1, 1)),
         (NLMeansDenoiser(patch_size=3, patch_distance=2, fast_mode=False), (3, 1, 1)),
         # half the window: max(5, 2 * ceil(3 * sigma_spatial) + 1) // 2, or win_size // 2
-        (BilateralDenoiser(), (3, 1, 1)),
+        (BilateralDenoiser(), (5, 1, 1)),
+        (BilateralDenoiser(sigma_spatial=1.0), (3, 1, 1)),
         (BilateralDenoiser(sigma_spatial=2), (6, 1, 1)),
         (BilateralDenoiser(sigma_spatial=0.1), (2, 1, 1)),
         (BilateralDenoiser(win_size=11), (5, 1, 1)),
