@@ -12,8 +12,9 @@ from skorch import NeuralNetRegressor
 from skorch.callbacks import LRScheduler, ProgressBar
 from tqdm.auto import tqdm
 
-from ._base import DenoiserMixin
+from ._base import DenoiserMixin, _one_image
 from ._color import from_opponent, opponent_noise_levels, opponent_noise_maps, to_opponent
+from ._decision import ImageDecision, pin_decision, pinned_decision
 from ._inference import denoise_tiled, dihedral_average, torch_device
 from ._modules import module_class, module_kwargs, receptive_radius
 from ._noise_level import NoiseReading, correlated_level
@@ -741,80 +742,162 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             return np.asarray(images, dtype=dtype)
         return np.stack(outputs).astype(dtype, copy=False)
 
+    def for_image(self, X):
+        """This denoiser with every choice it makes from an image's content fixed.
+
+        ``transform`` reads off each image its map onto [0, 1] (``normalize``), its noise
+        (a given ``sigma`` or ``noise_model``, or the level or Poisson-Gaussian model
+        estimated from the image, per opponent channel for colour) and whether the
+        correlated-noise expert runs. The returned copy has those of ``X`` fixed in its
+        ``decision_``: ``for_image(X).transform(X)`` equals ``transform(X)``, and
+        transforming a tile, a dask chunk or another plane of the same stack with it
+        applies ``X``'s choices (per-pixel noise maps are still computed from the pixels,
+        which is local). :func:`sklearn_denoise.dask.denoise_dask` and the command line
+        use it, so they decide once per image (or per stack) as ``transform`` does.
+
+        Parameters
+        ----------
+        X : array-like
+            One image: ``(H, W)``, ``(H, W, C)`` or a stack of one, laid out as in the
+            image convention.
+
+        Returns
+        -------
+        denoiser : CNNDenoiser
+            A shallow copy sharing the fitted network, with ``decision_`` set (an
+            :class:`~sklearn_denoise._decision.ImageDecision`: ``normalization``,
+            ``noise``, ``correlated``, ``noise_source`` and ``describe(dtype)``).
+        """
+        check_is_fitted(self, "net_")
+        validate_params(self, _INFERENCE_PARAMS)
+        images, layout = _one_image(self, X)
+        return pin_decision(self, self._decide(images[0], layout))
+
     def _denoise_image(self, image, layout, data_scale):
-        """Denoise one (H, W, C) float image: normalise, colour space, noise model, network."""
+        """Denoise one (H, W, C) float image: decide (normalisation, colour space, noise,
+        network), then apply."""
+        decision = pinned_decision(self)
+        if decision is None:
+            decision = self._decide(image, layout)
+        return self._denoise_decided(image, layout, decision)
+
+    def _decide(self, image, layout):
+        """The :class:`ImageDecision` of one (H, W, C) float image."""
+        data_scale = dtype_scale(layout.dtype)
         normalization = fit_normalization(image, check_normalize(self.normalize))
+        source = "given" if self.sigma is not None or not isinstance(
+            self.noise_model, str) else "estimated"
+        if normalization.flat:
+            return ImageDecision(normalization, (), (), data_scale, noise_source=source)
+        x = normalization.apply(image)
+        if self.channel_strategy == "opponent" and layout.n_channels == 3:
+            levels = self._opponent_noise_levels(x, data_scale, normalization)
+            if isinstance(levels, tuple):  # sensor noise of each colour plane: maps
+                return ImageDecision(normalization, (levels,) * 3, (False,) * 3, data_scale,
+                                     noise_source=source)
+            opponent = to_opponent(x)
+            passes = [self._decide_gray(opponent[..., c : c + 1], levels[c], data_scale, None)
+                      for c in range(3)]
+        elif self.channel_strategy == "opponent":
+            passes = [self._decide_gray(x[..., c : c + 1], None, data_scale, normalization)
+                      for c in range(x.shape[-1])]
+        else:
+            passes = [self._decide_gray(x, None, data_scale, normalization)]
+        noise, correlated = zip(*passes)
+        return ImageDecision(normalization, tuple(noise), tuple(correlated), data_scale,
+                             noise_source=source)
+
+    def _denoise_decided(self, image, layout, decision):
+        normalization = decision.normalization
         if normalization.flat:
             # the network's small response to a flat input (biases, borders) would be all
             # the output has, magnified by the dtype's scale for integer images
             return image.copy()
         x = normalization.apply(image)
+        passes = list(zip(decision.noise, decision.correlated))
         if self.channel_strategy == "opponent" and layout.n_channels == 3:
-            levels = self._opponent_noise_levels(x, data_scale, normalization)
+            if isinstance(decision.noise[0], tuple):
+                maps = self._opponent_maps(x, decision.noise[0])
+                passes = [(maps[..., c : c + 1], False) for c in range(3)]
             x = to_opponent(x)
             out = from_opponent(np.concatenate(
-                [self._denoise_gray(x[..., c : c + 1], levels[c], data_scale, None)
-                 for c in range(3)],
+                [self._denoise_gray(x[..., c : c + 1], *passes[c]) for c in range(3)],
                 axis=-1,
             ))
         elif self.channel_strategy == "opponent":
             out = np.concatenate(
-                [self._denoise_gray(x[..., c : c + 1], None, data_scale, normalization)
-                 for c in range(x.shape[-1])],
+                [self._denoise_gray(x[..., c : c + 1], *passes[c]) for c in range(x.shape[-1])],
                 axis=-1,
             )
         else:
-            out = self._denoise_gray(x, None, data_scale, normalization)
+            out = self._denoise_gray(x, *passes[0])
         # back in the input's precision before the inverse map (float64 reaches 1e308)
         return normalization.invert(out.astype(image.dtype, copy=False))
 
     def _opponent_noise_levels(self, rgb, data_scale, normalization):
         """Noise levels of the three opponent channels of one normalised RGB image.
 
-        Each is one level, an (H, W, 1) per-pixel map, or None (estimated on the channel).
-        A known ``sigma`` is white noise in R, G and B, scaled to each opponent channel;
-        signal-dependent noise (estimated or a known NoiseModel, for weights that take
-        per-pixel noise maps) is modelled in each colour plane and its variance carried
-        through the opponent transform, one map per opponent channel.
+        A list of three levels (GaussianNoise) or None (estimated on each opponent
+        channel), or a tuple of the three colour planes' noises when the noise is
+        signal-dependent (estimated or a known NoiseModel, for weights that take per-pixel
+        noise maps): their variance is carried through the opponent transform, one map
+        per opponent channel (:meth:`_opponent_maps`).
         """
         if self.sigma is not None:
-            return list(opponent_noise_levels(normalization.noise_level(self.sigma)))
+            return [GaussianNoise(level) for level in
+                    opponent_noise_levels(normalization.noise_level(self.sigma))]
         if not (self.config_["noise_level_input"] and self._takes_sensor_noise_maps()) or (
                 self.noise_model == "gaussian"):
             return [None] * 3
         planes = [rgb[..., c : c + 1] for c in range(3)]
-        noises = [resolve_noise(p, self.noise_model, None, data_scale=data_scale,
-                                normalization=normalization,
-                                estimate_level=self._estimate_level,
-                                correlated_level=correlated_level) for p in planes]
+        noises = tuple(resolve_noise(p, self.noise_model, None, data_scale=data_scale,
+                                     normalization=normalization,
+                                     estimate_level=self._estimate_level,
+                                     correlated_level=correlated_level) for p in planes)
         if all(isinstance(noise, GaussianNoise) for noise in noises):
             return [None] * 3
-        variances = np.concatenate([
-            np.full(p.shape, noise.sigma**2, p.dtype) if isinstance(noise, GaussianNoise)
-            else noise_level_map(p, noise) ** 2
-            for p, noise in zip(planes, noises)
-        ], axis=-1)
-        maps = opponent_noise_maps(variances)
-        return [maps[..., c : c + 1] for c in range(3)]
+        return noises
 
-    def _denoise_gray(self, x, sigma, data_scale, normalization):
-        """Network pass on one normalised image; ``normalization`` None means a colour
-        channel whose noise level ``sigma`` (a level, an (H, W, 1) map, or None:
-        estimated) is already mapped."""
+    @staticmethod
+    def _opponent_maps(rgb, noises):
+        """Per-pixel noise maps of the three opponent channels (H, W, 3) from the noise of
+        each colour plane of one normalised RGB image."""
+        variances = np.concatenate([
+            np.full(rgb.shape[:2] + (1,), noise.sigma**2, rgb.dtype)
+            if isinstance(noise, GaussianNoise)
+            else noise_level_map(rgb[..., c : c + 1], noise) ** 2
+            for c, noise in enumerate(noises)
+        ], axis=-1)
+        return opponent_noise_maps(variances)
+
+    def _decide_gray(self, x, noise, data_scale, normalization):
+        """(noise, whether the correlated-noise expert runs) for one network pass on a
+        normalised image; ``normalization`` None means a colour channel whose noise
+        (a GaussianNoise or None: estimated) is already mapped."""
         if not self.config_["noise_level_input"]:
-            return self._denoise_one(x, None)
-        if normalization is None and np.ndim(sigma) == 3:
-            return self._denoise_one(x, sigma)
+            return None, False
         reading = NoiseReading(x, self.weights_metadata_.get("noise_estimator"))
         if normalization is None:
-            noise = GaussianNoise(sigma if sigma is not None else reading.blind_level())
+            noise = noise if noise is not None else GaussianNoise(reading.blind_level())
         else:  # resolve_noise asks these of x itself
             noise = resolve_noise(x, self.noise_model, self.sigma, data_scale=data_scale,
                                   normalization=normalization,
                                   estimate_level=lambda _: reading.blind_level(),
                                   correlated_level=lambda _: reading.correlated_level())
+        correlated = (isinstance(noise, GaussianNoise) and self.correlated_expert_ is not None
+                      and reading.correlated_level() is not None)
+        return noise, bool(correlated)
+
+    def _denoise_gray(self, x, noise, correlated):
+        """Network pass on one normalised image with its decided ``noise``: None (no
+        noise-level input), a GaussianNoise, a NoiseModel, or an (H, W, 1) map."""
+        if noise is None:
+            return self._denoise_one(x, None)
+        if isinstance(noise, np.ndarray):
+            return self._denoise_one(x, noise)
         if isinstance(noise, GaussianNoise):
-            return self._denoise_one(x, noise.sigma, self._gaussian_module(reading))
+            module = self.correlated_expert_ if correlated else self._eval_module()
+            return self._denoise_one(x, noise.sigma, module)
         if self._takes_sensor_noise_maps():
             return self._denoise_one(x, noise_level_map(x, noise))
         # signal-dependent noise: variance-stabilise, denoise at the stabilised level (std 1
@@ -830,13 +913,6 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         noise) when there is one, else the wavelet estimate of white noise unless the
         shipped learned estimator finds clearly more, correlated noise (``blind_level``)."""
         return NoiseReading(image, self.weights_metadata_.get("noise_estimator")).blind_level()
-
-    def _gaussian_module(self, reading):
-        """The network for Gaussian noise read as ``reading``: the correlated-noise expert
-        when there is one and the noise is correlated, else the estimator's own."""
-        if self.correlated_expert_ is not None and reading.correlated_level() is not None:
-            return self.correlated_expert_
-        return self._eval_module()
 
     def _load_correlated_expert(self):
         """The shipped expert the weights name (``weights_metadata_["correlated_expert"]``,

@@ -10,9 +10,11 @@ Kinds of methods:
 
 - ``"cnn"``: :class:`~sklearn_denoise.CNNDenoiser` with weights (the shipped pretrained
   models or a weight file), loaded by :func:`sklearn_denoise._cnn.load_cnn`;
-- ``"denoiser"``: a classical denoiser of this package, built for a noise level by
-  :meth:`MethodSpec.denoiser`, with its strength tied to the noise level (TV weight
-  ``0.9 * sigma``, bilateral colour spread ``1.5 * sigma``, NL-means ``h = 0.8 * sigma``);
+- ``"denoiser"``: a classical denoiser of this package with its default parameters (the
+  estimator a user gets in Python), built by :meth:`MethodSpec.denoiser` with the noise
+  level ``sigma`` when it is known: their strength follows the noise level (TV weight
+  ``0.9 * sigma``, bilateral colour spread ``1.5 * sigma``, NL-means ``h = 0.8 * sigma``)
+  and, with ``sigma`` None, their ``noise_model="auto"`` also handles sensor noise;
 - ``"reference"``: the scikit-image function the package's denoiser is compared with
   (``sk-wavelet``, ``sk-tv``, ``sk-nlm``), for the comparison only.
 """
@@ -23,8 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._base import _ImageFilter
-from ._param_checks import Normalize, Options, Sigma
+from ._classical import BILATERAL_COLOR_PER_SIGMA, NLM_H_PER_SIGMA, TV_WEIGHT_PER_SIGMA
 
 __all__ = [
     "METHODS",
@@ -35,13 +36,14 @@ __all__ = [
     "get_method",
 ]
 
-# Parameters of the classical methods for a noise level sigma: TV weight and bilateral
-# colour spread proportional to sigma.
-_TV_WEIGHT = 0.9
-_BILATERAL_COLOR = 1.5
+# The classical methods are the estimators' defaults (their strength follows the noise
+# level: TV weight, NL-means cut-off and bilateral colour spread proportional to sigma);
+# these are for the labels and the scikit-image references.
+_TV_WEIGHT = TV_WEIGHT_PER_SIGMA
+_BILATERAL_COLOR = BILATERAL_COLOR_PER_SIGMA
 _BILATERAL_SPATIAL = 1.5
 _CYCLE_SPINS = 3
-_NLM_PATCH, _NLM_DISTANCE, _NLM_H = 5, 6, 0.8
+_NLM_PATCH, _NLM_DISTANCE, _NLM_H = 5, 6, NLM_H_PER_SIGMA
 
 
 @dataclass(frozen=True)
@@ -123,41 +125,6 @@ class MethodSpec:
         return denoise
 
 
-class _NoiseLevelFilter(_ImageFilter):
-    """TV or bilateral filtering with its strength set from a noise level ``sigma``.
-
-    ``TVDenoiser(weight=0.9 * sigma)`` or ``BilateralDenoiser(sigma_color=1.5 * sigma,
-    sigma_spatial=1.5)``. Through its ``sigma`` parameter the strength follows the
-    image's normalisation (like every noise level) and is set by
-    :class:`~sklearn_denoise.VarianceStabilizedDenoiser`; None estimates the noise level
-    of each image as it is denoised (after normalisation).
-    """
-
-    def __init__(self, method="tv", sigma=None, normalize="auto"):
-        self.method = method
-        self.sigma = sigma
-        self.normalize = normalize
-
-    _parameter_constraints = {
-        "method": Options("tv", "bilateral"),
-        "sigma": Sigma(),
-        "normalize": Normalize(),
-    }
-    _inference_params = ("method", "sigma", "normalize")
-
-    def _denoise_image(self, image, layout):
-        from ._classical import BilateralDenoiser, TVDenoiser
-        from ._sensor import estimate_gaussian_sigma
-
-        sigma = self.sigma if self.sigma is not None else estimate_gaussian_sigma(image)
-        if self.method == "tv":
-            est = TVDenoiser(weight=max(_TV_WEIGHT * sigma, 1e-6), normalize="none")
-        else:
-            est = BilateralDenoiser(sigma_color=max(_BILATERAL_COLOR * sigma, 1e-6),
-                                    sigma_spatial=_BILATERAL_SPATIAL, normalize="none")
-        return est._denoise_image(image, layout)
-
-
 # ------------------------------------------------------------------- builders of the table
 def _wavelet(cycle_spins):
     def build(sigma, color):
@@ -169,14 +136,22 @@ def _wavelet(cycle_spins):
     return build
 
 
-def _noise_level_filter(method):
-    return lambda sigma, color: _NoiseLevelFilter(method, sigma)
+def _tv(sigma, color):  # weight = 0.9 * sigma, the default
+    from ._classical import TVDenoiser
+
+    return TVDenoiser(sigma=sigma)
 
 
-def _nlm(sigma, color):  # h = 0.8 * sigma
+def _bilateral(sigma, color):  # sigma_color = 1.5 * sigma, sigma_spatial 1.5: the defaults
+    from ._classical import BilateralDenoiser
+
+    return BilateralDenoiser(sigma=sigma)
+
+
+def _nlm(sigma, color):  # h = 0.8 * sigma, patch 5, distance 6: the defaults
     from ._classical import NLMeansDenoiser
 
-    return NLMeansDenoiser(patch_size=_NLM_PATCH, patch_distance=_NLM_DISTANCE, sigma=sigma)
+    return NLMeansDenoiser(sigma=sigma)
 
 
 def _bm3d(sigma, color):
@@ -218,13 +193,11 @@ METHODS = {spec.name: spec for spec in (
     MethodSpec("wavelet", "WaveletDenoiser(BayesShrink, db1)", "denoiser", _wavelet(0)),
     MethodSpec("wavelet-cs", f"WaveletDenoiser(BayesShrink, db1, cycle_spins={_CYCLE_SPINS})",
                "denoiser", _wavelet(_CYCLE_SPINS)),
-    MethodSpec("tv", f"TVDenoiser(weight={_TV_WEIGHT}*sigma)", "denoiser",
-               _noise_level_filter("tv")),
+    MethodSpec("tv", f"TVDenoiser(weight={_TV_WEIGHT}*sigma)", "denoiser", _tv),
     MethodSpec("nlm", f"NLMeansDenoiser(patch {_NLM_PATCH}, distance {_NLM_DISTANCE}, "
                f"h={_NLM_H}*sigma)", "denoiser", _nlm),
     MethodSpec("bilateral", f"BilateralDenoiser(sigma_color={_BILATERAL_COLOR}*sigma, "
-               f"sigma_spatial={_BILATERAL_SPATIAL})", "denoiser",
-               _noise_level_filter("bilateral")),
+               f"sigma_spatial={_BILATERAL_SPATIAL})", "denoiser", _bilateral),
     MethodSpec("bm3d", "BM3DDenoiser(sigma, profile 'np')", "denoiser", _bm3d,
                requires="bm3d", slow=True),
     MethodSpec("sk-wavelet", "skimage denoise_wavelet(BayesShrink, db1)", "reference",

@@ -27,18 +27,17 @@ from sklearn_denoise import (
     WaveletDenoiser,
 )
 from sklearn_denoise._cnn import _INFERENCE_PARAMS as CNN_INFERENCE_PARAMS
-from sklearn_denoise._methods import _NoiseLevelFilter
 from sklearn_denoise._param_checks import validate_params
 from sklearn_denoise._vst import _INFERENCE_PARAMS as VST_INFERENCE_PARAMS
 
 HAVE_BM3D = importlib.util.find_spec("bm3d") is not None
 
-# every estimator class the package exports, and the private one of the method registry
+# every estimator class the package exports
 PUBLIC_ESTIMATORS = [
     obj for name in sklearn_denoise.__all__
     if isinstance(obj := getattr(sklearn_denoise, name), type) and issubclass(obj, BaseEstimator)
 ]
-ESTIMATOR_CLASSES = [*PUBLIC_ESTIMATORS, _NoiseLevelFilter]
+ESTIMATOR_CLASSES = list(PUBLIC_ESTIMATORS)
 
 
 def _init_params(cls):
@@ -113,9 +112,10 @@ _KNOWN_MODEL = {"gain": 1.0, "read_noise": 1.0, "black_level": 100.0}
         (VarianceStabilizedDenoiser, "read_noise", "2", TypeError),
         (VarianceStabilizedDenoiser, "black_level", np.inf, ValueError),
         (VarianceStabilizedDenoiser, "denoiser", "wavelet", TypeError),
-        (_NoiseLevelFilter, "method", "median", ValueError),
-        (_NoiseLevelFilter, "sigma", -0.1, ValueError),
-        (_NoiseLevelFilter, "normalize", 2, ValueError),
+        (TVDenoiser, "sigma", -0.1, ValueError),
+        (TVDenoiser, "noise_model", "poisson", ValueError),
+        (BilateralDenoiser, "sigma", 2.0, ValueError),
+        (WaveletDenoiser, "noise_model", 1, ValueError),
     ],
     ids=lambda v: v.__name__ if isinstance(v, type) else repr(v),
 )
@@ -151,7 +151,7 @@ def test_cross_parameter_rules_stay_in_fit(images, counts):
         (NLMeansDenoiser(), "patch_distance", 0),
         (BilateralDenoiser(), "mode", "mirror"),
         (WaveletDenoiser(), "method", "SureShrink"),
-        (_NoiseLevelFilter(), "method", "median"),
+        (TVDenoiser(), "noise_model", "median"),
         (VarianceStabilizedDenoiser(**_KNOWN_MODEL), "gain", -1.0),
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, BaseEstimator) else repr(v),
