@@ -798,6 +798,10 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             opponent = to_opponent(x)
             passes = [self._decide_gray(opponent[..., c : c + 1], levels[c], data_scale, None)
                       for c in range(3)]
+            noise, correlated = zip(*passes)
+            return ImageDecision(normalization, tuple(noise), tuple(correlated), data_scale,
+                                 noise_source=source,
+                                 channel_gains=tuple(opponent_noise_levels(1.0)))
         elif self.channel_strategy == "opponent":
             passes = [self._decide_gray(x[..., c : c + 1], None, data_scale, normalization)
                       for c in range(x.shape[-1])]

@@ -47,6 +47,10 @@ class ImageDecision:
         Statistics of the whole image a method keeps (the wavelet's thresholds).
     noise_source : {"given", "estimated"} or None
         Whether the noise was given (``sigma``, a ``NoiseModel``) or read off the image.
+    channel_gains : tuple of float or None
+        Per channel pass, the standard deviation that white noise of standard deviation 1
+        in the image's channels has there (the opponent colour space's row norms); None
+        for 1.
     """
 
     normalization: Normalization
@@ -55,6 +59,7 @@ class ImageDecision:
     data_scale: float = 1.0
     method_state: object = None
     noise_source: str | None = None
+    channel_gains: tuple | None = None
 
     def noise_in_data_units(self):
         """The noise of the first channel pass in the units a user gives it in.
@@ -72,8 +77,10 @@ class ImageDecision:
             noise = noise[0]
         scale = self.normalization.scale
         if isinstance(noise, GaussianNoise):
-            level = np.asarray(noise.sigma, dtype=np.float64)
-            return GaussianNoise(float(np.mean(level)) * scale)
+            gains = self.channel_gains or (1.0,) * len(self.noise)
+            levels = [float(np.mean(n.sigma)) / g for n, g in zip(self.noise, gains)
+                      if isinstance(n, GaussianNoise)]
+            return GaussianNoise(float(np.mean(levels)) * scale)
         if isinstance(noise, NoiseModel):
             model = noise.scaled(-self.normalization.offset / scale, 1.0 / scale)
             return model.scaled(0.0, 1.0 / self.data_scale)

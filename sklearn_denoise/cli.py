@@ -62,17 +62,14 @@ class _Terminated(BaseException):
 
 
 # ------------------------------------------------------------------------------ arguments
-def _sigma_255(text):
+def _positive_float(text):
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"invalid noise level {text!r}: expected a number on the 0-255 scale, e.g. 25"
-        ) from None
-    if not np.isfinite(value) or not 0 < value <= 255:
-        raise argparse.ArgumentTypeError(
-            f"noise level {text} is outside (0, 255]: sigma is on the 0-255 scale"
-        )
+            f"invalid number {text!r}: expected a positive number, e.g. 25") from None
+    if not np.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
     return value
 
 
@@ -221,11 +218,12 @@ def build_parser():
     den.add_argument("--method", choices=DENOISER_NAMES, default="cnn",
                      help="denoiser (default: %(default)s; cnn needs a shipped pretrained "
                      "model or --model)")
-    den.add_argument("--sigma", type=_sigma_255, default=None, metavar="S",
-                     help="noise standard deviation on the 0-255 scale (e.g. 25), for 8- and "
-                     "16-bit files alike (S/255 of the full range; float TIFFs are taken as "
-                     "[0, 1]); default: estimated per image. Used by wavelet, tv, nlm, "
-                     "bilateral and bm3d, and by CNN models with a noise-level input")
+    den.add_argument("--sigma", type=_positive_float, default=None, metavar="S",
+                     help="noise standard deviation in the file's own units: 0-255 for "
+                     "8-bit files (e.g. 25), counts for 16-bit ones, the stored values for "
+                     "float files (e.g. 100 for a float TIFF on [0, 4095]); default: "
+                     "estimated per image. Used by wavelet, tv, nlm, bilateral and bm3d, "
+                     "and by CNN models with a noise-level input")
     den.add_argument("--noise", choices=NOISE_MODEL_OPTIONS, default="auto",
                      help="noise model (default: %(default)s: Poisson-Gaussian when the noise "
                      "grows with the signal, Gaussian otherwise)")
@@ -440,7 +438,10 @@ def _setup_torch(args):
 
 
 def _warn_sigma_scale(args):
-    """Warn about --sigma values below 1: most likely meant on the [0, 1] scale."""
+    """Warn about --sigma values below 1 of compare and train: most likely meant on the
+    [0, 1] scale (denoise reads --sigma in each file's units, see _NoiseSettings)."""
+    if args.command == "denoise":
+        return
     value = getattr(args, "sigmas", getattr(args, "sigma", None))
     values = [] if value is None else [value] if np.isscalar(value) else list(value)
     for v in values:
@@ -593,8 +594,8 @@ def _split_alpha(image):
 # ------------------------------------------------------------------------------ denoise
 @dataclass(frozen=True)
 class _NoiseSettings:
-    """The noise options of ``denoise``: --noise, --sigma (on [0, 1]) and the known sensor
-    parameters (data units)."""
+    """The noise options of ``denoise``: --noise, --sigma and the known sensor parameters,
+    all in each file's data units."""
 
     option: str = "auto"
     sigma: float | None = None
@@ -629,29 +630,26 @@ class _NoiseSettings:
             except (TypeError, ValueError) as exc:
                 raise CLIError(f"invalid sensor noise model: {exc}") from None
 
+    def params(self, plane, name):
+        """The estimators' ``sigma`` and ``noise_model`` for a file of which ``plane`` is
+        one plane (its colour part), and where the noise comes from (None: what the
+        estimator reports)."""
+        from .noise import sigma_on_intensity_scale
 
-@dataclass(frozen=True)
-class _FileNoise:
-    """The noise assumed for one file: white Gaussian of ``sigma`` (on the [0, 1]
-    intensity scale), a Poisson-Gaussian ``model`` (in the file's data units), or none
-    when the model takes no noise level."""
-
-    sigma: float | None = None
-    model: object = None
-    source: str = "estimated"
-
-    def describe(self, dtype):
-        if self.model is not None:
-            m = self.model
-            return (f"poisson-gaussian noise, gain {m.gain:.3g}, read noise "
-                    f"{m.read_noise:.3g}, black level {m.black_level:.4g} ({self.source})")
+        if self.given:
+            model, source = _known_noise_model(plane, self, name)
+            return {"sigma": None, "noise_model": model}, source
         if self.sigma is None:
-            return f"noise level not used ({self.source})"
-        text = f"gaussian noise, sigma {255 * self.sigma:.3g}/255"
-        dtype = np.dtype(dtype)
-        if dtype.kind == "u" and dtype.itemsize > 1:
-            text += f" ({self.sigma * np.iinfo(dtype).max:.3g} counts)"
-        return f"{text} ({self.source})"
+            return {"sigma": None, "noise_model": self.option}, None
+        if plane.dtype.kind in "ui" and self.sigma < 1:
+            _warn(f"warning: {name}: --sigma {self.sigma:g} is in the file's units "
+                  f"({plane.dtype} values): a noise standard deviation of "
+                  f"{self.sigma / np.iinfo(plane.dtype).max:.2g} of the range")
+        try:
+            sigma = sigma_on_intensity_scale(self.sigma, plane.dtype)
+        except ValueError as exc:
+            raise ValueError(f"--sigma: {exc}") from None
+        return {"sigma": sigma, "noise_model": self.option}, None
 
 
 def _parameter_names(names):
@@ -684,36 +682,9 @@ def _known_noise_model(plane, settings, name):
     return model, f"{_parameter_names(given)} given, {_parameter_names(missing)} estimated"
 
 
-def _resolve_file_noise(plane, settings, name, **levels):
-    """The noise of one file, from one plane (its colour part), by the library's rules:
-    normalised as the denoisers normalise it, then :func:`_sensor.resolve_noise` (with
-    the level estimates ``levels`` of the denoiser, if it has its own)."""
-    from ._normalize import fit_normalization
-    from ._sensor import GaussianNoise, resolve_noise
-    from ._validation import dtype_scale, to_float
-
-    if settings.given:
-        model, source = _known_noise_model(plane, settings, name)
-        return _FileNoise(model=model, source=source)
-    image = to_float(plane)
-    image = image if image.ndim == 3 else image[..., np.newaxis]
-    normalization = fit_normalization(image, "auto")
-    noise = resolve_noise(normalization.apply(image), settings.option, settings.sigma,
-                          data_scale=dtype_scale(plane.dtype), normalization=normalization,
-                          **levels)
-    source = "given" if settings.sigma is not None else "estimated"
-    if isinstance(noise, GaussianNoise):
-        if settings.option == "poisson-gaussian" and image.shape[-1] > 1:
-            source += "; colour images are denoised with the Gaussian model"
-        return _FileNoise(sigma=noise.sigma * normalization.scale, source=source)
-    # back from the normalised scale to the file's data units
-    scale = normalization.scale
-    model = noise.scaled(-normalization.offset / scale, 1.0 / scale)
-    return _FileNoise(model=model.scaled(0.0, 1.0 / dtype_scale(plane.dtype)), source=source)
-
-
 class _Denoisers:
-    """Builds the denoiser of a method for each file's noise (models are loaded once)."""
+    """Builds the estimator of a method for each file (models are loaded once): the
+    library's own estimator with the options as its parameters."""
 
     def __init__(self, method, model, settings, device="cpu", self_ensemble=1):
         from ._methods import get_method
@@ -735,9 +706,10 @@ class _Denoisers:
             raise CLIError("--self-ensemble is only used with --method cnn")
         if method == "cnn":
             self.noise_level_input = self._check_model()
-            if not self.noise_level_input and (settings.option != "auto" or settings.given):
+            if not self.noise_level_input and (settings.option != "auto" or settings.given
+                                               or settings.sigma is not None):
                 raise CLIError(
-                    f"the CNN model {self.model} has no noise-level input: --noise, "
+                    f"the CNN model {self.model} has no noise-level input: --sigma, --noise, "
                     "--gain, --read-noise and --black-level do not apply to it"
                 )
 
@@ -776,20 +748,6 @@ class _Denoisers:
         except (ValueError, TypeError) as exc:
             raise CLIError(f"cannot load --model {self.model}: {exc}") from None
 
-    def noise(self, plane, name):
-        """The noise assumed for a file of which ``plane`` (colour part) is one plane."""
-        if self.method == "cnn" and not self.noise_level_input:
-            return _FileNoise(source="the CNN model takes no noise level")
-        if self.method != "cnn":
-            return _resolve_file_noise(plane, self.settings, name)
-        from ._noise_level import correlated_level
-
-        # the network's own blind level, which also sees spatially correlated noise
-        est = self._cnn_for(1 if plane.ndim == 2 else plane.shape[-1])
-        return _resolve_file_noise(plane, self.settings, name,
-                                   estimate_level=est._estimate_level,
-                                   correlated_level=correlated_level)
-
     def _cnn_for(self, n_channels):
         if n_channels not in self._cnn:
             from ._cnn import load_cnn
@@ -798,32 +756,28 @@ class _Denoisers:
                                              self_ensemble=self.self_ensemble)
         return self._cnn[n_channels]
 
-    def for_noise(self, noise, n_channels):
-        """``denoise(image)`` for (H, W) or (H, W, 3) images with this noise; same dtype
-        out."""
+    def for_file(self, plane, name):
+        """The fitted estimator for a file of which ``plane`` (colour part, (H, W) or
+        (H, W, 3)) is one plane, with its noise decided on that plane (``for_image``), and
+        where the noise comes from."""
+        n_channels = 1 if plane.ndim == 2 else plane.shape[-1]
+        params, source = self.settings.params(plane, name)
         if self.method == "cnn":
             est = self._cnn_for(n_channels)
-            if noise.model is not None:
-                est.set_params(sigma=None, noise_model=noise.model)
-            elif n_channels == 1 or self.settings.sigma is not None:
-                est.set_params(sigma=noise.sigma, noise_model="gaussian")
-            else:  # colour: the network's colour strategy estimates each channel's level
-                est.set_params(sigma=None, noise_model="gaussian")
-            return lambda image: est.transform(image[np.newaxis])[0]
-        if noise.model is not None:
-            from . import VarianceStabilizedDenoiser
-
-            est = VarianceStabilizedDenoiser(
-                self.spec.denoiser(), gain=noise.model.gain,
-                read_noise=noise.model.read_noise, black_level=noise.model.black_level)
+            if self.noise_level_input:
+                est.set_params(**params)
         else:
-            est = self.spec.denoiser(noise.sigma, color=n_channels == 3)
+            est = self.spec.denoiser(params["sigma"], color=n_channels == 3)
+            est.set_params(noise_model=params["noise_model"]).fit(plane[np.newaxis])
+        return est.for_image(plane[np.newaxis]), source
 
-        def denoise(image):
-            batch = image[np.newaxis]
-            return est.fit(batch).transform(batch)[0]
 
-        return denoise
+def _describe_noise(decision, dtype, source):
+    """What ``denoise`` prints of a file's noise, in the file's units."""
+    text = decision.describe(dtype)
+    if decision.noise_in_data_units() is None:
+        return text
+    return f"{text} ({source or decision.noise_source})"
 
 
 def _denoise_plane(denoise, plane):
@@ -840,20 +794,23 @@ def _denoise_plane(denoise, plane):
 
 
 def _denoise_file(path, out, denoisers, max_pixels, report):
-    """Denoise one file into ``out``, plane by plane; reports its noise model."""
+    """Denoise one file into ``out``, plane by plane, with the noise decided once on its
+    middle plane; reports that noise."""
     from ._io import open_image, write_image_planes
 
     with open_image(path, max_pixels=max_pixels) as image_file:
         middle = image_file.n_planes // 2
         reference, _ = _split_alpha(image_file.plane(middle))
-        noise = denoisers.noise(reference, path)
+        est, source = denoisers.for_file(reference, path)
         where = ""
         if image_file.is_stack:
             where = (f" (stack of {image_file.n_planes} planes {image_file.axes}, noise "
                      f"from plane {middle + 1})")
-        report(f"{path}{where}: {noise.describe(reference.dtype)}")
-        denoise = denoisers.for_noise(noise, reference.shape[-1] if reference.ndim == 3
-                                      else 1)
+        report(f"{path}{where}: {_describe_noise(est.decision_, reference.dtype, source)}")
+
+        def denoise(image):
+            return est.transform(image[np.newaxis])[0]
+
         write_image_planes(out, (_denoise_plane(denoise, p) for p in image_file.planes()),
                            image_file)
 
@@ -921,9 +878,8 @@ def _cmd_denoise(args):
             f"{len(existing)} output file(s) already exist: {shown}{more}; pass --overwrite "
             "to replace them, or choose another output folder with -o"
         )
-    settings = _NoiseSettings(
-        option=args.noise, sigma=None if args.sigma is None else args.sigma / 255.0,
-        gain=args.gain, read_noise=args.read_noise, black_level=args.black_level)
+    settings = _NoiseSettings(option=args.noise, sigma=args.sigma, gain=args.gain,
+                              read_noise=args.read_noise, black_level=args.black_level)
     method = args.method
     if args.method == "cnn":
         method += f" ({_setup_torch(args)})"

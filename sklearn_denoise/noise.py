@@ -33,6 +33,7 @@ from ._param_checks import check_bool, check_real, check_sigma
 from ._validation import to_float
 
 __all__ = [
+    "sigma_on_intensity_scale",
     "Degradation",
     "NoiseModel",
     "correlated_gaussian",
@@ -434,6 +435,46 @@ class Degradation:
         noise_map = np.full(clean.shape, sigma, dtype=clean.dtype)
         kind += "+jpeg" if compress else ""
         return noisy.astype(clean.dtype), clean, noise_map, kind
+
+
+def sigma_on_intensity_scale(sigma, dtype):
+    """A noise standard deviation in an image's own units, as the denoisers' ``sigma``.
+
+    The one rule between the two scales: the denoisers' ``sigma`` is on the intensity
+    scale of the image convention, where an integer dtype's range is [0, 1] (``uint8``
+    255 is 1.0) and floats are taken as stored; the command line's ``--sigma`` is in the
+    file's own units (0-255 for 8-bit files, counts for 16-bit ones, the stored values for
+    float files). ``sigma`` in data units is divided by the dtype's maximum for integers
+    and kept for floats, so both give the same result for every dtype and every
+    ``normalize`` setting (the denoisers map it with the image).
+
+    Parameters
+    ----------
+    sigma : float
+        Noise standard deviation in the data units of images of ``dtype`` (> 0).
+    dtype : dtype
+        The images' dtype.
+
+    Returns
+    -------
+    sigma : float
+        The same noise on the intensity scale, for a ``sigma`` parameter.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_denoise.noise import sigma_on_intensity_scale
+    >>> round(sigma_on_intensity_scale(25, np.uint8), 4)
+    0.098
+    >>> sigma_on_intensity_scale(100, np.float32)
+    100.0
+    """
+    from ._validation import dtype_scale
+
+    sigma = float(sigma)
+    if not np.isfinite(sigma) or sigma < 0:
+        raise ValueError(f"sigma must be a finite number >= 0, got {sigma}.")
+    return sigma / dtype_scale(dtype)
 
 
 def estimate_noise_level(image, *, channel_axis=None):

@@ -102,8 +102,7 @@ def noisy_folder(tmp_path, clean_images):
 def test_denoise_folder_keeps_format_and_removes_noise(noisy_folder, clean_images, tmp_path):
     before = {p.name: _digest(p) for p in noisy_folder.iterdir()}
     out = tmp_path / "out" / "nested"  # created, parents too
-    proc = run("denoise", noisy_folder, "-o", out, "--method", "wavelet", "--sigma", "25",
-               entry_point=True)
+    proc = run("denoise", noisy_folder, "-o", out, "--method", "wavelet", entry_point=True)
     assert proc.returncode == 0, proc.stderr
     assert "denoised 7 of 7 images" in proc.stderr
     assert sorted(p.name for p in out.iterdir()) == sorted(clean_images)
@@ -297,8 +296,8 @@ def test_denoise_known_sensor_parameters_and_noise_options(sensor_stack, noisy_f
     assert proc.returncode == 0, proc.stderr
     lines = _noise_lines(proc.stdout)
     assert all(": gaussian noise, sigma " in line for line in lines.values()), lines
-    assert "counts) (estimated)" in lines[f"{path} (stack of 3 planes ZYX, noise from "
-                                          "plane 2)"]
+    assert "(uint16 values) (estimated)" in lines[f"{path} (stack of 3 planes ZYX, noise "
+                                                  "from plane 2)"]
 
 
 @pytest.mark.parametrize(
@@ -445,10 +444,9 @@ def test_sigma_below_1_warns_about_the_scale(noisy_folder, train_folders, tmp_pa
     gray = noisy_folder / "gray8.png"
     proc = run("denoise", gray, "-o", tmp_path / "a", "--method", "wavelet", "--sigma", 0.1)
     assert proc.returncode == 0, proc.stderr
-    assert ("sklearn-denoise: warning: --sigma 0.1 is read on the 0-255 scale, as 0.1/255 "
-            "(a noise standard deviation of 0.04% of the intensity range)") in proc.stderr
-    assert "for a noise level of 0.1 on [0, 1], pass --sigma 25.5" in proc.stderr
-    assert "gaussian noise, sigma 0.1/255 (given)" in proc.stdout  # read as it says
+    assert (f"sklearn-denoise: warning: {gray}: --sigma 0.1 is in the file's units (uint8 "
+            "values): a noise standard deviation of 0.00039 of the range") in proc.stderr
+    assert "gaussian noise, sigma 0.1 (uint8 values) (given)" in proc.stdout  # as it says
     proc = run("denoise", gray, "-o", tmp_path / "b", "--method", "wavelet", "--sigma", 25)
     assert proc.returncode == 0 and "warning" not in proc.stderr
     proc = run("compare", "--methods", "wavelet", "--size", 32, "--max-images", 1,
@@ -471,7 +469,7 @@ def test_help_of_every_command(command):
     assert proc.stdout.startswith("usage: sklearn-denoise")
     expected = {
         None: ["denoise", "compare", "train", "0-255 scale", "143 terminated"],
-        "denoise": ["--method", "--sigma", "0-255 scale", "--model", "never overwritten",
+        "denoise": ["--method", "--sigma", "file's own units", "--model", "never overwritten",
                     "cnn,wavelet,wavelet-cs,tv,nlm,bilateral,bm3d", "--overwrite",
                     "--max-pixels",
                     "already exist", ".NAME.<hex>.tmp", "--noise", "--gain", "--read-noise",
@@ -510,7 +508,8 @@ def _exit_code(args):
 
 def test_usage_errors_exit_2_with_a_clear_message(noisy_folder, tmp_path, capsys):
     cases = [
-        (["denoise", noisy_folder, "-o", tmp_path / "o", "--sigma", "300"], "0-255"),
+        (["denoise", noisy_folder, "-o", tmp_path / "o", "--sigma", "-1"],
+         "expected a positive number"),
         (["denoise", noisy_folder, "-o", tmp_path / "o", "--method", "median"],
          "invalid choice"),
         (["denoise", noisy_folder, "-o", tmp_path / "o", "--model", tmp_path / "none.pt"],
