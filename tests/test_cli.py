@@ -1215,3 +1215,70 @@ def test_cnn_on_correlated_noise_uses_the_networks_own_blind_level(tmp_path):
         noisy[np.newaxis])[0]
     assert np.abs(out.astype(int) - library).max() <= 1
     assert _mse(out, clean) < 0.8 * _mse(wavelet, clean)
+
+
+# ------------------------------------------------------------------ one denoiser, one result
+def _python_default(method, image):
+    """The Python call a user makes for ``--method``: the estimator's defaults."""
+    from sklearn_denoise import NLMeansDenoiser, TVDenoiser, WaveletDenoiser
+
+    if method == "cnn":
+        return CNNDenoiser.pretrained("gray").transform(image[np.newaxis])[0]
+    est = {"wavelet": WaveletDenoiser, "nlm": NLMeansDenoiser, "tv": TVDenoiser}[method]()
+    return est.fit(image[np.newaxis]).transform(image[np.newaxis])[0]
+
+
+@pytest.mark.parametrize("method", ["wavelet", "nlm", "tv", "cnn"])
+def test_denoise_on_sensor_counts_is_the_python_default(tmp_path, method):
+    """Issue #28: on uint16 counts the command line used to add a variance-stabilising
+    step that WaveletDenoiser(), NLMeansDenoiser() and TVDenoiser() did not have (32.46
+    vs 32.31, 35.75 vs 35.00, 35.11 vs 34.66 dB); now it runs the Python default."""
+    if method == "cnn" and not HAS_GRAY:
+        pytest.skip(NO_PRETRAINED)
+    scene = load_sample_images()[0][64:160, 160:256] / 255
+    counts = _sensor_counts(60 * scene, 7, peak=1)
+    write_image(tmp_path / "counts.tif", counts)
+    proc = run("denoise", tmp_path / "counts.tif", "-o", tmp_path / "out", "--method",
+               method, "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert "poisson-gaussian noise" in proc.stdout, proc.stdout
+    result = read_image(tmp_path / "out" / "counts.tif")
+    np.testing.assert_array_equal(result, _python_default(method, counts))
+
+
+@pytest.mark.parametrize("method", ["wavelet", "cnn"])
+def test_sigma_is_in_the_file_units_for_float_files(tmp_path, method):
+    """Issue #28: --sigma 100 on a float32 TIFF on [0, 4095] with noise of std 100 used to
+    return the input untouched (read as 100/255 on [0, 1]); it is the file's units now, as
+    sigma_on_intensity_scale says, and the result is the Python call's."""
+    from sklearn_denoise import WaveletDenoiser
+    from sklearn_denoise.noise import sigma_on_intensity_scale
+
+    if method == "cnn" and not HAS_GRAY:
+        pytest.skip(NO_PRETRAINED)
+    clean = 4095 * (load_sample_images()[0][64:160, 160:256] / 255)
+    noisy = (clean + np.random.default_rng(0).normal(0, 100, clean.shape)).astype(np.float32)
+    write_image(tmp_path / "x.tif", noisy)
+    proc = run("denoise", tmp_path / "x.tif", "-o", tmp_path / "out", "--method", method,
+               "--sigma", 100, "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert "gaussian noise, sigma 100 (given)" in proc.stdout, proc.stdout
+    result = read_image(tmp_path / "out" / "x.tif")
+    sigma = sigma_on_intensity_scale(100, np.float32)
+    est = (CNNDenoiser.pretrained("gray", sigma=sigma) if method == "cnn"
+           else WaveletDenoiser(sigma=sigma).fit(noisy[np.newaxis]))
+    np.testing.assert_array_equal(result, est.transform(noisy[np.newaxis])[0])
+    assert _mse(result, clean) < 0.8 * _mse(noisy, clean)  # denoised, never untouched
+    # uint8: 25 in the file is 25/255 in Python, as always
+    assert sigma_on_intensity_scale(25, np.uint8) == 25 / 255
+    assert sigma_on_intensity_scale(100, np.uint16) == 100 / 65535
+
+
+def test_denoise_colour_file_is_the_python_default(noisy_folder, tmp_path):
+    if not HAS_GRAY:
+        pytest.skip(NO_PRETRAINED)
+    proc = run("denoise", noisy_folder / "rgb8.png", "-o", tmp_path / "out", "-q")
+    assert proc.returncode == 0, proc.stderr
+    image = read_image(noisy_folder / "rgb8.png")
+    expected = CNNDenoiser.pretrained("color").transform(image)
+    np.testing.assert_array_equal(read_image(tmp_path / "out" / "rgb8.png"), expected)
