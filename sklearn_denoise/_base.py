@@ -260,8 +260,12 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
                 noise = resolve_noise(x, noise_model, None,
                                       data_scale=dtype_scale(layout.dtype),
                                       normalization=normalization, estimate_level=level)
+        stabilized = None
+        if isinstance(noise, NoiseModel):
+            stabilized = _stabilized_map(normalization.apply(image), noise)
         decision = ImageDecision(normalization, (noise,), (False,),
-                                 dtype_scale(layout.dtype), noise_source=source)
+                                 dtype_scale(layout.dtype), noise_source=source,
+                                 stabilized=stabilized)
         if keep_state:
             x, denoiser, _ = self._method_input(image, decision)
             state = denoiser._whole_image_state(x, layout)
@@ -291,11 +295,9 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
             from ._vst import stabilize
 
             # Poisson-Gaussian noise: variance-stabilised (std about 1), mapped onto
-            # about [0, 1] without stretching, denoised at that level, inverted unbiased
-            stabilized = stabilize(x, noise)
-            low, high = robust_range(stabilized)
-            unit = Normalization(offset=low, scale=max(high - low, 1.0))
-            x = unit.apply(stabilized.astype(image.dtype, copy=False))
+            # about [0, 1] (decided on the whole image), denoised at that level, inverted
+            unit = decision.stabilized or _stabilized_map(x, noise)
+            x = unit.apply(stabilize(x, noise).astype(image.dtype, copy=False))
             settings["sigma"] = 1.0 / unit.scale
         elif noise is not None and self._takes_noise_level(decision):
             settings["sigma"] = noise.sigma
@@ -325,6 +327,16 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
             noise = decision.noise[0]
             out = unstabilize(unit.invert(out), noise).astype(image.dtype, copy=False)
         return decision.normalization.invert(out)
+
+
+def _stabilized_map(image, noise):
+    """The map of a variance-stabilised image onto about [0, 1]: its 0.1 and 99.9
+    percentiles onto 0 and 1, but never stretching, so that the stabilised noise (std 1)
+    stays at most 1 on the mapped scale (as :class:`VarianceStabilizedDenoiser` maps)."""
+    from ._vst import stabilize
+
+    low, high = robust_range(stabilize(image, noise))
+    return Normalization(offset=low, scale=max(high - low, 1.0))
 
 
 def _one_image(estimator, X, *, min_size=1):

@@ -51,6 +51,9 @@ class ImageDecision:
         Per channel pass, the standard deviation that white noise of standard deviation 1
         in the image's channels has there (the opponent colour space's row norms); None
         for 1.
+    stabilized : Normalization or None
+        For Poisson-Gaussian noise removed through the variance-stabilising transform:
+        the map of the stabilised image onto about [0, 1].
     """
 
     normalization: Normalization
@@ -60,6 +63,7 @@ class ImageDecision:
     method_state: object = None
     noise_source: str | None = None
     channel_gains: tuple | None = None
+    stabilized: Normalization | None = None
 
     def noise_in_data_units(self):
         """The noise of the first channel pass in the units a user gives it in.

@@ -16,34 +16,35 @@ size come from the estimator's ``spatial_contract()`` (for a Pipeline, the compo
 its steps' contracts: their margins add up), the same contract the estimator's own tiles
 of large images use; see :func:`default_depth`.
 
-How close the chunked result is to the in-memory one depends on the method:
+What ``transform`` decides from an image's content is decided once per image, on the
+whole image, as ``transform`` decides it, and applied to each of its chunks: the map onto
+[0, 1] (``normalize``), the noise (a given ``sigma``, or the estimated Gaussian level or
+Poisson-Gaussian model of ``noise_model``), the wavelet's thresholds, and whether the
+shipped CNN runs its correlated-noise expert. It goes through the estimator's public
+``for_image`` (the command line uses it too), run as one dask task per image, which
+holds that image in memory once. How close the chunked result is to the in-memory one
+then depends on what the method does inside its window:
 
+- :class:`~sklearn_denoise.WaveletDenoiser` (without ``cycle_spins``) and
+  :class:`~sklearn_denoise.NLMeansDenoiser`: equal up to float rounding, blind or not,
+  on sensor counts too (the tests check 1e-6 of the range). With ``cycle_spins`` the
+  circular shifts wrap the whole image's opposite border into the pixels near its edges,
+  which a chunk does not have: those pixels differ.
 - :class:`~sklearn_denoise.CNNDenoiser`: chunks overlap by the margin and are aligned with
   the downsampling grid that the estimator's ``spatial_contract()`` gives, the same as its
   own tiles of large images: the full receptive radius for weights of your own (the result
   then equals the in-memory ``transform`` up to float rounding; the tests check 1e-5), the
   measured effective radius for the shipped weights (64 pixels; within about 1e-3 on
-  [0, 1] of untiled inference).
-- :class:`~sklearn_denoise.NLMeansDenoiser` with ``sigma`` given is a local filter: equal
-  up to float rounding. So is :class:`~sklearn_denoise.BilateralDenoiser` with
-  ``sigma_color`` given, for images with values in [0, 1] (scikit-image scales its
-  intensity look-up table by the image maximum and shifts images with negative values by
-  their minimum, which then happens per chunk).
-- :class:`~sklearn_denoise.WaveletDenoiser`, :class:`~sklearn_denoise.TVDenoiser` and
-  :class:`~sklearn_denoise.BM3DDenoiser` use statistics of the whole image (BayesShrink's
-  per-sub-band variances, VisuShrink's size-dependent threshold, TV's global stopping
-  rule, BM3D's colour normalisation), which are computed per chunk instead: the result is
-  a slightly different, equally good denoising (same PSNR within a fraction of a dB; the
-  tests bound the difference). A WaveletDenoiser with ``levels=None`` keeps the number of
-  levels ``transform`` would pick for the whole image.
-- :class:`~sklearn_denoise.VarianceStabilizedDenoiser` overlaps chunks as its wrapped
-  denoiser does; its noise model (when not given) and its map onto [0, 1] are estimated
-  per chunk.
-- A noise level left to be estimated (``sigma=None``) is estimated per chunk, which adapts
-  to noise that varies across a large image; pass ``sigma`` to use one value everywhere.
-  Whether the shipped CNN runs its correlated-noise expert
-  (``CNNDenoiser.correlated_expert_``) is also decided per chunk, from each chunk's
-  noise, with or without ``sigma``.
+  [0, 1] of untiled inference; ``tile_overlap`` sets a larger margin).
+- :class:`~sklearn_denoise.TVDenoiser`, :class:`~sklearn_denoise.BilateralDenoiser` and
+  :class:`~sklearn_denoise.BM3DDenoiser` still use statistics of each chunk inside
+  scikit-image's or bm3d's own code (TV's global stopping rule, the bilateral filter's
+  intensity look-up table scaled by each chunk's range, BM3D's colour normalisation): the
+  result is a slightly different, equally good denoising (same PSNR within a fraction of
+  a dB; the tests bound the difference).
+- :class:`~sklearn_denoise.VarianceStabilizedDenoiser` and Pipelines have no ``for_image``:
+  their noise model (when not given) and map onto [0, 1] are estimated per chunk; the
+  package's own denoisers handle sensor noise themselves (``noise_model="auto"``).
 """
 
 import sys
@@ -62,7 +63,9 @@ from ._tiling import (
 )
 
 try:
+    import dask
     import dask.array as da
+    from dask.array.overlap import overlap, trim_internal
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         "sklearn_denoise.dask needs dask: pip install \"sklearn-denoise[dask]\" "
@@ -161,21 +164,48 @@ def _torch_threads(n_threads):
 
 
 class _BlockDenoiser:
-    """Picklable function run on every (overlapped) block, in the workers."""
+    """Picklable function run on every (overlapped) block, in the workers; ``estimator``
+    (the image's own, with its decisions fixed by ``for_image``) replaces the one given
+    at construction."""
 
     def __init__(self, estimator, single, torch_threads):
         self.estimator = estimator
         self.single = single
         self.torch_threads = torch_threads
 
-    def __call__(self, block):
+    def __call__(self, block, estimator=None):
         if 0 in block.shape:
             return np.empty_like(block)
+        estimator = self.estimator if estimator is None else estimator
         batch = block[np.newaxis] if self.single else block
         with _torch_threads(self.torch_threads):
-            out = np.asarray(self.estimator.transform(batch))
+            out = np.asarray(estimator.transform(batch))
         out = out[0] if self.single else out
         return out.astype(block.dtype, copy=False)
+
+
+def _fix_decisions(estimator, image):
+    """``estimator.for_image`` on one whole image (run as a dask task)."""
+    return estimator.for_image(np.asarray(image)[np.newaxis])
+
+
+def _overlapped_map(func, array, depths, *args):
+    """``func(block, *args)`` on every chunk of ``array`` extended by ``depths`` pixels of
+    its neighbours (none beyond the array's edges), trimmed back: dask's ``map_overlap``,
+    which also takes ``Delayed`` arguments (the image's fixed decisions)."""
+    meta = np.empty((0,) * array.ndim, dtype=array.dtype)
+    if not any(depths.values()):
+        return array.map_blocks(func, *args, dtype=array.dtype, meta=meta)
+    extended = overlap(array, depth=depths, boundary="none")
+    out = extended.map_blocks(func, *args, dtype=array.dtype, meta=meta)
+    return trim_internal(out, depths, boundary="none")
+
+
+def _map_decided(image, estimator, func, depths):
+    """Denoise the chunks of one image (a dask array (H, W[, C])) with the estimator
+    whose decisions are fixed on the whole image."""
+    decided = dask.delayed(_fix_decisions, pure=True)(estimator, image)
+    return _overlapped_map(func, image, depths, decided)
 
 
 def _aligned_chunks(chunks, multiple, minimum):
@@ -336,18 +366,15 @@ def denoise_dask(array, estimator, *, depth=None, stack=None, torch_threads=1):
     for axis in spatial:
         depths[axis] = depth if len(array.chunks[axis]) > 1 else 0
 
+    if hasattr(estimator, "for_image"):
+        # the image's decisions (normalisation, noise, network, thresholds) taken once on
+        # the whole image, as transform takes them, then applied to each of its chunks
+        func = _BlockDenoiser(estimator, single=True, torch_threads=torch_threads)
+        if not stack:
+            return _map_decided(array, estimator, func, depths)
+        image_depths = {axis - 1: depths[axis] for axis in range(1, array.ndim)}
+        images = [_map_decided(array[i], estimator, func, image_depths)
+                  for i in range(array.shape[0])]
+        return da.stack(images).rechunk({0: array.chunks[0]})
     func = _BlockDenoiser(estimator, single=not stack, torch_threads=torch_threads)
-    if not any(depths.values()):
-        return array.map_blocks(func, dtype=array.dtype,
-                                meta=np.empty((0,) * array.ndim, dtype=array.dtype))
-    return da.map_overlap(
-        func,
-        array,
-        depth=depths,
-        boundary="none",
-        trim=True,
-        allow_rechunk=False,
-        dtype=array.dtype,
-        meta=np.empty((0,) * array.ndim, dtype=array.dtype),
-    )
-
+    return _overlapped_map(func, array, depths)

@@ -110,15 +110,22 @@ def test_default_depths_of_the_classical_denoisers():
 
 
 def _spy_on_map_overlap(monkeypatch):
-    """Record the function, depth and chunks denoise_dask hands to da.map_overlap."""
+    """Record the function, the spatial depths and chunks denoise_dask maps with (per
+    image, or over the whole stack for estimators without for_image)."""
+    import sklearn_denoise.dask as sd_dask
+
     seen = {}
-    real = da.map_overlap
+    real = sd_dask._overlapped_map
 
-    def spy(func, array, **kwargs):
-        seen.update(func=func, depth=kwargs["depth"], chunks=array.chunks)
-        return real(func, array, **kwargs)
+    def spy(func, array, depths, *args):
+        seen.setdefault("func", func)
+        seen.setdefault("depth", [depths[a] for a in (array.ndim - 2, array.ndim - 1)]
+                        if array.ndim == 2 else [depths[a] for a in range(array.ndim)])
+        seen.setdefault("chunks", array.chunks)
+        seen.setdefault("estimators", []).extend(args)
+        return real(func, array, depths, *args)
 
-    monkeypatch.setattr(da, "map_overlap", spy)
+    monkeypatch.setattr(sd_dask, "_overlapped_map", spy)
     return seen
 
 
@@ -156,12 +163,14 @@ def test_chunks_overlap_by_the_spatial_contract(estimator, data, monkeypatch):
         expected = est.spatial_contract(image_shape=(192, 192))
     else:
         expected = est.spatial_contract()
-    assert seen["depth"] == {0: 0, 1: expected.margin, 2: expected.margin}
-    for axis in (1, 2):
-        chunks = seen["chunks"][axis]
+    per_image = hasattr(est, "for_image")  # decisions fixed per image, mapped per image
+    spatial = seen["chunks"][-2:]
+    assert seen["depth"] == ([expected.margin] * 2 if per_image
+                             else [0, expected.margin, expected.margin])
+    for chunks in spatial:
         assert all(c % expected.multiple == 0 for c in chunks[:-1])
         assert min(chunks) >= max(expected.margin, expected.min_size)
-    assert out.chunks == seen["chunks"]
+    assert out.chunks[-2:] == spatial and out.chunks[0] == (1,) * len(noisy)
     # size-dependent levels are pinned to the whole image's on the copy run on chunks
     block_estimator = seen["func"].estimator
     if isinstance(est, WaveletDenoiser):
@@ -546,3 +555,75 @@ def test_grid_search_through_the_joblib_dask_backend(client, data):
                                    local.cv_results_["mean_test_score"], rtol=1e-6)
         assert remote.best_params_ == local.best_params_
         np.testing.assert_allclose(remote.transform(X), local.transform(X), atol=1e-6)
+
+
+# ---------------------------------------------------- decisions once per image, not per chunk
+def _decided_cases():
+    from sklearn_denoise import available_models
+    from sklearn_denoise.noise import correlated_gaussian
+
+    clean = load_sample_images()[0][:256, :256] / 255
+    rgb = load_sample_images(color=True)[0][:256, :256] / 255
+    white = gaussian(clean, SIGMA, random_state=0).astype(np.float32)
+    counts = np.rint(poisson_gaussian(50 * clean, gain=1, read_sigma=2, black_level=100,
+                                      random_state=0)).astype(np.uint16)
+    cases = [
+        ("wavelet", WaveletDenoiser(), white, 1e-6),
+        ("wavelet-ycbcr", WaveletDenoiser(convert2ycbcr=True),
+         gaussian(rgb, SIGMA, random_state=0).astype(np.float32), 1e-5),
+        ("wavelet-counts", WaveletDenoiser(), counts, 0),
+        ("nlm", NLMeansDenoiser(), white, 1e-6),
+        ("nlm-counts", NLMeansDenoiser(), counts, 0),
+    ]
+    if "gray" in available_models():
+        # the shipped weights' measured 64-pixel radius: about 1e-3 (see default_depth)
+        cases += [
+            ("cnn", CNNDenoiser.pretrained("gray"), white, 1e-3),
+            ("cnn-correlated", CNNDenoiser.pretrained("gray"),
+             correlated_gaussian(clean, 20 / 255, random_state=0).astype(np.float32), 1e-3),
+            ("cnn-counts", CNNDenoiser.pretrained("gray"), counts, 1e-3),
+            ("cnn-color", CNNDenoiser.pretrained("color"),
+             gaussian(rgb, SIGMA, random_state=0).astype(np.float32), 1e-3),
+        ]
+    return cases
+
+
+@pytest.mark.parametrize("name, estimator, image, tolerance", _decided_cases(),
+                         ids=[case[0] for case in _decided_cases()])
+def test_chunks_share_the_whole_images_decisions(name, estimator, image, tolerance,
+                                                  synchronous):
+    """Issue #28: each chunk used to estimate its own noise level (blind wavelet 0.126 off
+    on [0, 1], the CNN 0.015); the normalisation, noise level or model, wavelet thresholds
+    and expert routing are now decided once per image, as transform decides them."""
+    est = clone(estimator).fit(image[np.newaxis]) if not hasattr(estimator, "net_") \
+        else estimator
+    expected = est.transform(image[np.newaxis])[0]
+    decision = est.for_image(image).decision_
+    if name == "cnn-correlated":
+        assert decision.correlated == (True,)
+    if name.endswith("counts"):
+        assert decision.describe(image.dtype).startswith("poisson-gaussian noise")
+    chunks = (96, 80) + image.shape[2:]
+    out = denoise_dask(da.from_array(image, chunks=chunks), est).compute()
+    scale = 65535 if image.dtype == np.uint16 else 1
+    diff = np.abs(out.astype(np.float64) - expected.astype(np.float64)).max() / scale
+    assert diff <= tolerance, diff
+    # a stack: one decision per image
+    stack = np.stack([image, image[::-1]])
+    expected = est.transform(stack)
+    out = denoise_dask(da.from_array(stack, chunks=(1, *chunks)), est).compute()
+    diff = np.abs(out.astype(np.float64) - expected.astype(np.float64)).max() / scale
+    assert diff <= tolerance, diff
+
+
+def test_for_image_gives_transforms_own_result():
+    image = gaussian(load_sample_images()[1][:96, :96] / 255, SIGMA, random_state=1)
+    for est in (WaveletDenoiser(cycle_spins=1), NLMeansDenoiser(), TVDenoiser(),
+                BilateralDenoiser()):
+        est.fit(image[np.newaxis])
+        pinned = est.for_image(image)
+        np.testing.assert_array_equal(pinned.transform(image[np.newaxis]),
+                                      est.transform(image[np.newaxis]))
+        assert pinned.decision_.noise_source == "estimated"
+        with pytest.raises(ValueError, match="for_image takes one image"):
+            est.for_image(np.stack([image, image]))
