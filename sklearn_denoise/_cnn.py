@@ -40,6 +40,7 @@ from ._sensor import (
     noise_level_map,
     resolve_noise,
 )
+from ._threads import resolve_threads, torch_threads
 from ._tiling import make_contract, measured_radius
 from ._training import (
     FixedPatches,
@@ -62,7 +63,7 @@ from ._weights import DENOISER_ARCHITECTURES, load_expert, resolve_weights, save
 from .noise import Degradation
 
 _INFERENCE_PARAMS = ("sigma", "noise_model", "normalize", "self_ensemble", "tile_size",
-                     "tile_overlap")
+                     "tile_overlap", "n_threads")
 #: ``lr`` of the denoisers that :meth:`CNNDenoiser.load` and :meth:`CNNDenoiser.pretrained`
 #: return: fine-tuning at the from-scratch default of 1e-3 undoes the shipped training.
 FINE_TUNING_LR = 1e-4
@@ -247,6 +248,16 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         (see "Self-ensemble" in the benchmarks).
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Torch device; "auto" picks CUDA when available.
+    n_threads : int, default=None
+        CPU threads torch uses in ``fit``, ``partial_fit``, ``transform`` and
+        ``for_image``, set for the call and restored afterwards (torch's process-wide
+        setting is left as the caller had it). None: the cores other processes leave
+        idle, measured at each call, between 1 and torch's own setting, which honours
+        ``OMP_NUM_THREADS``, :func:`threadpoolctl.threadpool_limits` and joblib's workers
+        (so ``GridSearchCV(n_jobs=2)`` does not oversubscribe the cores): a network's
+        threads wait for each other at every layer, and on 2 cores with one busy the
+        blind call on a 256x256 image takes about 6 times longer with 2 threads than
+        with 1. Results do not depend on it. ``sklearn-denoise --threads`` sets it.
     image_shape : tuple of int, default=None
         Shape of each image when ``X`` is 2-D ``(n, n_features)`` flattened images. If
         None, a 2-D ``X`` with both sides at least 32 is one image.
@@ -329,6 +340,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         tile_overlap=None,
         self_ensemble=1,
         device="cpu",
+        n_threads=None,
         image_shape=None,
         random_state=None,
         verbose=0,
@@ -359,6 +371,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self.tile_overlap = tile_overlap
         self.self_ensemble = self_ensemble
         self.device = device
+        self.n_threads = n_threads
         self.image_shape = image_shape
         self.random_state = random_state
         self.verbose = verbose
@@ -391,6 +404,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         "tile_overlap": Int(0, allow_none=True),
         "self_ensemble": SelfEnsemble(),
         "device": Options("cpu", "cuda", "auto"),
+        "n_threads": Int(1, allow_none=True),
         "image_shape": Anything,
         "random_state": Anything,
         "verbose": Int(0),
@@ -668,9 +682,11 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             Fitted denoiser.
         """
         self._check_params()
-        images, targets, _, mode, scales = self._prepare_training(X, y, reset=True)
-        self._initialize(self.n_channels_in_, mode)
-        self._train(images, targets, mode, scales, epochs=self.max_epochs, seed=self._seed)
+        with torch_threads(resolve_threads(self.n_threads)):
+            images, targets, _, mode, scales = self._prepare_training(X, y, reset=True)
+            self._initialize(self.n_channels_in_, mode)
+            self._train(images, targets, mode, scales, epochs=self.max_epochs,
+                        seed=self._seed)
         return self
 
     def partial_fit(self, X, y=None, *, epochs=1):
@@ -699,12 +715,13 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self._check_params()
         epochs = check_int(epochs, "epochs", minimum=1)
         first = not hasattr(self, "net_")
-        images, targets, _, mode, scales = self._prepare_training(X, y, reset=first)
-        if first:
-            self._initialize(self.n_channels_in_, mode)
-        self.n_partial_fit_calls_ += 1
-        self._train(images, targets, mode, scales, epochs=epochs,
-                    seed=self._seed + 7919 * self.n_partial_fit_calls_)
+        with torch_threads(resolve_threads(self.n_threads)):
+            images, targets, _, mode, scales = self._prepare_training(X, y, reset=first)
+            if first:
+                self._initialize(self.n_channels_in_, mode)
+            self.n_partial_fit_calls_ += 1
+            self._train(images, targets, mode, scales, epochs=epochs,
+                        seed=self._seed + 7919 * self.n_partial_fit_calls_)
         return self
 
     # ------------------------------------------------------------------ inference
@@ -725,7 +742,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         # only what inference reads, in case set_params changed it after fit
         validate_params(self, _INFERENCE_PARAMS)
         images, layout = validate_images(self, X, reset=False)
-        out = self._denoise(images, layout)
+        with torch_threads(resolve_threads(self.n_threads)):
+            out = self._denoise(images, layout)
         return restore_layout(out, layout)
 
     def _denoise(self, images, layout):
@@ -771,7 +789,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self, "net_")
         validate_params(self, _INFERENCE_PARAMS)
         images, layout = _one_image(self, X)
-        return pin_decision(self, self._decide(images[0], layout))
+        with torch_threads(resolve_threads(self.n_threads)):
+            return pin_decision(self, self._decide(images[0], layout))
 
     def _denoise_image(self, image, layout, data_scale):
         """Denoise one (H, W, C) float image: decide (normalisation, colour space, noise,

@@ -49,8 +49,6 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 128 + signal.SIGTERM
 MIN_TRAIN_SIZE = 8
-# most threads --threads takes by default (when that many cores are idle)
-DEFAULT_MAX_THREADS = 2
 
 
 class CLIError(Exception):
@@ -383,38 +381,13 @@ def _add_max_pixels(parser):
                         f"{MAX_PIXELS:,})")
 
 
-def _default_threads():
-    """$OMP_NUM_THREADS when set, else the cores other processes leave idle, 1 to 2.
-
-    Idle cores are the cores this process may use minus the 1-minute load average. On a
-    busy machine one thread is much faster than several: a network's threads wait for
-    each other at every layer, so one that is not scheduled stalls the others (measured:
-    3 to 4 times slower with 2 threads than with 1 on 2 cores shared with other jobs).
-    """
-    try:
-        threads = int(os.environ.get("OMP_NUM_THREADS", ""))
-    except ValueError:
-        threads = 0
-    if threads >= 1:
-        return threads
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    try:
-        idle = int(cores - os.getloadavg()[0])
-    except (AttributeError, OSError):  # no load average on this platform
-        idle = cores
-    return max(1, min(DEFAULT_MAX_THREADS, cores, idle))
-
-
 def _add_compute_options(parser):
     parser.add_argument(
         "--threads", type=_positive_int, default=None, metavar="N",
-        help="CPU threads of the neural network (PyTorch) (default: $OMP_NUM_THREADS if "
-        "set, else the idle cores (cores minus the load average), between 1 and "
-        f"{DEFAULT_MAX_THREADS}: one thread per core, PyTorch's own default, is several "
-        "times slower when other processes use the cores too)")
+        help="CPU threads of the neural network (PyTorch), the estimator's n_threads "
+        "(default: the cores other processes leave idle, measured at each call, at most "
+        "$OMP_NUM_THREADS or PyTorch's own setting: one thread per core is several times "
+        "slower when other processes use the cores too)")
     parser.add_argument(
         "--device", choices=("cpu", "cuda", "auto"), default="auto",
         help="where the neural network runs (default: %(default)s: CUDA when available, "
@@ -422,14 +395,12 @@ def _add_compute_options(parser):
 
 
 def _setup_torch(args):
-    """Apply --threads and check --device (exit 2 if CUDA is asked for but missing);
-    returns what the network runs on, e.g. "cpu, 2 threads"."""
-    import torch
-
+    """Check --device (exit 2 if CUDA is asked for but missing); returns what the network
+    runs on, e.g. "cpu, 2 threads" (--threads goes to the estimators' n_threads)."""
     from ._inference import torch_device
+    from ._threads import resolve_threads
 
-    threads = args.threads or _default_threads()
-    torch.set_num_threads(threads)
+    threads = resolve_threads(args.threads)  # what a call gets now; the rule is per call
     try:
         device = torch_device(args.device)
     except ValueError as exc:
@@ -686,9 +657,11 @@ class _Denoisers:
     """Builds the estimator of a method for each file (models are loaded once): the
     library's own estimator with the options as its parameters."""
 
-    def __init__(self, method, model, settings, device="cpu", self_ensemble=1):
+    def __init__(self, method, model, settings, device="cpu", self_ensemble=1, *,
+                 n_threads=None):
         from ._methods import get_method
 
+        self.n_threads = n_threads
         self.method = method
         self.spec = get_method(method)
         self.model = model
@@ -753,7 +726,8 @@ class _Denoisers:
             from ._cnn import load_cnn
 
             self._cnn[n_channels] = load_cnn(self.model, n_channels, device=self.device,
-                                             self_ensemble=self.self_ensemble)
+                                             self_ensemble=self.self_ensemble,
+                                             n_threads=self.n_threads)
         return self._cnn[n_channels]
 
     def for_file(self, plane, name):
@@ -883,7 +857,8 @@ def _cmd_denoise(args):
     method = args.method
     if args.method == "cnn":
         method += f" ({_setup_torch(args)})"
-    denoisers = _Denoisers(args.method, args.model, settings, args.device, args.self_ensemble)
+    denoisers = _Denoisers(args.method, args.model, settings, args.device, args.self_ensemble,
+                           n_threads=args.threads)
     _prepare_output_folder(outdir)
 
     failed = len(missing)
@@ -989,7 +964,8 @@ def _cmd_compare(args):
             raise CLIError("--methods is empty")
     try:
         methods = cmp.default_methods(model=args.model, include=include,
-                                      cnn_params={"device": args.device})
+                                      cnn_params={"device": args.device,
+                                                  "n_threads": args.threads})
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     if args.model is not None and "cnn" in methods.skipped:
@@ -1146,7 +1122,7 @@ def _new_estimator(args, mode, n_channels):
         patches_per_image=args.patches_per_image, batch_size=args.batch_size, lr=args.lr,
         loss=args.loss, max_epochs=args.epochs, validation_fraction=args.validation_fraction,
         init_weights=args.init, random_state=args.seed, verbose=0 if args.quiet else 1,
-        device=args.device,
+        device=args.device, n_threads=args.threads,
     )
     if mode == "synthetic":
         low, high = args.sigma if args.sigma is not None else (0.0, 55.0)
@@ -1191,7 +1167,8 @@ def _cmd_train(args):
 
     if ckpt is not None and ckpt.exists():
         est = _load_checkpoint(ckpt, verbose=0 if args.quiet else 1, device=args.device,
-                               lr=args.lr, max_epochs=args.epochs, loss=args.loss)
+                               lr=args.lr, max_epochs=args.epochs, loss=args.loss,
+                               n_threads=args.threads)
         if est.training_mode_ != mode:
             raise CLIError(f"the checkpoint {ckpt} was trained in {est.training_mode_} mode, "
                            f"these data are for {mode} training; use another --checkpoint")

@@ -47,13 +47,10 @@ then depends on what the method does inside its window:
   package's own denoisers handle sensor noise themselves (``noise_model="auto"``).
 """
 
-import sys
-import threading
-from contextlib import contextmanager
-
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ._threads import torch_threads as _torch_threads
 from ._tiling import (
     UnknownContractError,
     contract_of,
@@ -129,38 +126,6 @@ def default_depth(estimator, image_shape=None):
         return contract_of(estimator, shape).margin
     except UnknownContractError as exc:
         raise _no_depth_error(estimator, exc) from exc
-
-
-# Each block limits torch's intra-op threads while it runs; the thread count seen when the
-# first concurrent block started is restored when the last one finishes, so blocks run by a
-# threaded scheduler do not undo each other's setting.
-_THREADS_LOCK = threading.Lock()
-_THREADS_STATE = {"active": 0, "previous": None}
-
-
-@contextmanager
-def _torch_threads(n_threads):
-    torch = sys.modules.get("torch")
-    if n_threads is None or torch is None:
-        yield
-        return
-    with _THREADS_LOCK:
-        if _THREADS_STATE["active"] == 0:
-            _THREADS_STATE["previous"] = torch.get_num_threads()
-        _THREADS_STATE["active"] += 1
-    # with torch's OpenMP backend the setting belongs to the calling thread, so every
-    # block sets it in its own thread; only the restore is shared
-    if torch.get_num_threads() != n_threads:
-        torch.set_num_threads(n_threads)
-    try:
-        yield
-    finally:
-        with _THREADS_LOCK:
-            _THREADS_STATE["active"] -= 1
-            if _THREADS_STATE["active"] == 0 and torch.get_num_threads() != (
-                _THREADS_STATE["previous"]
-            ):
-                torch.set_num_threads(_THREADS_STATE["previous"])
 
 
 class _BlockDenoiser:

@@ -408,19 +408,21 @@ def test_threads_and_device_of_the_network(noisy_folder, tmp_path):
     proc = run(*tiny, "--threads", 1, "--device", "cpu")
     assert proc.returncode == 0, proc.stderr
     assert "The CNN ran on cpu, 1 thread." in proc.stdout
-    # default: $OMP_NUM_THREADS if set, else the idle cores, at most 2 (not one per core)
+    # default: the idle cores, at most $OMP_NUM_THREADS (torch's own setting)
     proc = run(*tiny, env={"OMP_NUM_THREADS": "1"})
     assert "The CNN ran on cpu, 1 thread." in proc.stdout
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
         os.cpu_count()
     script = textwrap.dedent("""
-        import os, sys
+        import sys
+        from sklearn_denoise import _threads
         from sklearn_denoise.cli import main
-        os.getloadavg = lambda: (float(sys.argv[1]), 0.0, 0.0)  # other processes' load
+        load = float(sys.argv[1])  # cores other processes keep busy
+        _threads._OTHER_LOAD.busy_cores = lambda: load
         main(sys.argv[2:])
     """)
     environ = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    for load, threads in ((0.0, min(2, cores)), (cores + 3.0, 1)):
+    for load, threads in ((0.0, min(torch.get_num_threads(), cores)), (cores + 3.0, 1)):
         proc = subprocess.run([sys.executable, "-c", script, str(load), *map(str, tiny)],
                               capture_output=True, text=True, timeout=600, env=environ)
         assert proc.returncode == 0, proc.stderr
