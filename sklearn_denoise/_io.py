@@ -790,7 +790,7 @@ def _write_tiff(fh, image, tiff=None):
         writer.write(image, **kwargs)
 
 
-def write_image_planes(path, planes, like):
+def write_image_planes(path, planes, like, *, overwrite=True):
     """Write an image file plane by plane, atomically, with the layout of an open file.
 
     For a TIFF stack, the planes are written as they come (one plane in memory at a
@@ -809,6 +809,10 @@ def write_image_planes(path, planes, like):
         ``like.n_planes`` arrays of shape ``like.plane_shape`` and dtype ``like.dtype``.
     like : ImageFile
         The file whose layout and metadata to write (see :func:`open_image`).
+    overwrite : bool, default=True
+        Replace an existing ``path``. False raises FileExistsError if ``path`` exists
+        before the first plane is produced, or when the file is put in place (a hard link:
+        a file another process wrote there meanwhile is not replaced either).
 
     Returns
     -------
@@ -819,20 +823,27 @@ def write_image_planes(path, planes, like):
     ImageWriteError
         If a plane has the wrong shape or dtype, there are too few or too many planes,
         or the file cannot be written.
+    FileExistsError
+        If ``overwrite=False`` and ``path`` exists.
     """
     path = Path(path)
     planes = iter(planes)
+    if not overwrite and os.path.lexists(path):
+        raise FileExistsError(errno.EEXIST, f"{path} already exists and is not replaced",
+                              str(path))
     if not like.is_stack:
         image = next(planes, None)
         if image is None or next(planes, None) is not None:
             raise ImageWriteError(f"Cannot write {path}: expected exactly one image.")
-        return write_image(path, image, metadata=like.metadata)
+        return write_image(path, image, metadata=like.metadata, overwrite=overwrite)
     if _kind(path) != "tiff":
         raise ImageWriteError(f"Cannot write {path}: a stack of planes can only be written "
                               "as TIFF (.tif, .tiff).")
     try:
-        with atomic_open(path, "xb", fsync=True) as fh:
+        with atomic_open(path, "xb", fsync=True, replace=overwrite) as fh:
             _write_tiff_stack(fh, _checked_planes(planes, like, path), like)
+    except FileExistsError:
+        raise
     except OSError as exc:
         error = ImageWriteError(f"Cannot write {path}: {exc.strerror or exc}")
         error.errno = exc.errno

@@ -11,9 +11,9 @@ The same safeguards as ``sklearn-denoise denoise``:
 - the image size is read from the file's header and an image of more than ``max_pixels``
   pixels (default :data:`MAX_PIXELS`, 2**27) is refused before anything is decoded (a
   small file can declare a huge image: a decompression bomb);
-- files are written atomically, through a hidden temporary file ``.NAME.<hex>.tmp`` in
-  the destination folder that replaces ``NAME`` only once complete, so an interrupted
-  write never leaves a half-written image;
+- files are written atomically, through a hidden temporary file
+  ``.NAME.<host>-<pid>.<hex>.tmp`` in the destination folder that replaces ``NAME`` only
+  once complete, so an interrupted write never leaves a half-written image;
 - an existing file, an input among others, is never replaced unless
   ``overwrite=True``;
 - errors name the file and the reason: :class:`ImageFileError` (a ValueError) for a file
