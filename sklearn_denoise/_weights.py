@@ -111,9 +111,11 @@ _OPTIMIZER_STATE_KEYS = {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
 _TRAINING_MODES = ("supervised", "synthetic", "self_supervised")
 _MAX_EPOCHS_RECORDED = 10**7
 
-#: Bounds of the estimator parameters a checkpoint may set (beyond the estimator's own
-#: checks): a crafted checkpoint cannot ask for gigantic batches or patches.
-CHECKPOINT_PARAM_LIMITS = {
+#: Bounds of CNNDenoiser's integer parameters, inclusive: its constraints table checks
+#: them in ``fit`` (before anything is allocated), and a checkpoint's stored parameters
+#: are checked against them before an estimator is built: no gigantic networks, batches,
+#: patches or epochs.
+PARAM_LIMITS = {
     "depth": (1, 64),
     "width": CONFIG_LIMITS["width"],
     "blocks": CONFIG_LIMITS["blocks"],
@@ -749,7 +751,7 @@ def _check_int_entry(value, name, low, high, source):
 def _check_params(params, source):
     """JSON estimator parameters: bounded integers, and tuples where the estimator expects
     them (the other checks are the estimator's own)."""
-    for name, (low, high) in CHECKPOINT_PARAM_LIMITS.items():
+    for name, (low, high) in PARAM_LIMITS.items():
         if params.get(name) is not None:
             _check_int_entry(params[name], f"parameter {name}", low, high, source)
     for name in ("train_sigma", "image_shape"):

@@ -600,6 +600,35 @@ def test_train_then_denoise_with_the_model_round_trip(train_folders, tmp_path, c
     np.testing.assert_array_equal(den.transform(noisy[None])[0], result)
 
 
+@pytest.mark.parametrize(("lr", "message"), [
+    ("1e30", r"lr must be in (0, 10.0], got 1e+30"),  # was: exit 0 and a NaN model saved
+    ("10", "training failed: Training diverged: the loss of a training batch became"),
+])
+def test_train_never_saves_a_diverged_model(train_folders, tmp_path, capsys, lr, message):
+    cdir, _, _ = train_folders
+    model = tmp_path / "model.pt"
+    code = main(["train", "--clean", str(cdir), "--out", str(model), "--epochs", "4",
+                 "--sigma", "25", "--lr", lr, "-q", *TINY])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not model.exists()
+
+
+def test_denoise_refuses_a_model_whose_output_is_not_finite(noisy_folder, tmp_path, capsys):
+    # issue 29: such a model's NaN output was written as an all-zero PNG, exit code 0
+    from sklearn_denoise._modules import build_module
+
+    base = build_module("unet", 1, 2, 4, 1, False).state_dict()
+    model = _tiny_weights(tmp_path / "nan.pt",
+                          state={k: torch.full_like(v, 1e7) for k, v in base.items()})
+    out = tmp_path / "out"
+    code = main(["denoise", str(noisy_folder / "gray8.png"), "-o", str(out), "--model",
+                 str(model), "-q"])
+    assert code == 2
+    assert "returns NaN or infinite values" in capsys.readouterr().err
+    assert not out.exists() or list(out.iterdir()) == []
+
+
 def _read_pty(master):
     chunks = []
     while True:
