@@ -134,6 +134,17 @@ class _SafeRangeFilter(_ImageFilter):
         return _scale_back(out, exponent) if exponent else out
 
 
+# Bounds of the window parameters: scikit-image allocates tables and padded copies of their
+# size (bins: the intensity weights, 8 bytes each; the window: its spatial weights and the
+# padding; NL-means: the image padded by patch_size // 2 + patch_distance on each side) and
+# works per pixel in proportion to the window's area. Far beyond any useful setting, and
+# far below the gigabytes to exabytes that unbounded values asked for.
+MAX_BILATERAL_BINS = 1_000_000
+MAX_BILATERAL_WINDOW = 301
+MAX_SIGMA_SPATIAL = 50.0  # the default window of sigma_spatial=50 is 301 pixels
+MAX_NLM_PATCH_SIZE = 64
+MAX_NLM_PATCH_DISTANCE = 64
+
 # Total variation has no finite receptive field, but the influence of a pixel decays fast:
 # run to convergence (eps=1e-6) with 32 pixels of overlap, the chunked result differs from
 # the in-memory one by 1e-4 RMS on noisy (sigma 0.1) sample images. With the default eps
@@ -260,9 +271,9 @@ class NLMeansDenoiser(_SafeRangeFilter):
     Parameters
     ----------
     patch_size : int, default=5
-        Side of the patches compared, in pixels.
+        Side of the patches compared, in pixels (1 to 64).
     patch_distance : int, default=6
-        Maximal distance in pixels of the patches searched for.
+        Maximal distance in pixels of the patches searched for (1 to 64).
     h : float, default=None
         Cut-off distance (on the [0, 1] intensity scale): the greater, the more
         permissive the averaging of patches. None means ``0.8 * sigma`` with the given or
@@ -337,8 +348,8 @@ class NLMeansDenoiser(_SafeRangeFilter):
         self.n_jobs = n_jobs
 
     _parameter_constraints = {
-        "patch_size": Int(1),
-        "patch_distance": Int(1),
+        "patch_size": Int(1, maximum=MAX_NLM_PATCH_SIZE),
+        "patch_distance": Int(1, maximum=MAX_NLM_PATCH_DISTANCE),
         "h": Float(0, low_inclusive=False, allow_none=True),
         "sigma": Sigma(),
         "fast_mode": Bool(),
@@ -406,15 +417,20 @@ class BilateralDenoiser(_SafeRangeFilter):
         scale: larger values average pixels of more different intensities. None uses the
         standard deviation of each image.
     sigma_spatial : float, default=1.0
-        Standard deviation of the spatial distance, in pixels.
+        Standard deviation of the spatial distance, in pixels, at most 50.
     win_size : int, default=None
-        Window size; None means ``max(5, 2 * ceil(3 * sigma_spatial) + 1)``.
+        Window size, at most 301; None means ``max(5, 2 * ceil(3 * sigma_spatial) + 1)``.
     bins : int, default=10000
-        Number of discrete values of the intensity weights.
-    mode : {"constant", "edge", "symmetric", "reflect", "wrap"}, default="constant"
-        How pixels outside the image are filled (see :func:`numpy.pad`).
+        Number of discrete values of the intensity weights, at most 1,000,000.
+    mode : {"reflect", "constant", "edge", "symmetric", "wrap"}, default="reflect"
+        How pixels outside the image are filled (see :func:`numpy.pad`). Not
+        scikit-image's "constant": a fill value pulls the borders towards it, and on
+        images not much larger than the window (2x2) it makes most of each window.
     cval : float, default=0.0
-        Fill value with ``mode="constant"``.
+        Fill value with ``mode="constant"``, on the images' intensity scale; clipped to
+        each image's range (scikit-image tabulates the intensity weights over that range,
+        so a value beyond it would weigh as much as the range's end and leak into the
+        output).
     normalize : {"auto", "percentile", "none"} or bool, default="auto"
         Map each image onto [0, 1] by its 0.1 % and 99.9 % percentiles before denoising
         and back afterwards; noise levels given on the image's scale are divided by the
@@ -461,7 +477,7 @@ class BilateralDenoiser(_SafeRangeFilter):
         sigma_spatial=1.0,
         win_size=None,
         bins=10000,
-        mode="constant",
+        mode="reflect",
         cval=0.0,
         normalize="auto",
         image_shape=None,
@@ -479,9 +495,9 @@ class BilateralDenoiser(_SafeRangeFilter):
 
     _parameter_constraints = {
         "sigma_color": Float(0, low_inclusive=False, allow_none=True),
-        "sigma_spatial": Float(0, low_inclusive=False),
-        "win_size": Int(1, allow_none=True),
-        "bins": Int(1),
+        "sigma_spatial": Float(0, MAX_SIGMA_SPATIAL, low_inclusive=False),
+        "win_size": Int(1, allow_none=True, maximum=MAX_BILATERAL_WINDOW),
+        "bins": Int(1, maximum=MAX_BILATERAL_BINS),
         "mode": Options(*_MODES),
         "cval": Float(),
         "normalize": Normalize(),
@@ -495,6 +511,15 @@ class BilateralDenoiser(_SafeRangeFilter):
         if self.win_size is not None:
             return self.win_size
         return max(5, 2 * math.ceil(3 * self.sigma_spatial) + 1)
+
+    def _cval(self, image):
+        """``cval`` as scikit-image needs it: clipped to the image's range (its weight
+        table ends there), and on the scale of the image it filters, which it shifts to
+        start at 0 when the image has negative values (without shifting ``cval``)."""
+        if self.mode != "constant" or image.size == 0:
+            return self.cval
+        low, high = float(image.min()), float(image.max())
+        return float(np.clip(self.cval, low, high)) - min(low, 0.0)
 
     def spatial_contract(self):
         """What tiles of an image, or dask chunks, must give the bilateral filter.
@@ -528,7 +553,7 @@ class BilateralDenoiser(_SafeRangeFilter):
             "sigma_spatial": self.sigma_spatial,
             "bins": self.bins,
             "mode": self.mode,
-            "cval": self.cval,
+            "cval": self._cval(image),
         }
         if layout.is_signal:
             # Stack copies of the signal so the middle row's window holds only copies: its
