@@ -685,7 +685,8 @@ def write_image(path, image, *, quality=95, metadata=None, overwrite=True):
     FileExistsError
         If ``overwrite=False`` and ``path`` exists.
     TypeError, ValueError
-        If ``quality`` or ``metadata`` is invalid.
+        If ``quality`` or ``metadata`` is invalid, or a float image holds NaN or infinite
+        values (which :func:`read_image` refuses: the file could not be read back).
     """
     path = Path(path)
     kind = _supported_kind(path, ImageFormatError, f"Cannot write {path}: ")
@@ -711,6 +712,7 @@ def write_image(path, image, *, quality=95, metadata=None, overwrite=True):
             f"Cannot write {path}: JPEG stores 8-bit gray or RGB images only, got "
             f"{image.dtype} with shape {image.shape} (use PNG or TIFF)."
         )
+    _check_finite_pixels(image, path)
     _check_quality(quality)
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(f"metadata must be a dict (from read_image(path, metadata=True)) or "
@@ -733,6 +735,15 @@ def write_image(path, image, *, quality=95, metadata=None, overwrite=True):
         error.errno = exc.errno
         raise error from exc
     return path
+
+
+def _check_finite_pixels(image, path, what="the image"):
+    """Float pixels must be finite: :func:`read_image` refuses NaN and infinities, so a
+    file holding them could not be read back."""
+    if image.dtype.kind == "f" and not np.isfinite(image).all():
+        raise ValueError(f"Cannot write {path}: {what} contains NaN or infinite values, "
+                         "which read_image refuses; replace them first (e.g. with "
+                         "np.nan_to_num).")
 
 
 def _check_quality(quality):
@@ -864,6 +875,7 @@ def _checked_planes(planes, like, path):
                 f"Cannot write {path}: plane {count} is {plane.dtype} {plane.shape}, the "
                 f"stack's planes are {like.dtype} {tuple(like.plane_shape)}."
             )
+        _check_finite_pixels(plane, path, f"plane {count}")
         yield plane
     if count != like.n_planes:
         raise ImageWriteError(f"Cannot write {path}: {count} planes for a stack of "

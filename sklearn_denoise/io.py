@@ -146,8 +146,9 @@ def write_image(path, image, *, overwrite=False, quality=95, metadata=None):
     ------
     ValueError
         If the extension is not supported, the shape is not that of one image, or the
-        format cannot store this image (a float PNG, a 16-bit or RGBA JPEG), or
-        ``quality`` is out of range.
+        format cannot store this image (a float PNG, a 16-bit or RGBA JPEG), a float
+        image holds NaN or infinite values (which :func:`read_image` refuses, so the file
+        could not be read back), or ``quality`` is out of range.
     TypeError
         If the dtype is not one of those above (int32, bool, ...), or ``quality`` or
         ``metadata`` has the wrong type.
