@@ -88,9 +88,13 @@ def check_int(value, name, minimum=None, allow_none=False, maximum=None):
         return None
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise TypeError(f"{name} must be an int, got {value!r}.")
-    if minimum is not None and value < minimum:
+    low = minimum is not None and value < minimum
+    high = maximum is not None and value > maximum
+    if (low or high) and minimum is not None and maximum is not None:
+        raise ValueError(f"{name} must be in [{minimum}, {maximum}], got {value}.")
+    if low:
         raise ValueError(f"{name} must be >= {minimum}, got {value}.")
-    if maximum is not None and value > maximum:
+    if high:
         raise ValueError(f"{name} must be <= {maximum}, got {value}.")
     return int(value)
 

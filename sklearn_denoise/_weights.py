@@ -527,8 +527,8 @@ def _archive_records(data, source, what):
     try:
         infos = zipfile.ZipFile(io.BytesIO(data)).infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
-        raise ValueError(f"Could not read {what} {source}: it is corrupt or truncated "
-                         f"(not a valid zip archive: {exc}).") from exc
+        raise ValueError(f"Could not read {what} {source}: it is corrupt, truncated, or not "
+                         f"a sklearn-denoise file (not a valid zip archive: {exc}).") from exc
     records = {}
     for info in infos:
         records[info.filename] = info.file_size

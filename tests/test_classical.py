@@ -172,11 +172,11 @@ def test_bilateral_fill_value_is_on_the_image_scale(gray):
 @pytest.mark.parametrize(
     ("Denoiser", "params", "match"),
     [  # issue 29: each allocated gigabytes to exabytes with no word of which parameter
-        (BilateralDenoiser, {"bins": 10**9}, r"bins must be <= 1000000, got 1000000000"),
-        (BilateralDenoiser, {"win_size": 10**9}, r"win_size must be <= 301"),
+        (BilateralDenoiser, {"bins": 10**9}, r"bins must be in \[1, 1000000\], got 1000000000"),
+        (BilateralDenoiser, {"win_size": 10**9}, r"win_size must be in \[1, 301\]"),
         (BilateralDenoiser, {"sigma_spatial": 1e9}, r"sigma_spatial must be in \(0, 50.0\]"),
-        (NLMeansDenoiser, {"patch_size": 10**9}, r"patch_size must be <= 64"),
-        (NLMeansDenoiser, {"patch_distance": 10**9}, r"patch_distance must be <= 64"),
+        (NLMeansDenoiser, {"patch_size": 10**9}, r"patch_size must be in \[1, 64\]"),
+        (NLMeansDenoiser, {"patch_distance": 10**9}, r"patch_distance must be in \[1, 64\]"),
     ],
 )
 def test_window_parameters_are_bounded(gray, Denoiser, params, match):

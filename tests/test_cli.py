@@ -1229,10 +1229,10 @@ BAD_INPUTS = {
                           "at least 8x8 pixels; too small in --clean: {root}/tiny/t.png (1x1)"),
     "train-width-too-large": (
         "train --clean {root}/imgs --out {root}/m.pt --width 1024", 2,
-        "the network options: width must be in [1, 512], got 1024"),
+        "width must be in [1, 512], got 1024"),
     "train-depth-too-large": (
         "train --clean {root}/imgs --out {root}/m.pt --architecture dncnn --depth 65", 2,
-        "depth of dncnn must be in [2, 64], got 65"),
+        "depth must be in [1, 64], got 65"),
     "train-init-crafted": ("train --clean {root}/imgs --init {root}/blocks.pt --out "
                            "{root}/m.pt", 2, "cannot load --init"),
     "train-pickle-checkpoint": (
