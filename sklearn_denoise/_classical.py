@@ -141,6 +141,17 @@ class _SafeRangeFilter(_ImageFilter):
         return _scale_back(out, exponent) if exponent else out
 
 
+# Bounds of the window parameters: scikit-image allocates tables and padded copies of their
+# size (bins: the intensity weights, 8 bytes each; the window: its spatial weights and the
+# padding; NL-means: the image padded by patch_size // 2 + patch_distance on each side) and
+# works per pixel in proportion to the window's area. Far beyond any useful setting, and
+# far below the gigabytes to exabytes that unbounded values asked for.
+MAX_BILATERAL_BINS = 1_000_000
+MAX_BILATERAL_WINDOW = 301
+MAX_SIGMA_SPATIAL = 50.0  # the default window of sigma_spatial=50 is 301 pixels
+MAX_NLM_PATCH_SIZE = 64
+MAX_NLM_PATCH_DISTANCE = 64
+
 # Total variation has no finite receptive field, but the influence of a pixel decays fast:
 # run to convergence (eps=1e-6) with 32 pixels of overlap, the chunked result differs from
 # the in-memory one by 1e-4 RMS on noisy (sigma 0.1) sample images. With the default eps
@@ -299,9 +310,9 @@ class NLMeansDenoiser(_SafeRangeFilter):
     Parameters
     ----------
     patch_size : int, default=5
-        Side of the patches compared, in pixels.
+        Side of the patches compared, in pixels (1 to 64).
     patch_distance : int, default=6
-        Maximal distance in pixels of the patches searched for.
+        Maximal distance in pixels of the patches searched for (1 to 64).
     h : float, default=None
         Cut-off distance (on the [0, 1] intensity scale): the greater, the more
         permissive the averaging of patches. None means ``0.8 * sigma`` with the given or
@@ -394,8 +405,8 @@ class NLMeansDenoiser(_SafeRangeFilter):
         self.n_jobs = n_jobs
 
     _parameter_constraints = {
-        "patch_size": Int(1),
-        "patch_distance": Int(1),
+        "patch_size": Int(1, maximum=MAX_NLM_PATCH_SIZE),
+        "patch_distance": Int(1, maximum=MAX_NLM_PATCH_DISTANCE),
         "h": Float(0, low_inclusive=False, allow_none=True),
         "sigma": Sigma(),
         "noise_model": NoiseModelOption(),
@@ -482,15 +493,20 @@ class BilateralDenoiser(_SafeRangeFilter):
         ``X`` (raw counts for integer images). Colour images and 1-D signals use the
         Gaussian model.
     sigma_spatial : float, default=1.5
-        Standard deviation of the spatial distance, in pixels.
+        Standard deviation of the spatial distance, in pixels, at most 50.
     win_size : int, default=None
-        Window size; None means ``max(5, 2 * ceil(3 * sigma_spatial) + 1)``.
+        Window size, at most 301; None means ``max(5, 2 * ceil(3 * sigma_spatial) + 1)``.
     bins : int, default=10000
-        Number of discrete values of the intensity weights.
-    mode : {"constant", "edge", "symmetric", "reflect", "wrap"}, default="constant"
-        How pixels outside the image are filled (see :func:`numpy.pad`).
+        Number of discrete values of the intensity weights, at most 1,000,000.
+    mode : {"reflect", "constant", "edge", "symmetric", "wrap"}, default="reflect"
+        How pixels outside the image are filled (see :func:`numpy.pad`). Not
+        scikit-image's "constant": a fill value pulls the borders towards it, and on
+        images not much larger than the window (2x2) it makes most of each window.
     cval : float, default=0.0
-        Fill value with ``mode="constant"``.
+        Fill value with ``mode="constant"``, on the images' intensity scale; clipped to
+        each image's range (scikit-image tabulates the intensity weights over that range,
+        so a value beyond it would weigh as much as the range's end and leak into the
+        output).
     normalize : {"auto", "percentile", "none"} or bool, default="auto"
         Map each image onto [0, 1] by its 0.1 % and 99.9 % percentiles before denoising
         and back afterwards; noise levels given on the image's scale are divided by the
@@ -541,7 +557,7 @@ class BilateralDenoiser(_SafeRangeFilter):
         sigma_spatial=1.5,
         win_size=None,
         bins=10000,
-        mode="constant",
+        mode="reflect",
         cval=0.0,
         normalize="auto",
         image_shape=None,
@@ -563,9 +579,9 @@ class BilateralDenoiser(_SafeRangeFilter):
         "sigma_color": Float(0, low_inclusive=False, allow_none=True),
         "sigma": Sigma(),
         "noise_model": NoiseModelOption(),
-        "sigma_spatial": Float(0, low_inclusive=False),
-        "win_size": Int(1, allow_none=True),
-        "bins": Int(1),
+        "sigma_spatial": Float(0, MAX_SIGMA_SPATIAL, low_inclusive=False),
+        "win_size": Int(1, allow_none=True, maximum=MAX_BILATERAL_WINDOW),
+        "bins": Int(1, maximum=MAX_BILATERAL_BINS),
         "mode": Options(*_MODES),
         "cval": Float(),
         "normalize": Normalize(),
@@ -579,6 +595,15 @@ class BilateralDenoiser(_SafeRangeFilter):
         if self.win_size is not None:
             return self.win_size
         return max(5, 2 * math.ceil(3 * self.sigma_spatial) + 1)
+
+    def _cval(self, image):
+        """``cval`` as scikit-image needs it: clipped to the image's range (its weight
+        table ends there), and on the scale of the image it filters, which it shifts to
+        start at 0 when the image has negative values (without shifting ``cval``)."""
+        if self.mode != "constant" or image.size == 0:
+            return self.cval
+        low, high = float(image.min()), float(image.max())
+        return float(np.clip(self.cval, low, high)) - min(low, 0.0)
 
     def spatial_contract(self):
         """What tiles of an image, or dask chunks, must give the bilateral filter.
@@ -618,7 +643,7 @@ class BilateralDenoiser(_SafeRangeFilter):
             "sigma_spatial": self.sigma_spatial,
             "bins": self.bins,
             "mode": self.mode,
-            "cval": self.cval,
+            "cval": self._cval(image),
         }
         if layout.is_signal:
             # Stack copies of the signal so the middle row's window holds only copies: its
@@ -650,6 +675,19 @@ _BM3D_STAGES = ("all", "hard_thresholding")
 # 0.001 to 0.010, PSNR within 0.003 dB), and a pixel 80 px from a cut moves by < 2e-4.
 _BM3D_MARGIN = 72
 _BM3D_GRID = 9
+
+
+def _bm3d_profile(bm3d, name):
+    """The bm3d package's profile ``name``, single-threaded: its multi-threaded
+    aggregation adds in a varying order, so results differ from run to run in the last
+    bits (about 4e-7 measured); one thread makes them bit-repeatable (parallelism comes
+    from ``n_jobs`` over images instead)."""
+    classes = {"np": bm3d.BM3DProfile, "refilter": bm3d.BM3DProfileRefilter,
+               "vn": bm3d.BM3DProfileVN, "high": bm3d.BM3DProfileHigh,
+               "vn_old": bm3d.BM3DProfileVNOld, "deb": bm3d.BM3DProfileDeb}
+    profile = classes[name]()
+    profile.num_threads = 1
+    return profile
 
 
 def _import_bm3d():
@@ -725,8 +763,17 @@ class BM3DDenoiser(_SafeRangeFilter):
     -----
     Images must be larger than the profile's block size in both directions: at least
     9x9 pixels for "np", "refilter", "high" and "deb", 12x12 for "vn", 13x13 for "vn_old".
-    BM3D is slow (seconds per 256x256 image). When the noise level is 0 the image is
-    returned unchanged.
+    When the noise level is 0 the image is returned unchanged.
+
+    BM3D is slow, and its time grows with the pixel count: about 50 s per megapixel on
+    one core (a 1024x1024 gray image, profile "np", both stages: 52 s and a peak of
+    943 MiB, measured on a shared 2-core machine). A 4096x4096 image, 16 tiles of 1024
+    pixels with their 72-pixel margins (1.3 times the pixels), therefore takes about 18
+    minutes per core, more on a busy machine, in the memory of one tile (about 1 GiB).
+    The ``bm3d`` package runs single-threaded here, so results are bit-repeatable (its
+    threads add in a varying order); use ``n_jobs`` over images, or
+    :func:`sklearn_denoise.dask.denoise_dask` over chunks of one large image, for
+    several cores.
 
     Examples
     --------
@@ -848,14 +895,15 @@ class BM3DDenoiser(_SafeRangeFilter):
             bm3d.BM3DStages.ALL_STAGES if self.stage == "all"
             else bm3d.BM3DStages.HARD_THRESHOLDING
         )
+        profile = _bm3d_profile(bm3d, self.profile)
 
         def run(rows, cols):
             img = image[rows, cols].astype(np.float64)
             if img.shape[-1] == 3:
-                return self._bm3d_rgb(bm3d, img, sigma, stage)
+                return self._bm3d_rgb(bm3d, img, sigma, stage, profile)
             return np.stack(
                 [
-                    bm3d.bm3d(img[..., c], sigma, profile=self.profile, stage_arg=stage)
+                    bm3d.bm3d(img[..., c], sigma, profile=profile, stage_arg=stage)
                     for c in range(img.shape[-1])
                 ],
                 axis=-1,
@@ -864,7 +912,7 @@ class BM3DDenoiser(_SafeRangeFilter):
         out = np.empty(image.shape, dtype=image.dtype)
         return run_tiled(run, image.shape[:2], out, self.tile_size, self.spatial_contract())
 
-    def _bm3d_rgb(self, bm3d, img, sigma, stage):
+    def _bm3d_rgb(self, bm3d, img, sigma, stage, profile):
         """bm3d.bm3d_rgb with a stage choice, safe for channels that are constant."""
         opp = to_opponent(img, offset=False)
         low = opp.min(axis=(0, 1))
@@ -873,6 +921,6 @@ class BM3DDenoiser(_SafeRangeFilter):
         safe = np.where(flat, 1.0, span)
         z = (opp - low) / safe
         sigmas = opponent_noise_levels(sigma) / safe
-        den = bm3d.bm3d(z, list(sigmas), profile=self.profile, stage_arg=stage)
+        den = bm3d.bm3d(z, list(sigmas), profile=profile, stage_arg=stage)
         den = np.where(flat, z, den)
         return from_opponent(den * safe + low, offset=False)

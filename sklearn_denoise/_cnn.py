@@ -48,6 +48,7 @@ from ._training import (
     PatchDataset,
     PixelLoss,
     PlainPrintLog,
+    StopOnDivergence,
     cosine_schedule,
     split_channels,
     validation_images,
@@ -59,7 +60,15 @@ from ._validation import (
     validate_images,
 )
 from ._vst import stabilize, unstabilize
-from ._weights import DENOISER_ARCHITECTURES, load_expert, resolve_weights, save_weights
+from ._weights import (
+    CONFIG_LIMITS,
+    DENOISER_ARCHITECTURES,
+    PARAM_LIMITS,
+    check_config,
+    load_expert,
+    resolve_weights,
+    save_weights,
+)
 from .noise import Degradation
 
 _INFERENCE_PARAMS = ("sigma", "noise_model", "normalize", "self_ensemble", "tile_size",
@@ -71,6 +80,9 @@ _DEFAULTS = {
     "unet": {"depth": 4, "width": 16, "blocks": 2},
     "dncnn": {"depth": 17, "width": 64, "blocks": 1},
 }
+#: Largest learning rate: Adam moves every weight by up to about lr per step, so larger
+#: rates only destroy the weights (and above about 1e37 overflow Adam's float32 state).
+MAX_LR = 10.0
 
 class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
     """Convolutional denoiser trained with skorch, usable as a scikit-learn transformer.
@@ -97,11 +109,15 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         "unet": multi-scale residual U-Net (cheap per pixel on CPU); "dncnn": DnCNN.
         None means "unet", or the architecture of ``init_weights`` when given.
     depth : int, default=None
-        Levels of the U-Net (default 4) or layers of DnCNN (default 17).
+        Levels of the U-Net (default 4, at most 8) or layers of DnCNN (default 17, 2 to
+        64).
     width : int, default=None
-        Feature channels of the first U-Net level (default 16) or of DnCNN (default 64).
+        Feature channels of the first U-Net level (default 16) or of DnCNN (default 64),
+        at most 512.
     blocks : int, default=None
-        Residual blocks per U-Net level (default 2; ignored by DnCNN).
+        Residual blocks per U-Net level (default 2, at most 16; ignored by DnCNN). These
+        three are the limits of the weight files (a network that could not be saved is
+        refused by ``fit`` before anything is allocated).
     noise_level_input : bool or None, default=None
         Feed a noise-level map as an extra input channel (FFDNet/DRUNet style). The map
         holds the noise sigma of each training patch; at transform time it holds ``sigma``
@@ -166,16 +182,18 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         each channel of RGB images in a decorrelated colour space (mean and two chroma
         differences), which lets a grayscale model denoise colour images.
     patch_size : int, default=64
-        Side of the training crops (capped by the smallest training image).
+        Side of the training crops (capped by the smallest training image), at most 4096.
     patches_per_image : int, default=8
-        Crops drawn from each image per epoch.
+        Crops drawn from each image per epoch, at most 100,000.
     batch_size : int, default=16
-        Training batch size. Inference runs one image (or tile) at a time, so results
-        never depend on which other images are in ``X``.
+        Training batch size, at most 4096. Inference runs one image (or tile) at a time,
+        so results never depend on which other images are in ``X``.
     lr : float, default=1e-3
-        Initial Adam learning rate. Each ``fit``/``partial_fit`` call starts from the
-        current value, so ``set_params(lr=...)`` then ``partial_fit`` fine-tunes at a new
-        rate.
+        Initial Adam learning rate, in (0, 10]. Each ``fit``/``partial_fit`` call starts
+        from the current value, so ``set_params(lr=...)`` then ``partial_fit`` fine-tunes
+        at a new rate. Training that diverges (the loss of a training batch becomes
+        infinite or NaN, typically from too high a rate) stops with a ValueError naming
+        ``lr`` instead of leaving NaN weights behind silently.
     max_epochs : int, default=10
         Epochs of ``fit``, and the length of the cosine schedule. 0 makes ``fit`` load
         ``init_weights`` (or initialise) and train nothing; :meth:`pretrained` and
@@ -379,9 +397,11 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ validation
     _parameter_constraints = {
         "architecture": Options("unet", "dncnn", allow_none=True),
-        "depth": Int(1, allow_none=True),
-        "width": Int(1, allow_none=True),
-        "blocks": Int(1, allow_none=True),
+        # the bounds of the weight files (_weights.CONFIG_LIMITS, PARAM_LIMITS): checked
+        # in fit before anything is allocated
+        "depth": Int(1, allow_none=True, maximum=PARAM_LIMITS["depth"][1]),
+        "width": Int(1, allow_none=True, maximum=CONFIG_LIMITS["width"][1]),
+        "blocks": Int(1, allow_none=True, maximum=CONFIG_LIMITS["blocks"][1]),
         "noise_level_input": Bool(allow_none=True),
         "sigma": Sigma(),
         "noise_model": lambda value, name: check_noise_model(value, name),
@@ -389,11 +409,11 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         "train_sigma": lambda value, name: _check_train_sigma(value),
         "train_noise": lambda value, name: _check_train_noise(value),
         "channel_strategy": Options("joint", "opponent"),
-        "patch_size": Int(1),
-        "patches_per_image": Int(1),
-        "batch_size": Int(1),
-        "lr": Float(0, low_inclusive=False),
-        "max_epochs": Int(0),
+        "patch_size": Int(1, maximum=PARAM_LIMITS["patch_size"][1]),
+        "patches_per_image": Int(1, maximum=PARAM_LIMITS["patches_per_image"][1]),
+        "batch_size": Int(1, maximum=PARAM_LIMITS["batch_size"][1]),
+        "lr": Float(0, MAX_LR, low_inclusive=False),
+        "max_epochs": Int(0, maximum=PARAM_LIMITS["max_epochs"][1]),
         "lr_schedule": Options("cosine", "constant"),
         "loss": Options(*LOSSES),
         "mask_ratio": Float(0, 1, low_inclusive=False, high_inclusive=False),
@@ -557,6 +577,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
     def _initialize(self, n_channels, mode, config=None):
         if config is None:
             config, state, metadata = self._resolve_config(n_channels)
+            # the weight files' limits, before the network is allocated
+            config = check_config(config, source="the network options")
         else:  # a checkpoint's own (checked) configuration; its weights come after
             config, state, metadata = dict(config), None, None
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -567,6 +589,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
                              for cb in callbacks)
         if self.lr_schedule == "cosine" and not user_scheduler:
             callbacks.append(("lr_scheduler", cosine_schedule(self.max_epochs)))
+        callbacks.append(("stop_on_divergence", StopOnDivergence()))
         if self.verbose:
             callbacks.append(("progress_bar", ProgressBar()))
         net = NeuralNetRegressor(
@@ -1329,8 +1352,24 @@ def _check_train_sigma(value):
 
 
 def _check_callbacks(value):
-    if value is not None and not isinstance(value, (list, tuple)):
+    """None, or a list of skorch callbacks: Callback instances or classes, or (name,
+    callback) pairs, as skorch takes them."""
+    from skorch.callbacks import Callback
+
+    def is_callback(cb):
+        return isinstance(cb, Callback) or (isinstance(cb, type) and issubclass(cb, Callback))
+
+    if value is None:
+        return value
+    if not isinstance(value, (list, tuple)):
         raise TypeError(f"callbacks must be a list of skorch callbacks, got {value!r}.")
+    for item in value:
+        named = isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
+        if not (is_callback(item[1]) if named else is_callback(item)):
+            raise TypeError(
+                f"callbacks must be a list of skorch callbacks (skorch.callbacks.Callback "
+                f"instances, or (name, callback) pairs), got the item {item!r}."
+            )
     return value
 
 

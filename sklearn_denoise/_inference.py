@@ -35,11 +35,25 @@ def network_input(image, sigma, noise_level_input):
 
 
 def run_network(module, image, sigma, *, noise_level_input, device):
-    """One forward pass on one (h, w, C) image or tile -> (h, w, C_out) float32."""
+    """One forward pass on one (h, w, C) image or tile -> (h, w, C_out) float32.
+
+    Raises
+    ------
+    RuntimeError
+        If the output holds NaN or infinite values while the input is finite (broken
+        weights: diverged training, or values that overflow): never returned as a result.
+    """
     x = network_layout(network_input(image, sigma, noise_level_input).to(device))
     with torch.inference_mode():
         out = module(x).cpu()
-    return np.moveaxis(out[0].numpy(), 0, -1)
+    out = np.moveaxis(out[0].numpy(), 0, -1)
+    if not np.isfinite(out).all() and bool(torch.isfinite(x).all()):
+        raise RuntimeError(
+            "The network returned NaN or infinite values for a finite image: its weights "
+            "are broken (training diverged, e.g. with too high a learning rate lr) or "
+            "overflow on this input; no result is returned."
+        )
+    return out
 
 
 # The eight symmetries of the square as (mirror left-right first, then quarter turns), in an

@@ -685,7 +685,8 @@ def write_image(path, image, *, quality=95, metadata=None, overwrite=True):
     FileExistsError
         If ``overwrite=False`` and ``path`` exists.
     TypeError, ValueError
-        If ``quality`` or ``metadata`` is invalid.
+        If ``quality`` or ``metadata`` is invalid, or a float image holds NaN or infinite
+        values (which :func:`read_image` refuses: the file could not be read back).
     """
     path = Path(path)
     kind = _supported_kind(path, ImageFormatError, f"Cannot write {path}: ")
@@ -711,6 +712,7 @@ def write_image(path, image, *, quality=95, metadata=None, overwrite=True):
             f"Cannot write {path}: JPEG stores 8-bit gray or RGB images only, got "
             f"{image.dtype} with shape {image.shape} (use PNG or TIFF)."
         )
+    _check_finite_pixels(image, path)
     _check_quality(quality)
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(f"metadata must be a dict (from read_image(path, metadata=True)) or "
@@ -733,6 +735,15 @@ def write_image(path, image, *, quality=95, metadata=None, overwrite=True):
         error.errno = exc.errno
         raise error from exc
     return path
+
+
+def _check_finite_pixels(image, path, what="the image"):
+    """Float pixels must be finite: :func:`read_image` refuses NaN and infinities, so a
+    file holding them could not be read back."""
+    if image.dtype.kind == "f" and not np.isfinite(image).all():
+        raise ValueError(f"Cannot write {path}: {what} contains NaN or infinite values, "
+                         "which read_image refuses; replace them first (e.g. with "
+                         "np.nan_to_num).")
 
 
 def _check_quality(quality):
@@ -790,7 +801,7 @@ def _write_tiff(fh, image, tiff=None):
         writer.write(image, **kwargs)
 
 
-def write_image_planes(path, planes, like):
+def write_image_planes(path, planes, like, *, overwrite=True):
     """Write an image file plane by plane, atomically, with the layout of an open file.
 
     For a TIFF stack, the planes are written as they come (one plane in memory at a
@@ -809,6 +820,10 @@ def write_image_planes(path, planes, like):
         ``like.n_planes`` arrays of shape ``like.plane_shape`` and dtype ``like.dtype``.
     like : ImageFile
         The file whose layout and metadata to write (see :func:`open_image`).
+    overwrite : bool, default=True
+        Replace an existing ``path``. False raises FileExistsError if ``path`` exists
+        before the first plane is produced, or when the file is put in place (a hard link:
+        a file another process wrote there meanwhile is not replaced either).
 
     Returns
     -------
@@ -819,20 +834,27 @@ def write_image_planes(path, planes, like):
     ImageWriteError
         If a plane has the wrong shape or dtype, there are too few or too many planes,
         or the file cannot be written.
+    FileExistsError
+        If ``overwrite=False`` and ``path`` exists.
     """
     path = Path(path)
     planes = iter(planes)
+    if not overwrite and os.path.lexists(path):
+        raise FileExistsError(errno.EEXIST, f"{path} already exists and is not replaced",
+                              str(path))
     if not like.is_stack:
         image = next(planes, None)
         if image is None or next(planes, None) is not None:
             raise ImageWriteError(f"Cannot write {path}: expected exactly one image.")
-        return write_image(path, image, metadata=like.metadata)
+        return write_image(path, image, metadata=like.metadata, overwrite=overwrite)
     if _kind(path) != "tiff":
         raise ImageWriteError(f"Cannot write {path}: a stack of planes can only be written "
                               "as TIFF (.tif, .tiff).")
     try:
-        with atomic_open(path, "xb", fsync=True) as fh:
+        with atomic_open(path, "xb", fsync=True, replace=overwrite) as fh:
             _write_tiff_stack(fh, _checked_planes(planes, like, path), like)
+    except FileExistsError:
+        raise
     except OSError as exc:
         error = ImageWriteError(f"Cannot write {path}: {exc.strerror or exc}")
         error.errno = exc.errno
@@ -853,6 +875,7 @@ def _checked_planes(planes, like, path):
                 f"Cannot write {path}: plane {count} is {plane.dtype} {plane.shape}, the "
                 f"stack's planes are {like.dtype} {tuple(like.plane_shape)}."
             )
+        _check_finite_pixels(plane, path, f"plane {count}")
         yield plane
     if count != like.n_planes:
         raise ImageWriteError(f"Cannot write {path}: {count} planes for a stack of "

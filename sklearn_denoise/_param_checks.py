@@ -82,14 +82,20 @@ SELF_ENSEMBLE_SIZES = (1, 2, 4, 8)
 LOSSES = ("mse", "l1", "psnr")
 
 
-def check_int(value, name, minimum=None, allow_none=False):
-    """Validate an integer parameter."""
+def check_int(value, name, minimum=None, allow_none=False, maximum=None):
+    """Validate an integer parameter (``minimum`` and ``maximum`` inclusive)."""
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise TypeError(f"{name} must be an int, got {value!r}.")
-    if minimum is not None and value < minimum:
+    low = minimum is not None and value < minimum
+    high = maximum is not None and value > maximum
+    if (low or high) and minimum is not None and maximum is not None:
+        raise ValueError(f"{name} must be in [{minimum}, {maximum}], got {value}.")
+    if low:
         raise ValueError(f"{name} must be >= {minimum}, got {value}.")
+    if high:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}.")
     return int(value)
 
 
@@ -101,9 +107,9 @@ def check_int(value, name, minimum=None, allow_none=False):
 # ``transform`` does not re-check it.
 
 
-def Int(minimum=None, allow_none=False):  # noqa: N802 (reads as a type in the tables)
-    """An int of at least ``minimum`` (or None)."""
-    return lambda value, name: check_int(value, name, minimum, allow_none)
+def Int(minimum=None, allow_none=False, *, maximum=None):  # noqa: N802 (reads as a type)
+    """An int of at least ``minimum`` and at most ``maximum`` (or None)."""
+    return lambda value, name: check_int(value, name, minimum, allow_none, maximum)
 
 
 def Float(low=None, high=None, *, low_inclusive=True, high_inclusive=True,  # noqa: N802

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import torch
-from skorch.callbacks import LRScheduler, PrintLog
+from skorch.callbacks import Callback, LRScheduler, PrintLog
 from torch import nn
 
 from ._inference import to_tensor
@@ -195,6 +195,32 @@ def cosine_schedule(total_epochs):
     and skorch restarts the scheduler at ``len(history)`` on every ``fit``/``partial_fit``
     call, so ``partial_fit`` continues the same curve."""
     return LRScheduler(policy="LambdaLR", lr_lambda=CosineDecay(total_epochs))
+
+
+class StopOnDivergence(Callback):
+    """Stop training with a ValueError as soon as a training batch's loss is not finite.
+
+    A loss that overflows to inf or NaN means the optimizer has left (or is about to
+    leave) the weights as NaN: every later epoch, and every image the network would
+    denoise, would be NaN. The error names the learning rate, the usual cause, and the
+    scale of the training images, the other one. The net's weights are left as the
+    failing step made them; train again (``fit``) with a lower ``lr``.
+    """
+
+    def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
+        if not training or loss is None:
+            return
+        value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+        if math.isfinite(value):
+            return
+        rate = net.optimizer_.param_groups[0]["lr"]
+        raise ValueError(
+            f"Training diverged: the loss of a training batch became {value} in epoch "
+            f"{len(net.history)} with lr={net.lr:g} (this epoch's rate {rate:.3g}). Use a "
+            "lower lr "
+            "(the default is 1e-3; 1e-4 to fine-tune) and check that the training images "
+            "are on about [0, 1]; the weights are left as the failing step made them."
+        )
 
 
 class HeldOutSplit:

@@ -24,7 +24,7 @@ from ._param_checks import Float, validate_params
 from ._tiling import contract_of
 from ._tiling import for_image_shape as _for_image_shape
 from ._validation import as_images, image_target, restore_layout, validate_images
-from .noise import NoiseModel, estimate_noise_model
+from .noise import MAX_NOISE_PARAMETER, NoiseModel, estimate_noise_model
 
 __all__ = ["VarianceStabilizedDenoiser", "stabilize", "unstabilize"]
 
@@ -238,10 +238,10 @@ class VarianceStabilizedDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator)
         is the fitted estimator itself and its ``fit`` does nothing. Its parameters are
         tunable as ``denoiser__<name>`` (set ``denoiser`` explicitly to tune them).
     gain : float, default=None
-        Data units per photo-electron (>= 0; 0 is pure Gaussian noise). None estimates it
-        per image.
+        Data units per photo-electron (0 to 1e150; 0 is pure Gaussian noise). None
+        estimates it per image.
     read_noise : float, default=None
-        Standard deviation of the read noise (>= 0). None estimates it per image; when the
+        Standard deviation of the read noise (0 to 1e150). None estimates it per image; when the
         black level is given but the read noise is not, the estimated noise variance at
         the given black level is used.
     black_level : float, default=None
@@ -349,8 +349,8 @@ class VarianceStabilizedDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator)
 
     _parameter_constraints = {
         "denoiser": _check_denoiser,
-        "gain": Float(0, allow_none=True),
-        "read_noise": Float(0, allow_none=True),
+        "gain": Float(0, MAX_NOISE_PARAMETER, allow_none=True),
+        "read_noise": Float(0, MAX_NOISE_PARAMETER, allow_none=True),
         "black_level": Float(allow_none=True),
     }
 

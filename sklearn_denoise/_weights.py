@@ -13,12 +13,28 @@ Every file is checked on load, before a module is built from it:
   at most 16 residual blocks per level, at most 32 at a U-Net's bottom when the file
   sets ``bottom_blocks``, a first level of at most 512 channels when it sets
   ``top_width``);
+- before anything is inflated, the zip directory of the file (``torch.save`` writes zip
+  archives) is read: the pickled structure may declare at most :data:`MAX_PICKLE_BYTES`,
+  and the tensor records (and the tensors the structure declares, read on the ``meta``
+  device, without their data) at most the bytes the module ``config`` describes needs
+  (8 bytes per value, four times that for a checkpoint with Adam's moments): a small file
+  whose records inflate to gigabytes is refused before it costs that memory;
 - the tensors must have exactly the names and shapes of the module ``config`` describes,
-  and finite values;
+  real floating-point dtypes where the module has floats (no complex or integer tensors
+  there) and integers where it has integers, finite values of magnitude at most
+  :data:`MAX_ABS_VALUE`, and non-negative BatchNorm variances (a crafted file could
+  otherwise load and make the network return NaN);
 - ``sha256`` must be the checksum of the file's contents (:func:`content_digest`: every
   entry but ``sha256`` itself, tensors by name, dtype, shape and bytes). Files without it
   (written before the checksum existed) are accepted only when they are byte for byte a
-  shipped pretrained file listed in ``pretrained/registry.json``.
+  shipped pretrained file listed in ``pretrained/registry.json``. The checksum guards
+  against damage (a truncated download, a flipped bit), not against tampering: anyone
+  who can write a file can write its checksum too. What protects against a crafted file
+  is that nothing in it is executed (no unpickling beyond tensors and plain values) and
+  everything in it is range-checked as above.
+
+Saving applies the same checks to the tensors it writes, so a file this module writes
+always loads.
 
 A weight delta (:func:`save_weight_delta`, format ``"sklearn-denoise-delta"``) holds only
 the tensors that differ from a shipped model's, e.g. a correlated-noise expert trained
@@ -36,6 +52,7 @@ import io
 import json
 import math
 import os
+import zipfile
 from importlib import resources
 from pathlib import Path
 
@@ -69,6 +86,21 @@ CONFIG_LIMITS = {
     "bottom_blocks": (1, 32),
     "top_width": (1, 512),
 }
+#: Largest magnitude a stored tensor value may have (trained weights, BatchNorm running
+#: statistics included, are many orders of magnitude below; values near the float32
+#: limit, 3.4e38, make the network overflow to inf and NaN).
+MAX_ABS_VALUE = 1e8
+#: Largest size the pickled structure of a file (``data.pkl``: the configuration,
+#: metadata, and for checkpoints the training history as JSON) may declare.
+MAX_PICKLE_BYTES = 64 * 2**20
+# the other bookkeeping records of torch.save (version, byte order, alignment, id)
+_MAX_SMALL_RECORD_BYTES = 4096
+# tensor records: 8 bytes per value at most (float64); a checkpoint adds Adam's moments
+# (exp_avg, exp_avg_sq, max_exp_avg_sq) and step counts
+_BYTES_PER_VALUE = 8
+_CHECKPOINT_COPIES = 4
+_RECORD_SLACK_BYTES = 2**20
+_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 ARCHITECTURES = ("unet", "dncnn", "noise-level")
 #: The architectures that denoise (``"noise-level"`` estimates the noise level instead).
 DENOISER_ARCHITECTURES = ("unet", "dncnn")
@@ -79,9 +111,11 @@ _OPTIMIZER_STATE_KEYS = {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
 _TRAINING_MODES = ("supervised", "synthetic", "self_supervised")
 _MAX_EPOCHS_RECORDED = 10**7
 
-#: Bounds of the estimator parameters a checkpoint may set (beyond the estimator's own
-#: checks): a crafted checkpoint cannot ask for gigantic batches or patches.
-CHECKPOINT_PARAM_LIMITS = {
+#: Bounds of CNNDenoiser's integer parameters, inclusive: its constraints table checks
+#: them in ``fit`` (before anything is allocated), and a checkpoint's stored parameters
+#: are checked against them before an estimator is built: no gigantic networks, batches,
+#: patches or epochs.
+PARAM_LIMITS = {
     "depth": (1, 64),
     "width": CONFIG_LIMITS["width"],
     "blocks": CONFIG_LIMITS["blocks"],
@@ -207,13 +241,26 @@ def check_config(config, *, source="the weight file"):
     return checked
 
 
-def _expected_shapes(config):
-    """Names and shapes of the state dict of the module ``config`` describes."""
+def _meta_module(config):
     from ._modules import module_class, module_kwargs
 
     with torch.device("meta"):  # shapes only: no memory, however large the module
-        module = module_class(config["architecture"])(**module_kwargs(config))
-    return {name: tuple(t.shape) for name, t in module.state_dict().items()}
+        return module_class(config["architecture"])(**module_kwargs(config))
+
+
+def _expected_shapes(config):
+    """Names and shapes of the state dict of the module ``config`` describes."""
+    return {name: tuple(t.shape) for name, t in _meta_module(config).state_dict().items()}
+
+
+def _expected_kinds(config):
+    """Names of the state dict's floating-point tensors, and of its BatchNorm variances."""
+    module = _meta_module(config)
+    floats = {name for name, t in module.state_dict().items() if t.is_floating_point()}
+    variances = {f"{name}.running_var" if name else "running_var"
+                 for name, m in module.named_modules()
+                 if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+    return floats, variances
 
 
 def _check_state(state, config, source, *, partial=False):
@@ -238,13 +285,56 @@ def _check_state(state, config, source, *, partial=False):
                 f"{source}: tensor {name!r} has shape {tuple(state[name].shape)}, but the "
                 f"module its configuration describes ({_summary(config)}) needs {shape}."
             )
+    floats, variances = _expected_kinds(config)
+    for name, tensor in state.items():
+        if name in floats and tensor.dtype not in _FLOAT_DTYPES:
+            raise ValueError(
+                f"{source}: tensor {name!r} is {tensor.dtype}, but the module holds real "
+                "floating-point values there (float16, bfloat16, float32 or float64)."
+            )
+        if name not in floats and (tensor.is_floating_point() or tensor.is_complex()
+                                   or tensor.dtype == torch.bool):
+            raise ValueError(f"{source}: tensor {name!r} is {tensor.dtype}, but the module "
+                             "holds integers there.")
     _check_finite(state, source)
+    for name in variances & set(state):
+        if _tensor_min(state[name]) < 0:
+            raise ValueError(
+                f"{source}: tensor {name!r} holds negative values: a BatchNorm variance "
+                "is never negative (the network would return NaN)."
+            )
+
+
+def _tensor_min(tensor):
+    """Smallest value of a tensor, through numpy (see :func:`_all_finite`)."""
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.float()
+    return float(tensor.numpy(force=True).min()) if tensor.numel() else 0.0
 
 
 def _check_finite(tensors, source):
+    """Finite values of magnitude at most :data:`MAX_ABS_VALUE` in every float tensor;
+    complex tensors are refused."""
     for name, tensor in tensors.items():
+        if tensor.is_complex():
+            raise ValueError(f"{source}: tensor {name!r} is complex ({tensor.dtype}).")
         if tensor.is_floating_point() and not _all_finite(tensor):
             raise ValueError(f"{source}: tensor {name!r} holds NaN or infinite values.")
+        largest = _max_abs(tensor) if tensor.is_floating_point() else 0.0
+        if largest > MAX_ABS_VALUE:
+            raise ValueError(
+                f"{source}: tensor {name!r} holds values of magnitude up to {largest:.3g}, "
+                f"above the {MAX_ABS_VALUE:g} that weights may have (the network would "
+                "overflow to inf and NaN)."
+            )
+
+
+def _max_abs(tensor):
+    if not tensor.numel():
+        return 0.0
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.float()
+    return float(np.abs(tensor.numpy(force=True)).max())
 
 
 def _as_float32(tensor):
@@ -260,6 +350,39 @@ def _all_finite(tensor):
     if tensor.dtype == torch.bfloat16:  # which numpy does not have
         tensor = tensor.float()
     return bool(np.isfinite(tensor.numpy(force=True)).all())
+
+
+#: Side of the image the network runs on when weights are saved or loaded: a network
+#: whose output on it is not finite is refused.
+_PROBE_SIZE = 32
+
+
+def check_output_finite(config, state, source):
+    """Run the denoiser ``config`` describes, with ``state``, on a probe image (uniform
+    noise on [0, 1], noise level 25/255 where the network takes one) and raise ValueError
+    if its output is not finite: such weights (diverged training, a crafted file) must
+    neither be saved nor loaded. Noise-level estimators are not run."""
+    if config["architecture"] not in DENOISER_ARCHITECTURES:
+        return
+    from ._modules import module_class, module_kwargs
+
+    module = module_class(config["architecture"])(**module_kwargs(config))
+    module.load_state_dict({k: v.detach().cpu().to(module.state_dict()[k].dtype)
+                            for k, v in state.items()})
+    module.eval()
+    generator = torch.Generator().manual_seed(0)
+    size = (1, config["channels"], _PROBE_SIZE, _PROBE_SIZE)
+    x = torch.rand(size, generator=generator)
+    if config["noise_level_input"]:
+        x = torch.cat([x, torch.full(size[:1] + (1,) + size[2:], 25 / 255)], dim=1)
+    with torch.inference_mode():
+        finite = bool(torch.isfinite(module(x)).all())
+    if not finite:
+        raise ValueError(
+            f"{source}: the network returns NaN or infinite values on a test image: the "
+            "weights are broken (training diverged, e.g. with too high a learning rate lr, "
+            "or the file was crafted); they are neither saved nor loaded."
+        )
 
 
 def _summary(config):
@@ -305,8 +428,14 @@ def save_weights(path, config, state_dict, metadata=None, *, half=False):
     return path
 
 
-def _write(path, payload):
-    _check_finite(payload["state_dict"], "the weights to save")
+def _write(path, payload, *, partial=False):
+    """Check the payload as :func:`_read` will, then write it atomically."""
+    source = "the weights to save"
+    _check_state(payload["state_dict"], payload["config"], source, partial=partial)
+    if not partial:
+        check_output_finite(payload["config"], payload["state_dict"], source)
+    if "optimizer" in payload:
+        _check_optimizer_structure(payload["optimizer"], "the optimizer state to save")
     payload["sha256"] = content_digest(payload)
     with atomic_open(path, "xb") as fh:
         torch.save(payload, fh)
@@ -327,25 +456,15 @@ def _read(path, format_name, what, *, partial=False):
             f"Could not read {what} {source}: it is not a sklearn-denoise file (not a "
             "PyTorch zip archive; pickle files, such as joblib dumps, are never unpickled)."
         )
-    try:
-        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for corrupt or unsafe files
-        raise ValueError(
-            f"Could not read {what} {source}: it is corrupt, truncated, not a "
-            f"sklearn-denoise file, or holds objects other than tensors and plain values "
-            f"(such files are never unpickled) ({type(exc).__name__}: {exc})."
-        ) from exc
-    if not isinstance(payload, dict) or payload.get("format") != format_name:
-        found = payload.get("format") if isinstance(payload, dict) else None
-        kinds = {FORMAT_NAME: "weight file", CHECKPOINT_FORMAT_NAME: "checkpoint",
-                 DELTA_FORMAT_NAME: "weight delta"}
-        hint = f" (it is a {kinds[found]})" if found in kinds else ""
-        raise ValueError(f"{source} is not a sklearn-denoise {what}{hint}.")
-    if payload.get("version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{source} has format version {payload.get('version')!r}; this version of "
-            f"sklearn-denoise reads version {FORMAT_VERSION}."
-        )
+    records = _archive_records(data, source, what)
+    # the structure first, tensors on the meta device (no data read, nothing inflated):
+    # the configuration bounds what the tensor records may cost
+    structure = _torch_load(data, source, what, map_location="meta")
+    _check_header(structure, format_name, what, source)
+    config = check_config(structure.get("config"), source=source)
+    _check_declared_sizes(structure, records, config, format_name, source)
+    payload = _torch_load(data, source, what)
+    _check_header(payload, format_name, what, source)
     stored = payload.get("sha256")
     try:
         digest = content_digest(payload)
@@ -366,6 +485,8 @@ def _read(path, format_name, what, *, partial=False):
     config = check_config(payload.get("config"), source=source)
     state = payload.get("state_dict")
     _check_state(state, config, source, partial=partial)
+    if not partial:
+        check_output_finite(config, state, source)
     metadata = payload.get("metadata", {})
     if not isinstance(metadata, dict):
         raise ValueError(f"{source}: the metadata is not a dict.")
@@ -373,6 +494,88 @@ def _read(path, format_name, what, *, partial=False):
     payload["state_dict"] = {k: _as_float32(v) if v.is_floating_point() else v
                              for k, v in state.items()}
     return payload
+
+
+def _torch_load(data, source, what, map_location="cpu"):
+    try:
+        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises several types for corrupt or unsafe files
+        raise ValueError(
+            f"Could not read {what} {source}: it is corrupt, truncated, not a "
+            f"sklearn-denoise file, or holds objects other than tensors and plain values "
+            f"(such files are never unpickled) ({type(exc).__name__}: {exc})."
+        ) from exc
+
+
+def _check_header(payload, format_name, what, source):
+    if not isinstance(payload, dict) or payload.get("format") != format_name:
+        found = payload.get("format") if isinstance(payload, dict) else None
+        kinds = {FORMAT_NAME: "weight file", CHECKPOINT_FORMAT_NAME: "checkpoint",
+                 DELTA_FORMAT_NAME: "weight delta"}
+        hint = f" (it is a {kinds[found]})" if found in kinds else ""
+        raise ValueError(f"{source} is not a sklearn-denoise {what}{hint}.")
+    if payload.get("version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{source} has format version {payload.get('version')!r}; this version of "
+            f"sklearn-denoise reads version {FORMAT_VERSION}."
+        )
+
+
+def _archive_records(data, source, what):
+    """The zip directory of a torch.save file: ``{name: declared size}``, checked for the
+    records that are not tensors (read before anything is inflated)."""
+    try:
+        infos = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+        raise ValueError(f"Could not read {what} {source}: it is corrupt, truncated, or not "
+                         f"a sklearn-denoise file (not a valid zip archive: {exc}).") from exc
+    records = {}
+    for info in infos:
+        records[info.filename] = info.file_size
+        if _is_tensor_record(info.filename):
+            continue
+        limit = MAX_PICKLE_BYTES if info.filename.endswith("data.pkl") else \
+            _MAX_SMALL_RECORD_BYTES
+        if info.file_size > limit:
+            raise ValueError(
+                f"{source}: its record {info.filename!r} declares {info.file_size} bytes "
+                f"(at most {limit} allowed); it is not inflated."
+            )
+    return records
+
+
+def _is_tensor_record(name):
+    parts = name.split("/")
+    return len(parts) == 3 and parts[1] == "data"
+
+
+def _tensors(value):
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensors(item)
+
+
+def _check_declared_sizes(structure, records, config, format_name, source):
+    """Tensor records (declared in the zip directory) and tensors (declared by the pickled
+    structure, loaded on the meta device) within what the module ``config`` needs."""
+    values = sum(math.prod(shape) for shape in _expected_shapes(config).values())
+    copies = _CHECKPOINT_COPIES if format_name == CHECKPOINT_FORMAT_NAME else 1
+    budget = values * _BYTES_PER_VALUE * copies + _RECORD_SLACK_BYTES
+    in_records = sum(size for name, size in records.items() if _is_tensor_record(name))
+    declared = sum(max(t.untyped_storage().nbytes(), t.numel() * t.element_size())
+                   for t in _tensors(structure))
+    largest = max(in_records, declared)
+    if largest > budget:
+        raise ValueError(
+            f"{source}: its tensors declare {largest} bytes, more than the {budget} that "
+            f"the module its configuration describes ({_summary(config)}) can need; they "
+            "are not inflated."
+        )
 
 
 def load_weights(path):
@@ -409,7 +612,7 @@ def save_weight_delta(path, config, state_dict, base_state, metadata=None):
     payload = {"format": DELTA_FORMAT_NAME, "version": FORMAT_VERSION, "config": config,
                "state_dict": delta, "metadata": dict(metadata or {})}
     path = Path(path)
-    _write(path, payload)
+    _write(path, payload, partial=True)
     return path
 
 
@@ -548,7 +751,7 @@ def _check_int_entry(value, name, low, high, source):
 def _check_params(params, source):
     """JSON estimator parameters: bounded integers, and tuples where the estimator expects
     them (the other checks are the estimator's own)."""
-    for name, (low, high) in CHECKPOINT_PARAM_LIMITS.items():
+    for name, (low, high) in PARAM_LIMITS.items():
         if params.get(name) is not None:
             _check_int_entry(params[name], f"parameter {name}", low, high, source)
     for name in ("train_sigma", "image_shape"):

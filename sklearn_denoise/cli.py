@@ -19,10 +19,14 @@ units) or estimated; TIFF stacks are read and written plane by plane
 setup error (the message says which), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 
 No command overwrites one of its inputs, and ``denoise`` replaces existing output files
-only with ``--overwrite``. Files are written atomically through a hidden temporary file
-``.NAME.<12 hex digits>.tmp`` that an interruption (Ctrl-C, SIGTERM) removes; those a
+only with ``--overwrite``: without it, a file that appears while the command runs (another
+run writing the same name) is not replaced either, and is reported as an error for that
+input (exit code 1). Files are written atomically through a hidden temporary file
+``.NAME.<host>-<pid>.<hex>.tmp`` that an interruption (Ctrl-C, SIGTERM) removes; those a
 killed process (SIGKILL) left behind are removed by the next run writing into that folder
-once they are :data:`~sklearn_denoise._atomic.STALE_AFTER_SECONDS` (10 minutes) old.
+once their process no longer runs on this machine
+(:func:`~sklearn_denoise._atomic.remove_stale_temporaries`; never by age, so a long write
+of another run is never disturbed).
 Image files are refused, before decoding, above ``--max-pixels`` pixels (default
 :data:`sklearn_denoise.io.MAX_PIXELS`, 2**27).
 
@@ -194,8 +198,10 @@ def build_parser():
             atomically, and an input file is never overwritten: an OUTDIR that would do so
             is refused. Files that already exist in OUTDIR are not replaced either: the
             command stops (exit code 2) before writing anything unless --overwrite is
-            given. Hidden temporary files (.NAME.<hex>.tmp) that a killed run left in
-            OUTDIR are removed once 10 minutes old. Folders are read without recursion
+            given, and a file that another run puts there meanwhile is not replaced (an
+            error for that input, exit code 1). Hidden temporary files
+            (.NAME.<host>-<pid>.<hex>.tmp) that a killed run on this machine left in
+            OUTDIR are removed once their process is gone. Folders are read without recursion
             (files with a supported extension). A file that cannot be read (or is larger
             than --max-pixels) is reported on stderr and skipped; the exit code is then
             1.
@@ -767,9 +773,10 @@ def _denoise_plane(denoise, plane):
     return result
 
 
-def _denoise_file(path, out, denoisers, max_pixels, report):
+def _denoise_file(path, out, denoisers, max_pixels, report, overwrite=False):
     """Denoise one file into ``out``, plane by plane, with the noise decided once on its
-    middle plane; reports that noise."""
+    middle plane; reports that noise. Without ``overwrite``, a file at ``out`` is never
+    replaced (FileExistsError), even one that appeared while this file was denoised."""
     from ._io import open_image, write_image_planes
 
     with open_image(path, max_pixels=max_pixels) as image_file:
@@ -786,7 +793,7 @@ def _denoise_file(path, out, denoisers, max_pixels, report):
             return est.transform(image[np.newaxis])[0]
 
         write_image_planes(out, (_denoise_plane(denoise, p) for p in image_file.planes()),
-                           image_file)
+                           image_file, overwrite=overwrite)
 
 
 def _collect_inputs(inputs):
@@ -875,8 +882,14 @@ def _cmd_denoise(args):
     try:
         for path in bar:
             try:
-                _denoise_file(path, outdir / path.name, denoisers, args.max_pixels, report)
+                _denoise_file(path, outdir / path.name, denoisers, args.max_pixels, report,
+                              overwrite=args.overwrite)
                 done += 1
+            except FileExistsError:
+                failed += 1
+                tqdm.write(f"{PROG}: error: {path}: {outdir / path.name} appeared while it "
+                           "was denoised (another run writing the same name?) and was not "
+                           "replaced; pass --overwrite to replace it", file=sys.stderr)
             except (ImageFileError, ImageWriteError) as exc:
                 failed += 1
                 tqdm.write(f"{PROG}: error: {exc}", file=sys.stderr)

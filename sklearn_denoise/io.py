@@ -11,9 +11,9 @@ The same safeguards as ``sklearn-denoise denoise``:
 - the image size is read from the file's header and an image of more than ``max_pixels``
   pixels (default :data:`MAX_PIXELS`, 2**27) is refused before anything is decoded (a
   small file can declare a huge image: a decompression bomb);
-- files are written atomically, through a hidden temporary file ``.NAME.<hex>.tmp`` in
-  the destination folder that replaces ``NAME`` only once complete, so an interrupted
-  write never leaves a half-written image;
+- files are written atomically, through a hidden temporary file
+  ``.NAME.<host>-<pid>.<hex>.tmp`` in the destination folder that replaces ``NAME`` only
+  once complete, so an interrupted write never leaves a half-written image;
 - an existing file, an input among others, is never replaced unless
   ``overwrite=True``;
 - errors name the file and the reason: :class:`ImageFileError` (a ValueError) for a file
@@ -146,8 +146,9 @@ def write_image(path, image, *, overwrite=False, quality=95, metadata=None):
     ------
     ValueError
         If the extension is not supported, the shape is not that of one image, or the
-        format cannot store this image (a float PNG, a 16-bit or RGBA JPEG), or
-        ``quality`` is out of range.
+        format cannot store this image (a float PNG, a 16-bit or RGBA JPEG), a float
+        image holds NaN or infinite values (which :func:`read_image` refuses, so the file
+        could not be read back), or ``quality`` is out of range.
     TypeError
         If the dtype is not one of those above (int32, bool, ...), or ``quality`` or
         ``metadata`` has the wrong type.

@@ -636,6 +636,16 @@ def poisson_gaussian(images, *, gain, read_sigma, black_level=0.0, random_state=
     return add(images, "images")
 
 
+#: Largest gain and read noise of a noise model (data units): their squares enter the
+#: variance and the variance-stabilising transform, and must stay finite floats.
+MAX_NOISE_PARAMETER = 1e150
+
+
+def _too_large(name, value):
+    return (f"{name} must be <= {MAX_NOISE_PARAMETER:g} (its square enters the noise "
+            f"variance and must be a finite float), got {value:g}.")
+
+
 @dataclass(frozen=True)
 class NoiseModel:
     """Poisson-Gaussian sensor noise, in data units.
@@ -649,9 +659,9 @@ class NoiseModel:
     Parameters
     ----------
     gain : float
-        Data units per photo-electron, >= 0.
+        Data units per photo-electron, in [0, 1e150] (:data:`MAX_NOISE_PARAMETER`).
     read_noise : float
-        Standard deviation of the read noise, >= 0.
+        Standard deviation of the read noise, in [0, 1e150].
     black_level : float, default=0.0
         Value recorded for no light.
 
@@ -676,6 +686,10 @@ class NoiseModel:
     def __post_init__(self):
         for name, low in (("gain", 0), ("read_noise", 0), ("black_level", None)):
             object.__setattr__(self, name, check_real(getattr(self, name), name, low=low))
+        for name in ("gain", "read_noise"):
+            value = getattr(self, name)
+            if value > MAX_NOISE_PARAMETER:
+                raise ValueError(_too_large(name, value))
 
     def variance(self, z):
         """Noise variance at the recorded value(s) ``z``, clipped at 0 below the black level.

@@ -113,14 +113,21 @@ def test_nl_means_zero_noise_returns_copy():
 # --- bilateral ---------------------------------------------------------------------------
 
 
+def _fill(x, mode):
+    """cval=0 as scikit-image needs it: it shifts images with negative values to start at
+    0, but not cval."""
+    return {"cval": -min(x.min(), 0.0)} if mode == "constant" else {}
+
+
 @pytest.mark.parametrize("mode", ["constant", "edge", "reflect"])
 def test_bilateral_matches_skimage(gray, color, mode):
     params = dict(sigma_color=0.1, sigma_spatial=1.5, mode=mode, win_size=7)
     out = BilateralDenoiser(**params).fit(gray).transform(gray)
-    ref = np.stack([denoise_bilateral(x, **params) for x in gray])
+    ref = np.stack([denoise_bilateral(x, **params, **_fill(x, mode)) for x in gray])
     np.testing.assert_allclose(out, ref, atol=1e-12)
     out = BilateralDenoiser(**params).fit(color).transform(color)
-    ref = np.stack([denoise_bilateral(x, channel_axis=-1, **params) for x in color])
+    ref = np.stack([denoise_bilateral(x, channel_axis=-1, **params, **_fill(x, mode))
+                    for x in color])
     np.testing.assert_allclose(out, ref, atol=1e-12)
 
 
@@ -132,7 +139,7 @@ def test_bilateral_default_sigma_color_follows_the_noise_level(gray):
     out = BilateralDenoiser().fit(gray).transform(gray)
     ref = np.stack([
         denoise_bilateral(x, sigma_color=1.5 * estimate_gaussian_sigma(x[..., None]),
-                          sigma_spatial=1.5) for x in gray])
+                          sigma_spatial=1.5, mode="reflect") for x in gray])
     np.testing.assert_allclose(out, ref, atol=1e-12)
     given = BilateralDenoiser(sigma=0.1).fit(gray).transform(gray)
     np.testing.assert_allclose(
@@ -149,6 +156,56 @@ def test_tv_default_weight_follows_the_noise_level(gray):
     np.testing.assert_allclose(out, ref, atol=1e-12)
     np.testing.assert_allclose(TVDenoiser(sigma=0.1).fit(gray).transform(gray),
                                TVDenoiser(weight=0.09).fit(gray).transform(gray), atol=1e-12)
+
+
+def test_bilateral_default_borders_do_not_collapse_on_tiny_images():
+    # issue 29: with scikit-image's mode="constant" (fill 0) a 2x2 image came out as
+    # [[0.0, 0.509], [0.066, 0.001]]: the fill made most of every window
+    X = np.array([[[0.2, 0.8], [0.6, 0.4]]])
+    out = BilateralDenoiser().fit(X).transform(X)
+    assert out.min() >= X.min() and out.max() <= X.max()
+    assert abs(out.mean() - X.mean()) < 0.05
+
+
+@pytest.mark.parametrize("sigma_color", [None, 0.1, 1.0])
+@pytest.mark.parametrize("cval", [1e9, -1e9, 2.0, -3.0])
+def test_bilateral_fill_value_never_leaks_beyond_the_image_range(gray, sigma_color, cval):
+    # issue 29: cval=1e9 put values up to 5.3e8 in the output of [0, 1] images
+    est = BilateralDenoiser(sigma_color=sigma_color, mode="constant", cval=cval)
+    out = est.fit(gray).transform(gray)
+    for x, y in zip(gray, out):
+        assert x.min() <= y.min() and y.max() <= x.max()
+
+
+def test_bilateral_fill_value_is_on_the_image_scale(gray):
+    # scikit-image shifts an image with negative values to start at 0, but not cval: the
+    # fill must be cval in the image's own values, as if the image were padded with it
+    params = dict(sigma_color=0.2, sigma_spatial=1.5, win_size=7)
+    image = gray[:1]
+    assert image.min() < 0
+    out = BilateralDenoiser(mode="constant", cval=0.1, normalize="none", **params).fit(
+        image).transform(image)
+    padded = np.pad(image[0], 3, constant_values=0.1)  # within the range: same weights
+    ref = denoise_bilateral(padded, mode="edge", **params)[3:-3, 3:-3]
+    np.testing.assert_allclose(out[0], ref, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("Denoiser", "params", "match"),
+    [  # issue 29: each allocated gigabytes to exabytes with no word of which parameter
+        (BilateralDenoiser, {"bins": 10**9}, r"bins must be in \[1, 1000000\], got 1000000000"),
+        (BilateralDenoiser, {"win_size": 10**9}, r"win_size must be in \[1, 301\]"),
+        (BilateralDenoiser, {"sigma_spatial": 1e9}, r"sigma_spatial must be in \(0, 50.0\]"),
+        (NLMeansDenoiser, {"patch_size": 10**9}, r"patch_size must be in \[1, 64\]"),
+        (NLMeansDenoiser, {"patch_distance": 10**9}, r"patch_distance must be in \[1, 64\]"),
+    ],
+)
+def test_window_parameters_are_bounded(gray, Denoiser, params, match):
+    with pytest.raises(ValueError, match=match):
+        Denoiser(**params).fit(gray)
+    if "bins" not in params:
+        with pytest.raises(ValueError, match=match):  # the dask overlap asks first
+            Denoiser(**params).spatial_contract()
 
 
 @pytest.mark.parametrize("mode", ["edge", "reflect", "wrap", "constant"])
@@ -355,6 +412,27 @@ def test_bm3d_gray_matches_package(bm3d, gray, stage):
     ref = bm3d.bm3d(x[0], 0.1, profile="np", stage_arg=stage_arg)
     # bm3d works in float32 with threads: repeated calls may differ by ~1e-7
     np.testing.assert_allclose(out[0], ref, atol=1e-6)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_bm3d_is_bit_repeatable_as_its_tags_say(bm3d, monkeypatch, channels):
+    # issue 29: results differed by 3.9e-7 from run to run (the bm3d package's threads
+    # aggregate in a varying order) while the tags said the estimator is deterministic
+    assert not BM3DDenoiser().__sklearn_tags__().non_deterministic
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0.3, 0.7, (1, 24, 24, channels)) + rng.normal(0, 0.1, (1, 24, 24, channels))
+    threads = []
+    real = bm3d.bm3d
+
+    def spy(z, sigma_psd, profile="np", **kwargs):
+        threads.append(getattr(profile, "num_threads", None))
+        return real(z, sigma_psd, profile=profile, **kwargs)
+
+    monkeypatch.setattr(bm3d, "bm3d", spy)
+    est = BM3DDenoiser(sigma=0.1).fit(X)
+    first = est.transform(X)
+    np.testing.assert_array_equal(est.transform(X), first)
+    assert threads and set(threads) == {1}
 
 
 def test_bm3d_rgb_matches_package(bm3d, color):

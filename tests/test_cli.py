@@ -474,7 +474,8 @@ def test_help_of_every_command(command):
         "denoise": ["--method", "--sigma", "file's own units", "--model", "never overwritten",
                     "cnn,wavelet,wavelet-cs,tv,nlm,bilateral,bm3d", "--overwrite",
                     "--max-pixels",
-                    "already exist", ".NAME.<hex>.tmp", "--noise", "--gain", "--read-noise",
+                    "already exist", ".NAME.<host>-<pid>.<hex>.tmp", "--noise", "--gain",
+                    "--read-noise",
                     "--black-level", "TIFF stacks of gray planes", "Poisson-Gaussian",
                     "--threads", "--device", "$OMP_NUM_THREADS"],
         "compare": ["--images", "--sigma", "--figure", "--methods", "skips the slow",
@@ -598,6 +599,35 @@ def test_train_then_denoise_with_the_model_round_trip(train_folders, tmp_path, c
     assert den.config_ == {"architecture": "unet", "channels": 1, "depth": 2, "width": 16,
                            "blocks": 1, "noise_level_input": False}
     np.testing.assert_array_equal(den.transform(noisy[None])[0], result)
+
+
+@pytest.mark.parametrize(("lr", "message"), [
+    ("1e30", r"lr must be in (0, 10.0], got 1e+30"),  # was: exit 0 and a NaN model saved
+    ("10", "training failed: Training diverged: the loss of a training batch became"),
+])
+def test_train_never_saves_a_diverged_model(train_folders, tmp_path, capsys, lr, message):
+    cdir, _, _ = train_folders
+    model = tmp_path / "model.pt"
+    code = main(["train", "--clean", str(cdir), "--out", str(model), "--epochs", "4",
+                 "--sigma", "25", "--lr", lr, "-q", *TINY])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not model.exists()
+
+
+def test_denoise_refuses_a_model_whose_output_is_not_finite(noisy_folder, tmp_path, capsys):
+    # issue 29: such a model's NaN output was written as an all-zero PNG, exit code 0
+    from sklearn_denoise._modules import build_module
+
+    base = build_module("unet", 1, 2, 4, 1, False).state_dict()
+    model = _tiny_weights(tmp_path / "nan.pt",
+                          state={k: torch.full_like(v, 1e7) for k, v in base.items()})
+    out = tmp_path / "out"
+    code = main(["denoise", str(noisy_folder / "gray8.png"), "-o", str(out), "--model",
+                 str(model), "-q"])
+    assert code == 2
+    assert "returns NaN or infinite values" in capsys.readouterr().err
+    assert not out.exists() or list(out.iterdir()) == []
 
 
 def _read_pty(master):
@@ -1030,25 +1060,71 @@ def test_sigterm_to_a_running_process_exits_143(noisy_folder, tmp_path):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
+def _dead_pid():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.skipif(os.name != "posix", reason="process probe needs POSIX signals")
 def test_stale_temporaries_of_ours_are_removed_and_nothing_else(noisy_folder, tmp_path,
                                                                  capsys):
+    from sklearn_denoise._atomic import LEGACY_STALE_AFTER_SECONDS, host_id
+
     out = tmp_path / "out"
     out.mkdir()
-    old = time.time() - 3600
-    stale = out / ".gray8.png.0123456789ab.tmp"  # what a SIGKILL during a write leaves
-    fresh = out / ".rgb8.png.abcdef012345.tmp"  # may belong to a write in progress
+    old = time.time() - 2 * LEGACY_STALE_AFTER_SECONDS
+    # what a SIGKILL during a write leaves: the writer no longer runs
+    stale = out / f".gray8.png.{host_id()}-{_dead_pid()}.0123456789ab.tmp"
+    # a write in progress in another run, however old: never removed
+    live = out / f".rgb8.png.{host_id()}-{os.getppid()}.abcdef012345.tmp"
+    legacy = out / ".rgba8.png.abcdef012345.tmp"  # written by an earlier version, a day old
+    fresh_legacy = out / ".rgb8.png.abcdef012345.tmp"
     others = [out / ".gray8.png.0123456789AB.tmp", out / ".notes.0123456789ab.tmp.bak",
               out / "x.png.0123456789ab.tmp", out / ".a.png.0123456789a.tmp",
               out / "keep.tmp", out / ".hidden"]
-    for path in (stale, fresh, *others):
+    for path in (stale, live, legacy, fresh_legacy, *others):
         path.write_bytes(b"data")
-        if path is not fresh:
+        if path is not fresh_legacy:
             os.utime(path, (old, old))
     assert main(["denoise", str(noisy_folder / "gray8.png"), "-o", str(out), "--method",
                  "wavelet", "-q"]) == 0
-    assert "removed 1 stale temporary file(s)" in capsys.readouterr().err
-    assert not stale.exists()
-    assert fresh.exists() and all(p.exists() for p in others)
+    assert "removed 2 stale temporary file(s)" in capsys.readouterr().err
+    assert not stale.exists() and not legacy.exists()
+    assert live.exists() and fresh_legacy.exists() and all(p.exists() for p in others)
+
+
+@pytest.mark.parametrize("name", ["gray8.png", "stack.tif"])
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_an_output_written_meanwhile_by_another_run_is_not_replaced(
+        noisy_folder, sensor_stack, tmp_path, monkeypatch, capsys, name, overwrite):
+    # issue 29: two runs writing the same output name at the same time both exited 0 and
+    # one result silently replaced the other (the "already exists" check runs at start-up)
+    import sklearn_denoise.cli as cli
+
+    source = noisy_folder / name if name.endswith(".png") else sensor_stack[0]
+    out = tmp_path / "out"
+    target = out / name
+    denoise_plane = cli._denoise_plane
+
+    def other_run_finishes_first(denoise, plane):
+        if not target.exists():
+            target.write_bytes(b"the other run's result")
+        return denoise_plane(denoise, plane)
+
+    monkeypatch.setattr(cli, "_denoise_plane", other_run_finishes_first)
+    code = main(["denoise", str(source), "-o", str(out), "--method", "wavelet", "-q"]
+                + (["--overwrite"] if overwrite else []))
+    err = capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == [name]  # no temporary file left either
+    if overwrite:
+        assert code == 0, err
+        assert target.read_bytes() != b"the other run's result"
+    else:
+        assert code == 1
+        assert target.read_bytes() == b"the other run's result"
+        assert f"{target} appeared while it was denoised" in err
+        assert "--overwrite" in err and "denoised 0 of 1 image" in err
 
 
 def _tiny_weights(path, *, config=None, state=None, checksum=True, drop=None):
@@ -1154,10 +1230,10 @@ BAD_INPUTS = {
                           "at least 8x8 pixels; too small in --clean: {root}/tiny/t.png (1x1)"),
     "train-width-too-large": (
         "train --clean {root}/imgs --out {root}/m.pt --width 1024", 2,
-        "the network options: width must be in [1, 512], got 1024"),
+        "width must be in [1, 512], got 1024"),
     "train-depth-too-large": (
         "train --clean {root}/imgs --out {root}/m.pt --architecture dncnn --depth 65", 2,
-        "depth of dncnn must be in [2, 64], got 65"),
+        "depth must be in [1, 64], got 65"),
     "train-init-crafted": ("train --clean {root}/imgs --init {root}/blocks.pt --out "
                            "{root}/m.pt", 2, "cannot load --init"),
     "train-pickle-checkpoint": (

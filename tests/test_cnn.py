@@ -560,3 +560,77 @@ def test_epoch_table_has_no_colour_codes_when_not_a_terminal(capsys):
     out = capsys.readouterr().out
     assert "train_loss" in out
     assert "\x1b[" not in out
+
+
+# --------------------------------------------------------------------------- issue 29
+TINY_TRAIN = dict(width=4, depth=2, blocks=1, train_sigma=0.1, patch_size=16,
+                  patches_per_image=4, random_state=0)
+
+
+def _tiny_images():
+    return np.random.default_rng(0).uniform(size=(3, 24, 24)).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [  # each tried to allocate 36 GB to 1.4 TB, or hung, or trained and could not be saved
+        ({"width": 10**9}, r"width must be in \[1, 512\], got 1000000000"),
+        ({"depth": 10**9}, r"depth must be in \[1, 64\], got 1000000000"),
+        ({"blocks": 10**9}, r"blocks must be in \[1, 16\], got 1000000000"),
+        ({"patches_per_image": 10**9}, r"patches_per_image must be in \[1, 100000\]"),
+        ({"width": 520}, r"width must be in \[1, 512\], got 520"),
+        ({"depth": 9}, r"depth of unet must be in \[1, 8\], got 9"),
+        ({"architecture": "dncnn", "depth": 65}, r"depth must be in \[1, 64\]"),
+        ({"batch_size": 10**6}, r"batch_size must be in \[1, 4096\]"),
+        ({"lr": 1e300}, r"lr must be in \(0, 10.0\], got 1e\+300"),  # was Adam's RuntimeError
+        ({"lr": 1e9}, r"lr must be in \(0, 10.0\]"),  # trained to all-NaN weights
+        ({"callbacks": [42]}, r"callbacks must be a list of skorch callbacks .* the item 42"),
+        ({"callbacks": [("name", "not a callback")]}, r"the item \('name', 'not a"),
+    ],
+)
+def test_network_and_training_sizes_are_refused_before_allocating(params, match,
+                                                                  monkeypatch):
+    from skorch import NeuralNetRegressor
+
+    def never(self, *args, **kwargs):
+        raise AssertionError("the network was allocated")
+
+    monkeypatch.setattr(NeuralNetRegressor, "initialize", never)
+    den = CNNDenoiser(**{**TINY_TRAIN, **params}, max_epochs=1)
+    with pytest.raises((ValueError, TypeError), match=match):
+        den.fit(_tiny_images())
+    assert not hasattr(den, "net_")
+
+
+def test_network_config_uses_the_weight_file_limits():
+    from sklearn_denoise._weights import CONFIG_LIMITS
+
+    assert CNNDenoiser(width=CONFIG_LIMITS["width"][1]).network_config(1)["width"] == 512
+    with pytest.raises(ValueError, match=r"width must be in \[1, 512\]"):
+        CNNDenoiser(width=CONFIG_LIMITS["width"][1] + 1).network_config(1)
+
+
+def test_callback_classes_and_named_callbacks_are_accepted():
+    den = CNNDenoiser(**TINY_TRAIN, max_epochs=1,
+                      callbacks=[EarlyStopping, ("stop", EarlyStopping(patience=3))])
+    den.fit(_tiny_images())
+    assert len(den.history_) == 1
+
+
+def test_diverging_training_stops_with_an_error_naming_lr():
+    # issue 29: fit with a huge lr returned a model whose output is all NaN
+    den = CNNDenoiser(**TINY_TRAIN, lr=10.0, max_epochs=4)
+    with pytest.raises(ValueError, match=r"Training diverged: the loss of a training batch "
+                       r"became (nan|inf) in epoch \d with lr=10 \(this epoch's rate"):
+        den.fit(_tiny_images())
+
+
+def test_transform_never_returns_nan_for_finite_input():
+    # issue 29: a broken network's NaN output was returned (and written as an all-zero PNG)
+    den = CNNDenoiser(**TINY_TRAIN, max_epochs=0).fit(_tiny_images())
+    with torch.no_grad():
+        for param in den.net_.module_.parameters():
+            param.fill_(1e30)
+    with pytest.raises(RuntimeError, match="The network returned NaN or infinite values for "
+                       "a finite image"):
+        den.transform(_tiny_images())

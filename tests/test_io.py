@@ -545,6 +545,39 @@ def test_stack_write_is_atomic_and_checks_the_planes(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith((".", "out"))]
 
 
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float_images_that_could_not_be_read_back_are_not_written(tmp_path, value, dtype):
+    # issue 29: a NaN float image was written, and read_image then refused the file
+    from sklearn_denoise.io import write_image as public_write
+
+    image = np.full((4, 5), 0.5, dtype=dtype)
+    image[1, 2] = value
+    for write in (public_write, _io.write_image):
+        with pytest.raises(ValueError, match="contains NaN or infinite values, which "
+                           "read_image refuses"):
+            write(tmp_path / "x.tif", image)
+    assert list(tmp_path.iterdir()) == []
+    image[1, 2] = 0.25  # finite: written and read back as it is
+    public_write(tmp_path / "x.tif", image)
+    np.testing.assert_array_equal(read_image(tmp_path / "x.tif"), image)
+
+
+def test_stack_planes_that_could_not_be_read_back_are_not_written(tmp_path):
+    from sklearn_denoise._io import open_image, write_image_planes
+
+    _stack_files(tmp_path)
+    dest = tmp_path / "out.tif"
+    with open_image(tmp_path / "zlib.tiff") as image_file:
+        planes = [image_file.plane(k) for k in range(image_file.n_planes)]
+        planes[2] = planes[2].copy()
+        planes[2][0, 0] = np.nan
+        with pytest.raises(ValueError, match="plane 3 contains NaN"):
+            write_image_planes(dest, planes, image_file)
+    assert not dest.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
 def test_stack_of_unsupported_pixels_is_refused(tmp_path):
     from sklearn_denoise._io import open_image
 

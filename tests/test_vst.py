@@ -378,12 +378,26 @@ def test_score_is_psnr_against_clean_images():
         (dict(gain="1"), TypeError, "gain"),
         (dict(gain=0, read_noise=0), ValueError, "noise-free"),
         (dict(denoiser="wavelet"), TypeError, "denoiser"),
+        # issue 29: an OverflowError from the transform's gain**2
+        (dict(gain=1e300, read_noise=1.0, black_level=0.0), ValueError,
+         r"gain must be in \[0, 1e\+150\], got 1e\+300"),
+        (dict(gain=1e300), ValueError, r"gain must be in \[0, 1e\+150\]"),
+        (dict(read_noise=1e200), ValueError, r"read_noise must be in \[0, 1e\+150\]"),
     ],
 )
 def test_parameter_errors(params, error, match):
     X = _counts(_cells(64), 100)[None]
     with pytest.raises(error, match=match):
-        VarianceStabilizedDenoiser(**params).fit(X)
+        VarianceStabilizedDenoiser(**params).fit(X).transform(X)
+
+
+def test_noise_model_squares_stay_finite():
+    from sklearn_denoise.noise import NoiseModel
+
+    with pytest.raises(ValueError, match=r"gain must be <= 1e\+150 \(its square"):
+        NoiseModel(gain=1e300, read_noise=1.0)
+    with pytest.raises(ValueError, match=r"read_noise must be <= 1e\+150"):
+        NoiseModel(gain=1.0, read_noise=1e160)
 
 
 def test_data_errors():

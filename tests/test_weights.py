@@ -192,6 +192,111 @@ def test_saving_non_finite_weights_is_refused(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+DNCNN = {"architecture": "dncnn", "channels": 1, "depth": 4, "width": 4, "blocks": 1,
+         "noise_level_input": False}
+
+
+def _dncnn_weights(path):
+    torch.manual_seed(0)
+    return save_weights(path, DNCNN, build_module(**DNCNN).state_dict())
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [  # issue 29: each of these loaded, and the network returned NaN
+        (lambda sd: sd["body.3.running_var"].__setitem__(1, -0.5),
+         r"'body.3.running_var' holds negative values: a BatchNorm variance"),
+        (lambda sd: sd["body.0.bias"].__setitem__(0, 3e38),
+         r"'body.0.bias' holds values of magnitude up to 3e\+38, above the 1e\+08"),
+        (lambda sd: sd.__setitem__("body.0.weight", sd["body.0.weight"].to(torch.complex64)),
+         r"'body.0.weight' is torch.complex64, but the module holds real floating-point"),
+        (lambda sd: sd.__setitem__("body.0.weight", sd["body.0.weight"].to(torch.int32)),
+         r"'body.0.weight' is torch.int32, but the module holds real floating-point"),
+        (lambda sd: sd.__setitem__("body.3.num_batches_tracked", torch.tensor(1.5)),
+         r"'body.3.num_batches_tracked' is torch.float32, but the module holds integers"),
+    ],
+)
+def test_crafted_tensor_values_are_refused(tmp_path, change, message):
+    path = _dncnn_weights(tmp_path / "w.pt")
+    _rewrite(path, lambda p: change(p["state_dict"]))
+    with pytest.raises(ValueError, match=message):
+        load_weights(path)
+    with pytest.raises(ValueError, match=message):
+        CNNDenoiser.load(path)
+
+
+def test_weights_whose_network_overflows_are_refused(weights):
+    # every value within the magnitude bound, but the network's output overflows
+    def change(payload):
+        for tensor in payload["state_dict"].values():
+            tensor.fill_(1e7)
+
+    _rewrite(weights, change)
+    with pytest.raises(ValueError, match="the network returns NaN or infinite values on a "
+                       "test image"):
+        load_weights(weights)
+
+
+def test_a_model_whose_output_is_not_finite_is_never_saved(tmp_path):
+    # issue 29: training that diverged saved a model that returns NaN
+    den = CNNDenoiser(**TINY, max_epochs=0).fit(_images())
+    with torch.no_grad():
+        for param in den.net_.module_.parameters():
+            param.fill_(1e7)
+    for save in (den.save, den.save_checkpoint):
+        with pytest.raises(ValueError, match="network returns NaN or infinite values"):
+            save(tmp_path / "w.pt")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _zip_with(path, replace):
+    """Rewrite the zip archive at ``path`` with the records in ``replace`` (name suffix ->
+    bytes) stored deflated, as a crafted file would."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        records = {info.filename: zf.read(info) for info in zf.infolist()}
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in records.items():
+            for suffix, new in replace.items():
+                if name.endswith(suffix):
+                    data = new
+            zf.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
+    return path
+
+
+@pytest.mark.parametrize("record", ["/data/0", "/data.pkl", "/byteorder"])
+def test_records_that_inflate_beyond_the_module_are_refused_before_inflating(
+        weights, monkeypatch, record):
+    # issue 29: a 4.9 MB weight file whose tensor record inflates to 1.6 GB made load peak
+    # at 1.8 GB before refusing it; the zip directory declares the size: read it first
+    size = 80 * 2**20  # 80 MiB of zeros, deflated to about 80 KB
+    _zip_with(weights, {record: bytes(size)})
+    assert weights.stat().st_size < 2**20
+    loads = []
+    real_load = torch.load
+
+    def spy(*args, **kwargs):
+        loads.append(kwargs.get("map_location"))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    with pytest.raises(ValueError, match=r"declares? \d+ bytes.*not inflated"):
+        load_weights(weights)
+    assert all(location == "meta" for location in loads)  # no tensor data was read
+
+
+def test_tensors_the_structure_declares_beyond_the_module_are_refused(weights):
+    # a tensor that is a view on a larger storage: torch.save writes the whole storage
+    def change(payload):
+        bias = payload["state_dict"]["head.bias"]
+        payload["state_dict"]["head.bias"] = torch.zeros(2**19, dtype=bias.dtype)[:4]
+
+    _rewrite(weights, change)
+    with pytest.raises(ValueError, match="tensors declare .* bytes, more than the"):
+        load_weights(weights)
+
+
 def test_checksum_covers_tensors_settings_and_metadata(weights):
     payload = torch.load(weights, weights_only=True)
     assert payload["sha256"] == content_digest(payload)  # survives the save/load trip
