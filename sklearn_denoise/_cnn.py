@@ -269,13 +269,17 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
     n_threads : int, default=None
         CPU threads torch uses in ``fit``, ``partial_fit``, ``transform`` and
         ``for_image``, set for the call and restored afterwards (torch's process-wide
-        setting is left as the caller had it). None: the cores other processes leave
-        idle, measured at each call, between 1 and torch's own setting, which honours
-        ``OMP_NUM_THREADS``, :func:`threadpoolctl.threadpool_limits` and joblib's workers
-        (so ``GridSearchCV(n_jobs=2)`` does not oversubscribe the cores): a network's
-        threads wait for each other at every layer, and on 2 cores with one busy the
-        blind call on a 256x256 image takes about 6 times longer with 2 threads than
-        with 1. Results do not depend on it. ``sklearn-denoise --threads`` sets it.
+        setting is left as the caller had it). None, in ``transform`` and ``for_image``:
+        the cores other processes leave idle, measured at each call, between 1 and
+        torch's own setting, which honours ``OMP_NUM_THREADS``,
+        :func:`threadpoolctl.threadpool_limits` and joblib's workers (so
+        ``GridSearchCV(n_jobs=2)`` does not oversubscribe the cores): a network's threads
+        wait for each other at every layer, and on 2 cores with one busy the blind call on
+        a 256x256 image takes about 6 times longer with 2 threads than with 1; the output
+        does not depend on the count. None, in ``fit`` and ``partial_fit``: torch's own
+        setting, because the sums of the gradients do depend on the count, and the same
+        seed gives the same weights only with the same count; set ``n_threads=1`` to train
+        on a busy machine. ``sklearn-denoise --threads`` sets it.
     image_shape : tuple of int, default=None
         Shape of each image when ``X`` is 2-D ``(n, n_features)`` flattened images. If
         None, a 2-D ``X`` with both sides at least 32 is one image.
@@ -705,7 +709,9 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             Fitted denoiser.
         """
         self._check_params()
-        with torch_threads(resolve_threads(self.n_threads)):
+        # training keeps torch's own count unless told: gradient sums depend on it, and
+        # the same seed must give the same weights whatever the machine's load
+        with torch_threads(self.n_threads):
             images, targets, _, mode, scales = self._prepare_training(X, y, reset=True)
             self._initialize(self.n_channels_in_, mode)
             self._train(images, targets, mode, scales, epochs=self.max_epochs,
@@ -738,7 +744,9 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self._check_params()
         epochs = check_int(epochs, "epochs", minimum=1)
         first = not hasattr(self, "net_")
-        with torch_threads(resolve_threads(self.n_threads)):
+        # training keeps torch's own count unless told: gradient sums depend on it, and
+        # the same seed must give the same weights whatever the machine's load
+        with torch_threads(self.n_threads):
             images, targets, _, mode, scales = self._prepare_training(X, y, reset=first)
             if first:
                 self._initialize(self.n_channels_in_, mode)

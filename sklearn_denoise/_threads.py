@@ -1,5 +1,8 @@
 """How many CPU threads torch gets: one rule for every torch path.
 
+(Training keeps torch's own count unless ``n_threads`` is given: its gradient sums depend
+on the count, and the same seed must give the same weights whatever the load.)
+
 A network's OpenMP threads wait for each other at every layer, so on a busy machine one
 that is not scheduled stalls the others: on 2 cores with one held by another process,
 the shipped model's blind call on a 256x256 image took 1.61 s with torch's default 2

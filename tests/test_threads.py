@@ -46,6 +46,10 @@ def test_calls_use_n_threads_and_restore_the_callers_setting(den):
         assert torch.get_num_threads() == before
         assert _threads_inside(est, lambda: est.partial_fit(X)) == {1}
         assert torch.get_num_threads() == before
+        est.set_params(n_threads=None)
+        # training keeps torch's own count unless told (gradient sums depend on it)
+        assert _threads_inside(est, lambda: est.partial_fit(X)) == {before}
+        est.set_params(n_threads=1)
         assert _threads_inside(est, lambda: est.for_image(X[0])) <= {1}
         assert torch.get_num_threads() == before
     finally:
@@ -57,6 +61,20 @@ def test_results_do_not_depend_on_the_thread_count(den):
     outs = [est.set_params(n_threads=n).transform(X) for n in (1, 2)]
     est.set_params(n_threads=None)
     np.testing.assert_array_equal(*outs)
+
+
+def test_training_weights_do_not_depend_on_the_machines_load(monkeypatch):
+    """The same seed, the same weights, whatever the load (with 1 and 2 threads the
+    gradient sums differ, so training does not follow the idle cores)."""
+    X = np.random.RandomState(0).uniform(size=(3, 32, 32)).astype(np.float32)
+    params = dict(depth=2, width=4, blocks=1, max_epochs=1, patch_size=16,
+                  patches_per_image=2, train_sigma=0.1, random_state=0)
+    states = []
+    for busy in (0.0, CORES - 0.5):
+        monkeypatch.setattr(_threads._OTHER_LOAD, "busy_cores", lambda busy=busy: busy)
+        est = CNNDenoiser(**params).fit(X)
+        states.append(est.net_.module_.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
 
 
 def test_default_is_the_idle_cores_at_most_torchs_setting(monkeypatch, den):
