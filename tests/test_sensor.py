@@ -245,7 +245,10 @@ def test_colour_sensor_noise_gets_one_map_per_opponent_channel(color_mixed):
     den = color_mixed.set_params(noise_model=model, normalize="percentile")
     norm = fit_normalization(counts, "percentile")
     x = norm.apply(counts)
-    levels = den._opponent_noise_levels(x, 1.0, norm)
+    noises = den._opponent_noise_levels(x, 1.0, norm)  # the three planes' noise models
+    assert isinstance(noises, tuple) and all(isinstance(n, NoiseModel) for n in noises)
+    maps = den._opponent_maps(x, noises)
+    levels = [maps[..., k : k + 1] for k in range(3)]
     assert [lv.shape for lv in levels] == [(96, 96, 1)] * 3
     # measured: the std of the opponent transform of the (normalised) noise
     measured = ((counts - BLACK - signal) / norm.scale) @ OPPONENT.T
@@ -253,7 +256,7 @@ def test_colour_sensor_noise_gets_one_map_per_opponent_channel(color_mixed):
         assert np.median(levels[k]) == pytest.approx(measured[..., k].std(), rel=0.08)
     # white noise, or a known sigma, stays one level per channel
     den.set_params(noise_model="auto", sigma=0.1)
-    np.testing.assert_allclose(den._opponent_noise_levels(x, 1.0, norm),
+    np.testing.assert_allclose([n.sigma for n in den._opponent_noise_levels(x, 1.0, norm)],
                                0.1 / norm.scale * np.sqrt((OPPONENT**2).sum(axis=1)))
     den.set_params(sigma=None, noise_model="gaussian")
     assert den._opponent_noise_levels(x, 1.0, norm) == [None] * 3
