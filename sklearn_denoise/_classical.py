@@ -766,10 +766,11 @@ class BM3DDenoiser(_SafeRangeFilter):
     When the noise level is 0 the image is returned unchanged.
 
     BM3D is slow, and its time grows with the pixel count: about 50 s per megapixel on
-    one core (a 1024x1024 gray image, profile "np", both stages: 52 s and a peak of
-    943 MiB, measured on a shared 2-core machine). A 4096x4096 image, 16 tiles of 1024
-    pixels with their 72-pixel margins (1.3 times the pixels), therefore takes about 18
-    minutes per core, more on a busy machine, in the memory of one tile (about 1 GiB).
+    one core (a 1024x1024 gray image, profile "np", both stages: 54 s and a peak of
+    907 MiB, ``python benchmarks/bench_scaling.py --methods bm3d --sizes 1024 --rounds 1
+    --repeats 1 --no-rgb``). A 4096x4096 image, 16 tiles of 1024 pixels with their
+    72-pixel margins (1.3 times the pixels), therefore takes about 18 minutes per core
+    (extrapolated), more on a busy machine, in the memory of one tile (about 1 GiB).
     The ``bm3d`` package runs single-threaded here, so results are bit-repeatable (its
     threads add in a varying order); use ``n_jobs`` over images, or
     :func:`sklearn_denoise.dask.denoise_dask` over chunks of one large image, for
