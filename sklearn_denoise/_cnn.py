@@ -239,7 +239,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         their patches are drawn once, with a fixed seed, so that the loss of every epoch
         is measured on the same data. 0 (or a single training image) trains on every
         image with no validation.
-    tile_size : int, default=768
+    tile_size : int, default=640
         Images with a side longer than this are denoised in tiles of at most this side
         (near-equal tiles on the network's downsampling grid), each extended on every side
         by ``tile_overlap`` pixels of context; tiles are never smaller than twice that
@@ -248,9 +248,11 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         same window size (so their activation buffers are reused from tile to tile), and
         on CPU the large buffers stay allocated while the image is denoised instead of
         being mapped afresh for every layer; large images then run about as fast per pixel
-        as small ones. 768 keeps a 4096x4096 gray image under 1 GiB of peak memory with
-        the shipped models' 64-pixel overlap; 1024 was about 15% faster there but peaked
-        above 1 GiB (see "Large images" in the benchmarks).
+        as small ones. 640 keeps a 4096x4096 gray image under 1 GiB of peak memory with
+        the shipped models' 64-pixel overlap (721 and 836 MiB in two runs with 2
+        threads); 768 was about 7% faster there but peaked at 850 to 1060 MiB from run
+        to run, and 1024 faster still but above 1 GiB (see "Large images" in the
+        benchmarks).
     tile_overlap : int, default=None
         Pixels of context around each tile (see :meth:`spatial_contract`), rounded up to
         the downsampling multiple. None: the effective receptive radius measured for the
@@ -358,7 +360,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         init_weights=None,
         callbacks=None,
         validation_fraction=0.1,
-        tile_size=768,
+        tile_size=640,
         tile_overlap=None,
         self_ensemble=1,
         device="cpu",

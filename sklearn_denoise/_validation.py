@@ -94,8 +94,13 @@ def from_float(array, dtype):
         return np.asarray(array).astype(dtype, copy=False)
     info = np.iinfo(dtype)
     lower = info.min if dtype.kind == "i" else 0
-    scaled = np.rint(np.asarray(array, dtype=np.float64) * float(info.max))
-    return np.clip(scaled, lower, info.max).astype(dtype)
+    array = np.asarray(array)
+    # float32 holds every 8- and 16-bit value exactly: no float64 copies of large images
+    work = np.float32 if array.dtype == np.float32 and dtype.itemsize <= 2 else np.float64
+    scaled = np.asarray(array, dtype=work) * work(info.max)
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, lower, info.max, out=scaled)
+    return scaled.astype(dtype)
 
 
 def _check_real(values, name):
