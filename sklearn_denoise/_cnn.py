@@ -276,9 +276,10 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         torch's own setting, which honours ``OMP_NUM_THREADS``,
         :func:`threadpoolctl.threadpool_limits` and joblib's workers (so
         ``GridSearchCV(n_jobs=2)`` does not oversubscribe the cores): a network's threads
-        wait for each other at every layer, and on 2 cores with one busy the blind call on
-        a 256x256 image takes about 6 times longer with 2 threads than with 1; the output
-        does not depend on the count. None, in ``fit`` and ``partial_fit``: torch's own
+        wait for each other at every layer (on 2 cores with one busy, the blind call on a
+        256x256 image took 2.78 times its idle time with torch's 2 threads, 1.78 with this
+        rule: "Threads on a busy machine" in the benchmarks); the output does not depend
+        on the count. None, in ``fit`` and ``partial_fit``: torch's own
         setting, because the sums of the gradients do depend on the count, and the same
         seed gives the same weights only with the same count; set ``n_threads=1`` to train
         on a busy machine. ``sklearn-denoise --threads`` sets it.

@@ -4,11 +4,12 @@
 on the count, and the same seed must give the same weights whatever the load.)
 
 A network's OpenMP threads wait for each other at every layer, so on a busy machine one
-that is not scheduled stalls the others: on 2 cores with one held by another process,
-the shipped model's blind call on a 256x256 image took 1.61 s with torch's default 2
-threads and 0.26 s with 1 (0.10 s idle; see ``benchmarks/bench_threads.py``). Results do
-not depend on the thread count (the tests check bit-identity), so the package picks it per
-call:
+that is not scheduled stalls the others: with one of two cores held by another process,
+the shipped model's blind call on a 256x256 image took 2.78 times its idle time with
+torch's own 2 threads and 1.78 times with this rule (``python benchmarks/bench_threads.py
+--before OLD_CHECKOUT --methods cnn``, "Threads on a busy machine" on the benchmarks
+page). The output does not depend on the thread count (the tests check bit-identity), so
+the package picks it per call:
 
 - ``n_threads`` given (``CNNDenoiser(n_threads=...)``, ``--threads``): that many;
 - None: the cores that other processes leave idle, measured from the CPU time the
