@@ -1,11 +1,13 @@
 """Behaviour shared by every denoiser: scoring, tags and the per-image batch loop."""
 
 import dataclasses
+import sys
 
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
 
 from ._decision import ImageDecision, pin_decision, pinned_decision
 from ._normalize import Normalization, check_normalize, fit_normalization, robust_range
@@ -63,9 +65,11 @@ class DenoiserMixin:
         Returns
         -------
         contract : SpatialContract
-            Named tuple ``(margin, multiple, min_size)``: pixels of context each output
-            pixel needs on every side (a multiple of ``multiple``), the grid tile borders
-            must fall on, and the smallest height and width the denoiser can process.
+            Named tuple ``(margin, multiple, min_size, local)``: pixels of context each
+            output pixel needs on every side (a multiple of ``multiple``), the grid tile
+            borders must fall on, the smallest height and width the denoiser can
+            process, and whether tiles with that margin reproduce the whole-image result
+            (False for global methods).
 
         Raises
         ------
@@ -212,11 +216,18 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
 
     def _denoise_images(self, images, layout):
         n_jobs = getattr(self, "n_jobs", None)
-        if n_jobs in (None, 1) or len(images) < 2:
-            return [self._denoise_normalized(img, layout) for img in images]
-        return Parallel(n_jobs=n_jobs)(
-            delayed(self._denoise_normalized)(img, layout) for img in images
-        )
+        with _progress(self, len(images)) as progress:
+            if n_jobs in (None, 1) or len(images) < 2:
+                results = (self._denoise_normalized(img, layout) for img in images)
+            else:
+                results = Parallel(n_jobs=n_jobs, return_as="generator")(
+                    delayed(self._denoise_normalized)(img, layout) for img in images
+                )
+            out = []
+            for result in results:
+                out.append(result)
+                progress.update()
+        return out
 
     def _normalize_mode(self):
         # a subclass without a ``normalize`` parameter works on the images as given
@@ -327,6 +338,14 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
             noise = decision.noise[0]
             out = unstabilize(unit.invert(out), noise).astype(image.dtype, copy=False)
         return decision.normalization.invert(out)
+
+
+def _progress(estimator, n_images):
+    """A tqdm bar over the images of ``transform`` on stderr, shown when the estimator's
+    ``verbose`` is set and there are two images or more."""
+    return tqdm(total=n_images, desc=f"{type(estimator).__name__}.transform", unit="image",
+                disable=not getattr(estimator, "verbose", 0) or n_images < 2,
+                file=sys.stderr, leave=False)
 
 
 def _stabilized_map(image, noise):

@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import _ImageFilter
 from ._color import from_opponent, opponent_noise_levels, to_opponent
+from ._decision import pinned_decision
 from ._param_checks import (
     Anything,
     Bool,
@@ -205,6 +206,9 @@ class TVDenoiser(_SafeRangeFilter):
         1-D signals, or is one image when both its sides are at least 32.
     n_jobs : int, default=None
         Number of joblib workers over images. None means 1.
+    verbose : int, default=0
+        1 or more shows a progress bar over the images of ``transform`` on stderr (with
+        two images or more), as :class:`~sklearn_denoise.CNNDenoiser` does.
 
     Attributes
     ----------
@@ -238,7 +242,7 @@ class TVDenoiser(_SafeRangeFilter):
 
     def __init__(
         self, weight=None, *, sigma=None, noise_model="auto", eps=2e-4, max_num_iter=200,
-        normalize="auto", image_shape=None, n_jobs=None,
+        normalize="auto", image_shape=None, n_jobs=None, verbose=0,
     ):
         self.weight = weight
         self.sigma = sigma
@@ -248,6 +252,7 @@ class TVDenoiser(_SafeRangeFilter):
         self.normalize = normalize
         self.image_shape = image_shape
         self.n_jobs = n_jobs
+        self.verbose = verbose
 
     _parameter_constraints = {
         "weight": Float(0, low_inclusive=False, allow_none=True),
@@ -258,9 +263,10 @@ class TVDenoiser(_SafeRangeFilter):
         "normalize": Normalize(),
         "image_shape": Anything,  # checked with the images (validate_images)
         "n_jobs": NJobs(),
+        "verbose": Int(0),
     }
     _inference_params = ("weight", "sigma", "noise_model", "eps", "max_num_iter",
-                         "normalize", "n_jobs")
+                         "normalize", "n_jobs", "verbose")
 
     def spatial_contract(self):
         """What tiles of an image, or dask chunks, must give total variation.
@@ -271,8 +277,8 @@ class TVDenoiser(_SafeRangeFilter):
         Returns
         -------
         contract : SpatialContract
-            Named tuple ``(margin, multiple, min_size)`` = ``(32, 1, 1)``, whatever the
-            parameters. TV is a global method: every Chambolle iteration spreads each
+            Named tuple ``(margin, multiple, min_size, local)`` = ``(32, 1, 1, False)``,
+            whatever the parameters. TV is a global method: every Chambolle iteration spreads each
             pixel's influence further, up to the whole image, and the stopping rule
             (``eps``) looks at the whole image's cost. The margin is therefore not a
             receptive radius but where that influence has decayed: with 32 pixels of
@@ -280,9 +286,11 @@ class TVDenoiser(_SafeRangeFilter):
             untiled one by about 1e-4 RMS on noisy (sigma 0.1) sample images; with the
             default ``eps`` the difference (about 0.004 RMS) comes from the stopping
             rule being applied per tile, which no margin removes. ``multiple`` 1: no
-            downsampling grid; ``min_size`` 1: any image size works.
+            downsampling grid; ``min_size`` 1: any image size works; ``local`` False:
+            :func:`~sklearn_denoise.dask.denoise_dask` keeps each image whole (the
+            in-memory result) unless given a ``depth``.
         """
-        return make_contract(_TV_MARGIN, 1, self._fit_min_size())
+        return make_contract(_TV_MARGIN, 1, self._fit_min_size(), local=False)
 
     def _denoise_in_range(self, image, layout):
         weight = self.weight
@@ -350,6 +358,9 @@ class NLMeansDenoiser(_SafeRangeFilter):
         patches 1-D), or is one image when both its sides are at least 32.
     n_jobs : int, default=None
         Number of joblib workers over images. None means 1.
+    verbose : int, default=0
+        1 or more shows a progress bar over the images of ``transform`` on stderr (with
+        two images or more), as :class:`~sklearn_denoise.CNNDenoiser` does.
 
     Attributes
     ----------
@@ -392,7 +403,7 @@ class NLMeansDenoiser(_SafeRangeFilter):
         fast_mode=True,
         normalize="auto",
         image_shape=None,
-        n_jobs=None,
+        n_jobs=None, verbose=0,
     ):
         self.patch_size = patch_size
         self.patch_distance = patch_distance
@@ -403,6 +414,7 @@ class NLMeansDenoiser(_SafeRangeFilter):
         self.normalize = normalize
         self.image_shape = image_shape
         self.n_jobs = n_jobs
+        self.verbose = verbose
 
     _parameter_constraints = {
         "patch_size": Int(1, maximum=MAX_NLM_PATCH_SIZE),
@@ -414,9 +426,10 @@ class NLMeansDenoiser(_SafeRangeFilter):
         "normalize": Normalize(),
         "image_shape": Anything,  # checked with the images (validate_images)
         "n_jobs": NJobs(),
+        "verbose": Int(0),
     }
     _inference_params = ("patch_size", "patch_distance", "h", "sigma", "noise_model",
-                         "fast_mode", "normalize", "n_jobs")
+                         "fast_mode", "normalize", "n_jobs", "verbose")
 
     def spatial_contract(self):
         """What tiles of an image, or dask chunks, must give non-local means.
@@ -427,7 +440,7 @@ class NLMeansDenoiser(_SafeRangeFilter):
         Returns
         -------
         contract : SpatialContract
-            Named tuple ``(margin, multiple, min_size)``. ``margin`` is
+            Named tuple ``(margin, multiple, min_size, local)``. ``margin`` is
             ``patch_distance + patch_size // 2`` (8 by default): an output pixel averages
             the pixels up to ``patch_distance`` away, weighted by the distance between
             their patch and its own, and a patch reaches ``patch_size // 2`` further. With
@@ -519,6 +532,9 @@ class BilateralDenoiser(_SafeRangeFilter):
         1-D signals, or is one image when both its sides are at least 32.
     n_jobs : int, default=None
         Number of joblib workers over images. None means 1.
+    verbose : int, default=0
+        1 or more shows a progress bar over the images of ``transform`` on stderr (with
+        two images or more), as :class:`~sklearn_denoise.CNNDenoiser` does.
 
     Attributes
     ----------
@@ -561,7 +577,7 @@ class BilateralDenoiser(_SafeRangeFilter):
         cval=0.0,
         normalize="auto",
         image_shape=None,
-        n_jobs=None,
+        n_jobs=None, verbose=0,
     ):
         self.sigma_color = sigma_color
         self.sigma = sigma
@@ -574,6 +590,7 @@ class BilateralDenoiser(_SafeRangeFilter):
         self.normalize = normalize
         self.image_shape = image_shape
         self.n_jobs = n_jobs
+        self.verbose = verbose
 
     _parameter_constraints = {
         "sigma_color": Float(0, low_inclusive=False, allow_none=True),
@@ -587,9 +604,10 @@ class BilateralDenoiser(_SafeRangeFilter):
         "normalize": Normalize(),
         "image_shape": Anything,  # checked with the images (validate_images)
         "n_jobs": NJobs(),
+        "verbose": Int(0),
     }
     _inference_params = ("sigma_color", "sigma", "noise_model", "sigma_spatial", "win_size",
-                         "bins", "mode", "cval", "normalize", "n_jobs")
+                         "bins", "mode", "cval", "normalize", "n_jobs", "verbose")
 
     def _window(self):
         if self.win_size is not None:
@@ -614,7 +632,7 @@ class BilateralDenoiser(_SafeRangeFilter):
         Returns
         -------
         contract : SpatialContract
-            Named tuple ``(margin, multiple, min_size)``. ``margin`` is half the window,
+            Named tuple ``(margin, multiple, min_size, local)``. ``margin`` is half the window,
             ``win_size // 2`` (3 for the default window of 7 pixels, ``max(5, 2 *
             ceil(3 * sigma_spatial) + 1)`` when ``win_size`` is None): each output pixel
             is a weighted mean of the window centred on it (an even ``win_size`` reaches
@@ -622,11 +640,14 @@ class BilateralDenoiser(_SafeRangeFilter):
             needed). With ``sigma_color`` given and images on [0, 1] a tile's core equals
             the untiled result; scikit-image scales its intensity look-up table by each
             image's maximum (and shifts images with negative values), which then happens
-            per tile. ``multiple`` 1: no downsampling grid; ``min_size`` 1: any size
-            works.
+            per tile, unless the tile's denoiser comes from :meth:`for_image`, which
+            fixes the whole image's range. ``multiple`` 1: no downsampling grid;
+            ``min_size`` 1: any size works; ``local``: True except with ``mode="wrap"``
+            (the opposite border of the whole image).
         """
-        validate_params(self, ("win_size", "sigma_spatial"))
-        return make_contract(self._window() // 2, 1, self._fit_min_size())
+        validate_params(self, ("win_size", "sigma_spatial", "mode"))
+        return make_contract(self._window() // 2, 1, self._fit_min_size(),
+                             local=self.mode != "wrap")
 
     def _denoise_in_range(self, image, layout):
         sigma_color = self.sigma_color
@@ -655,12 +676,46 @@ class BilateralDenoiser(_SafeRangeFilter):
             out = np.asarray(out).reshape(stacked.shape)[rows // 2]
             return out.reshape(image.shape).astype(image.dtype, copy=False)
         arr, channel_axis = _as_2d_or_color(image)
+        value_range = getattr(pinned_decision(self), "method_state", None)
+        if value_range is not None and (arr.min(), arr.max()) != value_range:
+            # a tile of an image whose range for_image fixed
+            out = self._filter_in_range(arr, value_range, channel_axis, kwargs)
+            return np.array(out, dtype=image.dtype).reshape(image.shape)
         if not arr.flags.writeable:
             # read-only or memory-mapped input: skimage's Cython kernel needs a writable buffer
             arr = arr.copy()
         out = denoise_bilateral(arr, channel_axis=channel_axis, **kwargs)
         # skimage returns its input for constant images and squeezes axes of length 1
         return np.array(out, dtype=image.dtype).reshape(image.shape)
+
+    def _filter_in_range(self, arr, value_range, channel_axis, kwargs):
+        """``denoise_bilateral`` of a tile as of the whole image whose (min, max) is
+        ``value_range``: scikit-image scales its intensity look-up table by the range of
+        the array it is given. The tile gets its border padding here, as ``mode`` pads
+        (skimage's modes are numpy.pad's), and one more row beyond every window of its
+        pixels that holds the image's minimum and maximum."""
+        pad = kwargs["win_size"] // 2
+        low, high = value_range
+        widths = [(pad, pad), (pad, pad)] + [(0, 0)] * (arr.ndim - 2)
+        if self.mode == "constant":
+            padded = np.pad(arr, widths, mode="constant",
+                            constant_values=np.clip(self.cval, low, high))
+        else:
+            padded = np.pad(arr, widths, mode=self.mode)
+        extremes = np.full((1,) + padded.shape[1:], low, dtype=padded.dtype)
+        extremes[0, 0] = high
+        padded = np.concatenate([padded, extremes])
+        kwargs = {**kwargs, "mode": "edge", "cval": 0}
+        out = denoise_bilateral(padded, channel_axis=channel_axis, **kwargs)
+        out = np.asarray(out).reshape(padded.shape)
+        return out[pad:pad + arr.shape[0], pad:pad + arr.shape[1]]
+
+    def _whole_image_state(self, image, layout):
+        # scikit-image scales its intensity look-up table by the image's range (and
+        # shifts images with negative values): a tile must use the whole image's
+        if layout.is_signal:
+            return None
+        return (image.min(), image.max())
 
 
 _BM3D_PROFILES = ("np", "refilter", "vn", "high", "vn_old", "deb")
@@ -751,6 +806,9 @@ class BM3DDenoiser(_SafeRangeFilter):
         within 0.01 dB).
     n_jobs : int, default=None
         Number of joblib workers over images. None means 1.
+    verbose : int, default=0
+        1 or more shows a progress bar over the images of ``transform`` on stderr (with
+        two images or more), as :class:`~sklearn_denoise.CNNDenoiser` does.
 
     Attributes
     ----------
@@ -792,7 +850,7 @@ class BM3DDenoiser(_SafeRangeFilter):
     def __init__(
         self, sigma=None, noise_model="auto", profile="np", stage="all", normalize="auto",
         image_shape=None,
-        tile_size=1024, n_jobs=None,
+        tile_size=1024, n_jobs=None, verbose=0,
     ):
         self.sigma = sigma
         self.noise_model = noise_model
@@ -802,6 +860,7 @@ class BM3DDenoiser(_SafeRangeFilter):
         self.image_shape = image_shape
         self.tile_size = tile_size
         self.n_jobs = n_jobs
+        self.verbose = verbose
 
     _parameter_constraints = {
         "sigma": Sigma(),
@@ -812,9 +871,10 @@ class BM3DDenoiser(_SafeRangeFilter):
         "image_shape": Anything,  # checked with the images (validate_images)
         "tile_size": Int(64),
         "n_jobs": NJobs(),
+        "verbose": Int(0),
     }
     _inference_params = ("sigma", "noise_model", "profile", "stage", "normalize",
-                         "tile_size", "n_jobs")
+                         "tile_size", "n_jobs", "verbose")
 
     def _check_layout(self, images, layout):
         # signals first: "needs 9x9 images, got signal length 3" would be misleading
@@ -874,16 +934,21 @@ class BM3DDenoiser(_SafeRangeFilter):
         Returns
         -------
         contract : SpatialContract
-            Named tuple ``(margin, multiple, min_size)``: 72 pixels of context on each
+            Named tuple ``(margin, multiple, min_size, local)``: 72 pixels of context on each
             side of a tile, and tile borders on multiples of 9 pixels (the grid of
             ``bm3d``'s block matching: a tile starting off it differs from untiled
             results everywhere), both measured as described under ``tile_size``.
             ``min_size`` is one pixel more than the profile's largest block (9 for "np",
             12 for "vn", 13 for "vn_old"): ``bm3d`` rejects images smaller than its
             blocks and crashes the interpreter on images exactly one block in size.
+            ``local`` False: tiles with this margin stay within about 0.03 of the
+            untiled result, not equal to it, so
+            :func:`~sklearn_denoise.dask.denoise_dask` keeps each image whole (and
+            ``transform`` tiles it as above) unless given a ``depth``.
         """
         validate_params(self, ("profile",))
-        return make_contract(_BM3D_MARGIN, _BM3D_GRID, _BM3D_BLOCK[self.profile] + 1)
+        return make_contract(_BM3D_MARGIN, _BM3D_GRID, _BM3D_BLOCK[self.profile] + 1,
+                             local=False)
 
     def _denoise_in_range(self, image, layout):
         bm3d = _import_bm3d()

@@ -239,7 +239,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         their patches are drawn once, with a fixed seed, so that the loss of every epoch
         is measured on the same data. 0 (or a single training image) trains on every
         image with no validation.
-    tile_size : int, default=640
+    tile_size : int, default=576
         Images with a side longer than this are denoised in tiles of at most this side
         (near-equal tiles on the network's downsampling grid), each extended on every side
         by ``tile_overlap`` pixels of context; tiles are never smaller than twice that
@@ -248,17 +248,18 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         same window size (so their activation buffers are reused from tile to tile), and
         on CPU the large buffers stay allocated while the image is denoised instead of
         being mapped afresh for every layer; large images then run about as fast per pixel
-        as small ones. 640 keeps a 4096x4096 gray image under 1 GiB of peak memory with
-        the shipped models' 64-pixel overlap (721 and 836 MiB in two runs with 2
-        threads); 768 was about 7% faster there but peaked at 850 to 1060 MiB from run
-        to run, and 1024 faster still but above 1 GiB (see "Large images" in the
-        benchmarks).
+        as small ones. 576 keeps a 4096x4096 gray image well under 1 GiB of peak memory
+        with the shipped models' 96-pixel overlap (windows of 704 pixels); 640 peaked at
+        891 MiB there (windows of 784 pixels), too close to the budget, and with the
+        64-pixel overlap used before 2026-12-07, 768 peaked at 850 to 1060 MiB from run
+        to run (see "Large images" in the benchmarks).
     tile_overlap : int, default=None
         Pixels of context around each tile (see :meth:`spatial_contract`), rounded up to
         the downsampling multiple. None: the effective receptive radius measured for the
-        shipped weights (64 pixels; tiled and untiled inference then differ by at most
-        about 1e-3 on [0, 1]), and the theoretical receptive radius (the untiled result up
-        to float rounding) for weights that were not measured, such as trained ones.
+        shipped weights (96 pixels; tiled and untiled inference then differ by about
+        1e-5 on [0, 1], at most 1e-4), and the theoretical receptive radius (the untiled
+        result up to float rounding) for weights that were not measured, such as trained
+        ones.
     self_ensemble : {1, 2, 4, 8}, default=1
         Test-time self-ensemble: denoise each image this many times, mirrored and turned
         (2: also mirrored left-right; 4: also turned half-way and mirrored top-bottom;
@@ -361,7 +362,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         init_weights=None,
         callbacks=None,
         validation_fraction=0.1,
-        tile_size=640,
+        tile_size=576,
         tile_overlap=None,
         self_ensemble=1,
         device="cpu",
@@ -1026,10 +1027,10 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         contract : SpatialContract
-            Named tuple ``(margin, multiple)``. ``margin``: pixels of context
+            Named tuple ``(margin, multiple, min_size, local)``. ``margin``: pixels of context
             added on each side of a tile: ``tile_overlap`` when given, otherwise the
             smaller of the network's theoretical receptive radius and the effective
-            radius measured for its weights (64 pixels for the shipped models, whose
+            radius measured for its weights (96 pixels for the shipped models, whose
             theoretical radius is 256; weights that were not measured, e.g. after
             training, use the theoretical radius), rounded up to ``multiple``.
             ``multiple``: tile borders fall on multiples of it (the U-Net's downsampling

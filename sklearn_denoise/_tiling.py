@@ -45,25 +45,23 @@ __all__ = [
 ]
 
 #: Effective receptive radius (pixels) measured for shipped weights, by
-#: :func:`weights_digest` of the module holding them. Measured with
-#: ``python benchmarks/bench_scaling.py --measure-radius`` (see docs/benchmarks.rst,
-#: "Large images"): on the Set12 images with Gaussian noise of sigma 15, 25 and 50 (/255),
-#: replacing the input farther than the radius from an output pixel by black or white moves
-#: that pixel by at most 1.5e-3, and tiles of 64 px with this margin differ from untiled
-#: inference by at most 1.0e-3 (7.9e-3 with a 48-px margin, 1.1e-4 with 80 px): the
-#: smallest margin on the 8-px grid within the 2e-3 that tiling is allowed. The
-#: theoretical radius of the 4-level U-Net is 256 px.
+#: :func:`weights_digest` of the module holding them: the smallest margin on the network's
+#: 8-px grid with which tiles (or dask chunks) of 128 px reproduce untiled inference within
+#: 1e-4 on [0, 1], white and correlated noise, gray and colour, on photos the models never
+#: saw. Measured with ``python benchmarks/bench_consistency.py --margins`` (see
+#: docs/benchmarks.rst, "One denoiser, one result"): 64 px left differences of up to
+#: 1.9e-3, 96 px at most about 6e-6, 128 px none. The theoretical radius of the 4-level
+#: U-Net is 256 px. (Before 2026-12-07 these were 64 px, the margin that kept tiles within
+#: the 2e-3 tiling was then allowed; ``bench_scaling.py --measure-radius`` measures
+#: replacement sensitivity.)
 MEASURED_RADII = {
     # "gray" (and "color", the same network): U-Net 4 levels x 16 x 2 blocks, noise map;
-    # stage 3 (sensor noise), shipped since 2026-12-02: 64 px gives 9.8e-4 (56 px: 2.3e-3)
-    "9cce6d9eb0c569ca267fcd26cb74a778d929dc146cecd2042b55a118c38d66d7": 64,
-    # "gray-correlated", the correlated-noise expert of "gray" (CNNDenoiser.correlated_expert_),
-    # measured on what it runs on (``--measure-radius --expert``: correlated noise of std
-    # 20/255, 1-, 1.5- and 2-px correlation; the seven 256x256 Set12 images): 64 px gives
-    # 1.8e-3 / 1.4e-3 tiled (56 px: 5.8e-3)
-    "95cc2c37282eee130e3bb51f18f550d293472a091f5eb77b74f309796a71124f": 64,
+    # stage 3 (sensor noise), shipped since 2026-12-02
+    "9cce6d9eb0c569ca267fcd26cb74a778d929dc146cecd2042b55a118c38d66d7": 96,
+    # "gray-correlated", the correlated-noise expert of "gray" (CNNDenoiser.correlated_expert_)
+    "95cc2c37282eee130e3bb51f18f550d293472a091f5eb77b74f309796a71124f": 96,
     # the stage-2 weights (Gaussian noise only) shipped before
-    "a80c590171efe8c2534257e984c5405ee05aa9876b715c2173e584e7716be351": 64,
+    "a80c590171efe8c2534257e984c5405ee05aa9876b715c2173e584e7716be351": 96,
 }
 
 #: Lay network inputs out channels-last on the CPU, the layout oneDNN's convolutions work in
@@ -89,11 +87,19 @@ class SpatialContract(NamedTuple):
         images with a ValueError. 1 when any size works. Tilers keep tiles and chunks at
         least this long on each axis (an image smaller than it stays one tile, and fails
         as it would untiled).
+    local : bool, default=True
+        Whether a tile's (or chunk's) core, given ``margin`` pixels of context, equals the
+        whole-image result (up to float rounding, or within 1e-4 on [0, 1] for a margin
+        measured on trained weights). False for methods whose result depends on the whole
+        image: total variation's global stopping rule, BM3D, a wavelet's circular cycle
+        spinning; :func:`sklearn_denoise.dask.denoise_dask` then keeps each image whole
+        unless a ``depth`` is given.
     """
 
     margin: int
     multiple: int
     min_size: int = 1
+    local: bool = True
 
 
 def round_up(value, multiple):
@@ -101,11 +107,13 @@ def round_up(value, multiple):
     return -(-int(value) // int(multiple)) * int(multiple)
 
 
-def make_contract(radius, multiple=1, min_size=1):
+def make_contract(radius, multiple=1, min_size=1, local=True):
     """The :class:`SpatialContract` of a model with this context radius, grid and minimum
-    image size (the radius is rounded up to the grid; the others are at least 1)."""
+    image size (the radius is rounded up to the grid; the others are at least 1), local
+    or not."""
     multiple = max(1, int(multiple))
-    return SpatialContract(round_up(max(0, radius), multiple), multiple, max(1, int(min_size)))
+    return SpatialContract(round_up(max(0, radius), multiple), multiple, max(1, int(min_size)),
+                           bool(local))
 
 
 def compose_contracts(*contracts):
@@ -114,12 +122,14 @@ def compose_contracts(*contracts):
     Each output pixel of the last model depends on its input within the sum of the
     margins, so the margins add; tile borders must sit on every model's grid (the least
     common multiple of the grids); every model must accept the tiles (the largest minimum
-    size). With no contracts: the contract of the identity, ``(0, 1, 1)``.
+    size); the composition is local when every model is. With no contracts: the contract
+    of the identity, ``(0, 1, 1, True)``.
     """
-    margin = sum(int(c.margin) for c in contracts)
-    multiple = math.lcm(1, *(int(c.multiple) for c in contracts))
-    min_size = max((int(c.min_size) for c in contracts), default=1)
-    return make_contract(margin, multiple, min_size)
+    contracts = [make_contract(*c) for c in contracts]
+    margin = sum(c.margin for c in contracts)
+    multiple = math.lcm(1, *(c.multiple for c in contracts))
+    min_size = max((c.min_size for c in contracts), default=1)
+    return make_contract(margin, multiple, min_size, all(c.local for c in contracts))
 
 
 class UnknownContractError(TypeError):

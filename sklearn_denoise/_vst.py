@@ -18,7 +18,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import DenoiserMixin
+from ._base import DenoiserMixin, _one_image
 from ._normalize import Normalization, robust_range
 from ._param_checks import Float, validate_params
 from ._tiling import contract_of
@@ -397,8 +397,9 @@ class VarianceStabilizedDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator)
             The wrapped denoiser's (the fitted ``denoiser_``, or ``denoiser`` before
             :meth:`fit`): the stabilising transform and its inverse work pixel by pixel,
             so they need no context, grid or size of their own. The noise model
-            (when not given) and the map onto [0, 1] are estimated from each tile, so
-            tiled results are close to untiled ones, not equal.
+            (when not given) and the map onto [0, 1] are estimated from each tile unless
+            the tile's denoiser comes from :meth:`for_image`, which fixes the whole
+            image's.
 
         Raises
         ------
@@ -477,6 +478,58 @@ class VarianceStabilizedDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator)
             for c in range(n_channels)
         )
 
+    def _decide(self, counts, index, layout, *, fix_inner=False):
+        """What ``transform`` reads off one image of counts ``(H, W, C)``: the noise model
+        of each channel, the map of the stabilised image onto [0, 1] and the wrapped
+        denoiser set up for it (with its own choices fixed on this image when
+        ``fix_inner``); and the mapped stabilised image."""
+        models = self._image_models(counts, index)
+        unit_input, unit = self._stabilize_image(counts, models)
+        denoiser = self._denoiser_for(unit)
+        if fix_inner and callable(getattr(denoiser, "for_image", None)):
+            denoiser = denoiser.for_image(_in_layout([unit_input], layout))
+        return models, unit, denoiser, unit_input
+
+    def for_image(self, X):
+        """This denoiser with every choice it makes from an image's content fixed.
+
+        ``transform`` reads off each image the noise model of each channel (what
+        ``gain``, ``read_noise`` and ``black_level`` leave to estimate), the map of the
+        stabilised image onto [0, 1], and passes the wrapped denoiser the stabilised
+        image, on which it makes its own choices (its noise level, thresholds). The
+        returned copy has all of them fixed on ``X``: ``for_image(X).transform(X)``
+        equals ``transform(X)``, and a tile, a dask chunk or another plane of the same
+        stack transformed with it gets ``X``'s choices
+        (:func:`sklearn_denoise.dask.denoise_dask` uses it).
+
+        Parameters
+        ----------
+        X : array-like
+            One image: ``(H, W)``, ``(H, W, C)`` or a stack of one.
+
+        Returns
+        -------
+        denoiser : VarianceStabilizedDenoiser
+            A shallow copy of this fitted denoiser with ``decision_`` set: a tuple
+            ``(noise_models, stabilized_map, denoiser)``, the noise model of each channel
+            in data units, the :class:`~sklearn_denoise._normalize.Normalization` of the
+            stabilised image and the wrapped denoiser as set up (and fixed) for it.
+        """
+        check_is_fitted(self)
+        self._check_params(_INFERENCE_PARAMS)
+        images, layout = _one_image(self, X)
+        counts = images[0].astype(np.float64) * _dtype_scale(layout.dtype)
+        models, unit, denoiser, _ = self._decide(counts, 0, layout, fix_inner=True)
+        pinned = copy.copy(self)
+        pinned.decision_ = (models, unit, denoiser)
+        return pinned
+
+    @staticmethod
+    def _stabilized(counts, models):
+        return np.stack(
+            [stabilize(counts[..., c], m) for c, m in enumerate(models)], axis=-1
+        )
+
     @staticmethod
     def _stabilize_image(counts, models):
         """Stabilise every channel of one (H, W, C) image and map it onto about [0, 1].
@@ -484,9 +537,7 @@ class VarianceStabilizedDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator)
         The map sends the 0.1 and 99.9 percentiles to 0 and 1, but never stretches: the
         stabilised noise (std 1) stays at most 1 on the mapped scale.
         """
-        stabilized = np.stack(
-            [stabilize(counts[..., c], m) for c, m in enumerate(models)], axis=-1
-        )
+        stabilized = VarianceStabilizedDenoiser._stabilized(counts, models)
         low, high = robust_range(stabilized)
         unit = Normalization(offset=low, scale=max(high - low, 1.0))
         return unit.apply(stabilized), unit
@@ -583,12 +634,15 @@ class VarianceStabilizedDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator)
         self._check_params(_INFERENCE_PARAMS)
         images, layout = validate_images(self, X, reset=False)
         scale = _dtype_scale(layout.dtype)
+        decision = getattr(self, "decision_", None)
         out = []
         for i, img in enumerate(images):
             counts = img.astype(np.float64) * scale
-            models = self._image_models(counts, i)
-            unit_input, unit = self._stabilize_image(counts, models)
-            denoiser = self._denoiser_for(unit)
+            if decision is None:
+                models, unit, denoiser, unit_input = self._decide(counts, i, layout)
+            else:
+                models, unit, denoiser = decision
+                unit_input = unit.apply(self._stabilized(counts, models))
             (denoised,) = _from_layout(denoiser.transform(_in_layout([unit_input], layout)),
                                        layout)
             stabilized = unit.invert(denoised)

@@ -10,7 +10,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from scipy.stats import norm
 from skimage.color import rgb2ycbcr, ycbcr2rgb
 
-from ._base import _ImageFilter, _one_image
+from ._base import _ImageFilter, _one_image, _progress
 from ._classical import _effective_param, _safe_exponents, _scale_back
 from ._decision import pinned_decision
 from ._param_checks import (
@@ -246,6 +246,9 @@ class WaveletDenoiser(_ImageFilter):
         is one image when both its sides are at least 32.
     n_jobs : int, default=None
         Number of threads that process chunks of a batch in parallel. None means 1.
+    verbose : int, default=0
+        1 or more shows a progress bar over the images of ``transform`` on stderr (with
+        two images or more), as :class:`~sklearn_denoise.CNNDenoiser` does.
 
     Attributes
     ----------
@@ -294,7 +297,7 @@ class WaveletDenoiser(_ImageFilter):
         cycle_spins=0,
         normalize="auto",
         image_shape=None,
-        n_jobs=None,
+        n_jobs=None, verbose=0,
     ):
         self.sigma = sigma
         self.noise_model = noise_model
@@ -308,6 +311,7 @@ class WaveletDenoiser(_ImageFilter):
         self.normalize = normalize
         self.image_shape = image_shape
         self.n_jobs = n_jobs
+        self.verbose = verbose
 
     _parameter_constraints = {
         "sigma": Sigma(),
@@ -322,10 +326,11 @@ class WaveletDenoiser(_ImageFilter):
         "normalize": Normalize(),
         "image_shape": Anything,  # checked with the images (validate_images)
         "n_jobs": NJobs(),
+        "verbose": Int(0),
     }
     _inference_params = ("sigma", "noise_model", "wavelet", "mode", "method", "levels",
                          "rescale_sigma", "convert2ycbcr", "cycle_spins", "normalize",
-                         "n_jobs")
+                         "n_jobs", "verbose")
 
     def _check_params(self):
         """The constraints table; warns (once, in fit) about a non-orthogonal wavelet."""
@@ -385,7 +390,7 @@ class WaveletDenoiser(_ImageFilter):
         Returns
         -------
         contract : SpatialContract
-            Named tuple ``(margin, multiple, min_size)``, with ``L`` the filter length
+            Named tuple ``(margin, multiple, min_size, local)``, with ``L`` the filter length
             (``pywt.Wavelet(wavelet).dec_len``: 2 for "db1", 4 for "db2") and ``J`` the
             number of levels:
 
@@ -402,10 +407,16 @@ class WaveletDenoiser(_ImageFilter):
               ``J`` levels for (``transform`` rejects smaller images when ``levels`` is
               given).
 
+            - ``local``: True without cycle spinning. Its shifts are circular, as in
+              :func:`skimage.restoration.cycle_spin`: pixels near the image's borders
+              mix in the opposite border, which a tile does not hold, so
+              :func:`~sklearn_denoise.dask.denoise_dask` keeps each image whole unless
+              given a ``depth``.
+
             Thresholds use statistics of the whole image (BayesShrink's sub-band
             variances, VisuShrink's size-dependent threshold, an estimated ``sigma``),
-            which are computed per tile: tiled results are close to, not equal to, the
-            untiled ones.
+            which are computed per tile unless the tile's denoiser comes from
+            :meth:`for_image`, which fixes the whole image's.
 
         Raises
         ------
@@ -423,7 +434,7 @@ class WaveletDenoiser(_ImageFilter):
             levels = _default_levels(tuple(image_shape)[:2], wavelet)
         taps = wavelet.dec_len - 1
         radius = taps * (2**levels - 1) + self.cycle_spins
-        return make_contract(radius, 2**levels, taps * 2**levels)
+        return make_contract(radius, 2**levels, taps * 2**levels, local=self.cycle_spins == 0)
 
     def for_image_shape(self, image_shape):
         """The denoiser to run on tiles or chunks of images of ``image_shape``.
@@ -485,23 +496,30 @@ class WaveletDenoiser(_ImageFilter):
         if pinned_decision(self) is not None:
             return super()._denoise_images(images, layout)
         decisions = [self._decide(img, layout) for img in images]
-        if any(not d.normalization.is_identity or isinstance(d.noise[0], NoiseModel)
-               for d in decisions):
-            # images mapped or stabilised one by one (each with its own noise scale)
-            return [self._denoise_decided(img, layout, d)
-                    for img, d in zip(images, decisions)]
-        # one batched transform per group of same-shape images instead of a loop
-        if layout.kind != "list":
-            return self._denoise_batch(images, layout) if len(images) else images.copy()
-        out = [None] * len(images)
-        groups = {}
-        for i, img in enumerate(images):
-            groups.setdefault((img.shape, img.dtype), []).append(i)
-        for idx in groups.values():
-            batch = self._denoise_batch(np.stack([images[i] for i in idx]), layout)
-            for j, i in enumerate(idx):
-                out[i] = batch[j]
-        return out
+        with _progress(self, len(images)) as progress:
+            if any(not d.normalization.is_identity or isinstance(d.noise[0], NoiseModel)
+                   for d in decisions):
+                # images mapped or stabilised one by one (each with its own noise scale)
+                out = []
+                for img, d in zip(images, decisions):
+                    out.append(self._denoise_decided(img, layout, d))
+                    progress.update()
+                return out
+            # one batched transform per group of same-shape images instead of a loop
+            if layout.kind != "list":
+                out = self._denoise_batch(images, layout) if len(images) else images.copy()
+                progress.update(len(images))
+                return out
+            out = [None] * len(images)
+            groups = {}
+            for i, img in enumerate(images):
+                groups.setdefault((img.shape, img.dtype), []).append(i)
+            for idx in groups.values():
+                batch = self._denoise_batch(np.stack([images[i] for i in idx]), layout)
+                for j, i in enumerate(idx):
+                    out[i] = batch[j]
+                progress.update(len(idx))
+            return out
 
     def _denoise_image(self, image, layout):
         return self._denoise_batch(image[np.newaxis], layout)[0]

@@ -19,35 +19,36 @@ of large images use; see :func:`default_depth`.
 What ``transform`` decides from an image's content is decided once per image, on the
 whole image, as ``transform`` decides it, and applied to each of its chunks: the map onto
 [0, 1] (``normalize``), the noise (a given ``sigma``, or the estimated Gaussian level or
-Poisson-Gaussian model of ``noise_model``), the wavelet's thresholds, and whether the
+Poisson-Gaussian model of ``noise_model``), the wavelet's thresholds, the bilateral
+filter's intensity range, the variance-stabilising wrapper's noise model, and whether the
 shipped CNN runs its correlated-noise expert. It goes through the estimator's public
 ``for_image`` (the command line uses it too), run as one dask task per image, which
-holds that image in memory once. How close the chunked result is to the in-memory one
-then depends on what the method does inside its window:
+holds that image in memory once. The result then equals the in-memory ``transform``
+within 1e-4 on [0, 1] for every denoiser (the tests check each, blind, on sensor counts,
+in colour and on stacks):
 
-- :class:`~sklearn_denoise.WaveletDenoiser` (without ``cycle_spins``) and
-  :class:`~sklearn_denoise.NLMeansDenoiser`: equal up to float rounding, blind or not,
-  on sensor counts too (the tests check 1e-6 of the range). With ``cycle_spins`` the
-  circular shifts wrap the whole image's opposite border into the pixels near its edges,
-  which a chunk does not have: those pixels differ.
-- :class:`~sklearn_denoise.CNNDenoiser`: chunks overlap by the margin and are aligned with
-  the downsampling grid that the estimator's ``spatial_contract()`` gives, the same as its
-  own tiles of large images: the full receptive radius for weights of your own (the result
-  then equals the in-memory ``transform`` up to float rounding; the tests check 1e-5), the
-  measured effective radius for the shipped weights (64 pixels; within about 1e-3 on
-  [0, 1] of untiled inference; ``tile_overlap`` sets a larger margin).
-- :class:`~sklearn_denoise.TVDenoiser`, :class:`~sklearn_denoise.BilateralDenoiser` and
-  :class:`~sklearn_denoise.BM3DDenoiser` still use statistics of each chunk inside
-  scikit-image's or bm3d's own code (TV's global stopping rule, the bilateral filter's
-  intensity look-up table scaled by each chunk's range, BM3D's colour normalisation): the
-  result is a slightly different, equally good denoising (same PSNR within a fraction of
-  a dB; the tests bound the difference).
-- :class:`~sklearn_denoise.VarianceStabilizedDenoiser` and Pipelines have no ``for_image``:
-  their noise model (when not given) and map onto [0, 1] are estimated per chunk; the
-  package's own denoisers handle sensor noise themselves (``noise_model="auto"``).
+- local methods (:class:`~sklearn_denoise.WaveletDenoiser` without ``cycle_spins``,
+  :class:`~sklearn_denoise.NLMeansDenoiser`, :class:`~sklearn_denoise.BilateralDenoiser`,
+  :class:`~sklearn_denoise.VarianceStabilizedDenoiser` around one of them) are chunked
+  with their margin and equal ``transform`` up to float rounding;
+- :class:`~sklearn_denoise.CNNDenoiser`: chunks overlap by the margin and are aligned
+  with the downsampling grid that the estimator's ``spatial_contract()`` gives, the same
+  as its own tiles of large images: the full receptive radius for weights of your own
+  (equal up to float rounding), the measured effective radius for the shipped weights
+  (96 pixels: about 1e-5 of untiled inference, at most 1e-4);
+- global methods, whose contract says ``local=False`` (:class:`~sklearn_denoise.TVDenoiser`,
+  whose stopping rule looks at the whole image; :class:`~sklearn_denoise.BM3DDenoiser`;
+  a wavelet with ``cycle_spins``, whose circular shifts bring the opposite border into
+  the pixels near the edges; a bilateral filter with ``mode="wrap"``), keep each image
+  whole: chunks split the stack, not the images. Give ``depth`` to split them all the
+  same; the result is then a close, equally good denoising rather than the same one;
+- a :class:`~sklearn.pipeline.Pipeline` is mapped step by step, each step deciding on the
+  whole output of the one before, as ``Pipeline.transform`` does (with ``depth`` given,
+  in one pass with that overlap instead).
 """
 
 import numpy as np
+from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from ._threads import torch_threads as _torch_threads
@@ -86,7 +87,7 @@ def default_depth(estimator, image_shape=None):
     each denoiser computes it), rounded up to the contract's grid:
 
     =====================  ==================================================================
-    CNNDenoiser            64 pixels for the shipped weights (their measured effective
+    CNNDenoiser            96 pixels for the shipped weights (their measured effective
                            receptive radius), the theoretical receptive radius for others
                            (256 pixels for the default U-Net), or ``tile_overlap``; on the
                            network's downsampling grid
@@ -95,9 +96,10 @@ def default_depth(estimator, image_shape=None):
     WaveletDenoiser        ``(filter length - 1) * (2**levels - 1) + cycle_spins`` on the
                            ``2**levels`` grid, with ``levels`` as ``transform`` picks them
                            for the whole image
-    TVDenoiser             32 (TV has no finite receptive field; influence decays fast)
+    TVDenoiser             32 (TV has no finite receptive field; influence decays fast),
+                           used only with ``depth`` given (a global method)
     BM3DDenoiser           72 pixels, on the 9-pixel grid of bm3d's block matching
-                           (measured, see ``tile_size``)
+                           (measured, see ``tile_size``); its own tiles, not dask's
     VarianceStabilized...  that of the wrapped denoiser
     Pipeline               the sum of its steps' margins, on all their grids
     =====================  ==================================================================
@@ -235,12 +237,15 @@ def denoise_dask(array, estimator, *, depth=None, stack=None, torch_threads=1):
         ``depth`` given. It is pickled to the workers.
     depth : int, default=None
         Pixels of overlap on each side of a chunk, on the two spatial axes. None uses
-        the margin of the estimator's ``spatial_contract()`` (:func:`default_depth`): the
-        receptive field of a CNNDenoiser (the result then equals the in-memory
-        ``transform``), and a documented default for the classical denoisers. Rounded up
-        to the contract's grid (the downsampling multiple of a U-Net or a wavelet), and
-        spatial chunks are re-aligned to that grid and made at least ``depth`` and the
-        contract's ``min_size`` long.
+        the margin of the estimator's ``spatial_contract()`` (:func:`default_depth`),
+        with which the result equals the in-memory ``transform`` (within 1e-4 on
+        [0, 1]); for a global method (a contract with ``local=False``) None keeps each
+        image whole, and for a Pipeline maps it step by step, each with its own margin.
+        Rounded up to the contract's grid (the downsampling multiple of a U-Net or a
+        wavelet), and spatial chunks are re-aligned to that grid and made at least
+        ``depth`` and the contract's ``min_size`` long. Given, it splits images whatever
+        the method (for images too large to hold whole), at the cost of a result that
+        is close to, not equal to, the in-memory one for global methods.
     stack : bool, default=None
         Whether ``array`` is a stack of images. None decides from the dimensions: 2-D is
         one image, 4-D a stack, and 3-D a stack of grayscale images when the estimator
@@ -307,18 +312,31 @@ def denoise_dask(array, estimator, *, depth=None, stack=None, torch_threads=1):
         isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 0
     ):
         raise ValueError(f"depth must be a non-negative int, got {depth!r}.")
+    if depth is None and isinstance(estimator, Pipeline):
+        # step by step, each deciding on the whole output of the one before, as
+        # Pipeline.transform does
+        for _, step in estimator.steps:
+            if step is not None and not (isinstance(step, str) and step == "passthrough"):
+                array = denoise_dask(array, step, stack=stack, torch_threads=torch_threads)
+        return array
     try:
         contract = contract_of(estimator, spatial_shape)
     except UnknownContractError as exc:
         if depth is None:
             raise _no_depth_error(estimator, exc) from exc
         contract = make_contract(0)  # unknown: no grid and no minimum size to respect
+    whole_images = depth is None and not contract.local
     depth = contract.margin if depth is None else round_up(depth, contract.multiple)
     # e.g. a WaveletDenoiser with levels=None gets the levels of the whole image
     estimator = for_image_shape(estimator, spatial_shape)
 
     chunks = list(array.chunks)
     for axis in spatial:
+        if whole_images:
+            # a global method (TV, BM3D, circular cycle spinning): no margin gives the
+            # whole image's result, so each image stays whole
+            chunks[axis] = (array.shape[axis],)
+            continue
         chunks[axis] = _aligned_chunks(
             chunks[axis], contract.multiple, max(depth, contract.min_size)
         )

@@ -525,7 +525,7 @@ def test_bm3d_large_images_are_tiled_close_to_untiled(bm3d):
     assert diff.max() <= 0.05
     assert np.quantile(diff, 0.999) <= 0.01
     assert abs(psnr(clean, tiled) - psnr(clean, whole)) <= 0.01
-    assert BM3DDenoiser().spatial_contract() == (72, 9, 9)
+    assert BM3DDenoiser().spatial_contract() == (72, 9, 9, False)
 
 
 def test_bm3d_tile_size_is_validated(bm3d, gray):
@@ -540,22 +540,23 @@ def test_bm3d_tile_size_is_validated(bm3d, gray):
     ("denoiser", "expected"),
     [
         # patch_distance + patch_size // 2
-        (NLMeansDenoiser(), (8, 1, 1)),
-        (NLMeansDenoiser(patch_size=4, patch_distance=3), (5, 1, 1)),
-        (NLMeansDenoiser(patch_size=3, patch_distance=2, fast_mode=False), (3, 1, 1)),
+        (NLMeansDenoiser(), (8, 1, 1, True)),
+        (NLMeansDenoiser(patch_size=4, patch_distance=3), (5, 1, 1, True)),
+        (NLMeansDenoiser(patch_size=3, patch_distance=2, fast_mode=False), (3, 1, 1, True)),
         # half the window: max(5, 2 * ceil(3 * sigma_spatial) + 1) // 2, or win_size // 2
-        (BilateralDenoiser(), (5, 1, 1)),
-        (BilateralDenoiser(sigma_spatial=1.0), (3, 1, 1)),
-        (BilateralDenoiser(sigma_spatial=2), (6, 1, 1)),
-        (BilateralDenoiser(sigma_spatial=0.1), (2, 1, 1)),
-        (BilateralDenoiser(win_size=11), (5, 1, 1)),
+        (BilateralDenoiser(), (5, 1, 1, True)),
+        (BilateralDenoiser(sigma_spatial=1.0), (3, 1, 1, True)),
+        (BilateralDenoiser(sigma_spatial=2), (6, 1, 1, True)),
+        (BilateralDenoiser(sigma_spatial=0.1), (2, 1, 1, True)),
+        (BilateralDenoiser(win_size=11), (5, 1, 1, True)),
+        (BilateralDenoiser(mode="wrap"), (5, 1, 1, False)),  # the far border
         # a global method: the documented 32 pixels whatever the parameters
-        (TVDenoiser(), (32, 1, 1)),
-        (TVDenoiser(weight=1.0, max_num_iter=5), (32, 1, 1)),
+        (TVDenoiser(), (32, 1, 1, False)),
+        (TVDenoiser(weight=1.0, max_num_iter=5), (32, 1, 1, False)),
         # measured margin and grid; one pixel more than the profile's largest block
-        (BM3DDenoiser(), (72, 9, 9)),
-        (BM3DDenoiser(profile="vn"), (72, 9, 12)),
-        (BM3DDenoiser(profile="vn_old"), (72, 9, 13)),
+        (BM3DDenoiser(), (72, 9, 9, False)),
+        (BM3DDenoiser(profile="vn"), (72, 9, 12, False)),
+        (BM3DDenoiser(profile="vn_old"), (72, 9, 13, False)),
     ],
     ids=lambda v: repr(v) if isinstance(v, tuple) else None,
 )
@@ -602,3 +603,43 @@ def test_local_filters_tiled_with_their_margin_equal_untiled(denoiser):
     np.testing.assert_allclose(_tiled(den, image, margin), whole, rtol=0, atol=1e-8)
     # the margin is tight: one pixel less changes pixels next to the tile borders
     assert np.abs(_tiled(den, image, margin - 1) - whole).max() > 1e-6
+
+
+@pytest.mark.parametrize("channels", [None, 3])
+@pytest.mark.parametrize("mode", ["constant", "edge", "symmetric", "reflect"])
+def test_bilateral_tiles_of_a_decided_image_use_its_range(mode, channels):
+    """scikit-image scales the bilateral filter's intensity table by the range of the
+    array it is given (and shifts negative values): a tile filtered by the denoiser
+    for_image returns has the whole image's, so its core equals the whole image's result
+    (a dask chunk differed by up to 0.016 before), at the image's borders too."""
+    rng = np.random.RandomState(0)
+    image = rng.rand(96, 80, *([channels] if channels else [])) - 0.2
+    image[88:, 72:] += 1.5  # the image's maximum, in none of the tiles below
+    den = BilateralDenoiser(sigma=0.1, mode=mode, cval=0.3, normalize="none").fit(image[None])
+    whole = den.transform(image[None])[0]
+    decided = den.for_image(image)
+    m = den.spatial_contract().margin
+    corner = decided.transform(image[None, :40 + m, :40 + m])[0][:40, :40]
+    inner = decided.transform(image[None, 30 - m:70 + m, 20 - m:60 + m])[0][m:-m, m:-m]
+    np.testing.assert_array_equal(corner, whole[:40, :40])
+    np.testing.assert_array_equal(inner, whole[30:70, 20:60])
+    # without the decision each tile's own range is used: not the same result
+    own = den.transform(image[None, 30 - m:70 + m, 20 - m:60 + m])[0][m:-m, m:-m]
+    assert np.abs(own - whole[30:70, 20:60]).max() > 1e-6
+
+
+@pytest.mark.parametrize("Denoiser, params", [
+    (TVDenoiser, {}), (NLMeansDenoiser, {}), (BilateralDenoiser, {}),
+])
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_verbose_shows_progress_over_the_images(Denoiser, params, n_jobs, capsys):
+    images = gaussian(load_sample_images(size=32)[:3] / 255, 0.1, random_state=0)
+    quiet = Denoiser(**params, n_jobs=n_jobs).fit(images)
+    expected = quiet.transform(images)
+    assert capsys.readouterr().err == ""
+    loud = clone(quiet).set_params(verbose=1).fit(images)
+    np.testing.assert_array_equal(loud.transform(images), expected)
+    err = capsys.readouterr().err
+    assert f"{Denoiser.__name__}.transform" in err and "/3" in err
+    loud.transform(images[:1])  # one image: no bar
+    assert capsys.readouterr().err == ""

@@ -102,17 +102,17 @@ def test_run_tiled_equals_the_whole_with_a_margin_of_the_radius(equal):
 def test_contract_min_size_defaults_to_one():
     assert SpatialContract(64, 8).min_size == 1
     assert make_contract(10, 4) == SpatialContract(12, 4, 1)
-    assert make_contract(10, 4, min_size=30) == (12, 4, 30)
-    assert make_contract(-3, 0, min_size=0) == (0, 1, 1)  # clipped to valid values
+    assert make_contract(10, 4, min_size=30) == (12, 4, 30, True)
+    assert make_contract(-3, 0, min_size=0) == (0, 1, 1, True)  # clipped to valid values
 
 
 def test_composed_contracts_add_margins_on_a_common_grid():
-    assert compose_contracts() == (0, 1, 1)
-    assert compose_contracts(make_contract(8)) == (8, 1, 1)
+    assert compose_contracts() == (0, 1, 1, True)
+    assert compose_contracts(make_contract(8)) == (8, 1, 1, True)
     # margins 8 + 8, grids 1 and 8, sizes 1 and 8
-    assert compose_contracts(make_contract(8), make_contract(7, 8, 8)) == (16, 8, 8)
+    assert compose_contracts(make_contract(8), make_contract(7, 8, 8)) == (16, 8, 8, True)
     # margins 4 + 6 = 10 rounded up to lcm(4, 6) = 12
-    assert compose_contracts(make_contract(3, 4, 5), make_contract(5, 6, 2)) == (12, 12, 5)
+    assert compose_contracts(make_contract(3, 4, 5), make_contract(5, 6, 2)) == (12, 12, 5, True)
 
 
 class _Local(TransformerMixin, BaseEstimator):
@@ -146,11 +146,11 @@ def test_contract_of_asks_the_estimator_and_composes_pipelines():
     from sklearn.pipeline import Pipeline
 
     assert contract_of(_Local(5)) == SpatialContract(5, 1, 1)
-    assert contract_of(_Local(sized=True), image_shape=(100, 80)) == (10, 2, 1)
-    assert contract_of(_NoShape(6), image_shape=(100, 80)) == (8, 4, 9)  # not passed on
+    assert contract_of(_Local(sized=True), image_shape=(100, 80)) == (10, 2, 1, True)
+    assert contract_of(_NoShape(6), image_shape=(100, 80)) == (8, 4, 9, True)  # not passed on
     pipe = Pipeline([("a", _Local(5)), ("skip", "passthrough"), ("b", _NoShape(6)),
                      ("none", None)])
-    assert contract_of(pipe) == (16, 4, 9)  # 5 + 8 = 13 on the 4-pixel grid
+    assert contract_of(pipe) == (16, 4, 9, True)  # 5 + 8 = 13 on the 4-pixel grid
     with pytest.raises(UnknownContractError, match="no spatial_contract"):
         contract_of(Pipeline([("a", _Local(5)), ("scale", FunctionTransformer())]))
     assert issubclass(UnknownContractError, TypeError)
@@ -193,24 +193,24 @@ def test_shipped_weights_use_their_measured_radius(name):
     assert weights_digest(den.correlated_expert_) in MEASURED_RADII
     measured = max(MEASURED_RADII[weights_digest(den.net_.module_)],
                    MEASURED_RADII[weights_digest(den.correlated_expert_)])
-    assert den.spatial_contract() == (measured, 8, 1) and measured % 8 == 0
+    assert den.spatial_contract() == (measured, 8, 1, True) and measured % 8 == 0
     assert measured < theoretical / 2  # the point of measuring it
-    assert den.set_params(tile_overlap=20).spatial_contract() == (24, 8, 1)
-    assert den.set_params(tile_overlap=0).spatial_contract() == (0, 8, 1)
+    assert den.set_params(tile_overlap=20).spatial_contract() == (24, 8, 1, True)
+    assert den.set_params(tile_overlap=0).spatial_contract() == (0, 8, 1, True)
 
 
 @needs_gray
 def test_measured_radius_follows_changes_to_the_weights():
     den = CNNDenoiser.pretrained("gray")
     module = den.net_.module_
-    assert measured_radius(module) == 64
+    assert measured_radius(module) == 96
     with torch.no_grad():
         module.head.weight.add_(1e-3)  # in place: the remembered digest no longer holds
     assert measured_radius(module) is None
     with torch.no_grad():
         module.head.weight.sub_(1e-3)
     module.load_state_dict(CNNDenoiser.pretrained("gray").net_.module_.state_dict())
-    assert measured_radius(module) == 64
+    assert measured_radius(module) == 96
     # a training step
     den.set_params(lr=1e-3).partial_fit(load_sample_images(size=64)[:1].astype(np.float32) / 255)
     assert measured_radius(den.net_.module_) is None
@@ -218,7 +218,7 @@ def test_measured_radius_follows_changes_to_the_weights():
     # taken every time
     with torch.inference_mode():
         built = CNNDenoiser.pretrained("gray")
-        assert measured_radius(built.net_.module_) == 64
+        assert measured_radius(built.net_.module_) == 96
         built.net_.module_.head.weight.add_(1e-3)
         assert measured_radius(built.net_.module_) is None
         assert built.transform(np.zeros((1, 32, 32), np.float32)).shape == (1, 32, 32)
@@ -229,7 +229,7 @@ def test_fine_tuned_weights_fall_back_to_the_theoretical_radius():
     clean = load_sample_images(size=32)[:2].astype(np.float32) / 255
     den = CNNDenoiser(init_weights="gray", max_epochs=1, patches_per_image=1, patch_size=32,
                       train_sigma=0.1, random_state=0).fit(clean)
-    assert den.spatial_contract() == (256, 8, 1)
+    assert den.spatial_contract() == (256, 8, 1, True)
 
 
 def test_models_of_your_own_use_their_receptive_radius():
@@ -239,7 +239,7 @@ def test_models_of_your_own_use_their_receptive_radius():
     unet = CNNDenoiser(depth=3, width=4, blocks=1, **small).fit(image)
     assert unet.spatial_contract() == (make_contract(receptive_radius("unet", 3, 1), 4))
     dncnn = CNNDenoiser("dncnn", depth=5, width=4, **small).fit(image)
-    assert dncnn.spatial_contract() == (5, 1, 1)
+    assert dncnn.spatial_contract() == (5, 1, 1, True)
 
 
 @pytest.mark.parametrize("value, error", [(-1, ValueError), (1.5, TypeError), ("8", TypeError)])

@@ -486,19 +486,19 @@ def test_spatial_contract_is_the_wrapped_denoisers():
     counts = _counts(_cells(64), peak=20)[None]
     known = {"gain": 1.0, "read_noise": 2.0, "black_level": BLACK}
     nlm = VarianceStabilizedDenoiser(NLMeansDenoiser(patch_size=3, patch_distance=4), **known)
-    assert nlm.spatial_contract() == (5, 1, 1)  # before fit: the template's
+    assert nlm.spatial_contract() == (5, 1, 1, True)  # before fit: the template's
     assert nlm.fit(counts).spatial_contract() == nlm.denoiser_.spatial_contract()
     # the default WaveletDenoiser has levels=None: its contract needs the image size
     default = VarianceStabilizedDenoiser(**known)
     with pytest.raises(ValueError, match="image_shape"):
         default.spatial_contract()
-    assert default.spatial_contract(image_shape=(512, 512)) == (64, 64, 64)
+    assert default.spatial_contract(image_shape=(512, 512)) == (64, 64, 64, True)
     wavelet = WaveletDenoiser(wavelet="db2", levels=2)
-    assert VarianceStabilizedDenoiser(wavelet).spatial_contract() == (12, 4, 12)
+    assert VarianceStabilizedDenoiser(wavelet).spatial_contract() == (12, 4, 12, True)
     # a frozen fitted denoiser answers through FrozenEstimator
     frozen = VarianceStabilizedDenoiser(FrozenEstimator(NLMeansDenoiser().fit(counts)),
                                         **known)
-    assert frozen.fit(counts).spatial_contract() == (8, 1, 1)
+    assert frozen.fit(counts).spatial_contract() == (8, 1, 1, True)
 
 
 def test_spatial_contract_of_a_wrapped_denoiser_without_one_is_unknown():
@@ -530,3 +530,24 @@ def test_for_image_shape_pins_the_wrapped_wavelet_levels():
                                      black_level=BLACK)
     assert nlm.for_image_shape((192, 192)) is nlm  # not fitted
     assert nlm.fit(counts).for_image_shape((192, 192)) is nlm
+
+
+def test_for_image_fixes_the_model_the_map_and_the_wrapped_denoisers_choices():
+    """Issue #28: a tile (or dask chunk) transformed by the denoiser for_image returns
+    gets the whole image's noise model, stabilised map and wrapped-denoiser decisions."""
+    counts = _counts(_cells(128), peak=20)
+    den = VarianceStabilizedDenoiser().fit(counts[None])
+    whole = den.transform(counts[None])[0]
+    decided = den.for_image(counts)
+    np.testing.assert_array_equal(decided.transform(counts[None])[0], whole)
+    models, unit, inner = decided.decision_
+    assert abs(models[0].black_level - BLACK) < 5 and unit.scale >= 1
+    assert inner.decision_ is not None  # the wavelet's thresholds on the whole image
+    m = den.spatial_contract(image_shape=counts.shape).margin
+    tile = decided.transform(counts[None, :64 + m, :64 + m])[0][:64, :64]
+    np.testing.assert_array_equal(tile, whole[:64, :64])
+    # the tile alone estimates its own model: a different result
+    alone = den.transform(counts[None, :64 + m, :64 + m])[0][:64, :64]
+    assert np.abs(alone.astype(float) - whole[:64, :64]).max() > 0
+    with pytest.raises(ValueError, match="for_image takes one image"):
+        den.for_image(np.stack([counts, counts]))

@@ -354,17 +354,18 @@ def test_grid_search_picks_best_psnr():
 def test_spatial_contract(params, expected):
     contract = WaveletDenoiser(**params).spatial_contract()
     assert isinstance(contract, SpatialContract)
-    assert tuple(contract) == expected
+    assert tuple(contract)[:3] == expected
+    assert contract.local == (params.get("cycle_spins", 0) == 0)  # circular shifts
     # image_shape only matters with levels=None
     assert WaveletDenoiser(**params).spatial_contract(image_shape=(4096, 4096)) == contract
 
 
 def test_spatial_contract_with_levels_none_uses_the_whole_image_levels():
     # 512x512 allows 9 db1 levels, transform uses 9 - 3 = 6: 63 -> 64 pixels
-    assert WaveletDenoiser().spatial_contract(image_shape=(512, 512)) == (64, 64, 64)
+    assert WaveletDenoiser().spatial_contract(image_shape=(512, 512)) == (64, 64, 64, True)
     # 192x200 with db2: 6 levels possible, 3 used: 3 * 7 = 21 -> 24 pixels
     assert WaveletDenoiser(wavelet="db2").spatial_contract(image_shape=(192, 200, 3)) == (
-        24, 8, 24
+        24, 8, 24, True
     )
     with pytest.raises(ValueError, match="image_shape"):
         WaveletDenoiser().spatial_contract()
@@ -420,3 +421,20 @@ def test_for_image_shape_pins_the_levels_of_the_whole_image(gray):
     assert den.set_params(levels=2).for_image_shape((192, 192)) is den
     # too small for any level: left as it is (such an image is never split)
     assert WaveletDenoiser(wavelet="db2").for_image_shape((2, 2)).levels is None
+
+
+@pytest.mark.parametrize("X", ["stack", "list", "counts"])
+def test_verbose_shows_progress_over_the_images(X, capsys):
+    rng = np.random.RandomState(0)
+    images = rng.rand(3, 32, 32)
+    if X == "list":
+        images = [images[0], images[1, :24], images[2]]
+    elif X == "counts":
+        images = (images * 4000 + 100).astype(np.uint16)
+    expected = WaveletDenoiser().fit(images).transform(images)
+    assert capsys.readouterr().err == ""
+    out = WaveletDenoiser(verbose=1).fit(images).transform(images)
+    for a, b in zip(out, expected):
+        np.testing.assert_array_equal(a, b)
+    err = capsys.readouterr().err
+    assert "WaveletDenoiser.transform" in err and "/3" in err
