@@ -242,7 +242,7 @@ def test_denoising_improves_psnr():
 def test_params_stored_verbatim():
     params = dict(sigma=0.1, wavelet="sym4", mode="hard", method="VisuShrink", levels=2,
                   rescale_sigma=False, convert2ycbcr=True, cycle_spins=1, image_shape=(8, 8),
-                  n_jobs=2, normalize="none", noise_model="gaussian")
+                  n_jobs=2, normalize="none", noise_model="gaussian", verbose=1)
     assert WaveletDenoiser(**params).get_params() == params
 
 
