@@ -307,7 +307,7 @@ def test_default_tiling_is_faithful_on_a_sample_image(name, noise, equal_windows
         assert correlated_level(noisy[0, ..., None]) is not None
     whole = den.transform(noisy)
     tiled = den.set_params(tile_size=48).transform(noisy)
-    assert np.abs(tiled - whole).max() <= 2e-3
+    assert np.abs(tiled - whole).max() <= 2e-5
 
 
 @needs_gray
@@ -326,7 +326,7 @@ def test_default_tiling_is_faithful_on_set12(sigma255, equal_windows, monkeypatc
         noisy = gaussian(clean, sigma255 / 255, random_state=k).astype(np.float32)
         whole = den.set_params(tile_size=65536).transform(noisy)
         tiled = den.set_params(tile_size=64).transform(noisy)
-        assert np.abs(tiled - whole).max() <= 2e-3, path.name
+        assert np.abs(tiled - whole).max() <= 2e-5, path.name
         assert abs(psnr(clean, tiled) - psnr(clean, whole)) <= 0.01, path.name
 
 
