@@ -19,6 +19,13 @@ Columns, PSNR in dB averaged over the images (outputs clipped and rounded to 8 b
   images ``noise_model="auto"`` read the noise as signal-dependent (sensor) noise.
 
     python benchmarks/bench_compressed.py [--models gray,color] [--cases 15:75,25:90]
+    python benchmarks/bench_compressed.py --readings   # what each noise estimate reads
+
+``--readings`` prints, per image and opponent channel, the standard deviation of the
+noise after compression (``true``) next to the three estimates the blind call can use:
+the learned estimate (``estimate_level``), the finest wavelet band's
+(``estimate_gaussian_sigma``) and the weak-texture one (``weak_texture_level``), all in
+0-255 units of that channel.
 """
 
 import argparse
@@ -34,6 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _protocol import DATA, git_commit, read_folder  # noqa: E402
 
 from sklearn_denoise import CNNDenoiser  # noqa: E402
+from sklearn_denoise._color import to_opponent  # noqa: E402
+from sklearn_denoise._noise_level import estimate_level, weak_texture_level  # noqa: E402
+from sklearn_denoise._sensor import estimate_gaussian_sigma  # noqa: E402
 from sklearn_denoise.metrics import psnr  # noqa: E402
 from sklearn_denoise.noise import gaussian, jpeg  # noqa: E402
 
@@ -79,6 +89,24 @@ def measure(model, images, sigma255, quality):
     return out
 
 
+def readings(model, images, sigma255, quality):
+    for k, image in enumerate(images):
+        clean = image / 255.0
+        noisy = jpeg(gaussian(clean, sigma255 / 255, random_state=1000 + k), quality=quality)
+        if model == "gray":
+            planes, noise = noisy[..., None], (noisy - clean)[..., None]
+        else:
+            planes = to_opponent(noisy[None].astype(np.float32))[0]
+            noise = to_opponent((noisy - clean)[None].astype(np.float32), offset=False)[0]
+        for c in range(planes.shape[-1]):
+            x = np.ascontiguousarray(planes[..., c : c + 1], dtype=np.float32)
+            print(f"{model} | {sigma255}:{quality} | image {k} | channel {c} | "
+                  f"true {noise[..., c].std() * 255:.1f} | "
+                  f"learned {estimate_level(x) * 255:.1f} | "
+                  f"wavelet {estimate_gaussian_sigma(x) * 255:.1f} | "
+                  f"weak texture {weak_texture_level(x) * 255:.1f}", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="gray,color")
@@ -86,11 +114,14 @@ def main(argv=None):
                         help="comma-separated sigma:quality pairs (sigma on 0-255)")
     parser.add_argument("--limit", type=int, default=None,
                         help="use only the first N images of each set (quick runs)")
+    parser.add_argument("--readings", action="store_true",
+                        help="print the noise estimates per image and channel instead")
     args = parser.parse_args(argv)
     cases = [tuple(int(v) for v in case.split(":")) for case in args.cases.split(",")]
     print(f"commit {git_commit()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    print("model | images | sigma | quality | noisy | blind | best grid | gap | level (true) "
-          "| read as sensor noise")
+    if not args.readings:
+        print("model | images | sigma | quality | noisy | blind | best grid | gap | "
+              "level (true) | read as sensor noise")
     for model in args.models.split(","):
         if model == "gray":
             images, label = read_folder(DATA / "set12")[0], "Set12"
@@ -98,6 +129,9 @@ def main(argv=None):
             images, label = colour_images(), f"{len(COLOUR_PHOTOS)} photos"
         images = [np.asarray(i, dtype=np.float64) for i in images[:args.limit]]
         for sigma255, quality in cases:
+            if args.readings:
+                readings(model, images, sigma255, quality)
+                continue
             r = measure(model, images, sigma255, quality)
             print(f"{model} | {label} | {sigma255} | {quality} | {r['noisy']:.2f} | "
                   f"{r['blind']:.2f} | {r['best']:.2f} | {r['best'] - r['blind']:+.2f} | "

@@ -495,6 +495,12 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
                     f"init_weights {self.init_weights!r} hold a {config['architecture']!r} "
                     f"network, not a denoiser (one of {list(DENOISER_ARCHITECTURES)})."
                 )
+            if config.get("context_planes"):
+                raise ValueError(
+                    f"init_weights {self.init_weights!r} hold a stack network (it sees "
+                    f"{config['context_planes']} neighbouring planes); CNNDenoiser "
+                    "denoises single images and cannot run it yet."
+                )
             for key in ("architecture", "depth", "width", "blocks"):
                 ours = getattr(self, key)
                 if ours is not None and ours != config[key]:

@@ -6,6 +6,7 @@ clean estimate ``(N, C, H, W)``. Any ``H, W`` is accepted; padding to the networ
 is handled here.
 """
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -82,12 +83,17 @@ class UNet(nn.Module):
     top_width : int or None
         Feature channels of the first (full-resolution) level only; None for ``width``.
         The first level holds few parameters for a large share of the computation.
+    context_planes : int
+        Neighbouring planes of a stack (z-stack, time series) given as extra input
+        channels after the image and its noise map, ``channels`` each; the output is the
+        centre plane. 0 for single images. :func:`add_context_planes` turns the weights of
+        a network without them into one that computes the same output.
     """
 
     def __init__(self, channels=1, depth=4, width=16, blocks=1, noise_level_input=False,
-                 bottom_blocks=None, top_width=None):
+                 bottom_blocks=None, top_width=None, context_planes=0):
         super().__init__()
-        in_channels = channels + int(noise_level_input)
+        in_channels = channels * (1 + context_planes) + int(noise_level_input)
         widths = [width * 2**k for k in range(depth)]
         if top_width is not None:
             widths[0] = top_width
@@ -192,7 +198,7 @@ def module_kwargs(config):
     kwargs = {key: config[key] for key in ("channels", "depth", "width")}
     if config["architecture"] == "unet":
         kwargs["blocks"] = config["blocks"]
-        for key in ("bottom_blocks", "top_width"):  # optional: absent from older files
+        for key in ("bottom_blocks", "top_width", "context_planes"):  # absent from older files
             if config.get(key) is not None:
                 kwargs[key] = config[key]
     if config["architecture"] in ("unet", "dncnn"):
@@ -201,12 +207,38 @@ def module_kwargs(config):
 
 
 def build_module(architecture, channels, depth, width, blocks, noise_level_input,
-                 bottom_blocks=None, top_width=None):
+                 bottom_blocks=None, top_width=None, context_planes=None):
     """Instantiate the module for a validated configuration."""
     config = {"architecture": architecture, "channels": channels, "depth": depth,
               "width": width, "blocks": blocks, "noise_level_input": noise_level_input,
-              "bottom_blocks": bottom_blocks, "top_width": top_width}
+              "bottom_blocks": bottom_blocks, "top_width": top_width,
+              "context_planes": context_planes}
     return module_class(architecture)(**module_kwargs(config))
+
+
+def add_context_planes(state_dict, context_planes):
+    """The weights of a U-Net that also sees ``context_planes`` neighbouring planes,
+    from those of one that sees none: the first convolution gets zero weights for the new
+    input channels, so the new network's output equals the old one's until it is trained.
+
+    Parameters
+    ----------
+    state_dict : dict of str to Tensor
+        Weights of a :class:`UNet` with ``context_planes=0``.
+    context_planes : int
+        Neighbouring planes to add.
+
+    Returns
+    -------
+    state_dict : dict of str to Tensor
+        A copy, with ``head.weight`` widened.
+    """
+    state = dict(state_dict)
+    head = state["head.weight"]
+    channels = state["tail.weight"].shape[0]
+    extra = head.new_zeros((head.shape[0], channels * context_planes) + tuple(head.shape[2:]))
+    state["head.weight"] = torch.cat([head, extra], dim=1)
+    return state
 
 
 def receptive_radius(architecture, depth, blocks, bottom_blocks=None):

@@ -12,7 +12,8 @@ Every file is checked on load, before a module is built from it:
   levels, 64 DnCNN layers or 16 estimator layers, width at most 512,
   at most 16 residual blocks per level, at most 32 at a U-Net's bottom when the file
   sets ``bottom_blocks``, a first level of at most 512 channels when it sets
-  ``top_width``);
+  ``top_width``, and at most 8 neighbouring planes of a stack when it sets
+  ``context_planes``);
 - before anything is inflated, the zip directory of the file (``torch.save`` writes zip
   archives) is read: the pickled structure may declare at most :data:`MAX_PICKLE_BYTES`,
   and the tensor records (and the tensors the structure declares, read on the ``meta``
@@ -74,7 +75,7 @@ _CONFIG_KEYS = {
     "noise_level_input": bool,
 }
 #: Entries a U-Net configuration may add (files without them keep their defaults).
-_OPTIONAL_CONFIG_KEYS = {"bottom_blocks": int, "top_width": int}
+_OPTIONAL_CONFIG_KEYS = {"bottom_blocks": int, "top_width": int, "context_planes": int}
 
 #: Allowed module settings, the same for weight files and for the estimator parameters
 #: that describe a module: ``(low, high)`` inclusive bounds, depth per architecture.
@@ -85,6 +86,7 @@ CONFIG_LIMITS = {
     "blocks": (1, 16),
     "bottom_blocks": (1, 32),
     "top_width": (1, 512),
+    "context_planes": (0, 8),
 }
 #: Largest magnitude a stored tensor value may have (trained weights, BatchNorm running
 #: statistics included, are many orders of magnitude below; values near the float32
@@ -185,7 +187,8 @@ def check_config(config, *, source="the weight file"):
     ----------
     config : dict
         ``architecture``, ``channels``, ``depth``, ``width``, ``blocks`` and
-        ``noise_level_input``; a U-Net's may add ``bottom_blocks`` and ``top_width``.
+        ``noise_level_input``; a U-Net's may add ``bottom_blocks``, ``top_width`` and
+        ``context_planes``.
     source : str, default="the weight file"
         Named in error messages.
 
@@ -375,6 +378,8 @@ def check_output_finite(config, state, source):
     x = torch.rand(size, generator=generator)
     if config["noise_level_input"]:
         x = torch.cat([x, torch.full(size[:1] + (1,) + size[2:], 25 / 255)], dim=1)
+    if config.get("context_planes"):  # neighbouring planes of a stack: the image again
+        x = torch.cat([x] + [x[:, : config["channels"]]] * config["context_planes"], dim=1)
     with torch.inference_mode():
         finite = bool(torch.isfinite(module(x)).all())
     if not finite:

@@ -68,6 +68,10 @@ def weights(tmp_path):
         ({"top_width": 513}, r"top_width must be an integer in \[1, 512\], got 513"),
         ({"top_width": "32"}, r"top_width must be an integer in \[1, 512\]"),
         ({"architecture": "dncnn", "depth": 5, "top_width": 8}, "top_width is a U-Net setting"),
+        ({"context_planes": 9}, r"context_planes must be an integer in \[0, 8\], got 9"),
+        ({"context_planes": -1}, r"context_planes must be an integer in \[0, 8\]"),
+        ({"architecture": "dncnn", "depth": 5, "context_planes": 2},
+         "context_planes is a U-Net setting"),
     ],
 )
 def test_config_is_range_checked_before_building(weights, change, message):
@@ -84,7 +88,7 @@ def test_limits_are_those_documented():
     assert CONFIG_LIMITS == {"channels": (1, 4),
                              "depth": {"unet": (1, 8), "dncnn": (2, 64), "noise-level": (3, 16)},
                              "width": (1, 512), "blocks": (1, 16), "bottom_blocks": (1, 32),
-                             "top_width": (1, 512)}
+                             "top_width": (1, 512), "context_planes": (0, 8)}
     for architecture, (low, high) in CONFIG_LIMITS["depth"].items():
         for depth in (low, high):  # the bounds themselves are accepted
             check_config({**CONFIG, "architecture": architecture, "depth": depth})
