@@ -156,8 +156,11 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         (trained on [0, 1] images) and back afterwards; ``sigma`` and noise models are
         mapped alike. "auto" maps only images not already on about [0, 1] (16-bit counts
         filling a small part of the range, floats on [0, 255], negative offsets, ...);
-        "percentile" (or True) always maps; "none" (or False) never does. Training data are
-        used as given.
+        "percentile" (or True) always maps; "none" (or False) never does. ``fit`` and
+        ``partial_fit`` map each training image by the same rule, fitted on the network's
+        input (the noisy image; the clean one with ``train_sigma``) and applied to its
+        target too, so counts and floats on any scale train as stored; ``train_sigma`` is
+        then on that mapped scale.
     train_sigma : float or (float, float), default=None
         Synthetic-noise training: the Gaussian noise sigma, or a range it is drawn from.
     train_noise : {"gaussian", "mixed", "realistic"} or Degradation, default="gaussian"
@@ -551,6 +554,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             mode = "synthetic"
         else:
             mode = "self_supervised"
+        images, targets = self._normalize_training(images, targets)
         noise_scales = None
         if self.channel_strategy == "opponent":
             if layout.n_channels == 3:
@@ -567,6 +571,21 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         if targets is not None:
             targets = [t.astype(np.float32, copy=False) for t in targets]
         return images, targets, layout, mode, noise_scales
+
+    def _normalize_training(self, images, targets):
+        """Each training image (and its target) mapped by the rule ``transform`` applies
+        to it (``normalize``), fitted on the image the network is given."""
+        mode = check_normalize(self.normalize)
+        mapped_images, mapped_targets = [], []
+        for k, image in enumerate(images):
+            normalization = fit_normalization(image, mode)
+            mapped_images.append(normalization.apply(image))
+            if targets is not None:
+                mapped_targets.append(normalization.apply(targets[k]))
+        if isinstance(images, np.ndarray):
+            mapped_images = np.stack(mapped_images)
+            mapped_targets = np.stack(mapped_targets) if targets is not None else None
+        return mapped_images, (mapped_targets if targets is not None else None)
 
     def _noise_map_sigmas(self, images, targets, mode):
         """Per-image sigma for the noise-level map (synthetic mode draws it per patch)."""

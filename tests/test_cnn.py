@@ -634,3 +634,62 @@ def test_transform_never_returns_nan_for_finite_input():
     with pytest.raises(RuntimeError, match="The network returned NaN or infinite values for "
                        "a finite image"):
         den.transform(_tiny_images())
+
+
+def _counts(images, seed):
+    """uint16 sensor-like counts: a black level of 100 and about 60 counts of signal, a
+    small part of the 16-bit range, with noise."""
+    rng = np.random.default_rng(seed)
+    return np.round(100 + 60 * images + rng.normal(0, 3, images.shape)).astype(np.uint16)
+
+
+def _mapped(images, mode="auto"):
+    from sklearn_denoise._normalize import fit_normalization
+    from sklearn_denoise._validation import to_float
+
+    out = []
+    for image in to_float(images):
+        out.append(fit_normalization(image, mode).apply(image))
+    return np.stack(out).astype(np.float32)
+
+
+@pytest.mark.parametrize("mode", ["supervised", "self_supervised"])
+def test_fit_normalizes_training_images_as_transform_does(clean, mode):
+    # one rule for fit and transform: counts train as the same images mapped onto [0, 1]
+    # by hand (before, they trained on 0.0015..0.0025 and the network saw no signal)
+    train, _ = clean
+    noisy = _counts(train[:2], seed=0)
+    target = np.round(100 + 60 * train[:2]).astype(np.uint16)
+    params = dict(**SMALL, max_epochs=1, patches_per_image=4, validation_fraction=0.0,
+                  random_state=0)
+    mapped = _mapped(noisy)
+    assert 0.1 < float(mapped.std()) < 0.5  # the mapping is not the identity
+    if mode == "supervised":
+        from sklearn_denoise._normalize import fit_normalization
+        from sklearn_denoise._validation import to_float
+
+        norms = [fit_normalization(image, "auto") for image in to_float(noisy)]
+        mapped_target = np.stack([n.apply(t) for n, t in zip(norms, to_float(target))])
+        as_stored = CNNDenoiser(**params).fit(noisy, target)
+        by_hand = CNNDenoiser(**params).fit(mapped, mapped_target.astype(np.float32))
+    else:
+        as_stored = CNNDenoiser(**params).fit(noisy)
+        by_hand = CNNDenoiser(**params).fit(mapped)
+    for (name, a), b in zip(as_stored.net_.module_.state_dict().items(),
+                            by_hand.net_.module_.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6, msg=name)
+    # normalize="none" keeps the old behaviour: the stored values as given
+    raw = CNNDenoiser(**params, normalize="none").fit(noisy, target if mode == "supervised"
+                                                      else None)
+    assert not torch.allclose(raw.net_.module_.head.weight, as_stored.net_.module_.head.weight)
+
+
+def test_fit_normalization_leaves_unit_range_images_alone(clean):
+    train, _ = clean
+    noisy = gaussian(train[:2], SIGMA, random_state=0).astype(np.float32)
+    params = dict(**SMALL, max_epochs=1, patches_per_image=4, validation_fraction=0.0,
+                  random_state=0)
+    a = CNNDenoiser(**params).fit(noisy, train[:2])
+    b = CNNDenoiser(**params, normalize="none").fit(noisy, train[:2])
+    torch.testing.assert_close(a.net_.module_.head.weight, b.net_.module_.head.weight,
+                               rtol=0, atol=0)
