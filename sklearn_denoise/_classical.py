@@ -21,13 +21,13 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import _ImageFilter
 from ._color import from_opponent, opponent_noise_levels, to_opponent
 from ._decision import pinned_decision
+from ._noise_model import NoiseModelOption
 from ._param_checks import (
     Anything,
     Bool,
     Float,
     Int,
     NJobs,
-    NoiseModelOption,
     Normalize,
     Options,
     Sigma,

@@ -12,6 +12,7 @@ from skorch import NeuralNetRegressor
 from skorch.callbacks import LRScheduler, ProgressBar
 from tqdm.auto import tqdm
 
+from ._anscombe import stabilize, unstabilize
 from ._base import DenoiserMixin, _one_image
 from ._color import from_opponent, opponent_noise_levels, opponent_noise_maps, to_opponent
 from ._decision import ImageDecision, pin_decision, pinned_decision
@@ -59,7 +60,6 @@ from ._validation import (
     restore_layout,
     validate_images,
 )
-from ._vst import stabilize, unstabilize
 from ._weights import (
     CONFIG_LIMITS,
     DENOISER_ARCHITECTURES,

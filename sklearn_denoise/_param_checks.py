@@ -165,17 +165,6 @@ def Normalize():  # noqa: N802
     return lambda value, name: check_normalize(value)
 
 
-def NoiseModelOption():  # noqa: N802
-    """The ``noise_model`` parameter: "auto", "gaussian", "poisson-gaussian" or a
-    :class:`~sklearn_denoise.noise.NoiseModel`."""
-    def check(value, name):
-        from ._sensor import check_noise_model
-
-        return check_noise_model(value, name)
-
-    return check
-
-
 def Anything(value, name):  # noqa: N802
     """Checked elsewhere (when used): weight files, seeds, image shapes."""
     return value
