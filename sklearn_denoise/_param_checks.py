@@ -81,6 +81,11 @@ SELF_ENSEMBLE_SIZES = (1, 2, 4, 8)
 # CNNDenoiser's training losses (_training.PixelLoss)
 LOSSES = ("mse", "l1", "psnr")
 
+#: ``lr`` of the denoisers that :meth:`CNNDenoiser.load` and :meth:`CNNDenoiser.pretrained`
+#: return, and of ``sklearn-denoise train --init``: fine-tuning at the from-scratch default
+#: of 1e-3 undoes the shipped training.
+FINE_TUNING_LR = 1e-4
+
 
 def check_int(value, name, minimum=None, allow_none=False, maximum=None):
     """Validate an integer parameter (``minimum`` and ``maximum`` inclusive)."""

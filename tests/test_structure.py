@@ -94,10 +94,21 @@ def test_find_cycle_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
 
 
-def test_relative_imports_are_resolved():
+@pytest.mark.parametrize(("module", "statement", "expected"), [
+    ("sklearn_denoise.io", "from . import _io", "sklearn_denoise._io"),
+    ("sklearn_denoise.io", "from ._io import read_image", "sklearn_denoise._io"),
+    ("sklearn_denoise", "from ._cnn import CNNDenoiser", "sklearn_denoise._cnn"),
+    ("sklearn_denoise.cli", "import sklearn_denoise._weights", "sklearn_denoise._weights"),
+])
+def test_relative_imports_are_resolved(module, statement, expected):
+    assert expected in _resolve(module, ast.parse(statement).body[0])
+
+
+def test_import_graph_sees_the_package():
     graph = import_graph()
-    assert "sklearn_denoise._cnn" in graph["sklearn_denoise"]
-    assert "sklearn_denoise._tiling" in graph["sklearn_denoise.dask"]
+    assert "sklearn_denoise._io" in graph["sklearn_denoise.io"]
+    assert "sklearn_denoise.tiling" in graph["sklearn_denoise.dask"]
+    assert "sklearn_denoise._tiling" in graph["sklearn_denoise.tiling"]
 
 
 @pytest.mark.parametrize("top_level_only", [True, False], ids=["module-level", "all"])
