@@ -262,7 +262,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         8: all eight symmetries of the square), turn each result back and average them.
         Costs that many network passes per image and leaves training alone. With the
         shipped gray model on Set12 it adds about 0.05 dB PSNR at 2 passes and 0.10 at 8
-        (see "Self-ensemble" in the benchmarks).
+        (see "Self-ensemble" in the benchmarks history).
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Torch device; "auto" picks CUDA when available.
     n_threads : int, default=None
