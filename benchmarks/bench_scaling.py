@@ -239,6 +239,7 @@ def _table(results, args):
 # ------------------------------------------------------------------------------ radius
 def _measure_radius(args):
     from sklearn_denoise import CNNDenoiser
+    from sklearn_denoise._cnn_steps import inference_setup, run_network
     from sklearn_denoise._io import read_image
     from sklearn_denoise._tiling import effective_radius, make_contract, run_tiled
     from sklearn_denoise.noise import correlated_gaussian, gaussian
@@ -248,7 +249,8 @@ def _measure_radius(args):
         raise SystemExit(f"no PNG images in {args.images}")
     den = CNNDenoiser.pretrained("gray")
     # the shipped network on white noise, or its correlated-noise expert on what it runs on
-    module = den.correlated_expert_ if args.expert else den._eval_module()
+    setup = inference_setup(den)
+    module = den.correlated_expert_ if args.expert else setup.module
     multiple = den.spatial_contract().multiple
     radii = range(16, 97, 8)
     perturbed = {r: 0.0 for r in radii}
@@ -267,7 +269,7 @@ def _measure_radius(args):
             noisy = noisy.astype(np.float32)[..., None]
 
             def forward(x, sigma=sigma):
-                return den._denoise_one(x, sigma, module)
+                return run_network(setup, module, x, sigma)
 
             whole = forward(noisy)
             _, deviations = effective_radius(forward, noisy, tol=0.0, multiple=multiple,

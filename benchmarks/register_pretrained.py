@@ -86,10 +86,14 @@ def main(argv=None):
         registry[args.name] = {"file": target.name, "sha256": digest,
                                "kind": "noise-estimator"}
     else:
+        # the one-line descriptions of `sklearn-denoise denoise --list-models` are kept
+        kept = {name: {"description": registry[name]["description"]}
+                for name in (args.name, "color")
+                if "description" in registry.get(name, {})}
         registry[args.name] = {"file": target.name, "sha256": digest,
-                               "channel_strategy": "joint"}
+                               "channel_strategy": "joint", **kept.get(args.name, {})}
         registry["color"] = {"file": target.name, "sha256": digest, "weights": args.name,
-                             "channel_strategy": "opponent"}
+                             "channel_strategy": "opponent", **kept.get("color", {})}
     _finish(registry_path, registry, target, digest, metadata)
 
 

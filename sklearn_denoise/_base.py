@@ -9,6 +9,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
+from ._anscombe import stabilize, unstabilize
 from ._decision import ImageDecision, pin_decision, pinned_decision
 from ._normalize import Normalization, check_normalize, fit_normalization, robust_range
 from ._param_checks import validate_params
@@ -303,8 +304,6 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
                         if name != "sigma" and params.get(name) is not None}
         unit = None
         if isinstance(noise, NoiseModel):
-            from ._vst import stabilize
-
             # Poisson-Gaussian noise: variance-stabilised (std about 1), mapped onto
             # about [0, 1] (decided on the whole image), denoised at that level, inverted
             unit = decision.stabilized or _stabilized_map(x, noise)
@@ -333,8 +332,6 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
             denoiser = pin_decision(denoiser, decision)
         out = denoiser._denoise_image(x, layout)
         if unit is not None:
-            from ._vst import unstabilize
-
             noise = decision.noise[0]
             out = unstabilize(unit.invert(out), noise).astype(image.dtype, copy=False)
         return decision.normalization.invert(out)
@@ -352,8 +349,6 @@ def _stabilized_map(image, noise):
     """The map of a variance-stabilised image onto about [0, 1]: its 0.1 and 99.9
     percentiles onto 0 and 1, but never stretching, so that the stabilised noise (std 1)
     stays at most 1 on the mapped scale (as :class:`VarianceStabilizedDenoiser` maps)."""
-    from ._vst import stabilize
-
     low, high = robust_range(stabilize(image, noise))
     return Normalization(offset=low, scale=max(high - low, 1.0))
 

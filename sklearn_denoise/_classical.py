@@ -21,19 +21,20 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import _ImageFilter
 from ._color import from_opponent, opponent_noise_levels, to_opponent
 from ._decision import pinned_decision
+from ._noise_model import NoiseModelOption
 from ._param_checks import (
     Anything,
     Bool,
     Float,
     Int,
     NJobs,
-    NoiseModelOption,
     Normalize,
     Options,
     Sigma,
     validate_params,
 )
 from ._sensor import estimate_gaussian_sigma
+from ._strengths import BILATERAL_COLOR_PER_SIGMA, NLM_H_PER_SIGMA, TV_WEIGHT_PER_SIGMA
 from ._tiling import make_contract, run_tiled
 from ._validation import (
     _check_min_size,
@@ -41,11 +42,6 @@ from ._validation import (
 
 __all__ = ["TVDenoiser", "NLMeansDenoiser", "BilateralDenoiser", "BM3DDenoiser"]
 
-# Strength of the methods for a noise level sigma when it is left to the noise: TV weight,
-# NL-means cut-off and bilateral colour spread proportional to sigma.
-TV_WEIGHT_PER_SIGMA = 0.9
-NLM_H_PER_SIGMA = 0.8
-BILATERAL_COLOR_PER_SIGMA = 1.5
 
 
 def _as_2d_or_color(image):

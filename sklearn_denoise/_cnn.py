@@ -13,13 +13,14 @@ from skorch.callbacks import LRScheduler, ProgressBar
 from tqdm.auto import tqdm
 
 from ._base import DenoiserMixin, _one_image
-from ._color import from_opponent, opponent_noise_levels, opponent_noise_maps, to_opponent
-from ._decision import ImageDecision, pin_decision, pinned_decision
-from ._inference import denoise_tiled, dihedral_average, torch_device
+from ._cnn_steps import denoise_image, inference_setup, read_noise
+from ._color import opponent_noise_levels, to_opponent
+from ._decision import pin_decision, pinned_decision
+from ._inference import torch_device
 from ._modules import module_class, module_kwargs, receptive_radius
-from ._noise_level import NoiseReading, correlated_level
-from ._normalize import check_normalize, fit_normalization
+from ._normalize import check_normalize
 from ._param_checks import (
+    FINE_TUNING_LR,
     LOSSES,
     Anything,
     Bool,
@@ -34,11 +35,8 @@ from ._param_checks import (
     validate_params,
 )
 from ._sensor import (
-    GaussianNoise,
     check_noise_model,
     estimate_gaussian_sigma,
-    noise_level_map,
-    resolve_noise,
 )
 from ._threads import resolve_threads, torch_threads
 from ._tiling import make_contract, measured_radius
@@ -50,8 +48,10 @@ from ._training import (
     PlainPrintLog,
     StopOnDivergence,
     cosine_schedule,
+    progress_bars_shown,
     split_channels,
     validation_images,
+    write_table_rows,
 )
 from ._validation import (
     dtype_scale,
@@ -59,7 +59,6 @@ from ._validation import (
     restore_layout,
     validate_images,
 )
-from ._vst import stabilize, unstabilize
 from ._weights import (
     CONFIG_LIMITS,
     DENOISER_ARCHITECTURES,
@@ -73,9 +72,6 @@ from .noise import Degradation
 
 _INFERENCE_PARAMS = ("sigma", "noise_model", "normalize", "self_ensemble", "tile_size",
                      "tile_overlap", "n_threads")
-#: ``lr`` of the denoisers that :meth:`CNNDenoiser.load` and :meth:`CNNDenoiser.pretrained`
-#: return: fine-tuning at the from-scratch default of 1e-3 undoes the shipped training.
-FINE_TUNING_LR = 1e-4
 _DEFAULTS = {
     "unet": {"depth": 4, "width": 16, "blocks": 2},
     "dncnn": {"depth": 17, "width": 64, "blocks": 1},
@@ -269,7 +265,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         8: all eight symmetries of the square), turn each result back and average them.
         Costs that many network passes per image and leaves training alone. With the
         shipped gray model on Set12 it adds about 0.05 dB PSNR at 2 passes and 0.10 at 8
-        (see "Self-ensemble" in the benchmarks).
+        (see "Self-ensemble" in the benchmarks history).
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Torch device; "auto" picks CUDA when available.
     n_threads : int, default=None
@@ -295,7 +291,10 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         weights.
     verbose : int, default=0
         0 is silent; 1 prints skorch's epoch table and a progress bar per epoch, and a
-        progress bar over the images of ``transform`` (for more than one image).
+        progress bar over the images of ``transform`` (for more than one image). The
+        per-epoch bars are shown on a terminal or in a notebook only, not when stderr
+        goes to a file, and the table's rows are written between bar updates
+        (``tqdm.write``), so a log holds whole lines in order.
 
     Attributes
     ----------
@@ -623,7 +622,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         if self.lr_schedule == "cosine" and not user_scheduler:
             callbacks.append(("lr_scheduler", cosine_schedule(self.max_epochs)))
         callbacks.append(("stop_on_divergence", StopOnDivergence()))
-        if self.verbose:
+        if self.verbose and progress_bars_shown():
             callbacks.append(("progress_bar", ProgressBar()))
         net = NeuralNetRegressor(
             module_class(config["architecture"]),
@@ -639,7 +638,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             iterator_train__shuffle=True,
             iterator_train__generator=torch.Generator(),
             callbacks=callbacks,
-            callbacks__print_log=PlainPrintLog(),
+            callbacks__print_log=PlainPrintLog(sink=write_table_rows),
             device=torch_device(self.device),
             verbose=int(self.verbose),
         )
@@ -812,7 +811,10 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         progress = tqdm(images, desc=f"{type(self).__name__}.transform", unit="image",
                         disable=not self.verbose or len(images) < 2, file=sys.stderr,
                         leave=False)
-        outputs = [self._denoise_image(img, layout, data_scale) for img in progress]
+        setup = inference_setup(self)
+        decision = pinned_decision(self)
+        outputs = [denoise_image(setup, img, layout.n_channels, data_scale, decision)
+                   for img in progress]
         dtype = np.float64 if layout.dtype == np.float64 else np.float32
         if layout.kind == "list":
             return [o.astype(dtype, copy=False) for o in outputs]
@@ -850,152 +852,9 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         validate_params(self, _INFERENCE_PARAMS)
         images, layout = _one_image(self, X)
         with torch_threads(resolve_threads(self.n_threads)):
-            return pin_decision(self, self._decide(images[0], layout))
-
-    def _denoise_image(self, image, layout, data_scale):
-        """Denoise one (H, W, C) float image: decide (normalisation, colour space, noise,
-        network), then apply."""
-        decision = pinned_decision(self)
-        if decision is None:
-            decision = self._decide(image, layout)
-        return self._denoise_decided(image, layout, decision)
-
-    def _decide(self, image, layout):
-        """The :class:`ImageDecision` of one (H, W, C) float image."""
-        data_scale = dtype_scale(layout.dtype)
-        normalization = fit_normalization(image, check_normalize(self.normalize))
-        source = "given" if self.sigma is not None or not isinstance(
-            self.noise_model, str) else "estimated"
-        if normalization.flat:
-            return ImageDecision(normalization, (), (), data_scale, noise_source=source)
-        x = normalization.apply(image)
-        if self.channel_strategy == "opponent" and layout.n_channels == 3:
-            levels = self._opponent_noise_levels(x, data_scale, normalization)
-            if isinstance(levels, tuple):  # sensor noise of each colour plane: maps
-                return ImageDecision(normalization, (levels,) * 3, (False,) * 3, data_scale,
-                                     noise_source=source)
-            opponent = to_opponent(x)
-            passes = [self._decide_gray(opponent[..., c : c + 1], levels[c], data_scale, None)
-                      for c in range(3)]
-            noise, correlated = zip(*passes)
-            return ImageDecision(normalization, tuple(noise), tuple(correlated), data_scale,
-                                 noise_source=source,
-                                 channel_gains=tuple(opponent_noise_levels(1.0)))
-        elif self.channel_strategy == "opponent":
-            passes = [self._decide_gray(x[..., c : c + 1], None, data_scale, normalization)
-                      for c in range(x.shape[-1])]
-        else:
-            passes = [self._decide_gray(x, None, data_scale, normalization)]
-        noise, correlated = zip(*passes)
-        return ImageDecision(normalization, tuple(noise), tuple(correlated), data_scale,
-                             noise_source=source)
-
-    def _denoise_decided(self, image, layout, decision):
-        normalization = decision.normalization
-        if normalization.flat:
-            # the network's small response to a flat input (biases, borders) would be all
-            # the output has, magnified by the dtype's scale for integer images
-            return image.copy()
-        x = normalization.apply(image)
-        passes = list(zip(decision.noise, decision.correlated))
-        if self.channel_strategy == "opponent" and layout.n_channels == 3:
-            if isinstance(decision.noise[0], tuple):
-                maps = self._opponent_maps(x, decision.noise[0])
-                passes = [(maps[..., c : c + 1], False) for c in range(3)]
-            x = to_opponent(x)
-            out = from_opponent(np.concatenate(
-                [self._denoise_gray(x[..., c : c + 1], *passes[c]) for c in range(3)],
-                axis=-1,
-            ))
-        elif self.channel_strategy == "opponent":
-            out = np.concatenate(
-                [self._denoise_gray(x[..., c : c + 1], *passes[c]) for c in range(x.shape[-1])],
-                axis=-1,
-            )
-        else:
-            out = self._denoise_gray(x, *passes[0])
-        # back in the input's precision before the inverse map (float64 reaches 1e308)
-        return normalization.invert(out.astype(image.dtype, copy=False))
-
-    def _opponent_noise_levels(self, rgb, data_scale, normalization):
-        """Noise levels of the three opponent channels of one normalised RGB image.
-
-        A list of three levels (GaussianNoise) or None (estimated on each opponent
-        channel), or a tuple of the three colour planes' noises when the noise is
-        signal-dependent (estimated or a known NoiseModel, for weights that take per-pixel
-        noise maps): their variance is carried through the opponent transform, one map
-        per opponent channel (:meth:`_opponent_maps`).
-        """
-        if self.sigma is not None:
-            return [GaussianNoise(level) for level in
-                    opponent_noise_levels(normalization.noise_level(self.sigma))]
-        if not (self.config_["noise_level_input"] and self._takes_sensor_noise_maps()) or (
-                self.noise_model == "gaussian"):
-            return [None] * 3
-        planes = [rgb[..., c : c + 1] for c in range(3)]
-        noises = tuple(resolve_noise(p, self.noise_model, None, data_scale=data_scale,
-                                     normalization=normalization,
-                                     estimate_level=self._estimate_level,
-                                     correlated_level=correlated_level) for p in planes)
-        if all(isinstance(noise, GaussianNoise) for noise in noises):
-            return [None] * 3
-        return noises
-
-    @staticmethod
-    def _opponent_maps(rgb, noises):
-        """Per-pixel noise maps of the three opponent channels (H, W, 3) from the noise of
-        each colour plane of one normalised RGB image."""
-        variances = np.concatenate([
-            np.full(rgb.shape[:2] + (1,), noise.sigma**2, rgb.dtype)
-            if isinstance(noise, GaussianNoise)
-            else noise_level_map(rgb[..., c : c + 1], noise) ** 2
-            for c, noise in enumerate(noises)
-        ], axis=-1)
-        return opponent_noise_maps(variances)
-
-    def _decide_gray(self, x, noise, data_scale, normalization):
-        """(noise, whether the correlated-noise expert runs) for one network pass on a
-        normalised image; ``normalization`` None means a colour channel whose noise
-        (a GaussianNoise or None: estimated) is already mapped."""
-        if not self.config_["noise_level_input"]:
-            return None, False
-        reading = NoiseReading(x, self.weights_metadata_.get("noise_estimator"))
-        if normalization is None:
-            noise = noise if noise is not None else GaussianNoise(reading.blind_level())
-        else:  # resolve_noise asks these of x itself
-            noise = resolve_noise(x, self.noise_model, self.sigma, data_scale=data_scale,
-                                  normalization=normalization,
-                                  estimate_level=lambda _: reading.blind_level(),
-                                  correlated_level=lambda _: reading.correlated_level())
-        correlated = (isinstance(noise, GaussianNoise) and self.correlated_expert_ is not None
-                      and reading.correlated_level() is not None)
-        return noise, bool(correlated)
-
-    def _denoise_gray(self, x, noise, correlated):
-        """Network pass on one normalised image with its decided ``noise``: None (no
-        noise-level input), a GaussianNoise, a NoiseModel, or an (H, W, 1) map."""
-        if noise is None:
-            return self._denoise_one(x, None)
-        if isinstance(noise, np.ndarray):
-            return self._denoise_one(x, noise)
-        if isinstance(noise, GaussianNoise):
-            module = self.correlated_expert_ if correlated else self._eval_module()
-            return self._denoise_one(x, noise.sigma, module)
-        if self._takes_sensor_noise_maps():
-            return self._denoise_one(x, noise_level_map(x, noise))
-        # signal-dependent noise: variance-stabilise, denoise at the stabilised level (std 1
-        # before the stabilised image is mapped onto [0, 1]), invert without bias
-        stabilized = stabilize(x, noise)
-        to_unit = fit_normalization(stabilized, "percentile")
-        out = self._denoise_one(to_unit.apply(stabilized), min(1.0, 1.0 / to_unit.scale))
-        return unstabilize(to_unit.invert(out), noise).astype(x.dtype, copy=False)
-
-    def _estimate_level(self, image):
-        """Blind noise level of one normalised image: the learned estimator named by the
-        weights (``weights_metadata_["noise_estimator"]``, weights trained on correlated
-        noise) when there is one, else the wavelet estimate of white noise unless the
-        shipped learned estimator finds clearly more, correlated noise (``blind_level``)."""
-        return NoiseReading(image, self.weights_metadata_.get("noise_estimator")).blind_level()
+            decision = read_noise(inference_setup(self), images[0], layout.n_channels,
+                                  dtype_scale(layout.dtype))
+            return pin_decision(self, decision)
 
     def _load_correlated_expert(self):
         """The shipped expert the weights name (``weights_metadata_["correlated_expert"]``,
@@ -1038,11 +897,6 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             seen.append(self._train_noise_kind())
         return max(seen, key=order.index)
 
-    def _eval_module(self):
-        module = self.net_.module_
-        module.eval()
-        return module
-
     def spatial_contract(self):
         """What tiles of an image, or dask chunks, must give the network.
 
@@ -1077,22 +931,6 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         if None not in measured:
             radius = min(radius, max(measured))
         return make_contract(radius, multiple)
-
-    def _denoise_one(self, image, sigma, module=None):
-        """Run the network (``module``, by default the estimator's own) on one (H, W, C)
-        image (tiled when large, see :meth:`spatial_contract`); ``sigma`` is one level or
-        an (H, W, 1) map; averaged over ``self_ensemble`` flips and rotations."""
-        module = module if module is not None else self._eval_module()
-        contract = self.spatial_contract()
-
-        def run(image, sigma):
-            return denoise_tiled(
-                module, image, sigma, tile_size=self.tile_size, contract=contract,
-                out_channels=self.config_["channels"],
-                noise_level_input=self.config_["noise_level_input"], device=self.net_.device,
-            )
-
-        return dihedral_average(run, image, sigma, self.self_ensemble)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path, *, half=False, metadata=None):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._classical import BILATERAL_COLOR_PER_SIGMA, NLM_H_PER_SIGMA, TV_WEIGHT_PER_SIGMA
+from ._strengths import BILATERAL_COLOR_PER_SIGMA, NLM_H_PER_SIGMA, TV_WEIGHT_PER_SIGMA
 
 __all__ = [
     "METHODS",

@@ -81,6 +81,11 @@ SELF_ENSEMBLE_SIZES = (1, 2, 4, 8)
 # CNNDenoiser's training losses (_training.PixelLoss)
 LOSSES = ("mse", "l1", "psnr")
 
+#: ``lr`` of the denoisers that :meth:`CNNDenoiser.load` and :meth:`CNNDenoiser.pretrained`
+#: return, and of ``sklearn-denoise train --init``: fine-tuning at the from-scratch default
+#: of 1e-3 undoes the shipped training.
+FINE_TUNING_LR = 1e-4
+
 
 def check_int(value, name, minimum=None, allow_none=False, maximum=None):
     """Validate an integer parameter (``minimum`` and ``maximum`` inclusive)."""
@@ -163,17 +168,6 @@ def NJobs():  # noqa: N802
 def Normalize():  # noqa: N802
     """The ``normalize`` parameter: "auto", "percentile", "none", True or False."""
     return lambda value, name: check_normalize(value)
-
-
-def NoiseModelOption():  # noqa: N802
-    """The ``noise_model`` parameter: "auto", "gaussian", "poisson-gaussian" or a
-    :class:`~sklearn_denoise.noise.NoiseModel`."""
-    def check(value, name):
-        from ._sensor import check_noise_model
-
-        return check_noise_model(value, name)
-
-    return check
 
 
 def Anything(value, name):  # noqa: N802

@@ -12,8 +12,13 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 from skimage.restoration import estimate_sigma
 
+from ._noise_model import (
+    NOISE_MODEL_OPTIONS,
+    NoiseModel,
+    check_noise_model,
+    estimate_noise_model,
+)
 from ._normalize import fit_normalization
-from .noise import NoiseModel, estimate_noise_model
 
 __all__ = [
     "GaussianNoise",
@@ -25,7 +30,6 @@ __all__ = [
     "sensor_training_patch",
 ]
 
-NOISE_MODEL_OPTIONS = ("auto", "gaussian", "poisson-gaussian")
 # Poisson-Gaussian is assumed when the fitted noise variance at the bright end of the image
 # (99th percentile) is at least this many times the variance at its dark end (1st
 # percentile). Measured on Set12: white Gaussian noise (sigma 5-50 on 0-255) gives ratios of
@@ -38,18 +42,6 @@ class GaussianNoise:
     """White Gaussian noise of standard deviation ``sigma``."""
 
     sigma: float
-
-
-def check_noise_model(value, name="noise_model"):
-    """Validate a ``noise_model`` parameter: an option name or a NoiseModel instance."""
-    if isinstance(value, NoiseModel):
-        return value
-    if not isinstance(value, str) or value not in NOISE_MODEL_OPTIONS:
-        raise ValueError(
-            f"{name} must be one of {list(NOISE_MODEL_OPTIONS)} or a "
-            f"sklearn_denoise.noise.NoiseModel with known parameters, got {value!r}."
-        )
-    return value
 
 
 def estimate_gaussian_sigma(image, *, signal=False):

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback, LRScheduler, PrintLog
 from torch import nn
+from tqdm.auto import tqdm
 
 from ._inference import to_tensor
 from ._param_checks import LOSSES
@@ -160,9 +161,36 @@ class PixelLoss(nn.Module):
         return 10 * torch.log10(per_patch + _PSNR_LOSS_EPS).mean()
 
 
+def write_table_rows(text):
+    """The sink of :class:`PlainPrintLog`: rows written through :func:`tqdm.tqdm.write`,
+    which clears the progress bars on the terminal first and draws them again after, then
+    flushed, so that in a log that takes stdout and stderr both the rows and the bars'
+    lines stay whole and in order."""
+    tqdm.write(str(text), file=sys.stdout)
+    sys.stdout.flush()
+
+
+def progress_bars_shown(stream=None):
+    """Whether per-batch progress bars help: on a terminal or in a Jupyter kernel, not in a
+    log file (where each redraw is one more line and the epoch table is the record)."""
+    stream = sys.stderr if stream is None else stream
+    try:
+        interactive = stream.isatty()
+    except (AttributeError, ValueError):
+        interactive = False
+    return interactive or "ipykernel" in sys.modules
+
+
 class PlainPrintLog(PrintLog):
     """skorch's epoch table, without ANSI colour codes when stdout is not a terminal
-    (a log redirected to a file would otherwise hold escape sequences)."""
+    (a log redirected to a file would otherwise hold escape sequences). Built with
+    ``sink=write_table_rows`` by :class:`~sklearn_denoise.CNNDenoiser`, so that its rows
+    never break a progress bar's line."""
+
+    def _sink(self, text, verbose):
+        # skorch's own check writes to any sink but print whatever the verbosity
+        if verbose:
+            self.sink(text)
 
     def format_row(self, row, key, color):
         if sys.stdout.isatty():

@@ -79,7 +79,20 @@ def dtype_scale(dtype):
 
 
 def to_float(array):
-    """Convert an image array to float, integers on their full dtype range."""
+    """Convert an image array to float, integers read on their dtype's full range.
+
+    Parameters
+    ----------
+    array : array-like
+        Integer or float image (any shape).
+
+    Returns
+    -------
+    image : ndarray
+        Floats are returned as they are (float16 as float32); integers divided by their
+        dtype's maximum (``uint8`` 255 -> 1.0), as float32 for 8- and 16-bit integers,
+        float64 for wider ones.
+    """
     array = np.asarray(array)
     work = _working_dtype(array.dtype)
     if array.dtype.kind == "f":
@@ -88,7 +101,20 @@ def to_float(array):
 
 
 def from_float(array, dtype):
-    """Convert a float image back to ``dtype``: integers are rounded and clipped."""
+    """Convert a float image back to ``dtype``, the inverse of :func:`to_float`.
+
+    Parameters
+    ----------
+    array : array-like
+        Float image on the [0, 1] intensity scale.
+    dtype : dtype
+        Target dtype; integers are multiplied by their maximum, rounded and clipped to
+        their range, floats are returned as they are.
+
+    Returns
+    -------
+    image : ndarray of ``dtype``
+    """
     dtype = np.dtype(dtype)
     if dtype.kind == "f":
         return np.asarray(array).astype(dtype, copy=False)

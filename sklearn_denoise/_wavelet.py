@@ -13,12 +13,12 @@ from skimage.color import rgb2ycbcr, ycbcr2rgb
 from ._base import _ImageFilter, _one_image, _progress
 from ._classical import _effective_param, _safe_exponents, _scale_back
 from ._decision import pinned_decision
+from ._noise_model import NoiseModelOption
 from ._param_checks import (
     Anything,
     Bool,
     Int,
     NJobs,
-    NoiseModelOption,
     Normalize,
     Options,
     Sigma,

@@ -908,6 +908,13 @@ def available_models():
                   if entry.get("kind", "denoiser") == "denoiser")
 
 
+def model_descriptions():
+    """``{name: one-line description}`` of the shipped pretrained denoisers (the registry's
+    ``description``; "" for an entry without one)."""
+    registry = _registry()
+    return {name: registry[name].get("description", "") for name in available_models()}
+
+
 def pretrained_path(name):
     """Path of a shipped model's weight file, after checking its SHA-256 checksum."""
     registry = _registry()

@@ -11,10 +11,10 @@ Noise levels on the command line are on the 0-255 scale ("sigma 25"), for 8- and
 images alike: ``--sigma 25`` means a standard deviation of 25/255 of the full intensity
 range (a value below 1 gets a warning: it is most likely meant on the [0, 1] scale).
 ``denoise`` says which noise it assumed for each file, by the library's rules
-(:func:`sklearn_denoise._sensor.resolve_noise`): white Gaussian, or Poisson-Gaussian
+(the estimators' ``noise_model`` and ``sigma``): white Gaussian, or Poisson-Gaussian
 sensor noise given (``--gain``, ``--read-noise``, ``--black-level`` in the file's data
 units) or estimated; TIFF stacks are read and written plane by plane
-(:func:`sklearn_denoise._io.open_image`). Commands that run the network take
+(:func:`sklearn_denoise.io.open_image`). Commands that run the network take
 ``--threads`` and ``--device``. Exit codes: 0 success, 1 some files failed, 2 usage or
 setup error (the message says which), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 
@@ -25,15 +25,17 @@ input (exit code 1). Files are written atomically through a hidden temporary fil
 ``.NAME.<host>-<pid>.<hex>.tmp`` that an interruption (Ctrl-C, SIGTERM) removes; those a
 killed process (SIGKILL) left behind are removed by the next run writing into that folder
 once their process no longer runs on this machine
-(:func:`~sklearn_denoise._atomic.remove_stale_temporaries`; never by age, so a long write
+(:func:`~sklearn_denoise.io.remove_stale_temporaries`; never by age, so a long write
 of another run is never disturbed).
 Image files are refused, before decoding, above ``--max-pixels`` pixels (default
 :data:`sklearn_denoise.io.MAX_PIXELS`, 2**27).
 
-This module only parses arguments, calls the library and prints: the methods are those of
-:data:`sklearn_denoise._methods.METHODS`, images are read with :mod:`sklearn_denoise.io`,
-files are written through :func:`sklearn_denoise._atomic.atomic_open`, and the noise of
-each file is resolved by :func:`sklearn_denoise._sensor.resolve_noise`.
+This module only parses arguments, calls the library's public API and prints: the methods
+are those of :data:`sklearn_denoise.methods.METHODS`, models are loaded by
+:mod:`sklearn_denoise.models`, images are read and written with :mod:`sklearn_denoise.io`
+(atomically), the comparison is :mod:`sklearn_denoise.compare`, and the noise of each file
+is decided by the estimators' own ``for_image``. ``--version`` and ``--help`` import
+neither torch nor the estimators.
 """
 
 import argparse
@@ -76,7 +78,7 @@ def _positive_float(text):
 
 
 def _sigma_list(text):
-    from ._compare import parse_sigmas
+    from .compare import parse_sigmas
 
     try:
         return parse_sigmas(text)
@@ -155,9 +157,13 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 def build_parser():
     """The argparse parser of ``sklearn-denoise``."""
     from . import __version__
-    from ._methods import DENOISER_NAMES, METHOD_NAMES
-    from ._param_checks import LOSSES, SELF_ENSEMBLE_SIZES
-    from ._sensor import NOISE_MODEL_OPTIONS
+    from .methods import (
+        DENOISER_NAMES,
+        LOSSES,
+        METHOD_NAMES,
+        NOISE_MODEL_OPTIONS,
+        SELF_ENSEMBLE_SIZES,
+    )
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -246,7 +252,7 @@ def build_parser():
                      "(1, 2, 4 or 8; default: %(default)s): a little more quality for N "
                      "times the time")
     den.add_argument("--list-models", action="store_true",
-                     help="list the shipped pretrained models and exit")
+                     help="list the shipped pretrained models, one line each, and exit")
     den.add_argument("--overwrite", action="store_true",
                      help="replace files that already exist in OUTDIR (default: refuse, "
                      "exit code 2); input files are never overwritten")
@@ -360,9 +366,10 @@ def build_parser():
                     help="crops per image and epoch (default: %(default)s)")
     tr.add_argument("--batch-size", type=_positive_int, default=16,
                     help="batch size (default: %(default)s)")
-    tr.add_argument("--lr", type=_positive_float, default=1e-3,
+    tr.add_argument("--lr", type=_positive_float, default=None,
                     help="initial learning rate, decayed to 1%% by a cosine over --epochs "
-                    "(default: 1e-3)")
+                    "(default: 1e-3, or 1e-4 with --init, which "
+                    "adapts the weights without undoing them)")
     tr.add_argument("--loss", choices=LOSSES, default="mse",
                     help="training loss: squared error, absolute error, or minus the mean "
                     "patch PSNR (lightly noisy patches weigh as much as heavily noisy "
@@ -403,8 +410,7 @@ def _add_compute_options(parser):
 def _setup_torch(args):
     """Check --device (exit 2 if CUDA is asked for but missing); returns what the network
     runs on, e.g. "cpu, 2 threads" (--threads goes to the estimators' n_threads)."""
-    from ._inference import torch_device
-    from ._threads import resolve_threads
+    from .compute import resolve_threads, torch_device
 
     threads = resolve_threads(args.threads)  # what a call gets now; the rule is per call
     try:
@@ -486,7 +492,7 @@ def _warn(message):
 def _prepare_output_folder(folder, what="output folder"):
     """Create ``folder`` if needed, check that files can be created in it, and remove the
     stale temporary files a killed run left there."""
-    from ._atomic import check_folder_writable, remove_stale_temporaries
+    from .io import check_folder_writable, remove_stale_temporaries
 
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -524,7 +530,7 @@ def _check_file_destination(path, what):
 
 
 def _list_images(folder):
-    from ._io import is_image_file
+    from .io import is_image_file
 
     return sorted(p for p in Path(folder).iterdir() if p.is_file() and is_image_file(p))
 
@@ -665,7 +671,7 @@ class _Denoisers:
 
     def __init__(self, method, model, settings, device="cpu", self_ensemble=1, *,
                  n_threads=None):
-        from ._methods import get_method
+        from .methods import get_method
 
         self.n_threads = n_threads
         self.method = method
@@ -694,9 +700,8 @@ class _Denoisers:
 
     def _check_model(self):
         """Check that the weights load; returns whether they take a noise level."""
-        from . import available_models
-        from ._methods import CLASSICAL_NAMES
-        from ._weights import resolve_weights
+        from .methods import CLASSICAL_NAMES
+        from .models import available_models, model_config
 
         shipped = available_models()
         if self.model is None:
@@ -711,7 +716,7 @@ class _Denoisers:
             for name in ("gray", "color"):  # the defaults for gray and RGB images
                 if name in shipped:
                     try:
-                        config = resolve_weights(name)[0]
+                        config = model_config(name)
                     except (ValueError, TypeError) as exc:
                         raise CLIError(f"cannot load the shipped model {name!r}: {exc}") \
                             from None
@@ -723,13 +728,13 @@ class _Denoisers:
                 f"model (shipped: {', '.join(shipped) or 'none'})"
             )
         try:
-            return resolve_weights(self.model)[0]["noise_level_input"]
+            return model_config(self.model)["noise_level_input"]
         except (ValueError, TypeError) as exc:
             raise CLIError(f"cannot load --model {self.model}: {exc}") from None
 
     def _cnn_for(self, n_channels):
         if n_channels not in self._cnn:
-            from ._cnn import load_cnn
+            from .models import load_cnn
 
             self._cnn[n_channels] = load_cnn(self.model, n_channels, device=self.device,
                                              self_ensemble=self.self_ensemble,
@@ -777,7 +782,7 @@ def _denoise_file(path, out, denoisers, max_pixels, report, overwrite=False):
     """Denoise one file into ``out``, plane by plane, with the noise decided once on its
     middle plane; reports that noise. Without ``overwrite``, a file at ``out`` is never
     replaced (FileExistsError), even one that appeared while this file was denoised."""
-    from ._io import open_image, write_image_planes
+    from .io import open_image, write_image_planes
 
     with open_image(path, max_pixels=max_pixels) as image_file:
         middle = image_file.n_planes // 2
@@ -816,15 +821,26 @@ def _collect_inputs(inputs):
     return files, missing
 
 
+def _list_models():
+    """One line per shipped model: its name and what it is."""
+    from .models import model_descriptions
+
+    described = model_descriptions()
+    if not described:
+        print("no pretrained models are shipped")
+        return
+    width = max(map(len, described))
+    for name, description in described.items():
+        print(f"{name:<{width}}  {description}".rstrip())
+
+
 def _cmd_denoise(args):
     from tqdm import tqdm
 
-    from . import available_models
     from .io import ImageFileError, ImageWriteError
 
     if args.list_models:
-        models = available_models()
-        print("\n".join(models) if models else "no pretrained models are shipped")
+        _list_models()
         return 0
     if not args.inputs or args.output is None:
         args.parser.error("give the input files or folders and -o OUTDIR")
@@ -916,7 +932,7 @@ DEFAULT_FIGURE_CROP = 96
 def _check_figure_options(args, image, name):
     """--figure-sigmas among --sigma, --crop inside the figure's image; only with
     --figure."""
-    from ._compare import check_crop
+    from .compare import check_crop
 
     if args.figure is None:
         if args.crop is not None or args.figure_sigmas is not None:
@@ -938,7 +954,7 @@ def _check_figure_options(args, image, name):
 
 
 def _cmd_compare(args):
-    from . import _compare as cmp
+    from . import compare as cmp
 
     if args.figure is not None:
         try:
@@ -1035,8 +1051,7 @@ def _training_files(folder, what):
 
 
 def _read_training_folder(folder, what, max_pixels=None):
-    from ._validation import to_float
-    from .io import ImageFileError, read_image
+    from .io import ImageFileError, read_image, to_float
 
     images, too_small = {}, []
     for path in _training_files(folder, what):
@@ -1126,14 +1141,24 @@ def _check_train_destinations(args, out, ckpt):
                            "replace the checkpoint")
 
 
+def _learning_rate(args):
+    """--lr, or its default: 1e-3 from scratch, the fine-tuning rate (1e-4) from --init."""
+    from .methods import FINE_TUNING_LR
+
+    if args.lr is not None:
+        return args.lr
+    return FINE_TUNING_LR if args.init is not None else 1e-3
+
+
 def _new_estimator(args, mode, n_channels):
     from . import CNNDenoiser
 
     params = dict(
         architecture=args.architecture, depth=args.depth, width=args.width,
         blocks=args.blocks, patch_size=args.patch_size,
-        patches_per_image=args.patches_per_image, batch_size=args.batch_size, lr=args.lr,
-        loss=args.loss, max_epochs=args.epochs, validation_fraction=args.validation_fraction,
+        patches_per_image=args.patches_per_image, batch_size=args.batch_size,
+        lr=_learning_rate(args), loss=args.loss, max_epochs=args.epochs,
+        validation_fraction=args.validation_fraction,
         init_weights=args.init, random_state=args.seed, verbose=0 if args.quiet else 1,
         device=args.device, n_threads=args.threads,
     )
@@ -1141,15 +1166,13 @@ def _new_estimator(args, mode, n_channels):
         low, high = args.sigma if args.sigma is not None else (0.0, 55.0)
         params["train_sigma"] = (low / 255.0, high / 255.0)
     if args.init is not None:
-        from . import available_models
-        from ._cnn import channel_strategy_for
-        from ._weights import resolve_weights
+        from .models import available_models, channel_strategy_for, model_config
 
         if args.init not in available_models() and not os.path.exists(args.init):
             raise CLIError(f"--init {args.init!r} is neither a weight file nor a shipped "
                            f"model (shipped: {', '.join(available_models()) or 'none'})")
         try:
-            config, _, _, _ = resolve_weights(args.init)
+            config = model_config(args.init)
         except (ValueError, TypeError) as exc:
             raise CLIError(f"cannot load --init {args.init}: {exc}") from None
         try:
@@ -1180,7 +1203,8 @@ def _cmd_train(args):
 
     if ckpt is not None and ckpt.exists():
         est = _load_checkpoint(ckpt, verbose=0 if args.quiet else 1, device=args.device,
-                               lr=args.lr, max_epochs=args.epochs, loss=args.loss,
+                               lr=_learning_rate(args), max_epochs=args.epochs,
+                               loss=args.loss,
                                n_threads=args.threads)
         if est.training_mode_ != mode:
             raise CLIError(f"the checkpoint {ckpt} was trained in {est.training_mode_} mode, "
@@ -1216,7 +1240,9 @@ def _cmd_train(args):
     if mode == "synthetic":
         metadata["train_sigma_255"] = list(args.sigma or (0.0, 55.0))
     try:
-        est.save(out, metadata=metadata)
+        # float16, as the shipped weights: half the size, the same denoising within
+        # float16 rounding (the checkpoint keeps float32 to resume exactly)
+        est.save(out, metadata=metadata, half=True)
     except OSError as exc:
         raise CLIError(f"cannot write the model {out}: {exc.strerror or exc}") from None
     except ValueError as exc:

@@ -51,8 +51,8 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from ._threads import torch_threads as _torch_threads
-from ._tiling import (
+from .compute import torch_threads as _torch_threads
+from .tiling import (
     UnknownContractError,
     contract_of,
     for_image_shape,

@@ -21,26 +21,48 @@ The same safeguards as ``sklearn-denoise denoise``:
   :class:`ImageWriteError` (an OSError) for a file that cannot be written.
 
 TIFF stacks (``(n, H, W)`` planes, ImageJ hyperstacks) are refused by :func:`read_image`:
-the command line reads and writes them plane by plane.
+:func:`open_image` reads any file plane by plane (an :class:`ImageFile`) and
+:func:`write_image_planes` writes planes back in the same layout and format, as the
+command line does for stacks, in bounded memory.
+
+Folders: :func:`is_image_file` says which files are read; :func:`check_folder_writable`
+checks that files can be created in a folder, and :func:`remove_stale_temporaries` removes
+the temporary files a killed process left there (never those of a running one).
+:func:`to_float` and :func:`from_float` convert between stored values and the [0, 1]
+intensity scale the denoisers and metrics use.
 """
 
 from . import _io
+from ._atomic import check_folder_writable, remove_stale_temporaries
 from ._io import (
     MAX_PIXELS,
     SUPPORTED_EXTENSIONS,
+    ImageFile,
     ImageFileError,
     ImageTooLargeError,
     ImageWriteError,
+    is_image_file,
+    open_image,
+    write_image_planes,
 )
+from ._validation import from_float, to_float
 
 __all__ = [
     "MAX_PIXELS",
     "SUPPORTED_EXTENSIONS",
+    "ImageFile",
     "ImageFileError",
     "ImageTooLargeError",
     "ImageWriteError",
+    "check_folder_writable",
+    "from_float",
+    "is_image_file",
+    "open_image",
     "read_image",
+    "remove_stale_temporaries",
+    "to_float",
     "write_image",
+    "write_image_planes",
 ]
 
 

@@ -18,8 +18,9 @@ import torch
 from sklearn_denoise import CNNDenoiser, available_models
 from sklearn_denoise._io import read_image, write_image
 from sklearn_denoise._weights import load_weights
-from sklearn_denoise.cli import main
+from sklearn_denoise.cli import _learning_rate, build_parser, main
 from sklearn_denoise.datasets import load_sample_images
+from sklearn_denoise.methods import FINE_TUNING_LR
 
 ROOT = Path(__file__).resolve().parents[1]
 SET12 = ROOT.parent / "shared" / "data" / "set12"
@@ -549,7 +550,14 @@ def test_usage_errors_exit_2_with_a_clear_message(noisy_folder, tmp_path, capsys
 def test_list_models(capsys):
     assert main(["denoise", "--list-models"]) == 0
     out = capsys.readouterr().out
-    assert out.split() == available_models() or "no pretrained models" in out
+    if not available_models():
+        assert "no pretrained models" in out
+        return
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines] == available_models()
+    # one line each: the name, then what the model is
+    assert all(len(line.split()) > 3 for line in lines)
+    assert "RGB" in dict(zip(available_models(), lines)).get("color", "RGB")
 
 
 @pytest.mark.skipif(HAS_GRAY, reason="a pretrained model is shipped: cnn works by default")
@@ -599,6 +607,13 @@ def test_train_then_denoise_with_the_model_round_trip(train_folders, tmp_path, c
     assert den.config_ == {"architecture": "unet", "channels": 1, "depth": 2, "width": 16,
                            "blocks": 1, "noise_level_input": False}
     np.testing.assert_array_equal(den.transform(noisy[None])[0], result)
+    # stored in float16 as the shipped weights: about half the size of float32 tensors
+    full = den.save(tmp_path / "float32.pt")
+    assert model.stat().st_size < 0.6 * full.stat().st_size
+    assert all(t.dtype == torch.float32 for t in _state(full).values())
+    same = CNNDenoiser.load(full).transform(noisy[None].astype(np.float32) / 255)
+    half = den.transform(noisy[None].astype(np.float32) / 255)
+    np.testing.assert_allclose(half, same, atol=2e-3)  # float16 rounding of the weights
 
 
 @pytest.mark.parametrize(("lr", "message"), [
@@ -777,11 +792,24 @@ def test_train_paired_and_self_supervised_modes(train_folders, tmp_path, capsys)
 @pytest.mark.skipif("gray" not in available_models(), reason="no pretrained model shipped")
 def test_train_fine_tunes_the_shipped_noise_map_model(train_folders, tmp_path):
     cdir, ndir, _ = train_folders
-    tuned = tmp_path / "tuned.pt"
+    tuned, ckpt = tmp_path / "tuned.pt", tmp_path / "ckpt.pt"
     assert main(["train", "--clean", str(cdir), "--noisy", str(ndir), "--init", "gray",
                  "--out", str(tuned), "--epochs", "1", "-q", "--patch-size", "32",
-                 "--patches-per-image", "1"]) == 0
+                 "--patches-per-image", "1", "--checkpoint", str(ckpt)]) == 0
     assert CNNDenoiser.load(tuned).config_["noise_level_input"] is True
+    # fine-tuning starts at the rate of CNNDenoiser.load / pretrained, not at 1e-3
+    state = CNNDenoiser.load_checkpoint(ckpt)
+    assert state.lr == FINE_TUNING_LR
+    assert state.history_[0, "event_lr"] == pytest.approx(FINE_TUNING_LR)
+
+
+@pytest.mark.parametrize(("options", "expected"), [
+    ([], 1e-3), (["--init", "gray"], FINE_TUNING_LR), (["--init", "gray", "--lr", "5e-4"], 5e-4),
+    (["--lr", "2e-3"], 2e-3),
+])
+def test_train_learning_rate_defaults(options, expected):
+    args = build_parser().parse_args(["train", "--clean", "c", "--out", "m.pt", *options])
+    assert _learning_rate(args) == expected
 
 
 @pytest.mark.slow

@@ -234,6 +234,7 @@ def color_mixed(clean):
 
 
 def test_colour_sensor_noise_gets_one_map_per_opponent_channel(color_mixed):
+    from sklearn_denoise._cnn_steps import _opponent_maps, _opponent_noise_levels, inference_setup
     from sklearn_denoise._color import OPPONENT
 
     # flat colour planes at different counts: each opponent channel's noise mixes the
@@ -245,9 +246,9 @@ def test_colour_sensor_noise_gets_one_map_per_opponent_channel(color_mixed):
     den = color_mixed.set_params(noise_model=model, normalize="percentile")
     norm = fit_normalization(counts, "percentile")
     x = norm.apply(counts)
-    noises = den._opponent_noise_levels(x, 1.0, norm)  # the three planes' noise models
+    noises = _opponent_noise_levels(inference_setup(den), x, 1.0, norm)  # planes' models
     assert isinstance(noises, tuple) and all(isinstance(n, NoiseModel) for n in noises)
-    maps = den._opponent_maps(x, noises)
+    maps = _opponent_maps(x, noises)
     levels = [maps[..., k : k + 1] for k in range(3)]
     assert [lv.shape for lv in levels] == [(96, 96, 1)] * 3
     # measured: the std of the opponent transform of the (normalised) noise
@@ -256,10 +257,11 @@ def test_colour_sensor_noise_gets_one_map_per_opponent_channel(color_mixed):
         assert np.median(levels[k]) == pytest.approx(measured[..., k].std(), rel=0.08)
     # white noise, or a known sigma, stays one level per channel
     den.set_params(noise_model="auto", sigma=0.1)
-    np.testing.assert_allclose([n.sigma for n in den._opponent_noise_levels(x, 1.0, norm)],
+    levels = _opponent_noise_levels(inference_setup(den), x, 1.0, norm)
+    np.testing.assert_allclose([n.sigma for n in levels],
                                0.1 / norm.scale * np.sqrt((OPPONENT**2).sum(axis=1)))
     den.set_params(sigma=None, noise_model="gaussian")
-    assert den._opponent_noise_levels(x, 1.0, norm) == [None] * 3
+    assert _opponent_noise_levels(inference_setup(den), x, 1.0, norm) == [None] * 3
 
 
 def test_colour_sensor_counts_through_per_channel_maps(color_mixed, clean):

@@ -250,6 +250,8 @@ def test_tile_overlap_is_validated(value, error):
 
 
 def test_noise_map_is_tiled_with_the_image():
+    from sklearn_denoise._cnn_steps import inference_setup, run_network
+
     rng = np.random.RandomState(0)
     clean = rng.uniform(size=(2, 48, 48)).astype(np.float32)
     den = CNNDenoiser(depth=2, width=4, blocks=1, noise_level_input=True, max_epochs=1,
@@ -257,11 +259,13 @@ def test_noise_map_is_tiled_with_the_image():
                       random_state=0).fit(clean)
     image = rng.uniform(size=(70, 90, 1)).astype(np.float32)
     noise_map = np.linspace(0.0, 0.2, 70 * 90, dtype=np.float32).reshape(70, 90, 1)
-    whole = den._denoise_one(image, noise_map)
-    tiled = den.set_params(tile_size=16)._denoise_one(image, noise_map)
+    setup = inference_setup(den)
+    whole = run_network(setup, setup.module, image, noise_map)
+    setup = inference_setup(den.set_params(tile_size=16))
+    tiled = run_network(setup, setup.module, image, noise_map)
     assert tiled.shape == whole.shape == image.shape and tiled.dtype == np.float32
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
-    flat = den._denoise_one(image, 0.1)
+    flat = run_network(setup, setup.module, image, 0.1)
     assert np.abs(flat - whole).max() > 1e-4  # the map reaches the network
 
 

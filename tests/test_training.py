@@ -1,5 +1,7 @@
 """Training losses (sklearn_denoise._training.PixelLoss)."""
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -77,3 +79,38 @@ def test_masked_losses_count_masked_pixels_only(batch, kind):
 def test_unknown_loss_is_refused():
     with pytest.raises(ValueError, match="loss must be one of"):
         PixelLoss("ssim")
+
+
+class _Stream:
+    def __init__(self, tty):
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+
+def test_progress_bars_only_where_they_are_redrawn():
+    from sklearn_denoise._training import progress_bars_shown
+
+    notebook = "ipykernel" in sys.modules
+    assert progress_bars_shown(_Stream(True))
+    assert progress_bars_shown(_Stream(False)) == notebook
+    assert progress_bars_shown(object()) == notebook  # no isatty at all
+
+
+def test_epoch_table_is_written_whole_and_only_when_verbose(capsys):
+    from sklearn_denoise import CNNDenoiser
+    from sklearn_denoise._training import write_table_rows
+
+    write_table_rows("  epoch    train_loss\n-------  ------------")
+    assert capsys.readouterr().out == "  epoch    train_loss\n-------  ------------\n"
+    X = np.random.RandomState(0).uniform(size=(3, 32, 32)).astype(np.float32)
+    params = dict(width=4, depth=2, max_epochs=1, train_sigma=0.1, random_state=0,
+                  n_threads=1, patches_per_image=2, patch_size=32)
+    CNNDenoiser(**params).fit(X)
+    assert capsys.readouterr().out == ""  # verbose=0 is silent
+    den = CNNDenoiser(verbose=1, **params).fit(X)
+    captured = capsys.readouterr()
+    assert "train_loss" in captured.out and "\x1b[" not in captured.out
+    # stderr is no terminal here: no per-batch bar to break the table's lines
+    assert "progress_bar" not in dict(den.net_.callbacks_)

@@ -1,0 +1,354 @@
+"""The transform path of :class:`~sklearn_denoise.CNNDenoiser`, as named steps.
+
+Denoising one ``(H, W, C)`` float image goes through four steps, each a function of its
+own that owns one concern:
+
+1. :func:`read_noise` -- *read the noise of this image*: its map onto [0, 1]
+   (``normalize``), the colour space, and per network pass the noise (a given ``sigma``
+   or ``noise_model``, or the level or Poisson-Gaussian model estimated from the image)
+   and whether the correlated-noise expert runs. The result is an
+   :class:`~sklearn_denoise._decision.ImageDecision`, the one ``for_image`` pins.
+2. :func:`choose_network` -- *choose the network and the noise map* of one pass: the
+   estimator's network or its correlated-noise expert, fed one level, a per-pixel map of
+   sensor noise, or the variance-stabilised image at its stabilised level.
+3. :func:`run_network` -- *run the network*, in overlapping tiles for large images and
+   averaged over the ``self_ensemble`` flips and turns.
+4. :func:`denoise_decided` -- *apply and undo*: the normalisation, the colour space and
+   the passes of steps 2-3 per channel, then back to the input's scale.
+
+:func:`denoise_image` chains them (what ``transform`` runs per image; ``for_image`` runs
+step 1 only, and the command line and :func:`sklearn_denoise.dask.denoise_dask` reach the
+steps through these two public methods). The steps read a fitted estimator only through
+an :class:`InferenceSetup`, built once per call by :func:`inference_setup`, so each step
+can be tested with a setup of its own.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._anscombe import stabilize, unstabilize
+from ._color import from_opponent, opponent_noise_levels, opponent_noise_maps, to_opponent
+from ._decision import ImageDecision
+from ._inference import denoise_tiled, dihedral_average
+from ._noise_level import NoiseReading, correlated_level
+from ._normalize import check_normalize, fit_normalization
+from ._sensor import GaussianNoise, noise_level_map, resolve_noise
+
+__all__ = [
+    "InferenceSetup",
+    "NetworkPass",
+    "choose_network",
+    "denoise_decided",
+    "denoise_image",
+    "inference_setup",
+    "read_noise",
+    "run_network",
+]
+
+
+@dataclass(frozen=True)
+class InferenceSetup:
+    """What the transform steps need of a fitted CNNDenoiser, read once per call.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The estimator's network, in eval mode.
+    expert : torch.nn.Module or None
+        The correlated-noise expert (``correlated_expert_``), or None.
+    noise_level_input : bool
+        Whether the networks take a noise-level map as an extra channel.
+    out_channels : int
+        Channels the networks return.
+    sensor_maps : bool
+        Whether the weights were trained on per-pixel Poisson-Gaussian noise maps (else
+        such noise goes through the variance-stabilising transform).
+    level_estimator : str or None
+        The learned estimator the weights name for their blind level, or None.
+    sigma, noise_model, normalize, channel_strategy, self_ensemble, tile_size
+        The estimator's parameters of the same names.
+    contract : SpatialContract
+        The tiles' margin and grid (``spatial_contract()``).
+    device : str or torch.device
+        Where the networks run.
+    """
+
+    module: object
+    expert: object
+    noise_level_input: bool
+    out_channels: int
+    sensor_maps: bool
+    level_estimator: str | None
+    sigma: float | None
+    noise_model: object
+    normalize: object
+    channel_strategy: str
+    self_ensemble: int
+    tile_size: int
+    contract: object
+    device: object
+
+
+def inference_setup(estimator):
+    """The :class:`InferenceSetup` of a fitted :class:`~sklearn_denoise.CNNDenoiser`."""
+    module = estimator.net_.module_
+    module.eval()
+    return InferenceSetup(
+        module=module,
+        expert=estimator.correlated_expert_,
+        noise_level_input=estimator.config_["noise_level_input"],
+        out_channels=estimator.config_["channels"],
+        sensor_maps=estimator._takes_sensor_noise_maps(),
+        level_estimator=estimator.weights_metadata_.get("noise_estimator"),
+        sigma=estimator.sigma,
+        noise_model=estimator.noise_model,
+        normalize=estimator.normalize,
+        channel_strategy=estimator.channel_strategy,
+        self_ensemble=estimator.self_ensemble,
+        tile_size=estimator.tile_size,
+        contract=estimator.spatial_contract(),
+        device=estimator.net_.device,
+    )
+
+
+# ------------------------------------------------------------------ 1. read the noise
+def read_noise(setup, image, n_channels, data_scale):
+    """Step 1: the :class:`ImageDecision` of one (H, W, C) float image.
+
+    Parameters
+    ----------
+    setup : InferenceSetup
+    image : ndarray of shape (H, W, C)
+        The image as given (not normalised).
+    n_channels : int
+        Its channel count C.
+    data_scale : float
+        What 1.0 on the intensity scale is in data units (an integer dtype's maximum).
+
+    Returns
+    -------
+    decision : ImageDecision
+    """
+    normalization = fit_normalization(image, check_normalize(setup.normalize))
+    source = "given" if setup.sigma is not None or not isinstance(
+        setup.noise_model, str) else "estimated"
+    if normalization.flat:
+        return ImageDecision(normalization, (), (), data_scale, noise_source=source)
+    x = normalization.apply(image)
+    if setup.channel_strategy == "opponent" and n_channels == 3:
+        levels = _opponent_noise_levels(setup, x, data_scale, normalization)
+        if isinstance(levels, tuple):  # sensor noise of each colour plane: maps
+            return ImageDecision(normalization, (levels,) * 3, (False,) * 3, data_scale,
+                                 noise_source=source)
+        opponent = to_opponent(x)
+        passes = [_read_pass(setup, opponent[..., c : c + 1], levels[c], data_scale, None)
+                  for c in range(3)]
+        noise, correlated = zip(*passes)
+        return ImageDecision(normalization, tuple(noise), tuple(correlated), data_scale,
+                             noise_source=source,
+                             channel_gains=tuple(opponent_noise_levels(1.0)))
+    elif setup.channel_strategy == "opponent":
+        passes = [_read_pass(setup, x[..., c : c + 1], None, data_scale, normalization)
+                  for c in range(x.shape[-1])]
+    else:
+        passes = [_read_pass(setup, x, None, data_scale, normalization)]
+    noise, correlated = zip(*passes)
+    return ImageDecision(normalization, tuple(noise), tuple(correlated), data_scale,
+                         noise_source=source)
+
+
+def _blind_level(setup, image):
+    """Blind noise level of one normalised image: the learned estimator named by the
+    weights when there is one, else :meth:`NoiseReading.blind_level`."""
+    return NoiseReading(image, setup.level_estimator).blind_level()
+
+
+def _opponent_noise_levels(setup, rgb, data_scale, normalization):
+    """Noise levels of the three opponent channels of one normalised RGB image.
+
+    A list of three levels (GaussianNoise) or None (estimated on each opponent channel),
+    or a tuple of the three colour planes' noises when the noise is signal-dependent
+    (estimated or a known NoiseModel, for weights that take per-pixel noise maps): their
+    variance is carried through the opponent transform, one map per opponent channel
+    (:func:`_opponent_maps`).
+    """
+    if setup.sigma is not None:
+        return [GaussianNoise(level) for level in
+                opponent_noise_levels(normalization.noise_level(setup.sigma))]
+    if not (setup.noise_level_input and setup.sensor_maps) or (
+            setup.noise_model == "gaussian"):
+        return [None] * 3
+    planes = [rgb[..., c : c + 1] for c in range(3)]
+    noises = tuple(resolve_noise(p, setup.noise_model, None, data_scale=data_scale,
+                                 normalization=normalization,
+                                 estimate_level=lambda image: _blind_level(setup, image),
+                                 correlated_level=correlated_level) for p in planes)
+    if all(isinstance(noise, GaussianNoise) for noise in noises):
+        return [None] * 3
+    return noises
+
+
+def _read_pass(setup, x, noise, data_scale, normalization):
+    """(noise, whether the correlated-noise expert runs) for one network pass on a
+    normalised image; ``normalization`` None means a colour channel whose noise (a
+    GaussianNoise or None: estimated) is already mapped."""
+    if not setup.noise_level_input:
+        return None, False
+    reading = NoiseReading(x, setup.level_estimator)
+    if normalization is None:
+        noise = noise if noise is not None else GaussianNoise(reading.blind_level())
+    else:  # resolve_noise asks these of x itself
+        noise = resolve_noise(x, setup.noise_model, setup.sigma, data_scale=data_scale,
+                              normalization=normalization,
+                              estimate_level=lambda _: reading.blind_level(),
+                              correlated_level=lambda _: reading.correlated_level())
+    correlated = (isinstance(noise, GaussianNoise) and setup.expert is not None
+                  and reading.correlated_level() is not None)
+    return noise, bool(correlated)
+
+
+# ------------------------------------------------------ 2. choose network and noise map
+@dataclass(frozen=True)
+class NetworkPass:
+    """One network pass as :func:`choose_network` decides it.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The network to run.
+    image : ndarray of shape (H, W, C)
+        Its input: the normalised image, or its variance-stabilised version on [0, 1].
+    level : float, ndarray of shape (H, W, 1) or None
+        The noise-level input: one level, a per-pixel map, or None (no such input).
+    stabilized : tuple or None
+        ``(map onto [0, 1] of the stabilised image, NoiseModel)`` to undo after the
+        network, for noise removed through the variance-stabilising transform.
+    """
+
+    module: object
+    image: np.ndarray
+    level: object
+    stabilized: tuple | None = None
+
+
+def choose_network(setup, x, noise, correlated):
+    """Step 2: the network and its noise-level input for one pass on a normalised image.
+
+    Parameters
+    ----------
+    setup : InferenceSetup
+    x : ndarray of shape (H, W, C)
+        The normalised image (one channel pass).
+    noise : None, GaussianNoise, NoiseModel or ndarray of shape (H, W, 1)
+        The decided noise of the pass: None (the network takes no noise level), white or
+        correlated Gaussian noise, Poisson-Gaussian noise, or a per-pixel map.
+    correlated : bool
+        Whether the correlated-noise expert runs (for Gaussian noise).
+
+    Returns
+    -------
+    network_pass : NetworkPass
+    """
+    if noise is None:
+        return NetworkPass(setup.module, x, None)
+    if isinstance(noise, np.ndarray):
+        return NetworkPass(setup.module, x, noise)
+    if isinstance(noise, GaussianNoise):
+        return NetworkPass(setup.expert if correlated else setup.module, x, noise.sigma)
+    if setup.sensor_maps:
+        return NetworkPass(setup.module, x, noise_level_map(x, noise))
+    # signal-dependent noise: variance-stabilise, denoise at the stabilised level (std 1
+    # before the stabilised image is mapped onto [0, 1]), invert without bias
+    stabilized = stabilize(x, noise)
+    to_unit = fit_normalization(stabilized, "percentile")
+    return NetworkPass(setup.module, to_unit.apply(stabilized),
+                       min(1.0, 1.0 / to_unit.scale), stabilized=(to_unit, noise))
+
+
+# ------------------------------------------------------------------ 3. run the network
+def run_network(setup, module, image, level):
+    """Step 3: run ``module`` on one (H, W, C) image with its noise-level input ``level``
+    (one level or an (H, W, 1) map), tiled when large (``tile_size`` and the setup's
+    contract), averaged over ``self_ensemble`` flips and rotations.
+
+    Returns
+    -------
+    out : ndarray of shape (H, W, out_channels), float32
+    """
+    def run(image, level):
+        return denoise_tiled(
+            module, image, level, tile_size=setup.tile_size, contract=setup.contract,
+            out_channels=setup.out_channels, noise_level_input=setup.noise_level_input,
+            device=setup.device,
+        )
+
+    return dihedral_average(run, image, level, setup.self_ensemble)
+
+
+def _denoise_pass(setup, x, noise, correlated):
+    """Steps 2 and 3 for one pass, the variance-stabilising transform undone."""
+    network_pass = choose_network(setup, x, noise, correlated)
+    out = run_network(setup, network_pass.module, network_pass.image, network_pass.level)
+    if network_pass.stabilized is None:
+        return out
+    to_unit, model = network_pass.stabilized
+    return unstabilize(to_unit.invert(out), model).astype(x.dtype, copy=False)
+
+
+# ---------------------------------------------------------------- 4. apply and undo
+def denoise_decided(setup, image, n_channels, decision):
+    """Step 4: denoise one (H, W, C) float image with its ``decision``: normalise, change
+    colour space, run each channel pass (steps 2 and 3), and undo both.
+
+    Returns
+    -------
+    out : ndarray of shape (H, W, C)
+        On the input's scale, in its float dtype.
+    """
+    normalization = decision.normalization
+    if normalization.flat:
+        # the network's small response to a flat input (biases, borders) would be all
+        # the output has, magnified by the dtype's scale for integer images
+        return image.copy()
+    x = normalization.apply(image)
+    passes = list(zip(decision.noise, decision.correlated))
+    if setup.channel_strategy == "opponent" and n_channels == 3:
+        if isinstance(decision.noise[0], tuple):
+            maps = _opponent_maps(x, decision.noise[0])
+            passes = [(maps[..., c : c + 1], False) for c in range(3)]
+        x = to_opponent(x)
+        out = from_opponent(np.concatenate(
+            [_denoise_pass(setup, x[..., c : c + 1], *passes[c]) for c in range(3)],
+            axis=-1,
+        ))
+    elif setup.channel_strategy == "opponent":
+        out = np.concatenate(
+            [_denoise_pass(setup, x[..., c : c + 1], *passes[c])
+             for c in range(x.shape[-1])],
+            axis=-1,
+        )
+    else:
+        out = _denoise_pass(setup, x, *passes[0])
+    # back in the input's precision before the inverse map (float64 reaches 1e308)
+    return normalization.invert(out.astype(image.dtype, copy=False))
+
+
+def _opponent_maps(rgb, noises):
+    """Per-pixel noise maps of the three opponent channels (H, W, 3) from the noise of
+    each colour plane of one normalised RGB image."""
+    variances = np.concatenate([
+        np.full(rgb.shape[:2] + (1,), noise.sigma**2, rgb.dtype)
+        if isinstance(noise, GaussianNoise)
+        else noise_level_map(rgb[..., c : c + 1], noise) ** 2
+        for c, noise in enumerate(noises)
+    ], axis=-1)
+    return opponent_noise_maps(variances)
+
+
+def denoise_image(setup, image, n_channels, data_scale, decision=None):
+    """The four steps on one (H, W, C) float image; ``decision`` (from ``for_image``)
+    replaces step 1."""
+    if decision is None:
+        decision = read_noise(setup, image, n_channels, data_scale)
+    return denoise_decided(setup, image, n_channels, decision)

@@ -1,0 +1,123 @@
+"""The transform steps of CNNDenoiser, each on its own (sklearn_denoise._cnn_steps)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from skimage import data
+
+from sklearn_denoise import CNNDenoiser, available_models
+from sklearn_denoise._cnn_steps import (
+    NetworkPass,
+    choose_network,
+    denoise_decided,
+    denoise_image,
+    inference_setup,
+    read_noise,
+    run_network,
+)
+from sklearn_denoise._sensor import GaussianNoise
+from sklearn_denoise.noise import NoiseModel, correlated_gaussian, gaussian
+
+pytestmark = pytest.mark.skipif("gray" not in available_models(),
+                                reason="no pretrained model shipped")
+
+
+@pytest.fixture(scope="module")
+def gray():
+    return CNNDenoiser.pretrained("gray")
+
+
+@pytest.fixture(scope="module")
+def clean():
+    return (data.camera()[100:196, 150:246] / 255).astype(np.float32)[..., np.newaxis]
+
+
+def test_read_noise_estimates_white_noise(gray, clean):
+    noisy = gaussian(clean, 25 / 255, random_state=0).astype(np.float32)
+    decision = read_noise(inference_setup(gray), noisy, 1, 1.0)
+    (noise,), (correlated,) = decision.noise, decision.correlated
+    assert isinstance(noise, GaussianNoise) and not correlated
+    assert noise.sigma * decision.normalization.scale == pytest.approx(25 / 255, rel=0.15)
+    assert decision.noise_source == "estimated"
+
+
+def test_read_noise_sends_correlated_noise_to_the_expert(gray, clean):
+    noisy = correlated_gaussian(clean, 20 / 255, correlation=1.0, random_state=0)
+    decision = read_noise(inference_setup(gray), noisy.astype(np.float32), 1, 1.0)
+    assert decision.correlated == (True,)
+
+
+def test_read_noise_takes_a_given_sigma(gray, clean):
+    setup = inference_setup(gray.set_params(sigma=0.1, normalize="none"))
+    try:
+        decision = read_noise(setup, clean, 1, 1.0)
+    finally:
+        gray.set_params(sigma=None, normalize="auto")
+    assert decision.noise == (GaussianNoise(0.1),) and decision.noise_source == "given"
+
+
+def test_read_noise_of_a_flat_image_decides_nothing(gray):
+    decision = read_noise(inference_setup(gray), np.full((40, 40, 1), 0.3, np.float32), 1,
+                          1.0)
+    assert decision.normalization.flat and decision.noise == ()
+    out = denoise_decided(inference_setup(gray), np.full((40, 40, 1), 0.3, np.float32), 1,
+                          decision)
+    assert np.all(out == np.float32(0.3))
+
+
+def test_choose_network_picks_the_network_and_its_noise_input(gray, clean):
+    setup = inference_setup(gray)
+    assert choose_network(setup, clean, None, False) == NetworkPass(setup.module, clean, None)
+    white = choose_network(setup, clean, GaussianNoise(0.1), False)
+    assert white.module is setup.module and white.level == 0.1 and white.stabilized is None
+    expert = choose_network(setup, clean, GaussianNoise(0.1), True)
+    assert expert.module is setup.expert is not None
+    # sensor noise: weights trained on it take a per-pixel map, growing with the signal
+    model = NoiseModel(gain=0.01, read_noise=0.01)
+    mapped = choose_network(setup, clean, model, False)
+    assert setup.sensor_maps and mapped.level.shape == clean.shape
+    bright, dark = clean[..., 0] > 0.8, clean[..., 0] < 0.2
+    assert mapped.level[bright].mean() > 2 * mapped.level[dark].mean()
+    # ... other weights go through the variance-stabilising transform
+    vst = choose_network(dataclasses.replace(setup, sensor_maps=False), clean, model, False)
+    assert vst.stabilized is not None and vst.stabilized[1] == model
+    assert 0 < vst.level <= 1  # std 1 of the stabilised noise, mapped onto [0, 1]
+    np.testing.assert_allclose(np.percentile(vst.image, [0.1, 99.9]), [0, 1], atol=1e-6)
+
+
+def test_run_network_tiles_and_self_ensembles(gray, clean):
+    noisy = gaussian(clean, 25 / 255, random_state=1).astype(np.float32)
+    setup = inference_setup(gray)
+    whole = run_network(setup, setup.module, noisy, 0.1)
+    assert whole.shape == noisy.shape and whole.dtype == np.float32
+    tiled_setup = dataclasses.replace(setup, tile_size=32,
+                                      contract=gray.spatial_contract()._replace(margin=64))
+    np.testing.assert_allclose(run_network(tiled_setup, setup.module, noisy, 0.1), whole,
+                               atol=1e-5)
+    mirrored = run_network(setup, setup.module, noisy[:, ::-1], 0.1)[:, ::-1]
+    pair = run_network(dataclasses.replace(setup, self_ensemble=2), setup.module, noisy, 0.1)
+    np.testing.assert_allclose(pair, (whole + mirrored) / 2, atol=1e-6)
+
+
+def test_denoise_decided_undoes_the_normalisation(gray, clean):
+    noisy = (gaussian(clean, 25 / 255, random_state=2) * 1000 + 100).astype(np.float32)
+    setup = inference_setup(gray)
+    decision = read_noise(setup, noisy, 1, 1.0)
+    assert not decision.normalization.is_identity
+    out = denoise_decided(setup, noisy, 1, decision)
+    assert out.dtype == np.float32 and 50 < out.mean() < 1200
+    # the same as denoising the normalised image and mapping it back by hand
+    unit = decision.normalization
+    by_hand = run_network(setup, setup.module, unit.apply(noisy), decision.noise[0].sigma)
+    np.testing.assert_allclose(out, unit.invert(by_hand), rtol=1e-6, atol=1e-3)
+
+
+def test_the_steps_are_transform(gray, clean):
+    noisy = gaussian(clean, 25 / 255, random_state=3).astype(np.float32)
+    expected = gray.transform(noisy[np.newaxis])[0]
+    setup = inference_setup(gray)
+    np.testing.assert_array_equal(denoise_image(setup, noisy, 1, 1.0), expected)
+    # for_image pins step 1's decision
+    pinned = gray.for_image(noisy[np.newaxis]).decision_
+    np.testing.assert_array_equal(denoise_image(setup, noisy, 1, 1.0, pinned), expected)
