@@ -18,7 +18,7 @@ from ._color import opponent_noise_levels, to_opponent
 from ._decision import pin_decision, pinned_decision
 from ._inference import torch_device
 from ._modules import module_class, module_kwargs, receptive_radius
-from ._normalize import check_normalize
+from ._normalize import check_normalize, fit_normalization
 from ._param_checks import (
     FINE_TUNING_LR,
     LOSSES,
