@@ -53,6 +53,7 @@ import numpy as np
 import png
 
 from ._atomic import atomic_open
+from ._formats import FIELD_EXTENSIONS, FieldFile, field_kind, read_field, write_field
 
 __all__ = [
     "MAX_PIXELS",
@@ -73,7 +74,7 @@ __all__ = [
 _PNG = (".png",)
 _JPEG = (".jpg", ".jpeg")
 _TIFF = (".tif", ".tiff")
-SUPPORTED_EXTENSIONS = _PNG + _JPEG + _TIFF
+SUPPORTED_EXTENSIONS = _PNG + _JPEG + _TIFF + FIELD_EXTENSIONS
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
 _PILLOW_METADATA = ("exif", "icc_profile", "dpi")
@@ -111,8 +112,9 @@ class ImageTypeError(ImageWriteError, TypeError):
 
 
 def is_image_file(path):
-    """Whether ``path`` has one of the supported image extensions (case-insensitive)."""
-    return Path(path).suffix.lower() in SUPPORTED_EXTENSIONS
+    """Whether ``path`` has one of the supported image extensions (case-insensitive), or
+    is a file without extension that starts as DICOM files do."""
+    return Path(path).suffix.lower() in SUPPORTED_EXTENSIONS or field_kind(path) is not None
 
 
 def _kind(path):
@@ -176,6 +178,9 @@ def read_image(path, *, metadata=False, max_pixels=None):
         If ``max_pixels`` is not an integer.
     """
     max_pixels = _check_max_pixels(max_pixels)
+    if field_kind(path) is not None:
+        image, info = read_field(path, max_pixels)
+        return (image, info) if metadata else image
     path, kind, head = _open_checks(path)
     info = {}
     with _decoding_errors(path, kind):
@@ -599,6 +604,8 @@ def open_image(path, *, max_pixels=None):
     import tifffile
 
     max_pixels = _check_max_pixels(max_pixels)
+    if field_kind(path) is not None:
+        return FieldFile(path, *read_field(path, max_pixels))
     path, kind, _ = _open_checks(path)
     if kind == "tiff":
         tif = None
@@ -689,6 +696,14 @@ def write_image(path, image, *, quality=95, metadata=None, overwrite=True):
         values (which :func:`read_image` refuses: the file could not be read back).
     """
     path = Path(path)
+    if isinstance(metadata, dict) and "format" in metadata:  # DICOM, NIfTI, FITS
+        return _write_field(path, image, metadata, overwrite)
+    if field_kind(path, sniff=False) is not None:
+        raise ImageFormatError(
+            f"Cannot write {path}: DICOM, NIfTI and FITS files are written from the "
+            "metadata of a file read with read_image(path, metadata=True) (their header "
+            "cannot be made up)."
+        )
     kind = _supported_kind(path, ImageFormatError, f"Cannot write {path}: ")
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[-1] == 1:
@@ -735,6 +750,17 @@ def write_image(path, image, *, quality=95, metadata=None, overwrite=True):
         error.errno = exc.errno
         raise error from exc
     return path
+
+
+def _write_field(path, image, metadata, overwrite):
+    try:
+        return write_field(path, image, metadata, overwrite=overwrite)
+    except (FileExistsError, ImageWriteError, TypeError, ValueError):
+        raise
+    except OSError as exc:
+        error = ImageWriteError(f"Cannot write {path}: {exc.strerror or exc}")
+        error.errno = exc.errno
+        raise error from exc
 
 
 def _check_finite_pixels(image, path, what="the image"):
@@ -842,6 +868,8 @@ def write_image_planes(path, planes, like, *, overwrite=True):
     if not overwrite and os.path.lexists(path):
         raise FileExistsError(errno.EEXIST, f"{path} already exists and is not replaced",
                               str(path))
+    if isinstance(like, FieldFile):
+        return _write_field(path, like.assemble(planes, path), like.metadata, overwrite)
     if not like.is_stack:
         image = next(planes, None)
         if image is None or next(planes, None) is not None:
