@@ -9,6 +9,7 @@ full range; ``sigma`` is on the [0, 1] intensity scale; output keeps the input's
 from ._base import DenoiserMixin
 from ._classical import BilateralDenoiser, BM3DDenoiser, NLMeansDenoiser, TVDenoiser
 from ._cnn import CNNDenoiser
+from ._multiband import MultibandDenoiser
 from ._vst import VarianceStabilizedDenoiser
 from ._wavelet import WaveletDenoiser
 from ._weights import available_models
@@ -20,6 +21,7 @@ __all__ = [
     "BM3DDenoiser",
     "CNNDenoiser",
     "DenoiserMixin",
+    "MultibandDenoiser",
     "NLMeansDenoiser",
     "TVDenoiser",
     "VarianceStabilizedDenoiser",
