@@ -85,6 +85,9 @@ _IMAGEJ_METADATA = ("spacing", "unit", "finterval", "fps", "loop", "Info", "Labe
 _IMAGEJ_DTYPES = (np.uint8, np.uint16, np.float32)
 _DEFLATE = (8, 32946)  # TIFF compression codes of zlib (deflate), kept on writing
 
+# multi-band TIFF images ((B, H, W) planar or (H, W, B)): 5 to this many bands
+_MAX_BANDS = 16
+
 #: Largest image :func:`read_image` decodes by default, in pixels (height x width).
 MAX_PIXELS = 2**27
 
@@ -300,7 +303,7 @@ def _check_pixels(image, path):
         image = image.astype(np.uint8) * np.uint8(255)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (2, 3, 4)):
+    if image.ndim not in (2, 3) or (image.ndim == 3 and not 2 <= image.shape[-1] <= _MAX_BANDS):
         raise ImageFileError(
             f"{path}: unsupported image layout {image.shape}: expected one gray (H, W) or "
             "colour (H, W, 2|3|4) image (multi-page files and volumes are not supported)."
@@ -387,15 +390,15 @@ def _tiff_layout(tif, path, max_pixels):
         raise ImageFileError(f"{path}: corrupt or empty TIFF file (it holds no image).")
     series = tif.series[0]
     axes, shape = series.axes, tuple(int(n) for n in series.shape)
-    channels_first = axes == "SYX" or (axes == "CYX" and shape[0] in (2, 3, 4))
+    channels_first = axes == "SYX" or (axes == "CYX" and 2 <= shape[0] <= _MAX_BANDS)
     is_stack = False
     if channels_first or axes in ("YX", "YXS", "YXC"):
         height, width = shape[1:3] if channels_first else shape[:2]
         channels = shape[0] if channels_first else (shape[2] if len(shape) == 3 else 1)
-        if not 1 <= channels <= 4:
+        if not 1 <= channels <= _MAX_BANDS:
             raise ImageFileError(
                 f"{path}: unsupported image layout {shape} (axes {axes!r}): expected one "
-                "gray or colour image with at most 4 channels."
+                f"gray, colour or multi-band image with at most {_MAX_BANDS} channels."
             )
         plane_shape = (height, width) if channels == 1 else (height, width, channels)
     elif len(shape) >= 3 and axes.endswith("YX") and "S" not in axes:
@@ -708,10 +711,12 @@ def write_image(path, image, *, quality=95, metadata=None, overwrite=True):
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (2, 3, 4)):
+    bands = kind == "tiff" and image.ndim == 3 and 5 <= image.shape[-1] <= _MAX_BANDS
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (2, 3, 4)
+                                    and not bands):
         raise ImageFormatError(
-            f"Cannot write {path}: expected an (H, W) or (H, W, 2|3|4) image, got shape "
-            f"{image.shape}."
+            f"Cannot write {path}: expected an (H, W) or (H, W, 2|3|4) image (TIFF: also "
+            f"(H, W, B) with 5 to {_MAX_BANDS} bands), got shape {image.shape}."
         )
     if image.dtype.type not in _SUPPORTED_DTYPES:
         raise ImageTypeError(
@@ -809,6 +814,14 @@ def _write_tiff(fh, image, tiff=None):
 
     tiff = tiff or {}
     channels = image.shape[-1] if image.ndim == 3 else 1
+    if channels > 4:  # multi-band: planar (B, H, W), as remote-sensing tools write it
+        kwargs = _tiff_kwargs(tiff, False)
+        settings = {k: v for k, v in tiff.get("shaped", {}).items() if k != "axes"}
+        with tifffile.TiffWriter(fh) as writer:
+            writer.write(np.moveaxis(image, -1, 0), photometric="minisblack",
+                         planarconfig="separate", metadata={**settings, "axes": "CYX"},
+                         **kwargs)
+        return
     imagej = "imagej" in tiff and channels == 1 and image.dtype.type in _IMAGEJ_DTYPES
     kwargs = _tiff_kwargs(tiff, imagej)
     if channels in (3, 4):

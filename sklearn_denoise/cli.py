@@ -741,6 +741,12 @@ class _Denoisers:
         (H, W, 3)) is one plane, with its noise decided on that plane (``for_image``), and
         where the noise comes from."""
         n_channels = 1 if plane.ndim == 2 else plane.shape[-1]
+        if n_channels > 4:  # multi-band: the gray denoiser on decorrelated components
+            from . import MultibandDenoiser
+
+            gray = self._cnn_for(1) if self.method == "cnn" else self.spec.denoiser(None)
+            est = MultibandDenoiser(gray).fit(plane[np.newaxis])
+            return est.for_image(plane[np.newaxis]), None
         params, source = self.settings.params(plane, name)
         if self.method == "cnn":
             est = self._cnn_for(n_channels)
