@@ -255,6 +255,13 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
         noise_model = check_noise_model(params.get("noise_model", "gaussian"))
         if isinstance(noise_model, NoiseModel) and sigma is None:
             source = "given"
+        if noise_model in ("rician", "speckle") and "sigma" in params and (
+                not normalization.flat):
+            from ._medical import medical_noise
+
+            noise = medical_noise(noise_model, normalization.apply(image), sigma,
+                                  lambda img: self._estimate_sigma(img, layout))
+            source = source or "estimated"
         if noise is None and "sigma" in params and not normalization.flat:
             x = normalization.apply(image)
             source = source or "estimated"
@@ -302,7 +309,12 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
                         for name in self._noise_level_params
                         if name != "sigma" and params.get(name) is not None}
         unit = None
-        if isinstance(noise, NoiseModel):
+        from ._medical import RicianNoise, SpeckleNoise, to_gaussian
+
+        if isinstance(noise, (RicianNoise, SpeckleNoise)):
+            # Rician or speckle: denoised as Gaussian noise, mapped back without bias
+            x, settings["sigma"], unit = to_gaussian(x, noise)
+        elif isinstance(noise, NoiseModel):
             from ._vst import stabilize
 
             # Poisson-Gaussian noise: variance-stabilised (std about 1), mapped onto
@@ -332,7 +344,9 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
         if decision.method_state is not None:
             denoiser = pin_decision(denoiser, decision)
         out = denoiser._denoise_image(x, layout)
-        if unit is not None:
+        if callable(unit):  # Rician or speckle
+            out = unit(out)
+        elif unit is not None:
             from ._vst import unstabilize
 
             noise = decision.noise[0]

@@ -953,6 +953,11 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             return self._denoise_one(x, None)
         if isinstance(noise, np.ndarray):
             return self._denoise_one(x, noise)
+        from ._medical import RicianNoise, SpeckleNoise, to_gaussian
+
+        if isinstance(noise, (RicianNoise, SpeckleNoise)):
+            y, level, back = to_gaussian(x, noise)
+            return back(self._denoise_one(y, level))
         if isinstance(noise, GaussianNoise):
             module = self.correlated_expert_ if correlated else self._eval_module()
             return self._denoise_one(x, noise.sigma, module)

@@ -736,7 +736,7 @@ class _Denoisers:
                                              n_threads=self.n_threads)
         return self._cnn[n_channels]
 
-    def for_file(self, plane, name):
+    def for_file(self, plane, name, noise_model=None):
         """The fitted estimator for a file of which ``plane`` (colour part, (H, W) or
         (H, W, 3)) is one plane, with its noise decided on that plane (``for_image``), and
         where the noise comes from."""
@@ -748,6 +748,9 @@ class _Denoisers:
             est = MultibandDenoiser(gray).fit(plane[np.newaxis])
             return est.for_image(plane[np.newaxis]), None
         params, source = self.settings.params(plane, name)
+        if noise_model is not None and self.settings.option == "auto" and (
+                not self.settings.given):  # the file's modality tells (MR: rician)
+            params["noise_model"] = noise_model
         if self.method == "cnn":
             est = self._cnn_for(n_channels)
             if self.noise_level_input:
@@ -788,7 +791,8 @@ def _denoise_file(path, out, denoisers, max_pixels, report, overwrite=False):
     with open_image(path, max_pixels=max_pixels) as image_file:
         middle = image_file.n_planes // 2
         reference, _ = _split_alpha(image_file.plane(middle))
-        est, source = denoisers.for_file(reference, path)
+        hint = image_file.metadata.get("noise_model")  # DICOM MR, ultrasound
+        est, source = denoisers.for_file(reference, path, noise_model=hint)
         where = ""
         if image_file.is_stack:
             where = (f" (stack of {image_file.n_planes} planes {image_file.axes}, noise "
