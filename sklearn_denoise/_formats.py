@@ -530,7 +530,9 @@ def check_field_values(path, values, info):
             "metadata of a file read with read_image(path, metadata=True) (their header "
             "cannot be made up)."
         )
-    kind = field_kind(path, sniff=False) or ("dicom" if info.get("series") else None)
+    kind = field_kind(path, sniff=False)
+    if kind is None and info["format"] == "dicom" and (info.get("series") or not path.suffix):
+        kind = "dicom"  # a series folder, or a file named as scanners do (no extension)
     if kind != info["format"]:
         raise format_error(f"Cannot write {path}: the metadata are of a "
                            f"{info['format'].upper()} file; write it as one (same "

@@ -124,6 +124,7 @@ class MultibandDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints = {"denoiser": _check_denoiser, "band_sigma": _check_band_sigma}
+    _inference_params = ("band_sigma",)
 
     def __init__(self, denoiser=None, *, band_sigma=None):
         self.denoiser = denoiser
@@ -272,8 +273,3 @@ class MultibandDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
                 out[:, k] = gain * (c - c.mean()) + c.mean()
         bands = (out @ decision.vectors.T).reshape(shape) * decision.sigma + decision.mean
         return bands.astype(image.dtype, copy=False)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        return tags

@@ -13,6 +13,7 @@ from skimage.color import rgb2ycbcr, ycbcr2rgb
 from ._base import _ImageFilter, _one_image, _progress
 from ._classical import _effective_param, _safe_exponents, _scale_back
 from ._decision import pinned_decision
+from ._medical import RicianNoise, SpeckleNoise
 from ._param_checks import (
     Anything,
     Bool,
@@ -497,7 +498,8 @@ class WaveletDenoiser(_ImageFilter):
             return super()._denoise_images(images, layout)
         decisions = [self._decide(img, layout) for img in images]
         with _progress(self, len(images)) as progress:
-            if any(not d.normalization.is_identity or isinstance(d.noise[0], NoiseModel)
+            transformed = (NoiseModel, RicianNoise, SpeckleNoise)
+            if any(not d.normalization.is_identity or isinstance(d.noise[0], transformed)
                    for d in decisions):
                 # images mapped or stabilised one by one (each with its own noise scale)
                 out = []
