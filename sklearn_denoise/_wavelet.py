@@ -197,7 +197,12 @@ class WaveletDenoiser(_ImageFilter):
         it is estimated for every image and channel from the finest diagonal wavelet
         coefficients with the median absolute deviation (as scikit-image does), or
         signal-dependent noise is removed as ``noise_model`` says.
-    noise_model : {"auto", "gaussian", "poisson-gaussian"} or NoiseModel, default="auto"
+    noise_model : str or NoiseModel, default="auto"
+        One of "auto", "gaussian", "poisson-gaussian", "rician" and "speckle", or a
+        NoiseModel. "rician" (MR magnitude images: its dark-region bias removed) and
+        "speckle" (multiplicative noise, removed in the log domain) apply to
+        single-channel images, with ``sigma`` too (the Rician level); see the user
+        guide's "Medical noise".
         The noise assumed when ``sigma`` is None. "gaussian": white Gaussian noise, its
         level estimated per image and channel. "poisson-gaussian": signal-dependent sensor
         noise whose gain, read noise and black level are estimated per image
