@@ -5,7 +5,8 @@ SAR), removed with any denoiser made for white Gaussian noise.
   ``n2`` Gaussian of standard deviation ``sigma``; where the signal ``A`` is strong ``M``
   is about ``A`` plus Gaussian noise, but in dark regions its mean is biased upward (at
   ``A = 0``, ``E[M] = sigma * sqrt(pi / 2)``). The image is denoised as Gaussian noise of
-  level ``sigma`` (given, or estimated as for Gaussian noise), which estimates the local
+  level ``sigma`` (given, or estimated as for Gaussian noise and corrected for the
+  smaller spread of Rician data in dark regions, :func:`rician_sigma`), which estimates the local
   mean ``E[M]``; the bias is then removed by inverting the Rician mean
   ``E[M] = sigma sqrt(pi/2) L_{1/2}(-A^2 / 2 sigma^2)`` (the expectation-inverse of Foi's
   Rician variance stabilisation, 2011): values below ``sigma sqrt(pi/2)`` map to 0.
@@ -22,6 +23,7 @@ Both are for single-channel images.
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import uniform_filter
 from scipy.special import digamma, i0e, i1e, polygamma
 
 __all__ = ["MEDICAL_NOISE_MODELS", "RicianNoise", "SpeckleNoise", "medical_noise",
@@ -32,6 +34,13 @@ MEDICAL_NOISE_MODELS = ("rician", "speckle")
 # logarithm of the speckle path (a zero has no logarithm)
 _SPECKLE_FLOOR = 1e-3
 _RATIOS = np.linspace(0.0, 40.0, 4001)  # A / sigma, where the Rician mean is tabulated
+# local statistics of the Rician sigma correction: window side and share of the flattest
+# windows whose mean / standard deviation ratio tells how Rician they are
+# (15 and 25 %: within 0.94-1.02 of the true sigma on Set12 crops in a zero background at
+# 2-10 % noise, where the Gaussian estimate alone reads 0.70-0.77; without background the
+# correction stays within 0.97-1.1 like that estimate)
+_WINDOW = 15
+_FLATTEST = 25.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,36 @@ def rician_unbias(mean, sigma):
     return out * sigma
 
 
+def rician_spread(ratio):
+    """(mean / std, std / sigma) of Rician data at amplitudes ``ratio * sigma``."""
+    mean = rician_mean(ratio, 1.0)
+    std = np.sqrt(np.maximum(ratio**2 + 2.0 - mean**2, 1e-12))
+    return mean / std, std
+
+
+def rician_sigma(image, level):
+    """The Rician ``sigma`` of one (H, W, 1) image from a Gaussian estimate ``level``.
+
+    A Gaussian estimate reads the spread of the image's flattest regions; in the dark
+    background of an MR image that is the spread of Rayleigh data, ``0.655 sigma``. The
+    ratio of mean to standard deviation in the flattest 25 % of 15x15 windows (1.91 for
+    pure background, large for bright tissue) gives the amplitude there, hence the
+    spread of the Rician data relative to ``sigma``, by which ``level`` is divided.
+    """
+    x = image[..., 0].astype(np.float64)
+    if min(x.shape) < _WINDOW:
+        return float(level)
+    mean = uniform_filter(x, _WINDOW)
+    std = np.sqrt(np.maximum(uniform_filter(x * x, _WINDOW) - mean**2, 0.0))
+    flat = std <= np.percentile(std, _FLATTEST)
+    spread = float(np.median(std[flat]))
+    if spread <= 0:
+        return float(level)
+    ratio = float(np.median(mean[flat])) / spread
+    ratios, spreads = rician_spread(_RATIOS)
+    return float(level) / float(np.interp(ratio, ratios, spreads))
+
+
 def _looks(log_sigma):
     """L with sqrt(trigamma(L)) = log_sigma (trigamma decreases from +inf to 0)."""
     target = max(float(log_sigma), 1e-6) ** 2
@@ -101,7 +140,9 @@ def medical_noise(noise_model, image, sigma, estimate_level):
         raise ValueError(f"noise_model={noise_model!r} is for single-channel images (MR "
                          f"magnitude, ultrasound); got {image.shape[-1]} channels.")
     if noise_model == "rician":
-        return RicianNoise(float(sigma if sigma is not None else estimate_level(image)))
+        if sigma is None:
+            sigma = rician_sigma(image, estimate_level(image))
+        return RicianNoise(float(sigma))
     log_sigma = float(estimate_level(_log_image(image).astype(image.dtype)))
     return SpeckleNoise(log_sigma, _looks(log_sigma))
 

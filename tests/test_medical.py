@@ -64,3 +64,23 @@ def test_colour_images_refused(model):
     rgb = np.random.default_rng(0).random((1, 32, 32, 3))
     with pytest.raises(ValueError, match="single-channel"):
         WaveletDenoiser(noise_model=model).fit(rgb).transform(rgb)
+
+
+def test_rician_sigma_corrects_the_dark_background():
+    """A Gaussian estimate reads the Rayleigh spread (0.655 sigma) of an MR background;
+    the Rician estimate corrects it, and leaves images without background alone."""
+    from sklearn_denoise._medical import rician_sigma
+    from sklearn_denoise._noise_level import blind_level
+
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:128, :128]
+    texture = 0.3 + 0.2 * np.sin(xx / 5) * np.cos(yy / 7)
+    inside = (yy - 64) ** 2 + (xx - 64) ** 2 < 45**2
+    sigma = 0.05
+    for amplitude, low, high in [(np.where(inside, texture, 0.0), 0.88, 1.1),
+                                 (texture + 0.3, 0.85, 1.15)]:
+        magnitude = np.hypot(amplitude + rng.normal(0, sigma, amplitude.shape),
+                             rng.normal(0, sigma, amplitude.shape))[..., None]
+        level = blind_level(magnitude)
+        assert low * sigma < rician_sigma(magnitude, level) < high * sigma
+    assert level / sigma > 0.85  # no background: the Gaussian estimate was right
