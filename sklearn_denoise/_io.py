@@ -469,7 +469,19 @@ def _tiff_metadata(tif, series):
         info["compression"] = "zlib"
     if tif.is_bigtiff:
         info["bigtiff"] = True
+    if _is_four_bands(series, page):
+        info["bands"] = True
     return info
+
+
+def _is_four_bands(series, page):
+    """Whether 4 channels are 4 bands of a multi-band image, not RGBA: stored as gray
+    (MINISBLACK) samples with no alpha among them."""
+    axes, shape = series.axes, tuple(series.shape)
+    channels = shape[0] if axes in ("CYX", "SYX") else (
+        shape[-1] if axes in ("YXS", "YXC") else 0)
+    alpha = any(int(e) in (1, 2) for e in (page.extrasamples or ()))
+    return channels == 4 and int(page.photometric) == 1 and not alpha
 
 
 class ImageFile:
@@ -814,7 +826,8 @@ def _write_tiff(fh, image, tiff=None):
 
     tiff = tiff or {}
     channels = image.shape[-1] if image.ndim == 3 else 1
-    if channels > 4:  # multi-band: planar (B, H, W), as remote-sensing tools write it
+    if channels > 4 or (channels == 4 and tiff.get("bands")):
+        # multi-band: planar (B, H, W), as remote-sensing tools write it
         kwargs = _tiff_kwargs(tiff, False)
         settings = {k: v for k, v in tiff.get("shaped", {}).items() if k != "axes"}
         with tifffile.TiffWriter(fh) as writer:

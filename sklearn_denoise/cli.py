@@ -741,7 +741,8 @@ class _Denoisers:
         (H, W, 3)) is one plane, with its noise decided on that plane (``for_image``), and
         where the noise comes from."""
         n_channels = 1 if plane.ndim == 2 else plane.shape[-1]
-        if n_channels > 4:  # multi-band: the gray denoiser on decorrelated components
+        if n_channels >= 4:  # multi-band (RGBA lost its alpha before): the gray denoiser
+            # on decorrelated components
             from . import MultibandDenoiser
 
             gray = self._cnn_for(1) if self.method == "cnn" else self.spec.denoiser(None)
@@ -769,9 +770,10 @@ def _describe_noise(decision, dtype, source):
     return f"{text} ({source or decision.noise_source})"
 
 
-def _denoise_plane(denoise, plane):
-    """Denoise one plane, leaving its alpha channel as it is."""
-    colour, alpha = _split_alpha(plane)
+def _denoise_plane(denoise, plane, bands=False):
+    """Denoise one plane, leaving its alpha channel as it is (multi-band images have
+    none)."""
+    colour, alpha = (plane, None) if bands else _split_alpha(plane)
     result = np.asarray(denoise(colour))
     if result.shape != colour.shape or result.dtype != colour.dtype:
         raise ValueError(f"the denoiser returned {result.dtype} {result.shape} for "
@@ -790,7 +792,9 @@ def _denoise_file(path, out, denoisers, max_pixels, report, overwrite=False):
 
     with open_image(path, max_pixels=max_pixels) as image_file:
         middle = image_file.n_planes // 2
-        reference, _ = _split_alpha(image_file.plane(middle))
+        bands = image_file.metadata.get("tiff", {}).get("bands", False)  # 4 bands, no alpha
+        reference = image_file.plane(middle) if bands else _split_alpha(
+            image_file.plane(middle))[0]
         hint = image_file.metadata.get("noise_model")  # DICOM MR, ultrasound
         est, source = denoisers.for_file(reference, path, noise_model=hint)
         where = ""
@@ -802,7 +806,8 @@ def _denoise_file(path, out, denoisers, max_pixels, report, overwrite=False):
         def denoise(image):
             return est.transform(image[np.newaxis])[0]
 
-        write_image_planes(out, (_denoise_plane(denoise, p) for p in image_file.planes()),
+        write_image_planes(out, (_denoise_plane(denoise, p, bands)
+                                 for p in image_file.planes()),
                            image_file, overwrite=overwrite)
 
 

@@ -23,7 +23,7 @@ The same safeguards as ``sklearn-denoise denoise``:
 
 TIFF stacks (``(n, H, W)`` planes, ImageJ hyperstacks) are refused by :func:`read_image`:
 the command line reads and writes them plane by plane. Multi-band TIFF files (5 to 16
-bands) are one ``(H, W, B)`` image.
+bands, or 4 stored as gray samples without alpha) are one ``(H, W, B)`` image.
 
 DICOM (files and series folders), NIfTI and FITS files (extras ``[dicom]``, ``[nifti]``,
 ``[fits]``) are read as their modality or physical values (float32, in their library's
@@ -80,11 +80,12 @@ def read_image(path, *, max_pixels=None, metadata=False):
     -------
     image : ndarray of shape (H, W) or (H, W, C)
         ``uint8`` or ``uint16`` pixels as stored (``float32``/``float64`` for float
-        TIFFs), ``C`` in 2 (gray + alpha), 3 (RGB), 4 (RGBA) or 5 to 16 (multi-band
-        TIFF). Palette and 1-bit images are expanded to 8-bit RGB(A) or gray; CMYK JPEGs
-        are converted to RGB. DICOM, NIfTI and FITS: the modality values as float32
-        (float64 for float64 data), ``(Rows, Columns)``, ``(frames or slices, Rows,
-        Columns)``, nibabel's ``(X, Y[, Z[, T]])`` or astropy's ``(..., NAXIS2, NAXIS1)``.
+        TIFFs), ``C`` in 2 (gray + alpha), 3 (RGB), 4 (RGBA, or 4 bands:
+        ``info["tiff"]["bands"]``) or 5 to 16 (multi-band TIFF). Palette and 1-bit
+        images are expanded to 8-bit RGB(A) or gray; CMYK JPEGs are converted to RGB.
+        DICOM, NIfTI and FITS: the modality values as float32 (float64 for float64
+        data), ``(Rows, Columns)``, ``(frames or slices, Rows, Columns)``, nibabel's
+        ``(X, Y[, Z[, T]])`` or astropy's ``(..., NAXIS2, NAXIS1)``.
     info : dict
         Only with ``metadata=True``.
 

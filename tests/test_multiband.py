@@ -82,8 +82,22 @@ def test_multiband_tiff_round_trip(tmp_path, axes_first):
     np.testing.assert_array_equal(read_image(tmp_path / "out.tif"), noisy)
 
 
-def test_cli_denoises_bands_jointly_as_python_does(tmp_path):
-    _, noisy, _ = _cube(2)
+def test_four_gray_bands_are_bands_not_rgba(tmp_path):
+    _, noisy, _ = _cube(n_bands=4)
+    tifffile.imwrite(tmp_path / "four.tif", np.moveaxis(noisy, -1, 0),
+                     metadata={"axes": "CYX"}, photometric="minisblack")
+    image, info = read_image(tmp_path / "four.tif", metadata=True)
+    assert info["tiff"]["bands"] and image.shape == noisy.shape
+    write_image(tmp_path / "out.tif", image, metadata=info)
+    assert read_image(tmp_path / "out.tif", metadata=True)[1]["tiff"]["bands"]
+    rgba = np.zeros((8, 8, 4), np.uint16)
+    write_image(tmp_path / "rgba.tif", rgba)  # RGB + alpha: not bands
+    assert "bands" not in read_image(tmp_path / "rgba.tif", metadata=True)[1]["tiff"]
+
+
+@pytest.mark.parametrize("n_bands", [4, 8])
+def test_cli_denoises_bands_jointly_as_python_does(tmp_path, n_bands):
+    _, noisy, _ = _cube(2, n_bands=n_bands)
     tifffile.imwrite(tmp_path / "bands.tif", np.moveaxis(noisy, -1, 0),
                      metadata={"axes": "CYX"}, photometric="minisblack")
     proc = subprocess.run([sys.executable, "-m", "sklearn_denoise", "denoise",
@@ -91,7 +105,7 @@ def test_cli_denoises_bands_jointly_as_python_does(tmp_path):
                            "wavelet", "-q"], capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert proc.returncode == 0, proc.stderr
-    assert "8 bands denoised jointly" in proc.stdout
+    assert f"{n_bands} bands denoised jointly" in proc.stdout
     image = read_image(tmp_path / "bands.tif")
     python = MultibandDenoiser(WaveletDenoiser()).fit(image[None]).transform(image[None])[0]
     np.testing.assert_array_equal(read_image(tmp_path / "out" / "bands.tif"), python)
