@@ -14,7 +14,8 @@ stored dtype and header:
   intercept, every attribute kept except those a derived image must change: new
   ``SOPInstanceUID`` (and ``MediaStorageSOPInstanceUID``), a new ``SeriesInstanceUID``
   (one per original series and process: the slices of one series denoised by one run stay
-  one series), ``ImageType`` value 1 ``DERIVED``, a ``DerivationDescription``, and
+  one series; ``info["series_uid"]`` sets another, ``info["derivation"]`` the
+  description), ``ImageType`` value 1 ``DERIVED``, a ``DerivationDescription``, and
   ``SmallestImagePixelValue``/``LargestImagePixelValue`` when present. Compressed transfer
   syntaxes are read where pydicom can decode them and written uncompressed (explicit VR
   little endian).
@@ -274,20 +275,21 @@ def _dicom_noise_model(ds):
     return None
 
 
-def _derived_uids(ds, pydicom):
+def _derived_uids(ds, series_uid=None):
     from pydicom.uid import generate_uid
 
-    series = str(ds.get("SeriesInstanceUID", ""))
-    new_series = generate_uid(entropy_srcs=[series, _RUN_TOKEN])
-    return generate_uid(), new_series
+    if series_uid is None:
+        series = str(ds.get("SeriesInstanceUID", ""))
+        series_uid = generate_uid(entropy_srcs=[series, _RUN_TOKEN])
+    return generate_uid(), series_uid
 
 
-def _derive_dicom(ds, stored, pydicom, description):
+def _derive_dicom(ds, stored, pydicom, description, series_uid=None):
     """A copy of ``ds`` holding ``stored`` as a derived, uncompressed image."""
     from pydicom.uid import ExplicitVRLittleEndian
 
     out = copy.deepcopy(ds)
-    sop, series = _derived_uids(ds, pydicom)
+    sop, series = _derived_uids(ds, series_uid)
     out.SOPInstanceUID = sop
     out.SeriesInstanceUID = series
     if getattr(out, "file_meta", None) is None:
@@ -583,7 +585,8 @@ def encode_field(path, values, info):
     out = []
     for ds, name, plane in zip(info["datasets"], info["file_names"], planes):
         stored = _dicom_stored(plane, ds, dtype)
-        derived, implicit = _derive_dicom(ds, stored, pydicom, _description(info))
+        derived, implicit = _derive_dicom(ds, stored, pydicom, _description(info),
+                                          info.get("series_uid"))
         buffer = io.BytesIO()
         _write_dicom_dataset(buffer, derived, implicit)
         out.append((name, buffer.getvalue()))

@@ -125,6 +125,12 @@ def test_dicom_series_folder_is_one_volume(tmp_path):
     assert _no_temporaries(tmp_path)
     with pytest.raises(FileExistsError):
         write_image(tmp_path / "denoised", volume, metadata=info)
+    chosen = pydicom.uid.generate_uid()  # another derived series of the same one
+    again = write_image(tmp_path / "again", volume,
+                        metadata={**info, "series_uid": chosen, "derivation": "test"})
+    derived = [pydicom.dcmread(p) for p in sorted(again.iterdir())]
+    assert {ds.SeriesInstanceUID for ds in derived} == {chosen}
+    assert derived[0].DerivationDescription == "test"
 
 
 def test_dicom_refusals(tmp_path):
