@@ -178,9 +178,12 @@ def _read_dicom_header(path, max_pixels, pydicom):
             f"{photometric}; only single-sample grayscale (MONOCHROME1/2) images, such as "
             "CT and MR, are supported."
         )
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    shape = (frames, int(ds.Rows), int(ds.Columns)) if frames > 1 else (int(ds.Rows),
-                                                                         int(ds.Columns))
+    try:
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        rows, columns = int(ds.Rows), int(ds.Columns)
+    except (TypeError, ValueError) as exc:
+        raise file_error(f"{path}: corrupt DICOM header ({exc}).") from exc
+    shape = (frames, rows, columns) if frames > 1 else (rows, columns)
     if min(shape) < 1:
         raise file_error(f"{path}: the DICOM image is empty ({shape}).")
     _check_total(shape, max_pixels, path, "DICOM image")
@@ -209,7 +212,7 @@ def _read_dicom_file(path, max_pixels):
                          f"{shape}.")
     slope, intercept = _dicom_rescale(ds)
     values = stored.astype(np.float32) * np.float32(slope) + np.float32(intercept)
-    return values, ds, stored.dtype
+    return values, ds, stored.dtype.newbyteorder("=")
 
 
 def _dicom_rescale(ds):
@@ -319,7 +322,10 @@ def _derive_dicom(ds, stored, pydicom, description, series_uid=None):
 
 
 def _write_dicom_dataset(fh, ds, implicit):
-    ds.save_as(fh, implicit_vr=implicit, little_endian=True, enforce_file_format=True)
+    import pydicom
+
+    pydicom.dcmwrite(fh, ds, implicit_vr=implicit, little_endian=True,
+                     enforce_file_format=True)
 
 
 def _stored_range(ds, dtype):

@@ -94,6 +94,35 @@ def test_dicom_compressed_read_and_written_uncompressed(tmp_path):
     np.testing.assert_array_equal(derived.pixel_array, pydicom.dcmread(rle).pixel_array)
 
 
+@pytest.mark.parametrize("name", ["rtdose.dcm", "rtdose_expb.dcm", "rtdose_rle.dcm"])
+def test_dicom_multi_frame_round_trip(tmp_path, name):
+    """15 frames of uint32, little endian, big endian and RLE: planes of one file."""
+    path = Path(get_testdata_file(name))
+    values, info = read_image(path, metadata=True)
+    original = pydicom.dcmread(path)
+    assert values.shape == (15, 10, 10) and info["stored_dtype"] == np.uint32
+    with open_image(path) as frames:
+        assert frames.n_planes == 15 and frames.plane_shape == (10, 10)
+        out = write_image_planes(tmp_path / name, (p + 1 for p in frames.planes()), frames)
+    derived = pydicom.dcmread(out)
+    assert derived.file_meta.TransferSyntaxUID.is_little_endian
+    np.testing.assert_array_equal(derived.pixel_array, original.pixel_array + 1)
+    assert _dicom_differences(original, derived) <= DERIVED
+
+
+def test_dicom_corrupt_header_is_a_file_error(tmp_path):
+    ds = pydicom.dcmread(CT)
+    ds.NumberOfFrames = 2
+    ds.save_as(tmp_path / "bad.dcm")
+    data = (tmp_path / "bad.dcm").read_bytes()
+    tag = bytes.fromhex("2800 0800".replace(" ", "")) + b"IS"  # (0028,0008) IS, 2 bytes
+    assert data.count(tag + b"\x02\x002 ") == 1
+    # a NumberOfFrames that is not a number
+    (tmp_path / "bad.dcm").write_bytes(data.replace(tag + b"\x02\x002 ", tag + b"\x02\x001A"))
+    with pytest.raises(ImageFileError, match="bad.dcm"):
+        read_image(tmp_path / "bad.dcm")
+
+
 def _series(folder, n=4):
     folder.mkdir()
     positions = [7.5, -2.5, 12.5, 2.5][:n]
