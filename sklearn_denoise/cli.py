@@ -189,8 +189,11 @@ def build_parser():
         "       %(prog)s --list-models",
         description=textwrap.dedent("""\
             Denoise PNG, JPEG and TIFF images (8- or 16-bit, gray or colour, with or without
-            alpha) and TIFF stacks of gray planes (z or t, e.g. (n, H, W) from tifffile or
-            ImageJ hyperstacks, processed plane by plane in bounded memory). Each result is
+            alpha; multi-band TIFF, denoised jointly), DICOM files and series folders,
+            NIfTI volumes and FITS images (with the [formats] extra; volumes plane by
+            plane, stored dtype and headers kept), and TIFF stacks of gray planes (z or
+            t, e.g. (n, H, W) from tifffile or ImageJ hyperstacks, processed plane by
+            plane in bounded memory). Each result is
             written to OUTDIR under the input's file name, with its bit depth and colour
             mode (uint16 counts in, uint16 counts out; the alpha channel is kept as is, and
             so are the EXIF data and colour profile of PNG and JPEG files and the
@@ -230,7 +233,9 @@ def build_parser():
                      "and by CNN models with a noise-level input")
     den.add_argument("--noise", choices=NOISE_MODEL_OPTIONS, default="auto",
                      help="noise model (default: %(default)s: Poisson-Gaussian when the noise "
-                     "grows with the signal, Gaussian otherwise)")
+                     "grows with the signal, Gaussian otherwise; Rician for DICOM MR and "
+                     "speckle for ultrasound files). rician: MR magnitude, its dark-region "
+                     "bias removed; speckle: multiplicative noise, removed in the log domain")
     den.add_argument("--gain", type=_non_negative_float, default=None, metavar="G",
                      help="known sensor gain: data units per photo-electron (>= 0)")
     den.add_argument("--read-noise", type=_non_negative_float, default=None, metavar="R",
@@ -845,8 +850,10 @@ def _cmd_denoise(args):
         args.parser.error("give the input files or folders and -o OUTDIR")
     files, missing = _collect_inputs(args.inputs)
     if not files and not missing:
-        raise CLIError("no images found in the inputs (supported: .png, .jpg, .jpeg, "
-                       ".tif, .tiff)")
+        from .io import SUPPORTED_EXTENSIONS
+
+        raise CLIError(f"no images found in the inputs (supported: "
+                       f"{', '.join(SUPPORTED_EXTENSIONS)})")
     outdir = Path(args.output)
     targets = {}
     for p in files:
