@@ -103,7 +103,8 @@ def field_kind(path, *, sniff=True):
 
 
 def _library(kind, path):
-    """Import the library of a format, or say which extra installs it."""
+    """Import the library of a format, or say which extra installs it (an
+    ImageFileError: the command line reports it for that file and goes on)."""
     module, extra = _LIBRARIES[kind]
     try:
         if kind == "fits":
@@ -112,7 +113,7 @@ def _library(kind, path):
             return fits
         return __import__(module)
     except ImportError as exc:
-        raise ImportError(
+        raise _errors()[0](
             f"{path}: reading and writing {kind.upper()} files needs {module}: pip install "
             f"'sklearn-denoise[{extra}]' (or [formats] for every field format)."
         ) from exc
@@ -496,6 +497,27 @@ def _fits_bytes(path, values, info):
     checksum = "CHECKSUM" in header or "DATASUM" in header
     fits.HDUList(hdus).writeto(buffer, checksum=checksum, output_verify="silentfix")
     return buffer.getvalue()
+
+
+def is_series_folder(folder):
+    """Whether ``folder`` holds DICOM files of one series and no other image file (the
+    command line then denoises it as one volume)."""
+    from ._io import is_image_file
+
+    folder = Path(folder)
+    files = _dicom_series_files(folder)
+    if not files or not folder.is_dir():
+        return False
+    try:
+        others = [p for p in folder.iterdir() if p.is_file() and is_image_file(p)]
+        import pydicom
+
+        series = {str(pydicom.dcmread(p, stop_before_pixels=True,
+                                      specific_tags=["SeriesInstanceUID"]).get(
+                                          "SeriesInstanceUID", "")) for p in files}
+    except Exception:  # unreadable files, no pydicom: decided file by file
+        return False
+    return len(others) == len(files) and len(series) == 1
 
 
 # ---------------------------------------------------------------------------- entry points

@@ -53,7 +53,14 @@ import numpy as np
 import png
 
 from ._atomic import atomic_open
-from ._formats import FIELD_EXTENSIONS, FieldFile, field_kind, read_field, write_field
+from ._formats import (
+    FIELD_EXTENSIONS,
+    FieldFile,
+    field_kind,
+    is_series_folder,
+    read_field,
+    write_field,
+)
 
 __all__ = [
     "MAX_PIXELS",
@@ -65,6 +72,7 @@ __all__ = [
     "ImageTypeError",
     "ImageWriteError",
     "is_image_file",
+    "is_series_folder",
     "open_image",
     "read_image",
     "write_image",

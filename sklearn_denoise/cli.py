@@ -529,8 +529,12 @@ def _check_file_destination(path, what):
 
 
 def _list_images(folder):
-    from ._io import is_image_file
+    """The image files of a folder, or the folder itself when it holds one DICOM series
+    (denoised as one volume)."""
+    from ._io import is_image_file, is_series_folder
 
+    if is_series_folder(folder):
+        return [Path(folder)]
     return sorted(p for p in Path(folder).iterdir() if p.is_file() and is_image_file(p))
 
 

@@ -335,16 +335,26 @@ def test_cli_equals_python_on_field_files(tmp_path):
     assert nib.load(tmp_path / "cli" / nifti.name).header == nib.load(nifti).header
 
 
-def test_cli_denoises_dicom_series_folder_and_reports_rician_mr(tmp_path):
-    _series(tmp_path / "series", n=2)
+def test_cli_denoises_dicom_series_folder_as_one_volume_like_python(tmp_path):
+    _series(tmp_path / "series", n=3)
     proc = _cli(tmp_path / "series", MR, "-o", tmp_path / "out", "--method", "wavelet",
                 "-q")
     assert proc.returncode == 0, proc.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["IM0", "IM1",
-                                                                      "MR_small.dcm"]
-    series = {pydicom.dcmread(tmp_path / "out" / n).SeriesInstanceUID for n in ("IM0", "IM1")}
-    assert len(series) == 1  # one derived series
-    assert "MR_small.dcm: rician noise" in proc.stdout
+    assert "series (stack of 3 planes ZYX, noise from plane 2)" in proc.stdout
+    assert "MR_small.dcm: rician noise" in proc.stdout  # MR magnitude: Rician
+    out = tmp_path / "out" / "series"
+    assert sorted(p.name for p in out.iterdir()) == ["IM0", "IM1", "IM2"]
+    assert len({pydicom.dcmread(p).SeriesInstanceUID for p in out.iterdir()}) == 1
+    with open_image(tmp_path / "series") as volume:  # the Python calls
+        est = WaveletDenoiser().fit(volume.plane(1)[None]).for_image(volume.plane(1)[None])
+        python = write_image_planes(tmp_path / "python",
+                                    (est.transform(p[None])[0] for p in volume.planes()),
+                                    volume)
+    np.testing.assert_array_equal(read_image(out), read_image(python))
+    mr = read_image(MR)
+    rician = WaveletDenoiser(noise_model="rician").fit(mr[None]).transform(mr[None])[0]
+    np.testing.assert_allclose(read_image(tmp_path / "out" / "MR_small.dcm"),
+                               np.rint(rician))
 
 
 @pytest.mark.parametrize("path", [M13])
