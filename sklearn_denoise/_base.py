@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from ._anscombe import stabilize, unstabilize
 from ._decision import ImageDecision, pin_decision, pinned_decision
+from ._medical import RicianNoise, SpeckleNoise, medical_noise, to_gaussian
 from ._normalize import Normalization, check_normalize, fit_normalization, robust_range
 from ._param_checks import validate_params
 from ._sensor import GaussianNoise, check_noise_model, estimate_gaussian_sigma, resolve_noise
@@ -256,6 +257,11 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
         noise_model = check_noise_model(params.get("noise_model", "gaussian"))
         if isinstance(noise_model, NoiseModel) and sigma is None:
             source = "given"
+        if noise_model in ("rician", "speckle") and "sigma" in params and (
+                not normalization.flat):
+            noise = medical_noise(noise_model, normalization.apply(image), sigma,
+                                  lambda img: self._estimate_sigma(img, layout))
+            source = source or "estimated"
         if noise is None and "sigma" in params and not normalization.flat:
             x = normalization.apply(image)
             source = source or "estimated"
@@ -303,7 +309,10 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
                         for name in self._noise_level_params
                         if name != "sigma" and params.get(name) is not None}
         unit = None
-        if isinstance(noise, NoiseModel):
+        if isinstance(noise, (RicianNoise, SpeckleNoise)):
+            # Rician or speckle: denoised as Gaussian noise, mapped back without bias
+            x, settings["sigma"], unit = to_gaussian(x, noise)
+        elif isinstance(noise, NoiseModel):
             # Poisson-Gaussian noise: variance-stabilised (std about 1), mapped onto
             # about [0, 1] (decided on the whole image), denoised at that level, inverted
             unit = decision.stabilized or _stabilized_map(x, noise)
@@ -331,7 +340,9 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
         if decision.method_state is not None:
             denoiser = pin_decision(denoiser, decision)
         out = denoiser._denoise_image(x, layout)
-        if unit is not None:
+        if callable(unit):  # Rician or speckle
+            out = unit(out)
+        elif unit is not None:
             noise = decision.noise[0]
             out = unstabilize(unit.invert(out), noise).astype(image.dtype, copy=False)
         return decision.normalization.invert(out)

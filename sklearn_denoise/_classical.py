@@ -173,7 +173,12 @@ class TVDenoiser(_SafeRangeFilter):
         dtype's range), which sets ``weight`` when that is None. None estimates it per
         image (:func:`skimage.restoration.estimate_sigma`, averaged over channels), or
         removes signal-dependent noise as ``noise_model`` says.
-    noise_model : {"auto", "gaussian", "poisson-gaussian"} or NoiseModel, default="auto"
+    noise_model : str or NoiseModel, default="auto"
+        One of "auto", "gaussian", "poisson-gaussian", "rician" and "speckle", or a
+        NoiseModel. "rician" (MR magnitude images: its dark-region bias removed) and
+        "speckle" (multiplicative noise, removed in the log domain) apply to
+        single-channel images, with ``sigma`` too (the Rician level); see the user
+        guide's "Medical noise".
         The noise assumed when ``sigma`` is None and the strength is left to the noise
         level. "gaussian": white Gaussian noise of a level estimated per image.
         "poisson-gaussian": signal-dependent sensor noise whose gain, read noise and black
@@ -326,7 +331,12 @@ class NLMeansDenoiser(_SafeRangeFilter):
         distances. None estimates it per image with
         :func:`skimage.restoration.estimate_sigma` (averaged over channels), or removes
         signal-dependent noise as ``noise_model`` says (when ``h`` is None).
-    noise_model : {"auto", "gaussian", "poisson-gaussian"} or NoiseModel, default="auto"
+    noise_model : str or NoiseModel, default="auto"
+        One of "auto", "gaussian", "poisson-gaussian", "rician" and "speckle", or a
+        NoiseModel. "rician" (MR magnitude images: its dark-region bias removed) and
+        "speckle" (multiplicative noise, removed in the log domain) apply to
+        single-channel images, with ``sigma`` too (the Rician level); see the user
+        guide's "Medical noise".
         The noise assumed when ``sigma`` is None and the strength is left to the noise
         level. "gaussian": white Gaussian noise of a level estimated per image.
         "poisson-gaussian": signal-dependent sensor noise whose gain, read noise and black
@@ -488,7 +498,12 @@ class BilateralDenoiser(_SafeRangeFilter):
         dtype's range), which sets ``sigma_color`` when that is None. None estimates it
         per image (:func:`skimage.restoration.estimate_sigma`, averaged over channels),
         or removes signal-dependent noise as ``noise_model`` says.
-    noise_model : {"auto", "gaussian", "poisson-gaussian"} or NoiseModel, default="auto"
+    noise_model : str or NoiseModel, default="auto"
+        One of "auto", "gaussian", "poisson-gaussian", "rician" and "speckle", or a
+        NoiseModel. "rician" (MR magnitude images: its dark-region bias removed) and
+        "speckle" (multiplicative noise, removed in the log domain) apply to
+        single-channel images, with ``sigma`` too (the Rician level); see the user
+        guide's "Medical noise".
         The noise assumed when ``sigma`` is None and the strength is left to the noise
         level. "gaussian": white Gaussian noise of a level estimated per image.
         "poisson-gaussian": signal-dependent sensor noise whose gain, read noise and black
@@ -766,7 +781,12 @@ class BM3DDenoiser(_SafeRangeFilter):
     sigma : float, default=None
         Noise standard deviation on the [0, 1] intensity scale. None estimates it per
         image with :func:`skimage.restoration.estimate_sigma` (averaged over channels).
-    noise_model : {"auto", "gaussian", "poisson-gaussian"} or NoiseModel, default="auto"
+    noise_model : str or NoiseModel, default="auto"
+        One of "auto", "gaussian", "poisson-gaussian", "rician" and "speckle", or a
+        NoiseModel. "rician" (MR magnitude images: its dark-region bias removed) and
+        "speckle" (multiplicative noise, removed in the log domain) apply to
+        single-channel images, with ``sigma`` too (the Rician level); see the user
+        guide's "Medical noise".
         The noise assumed when ``sigma`` is None and the strength is left to the noise
         level. "gaussian": white Gaussian noise of a level estimated per image.
         "poisson-gaussian": signal-dependent sensor noise whose gain, read noise and black

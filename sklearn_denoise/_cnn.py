@@ -131,7 +131,12 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         None estimates the noise per image as ``noise_model`` says. Only used by models with
         a noise-level input. Models with a correlated-noise expert (``correlated_expert_``)
         still read from each image whether its noise is correlated.
-    noise_model : {"auto", "gaussian", "poisson-gaussian"} or NoiseModel, default="auto"
+    noise_model : str or NoiseModel, default="auto"
+        One of "auto", "gaussian", "poisson-gaussian", "rician" and "speckle", or a
+        NoiseModel. "rician" (MR magnitude images: its dark-region bias removed) and
+        "speckle" (multiplicative noise, removed in the log domain) apply to
+        single-channel images, with ``sigma`` too (the Rician level); see the user
+        guide's "Medical noise".
         The noise assumed at transform time by models with a noise-level input (when
         ``sigma`` is None). "gaussian": white Gaussian noise of a level estimated per image.
         "poisson-gaussian": signal-dependent sensor noise whose gain, read noise and black

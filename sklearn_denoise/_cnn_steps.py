@@ -31,6 +31,7 @@ from ._anscombe import stabilize, unstabilize
 from ._color import from_opponent, opponent_noise_levels, opponent_noise_maps, to_opponent
 from ._decision import ImageDecision
 from ._inference import denoise_tiled, dihedral_average
+from ._medical import RicianNoise, SpeckleNoise, to_gaussian
 from ._noise_level import NoiseReading, correlated_level
 from ._normalize import check_normalize, fit_normalization
 from ._sensor import GaussianNoise, noise_level_map, resolve_noise
@@ -224,12 +225,16 @@ class NetworkPass:
     stabilized : tuple or None
         ``(map onto [0, 1] of the stabilised image, NoiseModel)`` to undo after the
         network, for noise removed through the variance-stabilising transform.
+    undo : callable or None
+        Maps the network's output back, for Rician and speckle noise (removed as
+        Gaussian noise after :func:`sklearn_denoise._medical.to_gaussian`).
     """
 
     module: object
     image: np.ndarray
     level: object
     stabilized: tuple | None = None
+    undo: object = None
 
 
 def choose_network(setup, x, noise, correlated):
@@ -240,9 +245,10 @@ def choose_network(setup, x, noise, correlated):
     setup : InferenceSetup
     x : ndarray of shape (H, W, C)
         The normalised image (one channel pass).
-    noise : None, GaussianNoise, NoiseModel or ndarray of shape (H, W, 1)
+    noise : None, GaussianNoise, NoiseModel, RicianNoise, SpeckleNoise or ndarray
         The decided noise of the pass: None (the network takes no noise level), white or
-        correlated Gaussian noise, Poisson-Gaussian noise, or a per-pixel map.
+        correlated Gaussian noise, Poisson-Gaussian noise, Rician or speckle noise, or a
+        per-pixel map of shape (H, W, 1).
     correlated : bool
         Whether the correlated-noise expert runs (for Gaussian noise).
 
@@ -256,6 +262,9 @@ def choose_network(setup, x, noise, correlated):
         return NetworkPass(setup.module, x, noise)
     if isinstance(noise, GaussianNoise):
         return NetworkPass(setup.expert if correlated else setup.module, x, noise.sigma)
+    if isinstance(noise, (RicianNoise, SpeckleNoise)):
+        gaussian_image, level, undo = to_gaussian(x, noise)
+        return NetworkPass(setup.module, gaussian_image, level, undo=undo)
     if setup.sensor_maps:
         return NetworkPass(setup.module, x, noise_level_map(x, noise))
     # signal-dependent noise: variance-stabilise, denoise at the stabilised level (std 1
@@ -290,6 +299,8 @@ def _denoise_pass(setup, x, noise, correlated):
     """Steps 2 and 3 for one pass, the variance-stabilising transform undone."""
     network_pass = choose_network(setup, x, noise, correlated)
     out = run_network(setup, network_pass.module, network_pass.image, network_pass.level)
+    if network_pass.undo is not None:
+        return network_pass.undo(out)
     if network_pass.stabilized is None:
         return out
     to_unit, model = network_pass.stabilized

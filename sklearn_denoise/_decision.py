@@ -85,6 +85,10 @@ class ImageDecision:
             levels = [float(np.mean(n.sigma)) / g for n, g in zip(self.noise, gains)
                       if isinstance(n, GaussianNoise)]
             return GaussianNoise(float(np.mean(levels)) * scale)
+        from ._medical import RicianNoise
+
+        if isinstance(noise, RicianNoise):
+            return GaussianNoise(noise.sigma * scale)
         if isinstance(noise, NoiseModel):
             model = noise.scaled(-self.normalization.offset / scale, 1.0 / scale)
             return model.scaled(0.0, 1.0 / self.data_scale)
@@ -92,8 +96,19 @@ class ImageDecision:
 
     def describe(self, dtype):
         """One line for people: the noise assumed, in the file's units."""
-        noise = self.noise_in_data_units()
+        from ._medical import RicianNoise, SpeckleNoise
+
+        first = self.noise[0] if self.noise else None
         dtype = np.dtype(dtype)
+        if isinstance(first, SpeckleNoise):
+            return (f"speckle noise, {first.looks:.3g} looks (log-domain sigma "
+                    f"{first.log_sigma:.3g})")
+        if isinstance(first, RicianNoise):
+            level = first.sigma * self.normalization.scale
+            if dtype.kind == "f":
+                return f"rician noise, sigma {level:.4g}"
+            return f"rician noise, sigma {level * self.data_scale:.4g} ({dtype} values)"
+        noise = self.noise_in_data_units()
         if isinstance(noise, NoiseModel):
             return (f"poisson-gaussian noise, gain {noise.gain:.3g}, read noise "
                     f"{noise.read_noise:.3g}, black level {noise.black_level:.4g}")

@@ -53,6 +53,21 @@ import numpy as np
 import png
 
 from ._atomic import atomic_open
+from ._file_errors import (
+    ImageFileError,
+    ImageFormatError,
+    ImageTooLargeError,
+    ImageTypeError,
+    ImageWriteError,
+)
+from ._formats import (
+    FIELD_EXTENSIONS,
+    FieldFile,
+    dicom_series_files,
+    field_kind,
+    read_field,
+    write_field,
+)
 
 __all__ = [
     "MAX_PIXELS",
@@ -64,6 +79,7 @@ __all__ = [
     "ImageTypeError",
     "ImageWriteError",
     "is_image_file",
+    "is_series_folder",
     "open_image",
     "read_image",
     "write_image",
@@ -73,7 +89,7 @@ __all__ = [
 _PNG = (".png",)
 _JPEG = (".jpg", ".jpeg")
 _TIFF = (".tif", ".tiff")
-SUPPORTED_EXTENSIONS = _PNG + _JPEG + _TIFF
+SUPPORTED_EXTENSIONS = _PNG + _JPEG + _TIFF + FIELD_EXTENSIONS
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
 _PILLOW_METADATA = ("exif", "icc_profile", "dpi")
@@ -84,35 +100,36 @@ _IMAGEJ_METADATA = ("spacing", "unit", "finterval", "fps", "loop", "Info", "Labe
 _IMAGEJ_DTYPES = (np.uint8, np.uint16, np.float32)
 _DEFLATE = (8, 32946)  # TIFF compression codes of zlib (deflate), kept on writing
 
+# multi-band TIFF images ((B, H, W) planar or (H, W, B)): 5 to this many bands
+_MAX_BANDS = 16
+
 #: Largest image :func:`read_image` decodes by default, in pixels (height x width).
 MAX_PIXELS = 2**27
 
 
-class ImageFileError(ValueError):
-    """An image file cannot be read: missing, unreadable, corrupt or unsupported."""
-
-
-class ImageTooLargeError(ImageFileError):
-    """An image file declares more pixels than allowed (a possible decompression bomb)."""
-
-
-class ImageWriteError(OSError):
-    """An image cannot be written (folder missing or read-only, disk full, bad format)."""
-
-
-class ImageFormatError(ImageWriteError, ValueError):
-    """The file type or the format cannot store this image (an unsupported extension or
-    layout, a float PNG, a 16-bit JPEG): a ValueError as well as an ImageWriteError, as
-    :class:`io.UnsupportedOperation` is both an OSError and a ValueError."""
-
-
-class ImageTypeError(ImageWriteError, TypeError):
-    """The image's dtype cannot be written in any format (a TypeError as well)."""
-
-
 def is_image_file(path):
-    """Whether ``path`` has one of the supported image extensions (case-insensitive)."""
-    return Path(path).suffix.lower() in SUPPORTED_EXTENSIONS
+    """Whether ``path`` has one of the supported image extensions (case-insensitive), or
+    is a file without extension that starts as DICOM files do."""
+    return Path(path).suffix.lower() in SUPPORTED_EXTENSIONS or field_kind(path) is not None
+
+
+def is_series_folder(folder):
+    """Whether ``folder`` holds DICOM files of one series and no other image file (the
+    command line then denoises it as one volume)."""
+    folder = Path(folder)
+    files = dicom_series_files(folder)
+    if not files or not folder.is_dir():
+        return False
+    try:
+        others = [p for p in folder.iterdir() if p.is_file() and is_image_file(p)]
+        import pydicom
+
+        series = {str(pydicom.dcmread(p, stop_before_pixels=True,
+                                      specific_tags=["SeriesInstanceUID"]).get(
+                                          "SeriesInstanceUID", "")) for p in files}
+    except Exception:  # unreadable files, no pydicom: decided file by file
+        return False
+    return len(others) == len(files) and len(series) == 1
 
 
 def _kind(path):
@@ -176,6 +193,9 @@ def read_image(path, *, metadata=False, max_pixels=None):
         If ``max_pixels`` is not an integer.
     """
     max_pixels = _check_max_pixels(max_pixels)
+    if field_kind(path) is not None:
+        image, info = read_field(path, max_pixels)
+        return (image, info) if metadata else image
     path, kind, head = _open_checks(path)
     info = {}
     with _decoding_errors(path, kind):
@@ -295,7 +315,7 @@ def _check_pixels(image, path):
         image = image.astype(np.uint8) * np.uint8(255)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (2, 3, 4)):
+    if image.ndim not in (2, 3) or (image.ndim == 3 and not 2 <= image.shape[-1] <= _MAX_BANDS):
         raise ImageFileError(
             f"{path}: unsupported image layout {image.shape}: expected one gray (H, W) or "
             "colour (H, W, 2|3|4) image (multi-page files and volumes are not supported)."
@@ -382,15 +402,15 @@ def _tiff_layout(tif, path, max_pixels):
         raise ImageFileError(f"{path}: corrupt or empty TIFF file (it holds no image).")
     series = tif.series[0]
     axes, shape = series.axes, tuple(int(n) for n in series.shape)
-    channels_first = axes == "SYX" or (axes == "CYX" and shape[0] in (2, 3, 4))
+    channels_first = axes == "SYX" or (axes == "CYX" and 2 <= shape[0] <= _MAX_BANDS)
     is_stack = False
     if channels_first or axes in ("YX", "YXS", "YXC"):
         height, width = shape[1:3] if channels_first else shape[:2]
         channels = shape[0] if channels_first else (shape[2] if len(shape) == 3 else 1)
-        if not 1 <= channels <= 4:
+        if not 1 <= channels <= _MAX_BANDS:
             raise ImageFileError(
                 f"{path}: unsupported image layout {shape} (axes {axes!r}): expected one "
-                "gray or colour image with at most 4 channels."
+                f"gray, colour or multi-band image with at most {_MAX_BANDS} channels."
             )
         plane_shape = (height, width) if channels == 1 else (height, width, channels)
     elif len(shape) >= 3 and axes.endswith("YX") and "S" not in axes:
@@ -461,7 +481,19 @@ def _tiff_metadata(tif, series):
         info["compression"] = "zlib"
     if tif.is_bigtiff:
         info["bigtiff"] = True
+    if _is_four_bands(series, page):
+        info["bands"] = True
     return info
+
+
+def _is_four_bands(series, page):
+    """Whether 4 channels are 4 bands of a multi-band image, not RGBA: stored as gray
+    (MINISBLACK) samples with no alpha among them."""
+    axes, shape = series.axes, tuple(series.shape)
+    channels = shape[0] if axes in ("CYX", "SYX") else (
+        shape[-1] if axes in ("YXS", "YXC") else 0)
+    alpha = any(int(e) in (1, 2) for e in (page.extrasamples or ()))
+    return channels == 4 and int(page.photometric) == 1 and not alpha
 
 
 class ImageFile:
@@ -599,6 +631,8 @@ def open_image(path, *, max_pixels=None):
     import tifffile
 
     max_pixels = _check_max_pixels(max_pixels)
+    if field_kind(path) is not None:
+        return FieldFile(path, *read_field(path, max_pixels))
     path, kind, _ = _open_checks(path)
     if kind == "tiff":
         tif = None
@@ -689,14 +723,24 @@ def write_image(path, image, *, quality=95, metadata=None, overwrite=True):
         values (which :func:`read_image` refuses: the file could not be read back).
     """
     path = Path(path)
+    if isinstance(metadata, dict) and "format" in metadata:  # DICOM, NIfTI, FITS
+        return _write_field(path, image, metadata, overwrite)
+    if field_kind(path, sniff=False) is not None:
+        raise ImageFormatError(
+            f"Cannot write {path}: DICOM, NIfTI and FITS files are written from the "
+            "metadata of a file read with read_image(path, metadata=True) (their header "
+            "cannot be made up)."
+        )
     kind = _supported_kind(path, ImageFormatError, f"Cannot write {path}: ")
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (2, 3, 4)):
+    bands = kind == "tiff" and image.ndim == 3 and 5 <= image.shape[-1] <= _MAX_BANDS
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (2, 3, 4)
+                                    and not bands):
         raise ImageFormatError(
-            f"Cannot write {path}: expected an (H, W) or (H, W, 2|3|4) image, got shape "
-            f"{image.shape}."
+            f"Cannot write {path}: expected an (H, W) or (H, W, 2|3|4) image (TIFF: also "
+            f"(H, W, B) with 5 to {_MAX_BANDS} bands), got shape {image.shape}."
         )
     if image.dtype.type not in _SUPPORTED_DTYPES:
         raise ImageTypeError(
@@ -735,6 +779,17 @@ def write_image(path, image, *, quality=95, metadata=None, overwrite=True):
         error.errno = exc.errno
         raise error from exc
     return path
+
+
+def _write_field(path, image, metadata, overwrite):
+    try:
+        return write_field(path, image, metadata, overwrite=overwrite)
+    except (FileExistsError, ImageWriteError, TypeError, ValueError):
+        raise
+    except OSError as exc:
+        error = ImageWriteError(f"Cannot write {path}: {exc.strerror or exc}")
+        error.errno = exc.errno
+        raise error from exc
 
 
 def _check_finite_pixels(image, path, what="the image"):
@@ -783,6 +838,15 @@ def _write_tiff(fh, image, tiff=None):
 
     tiff = tiff or {}
     channels = image.shape[-1] if image.ndim == 3 else 1
+    if channels > 4 or (channels == 4 and tiff.get("bands")):
+        # multi-band: planar (B, H, W), as remote-sensing tools write it
+        kwargs = _tiff_kwargs(tiff, False)
+        settings = {k: v for k, v in tiff.get("shaped", {}).items() if k != "axes"}
+        with tifffile.TiffWriter(fh) as writer:
+            writer.write(np.moveaxis(image, -1, 0), photometric="minisblack",
+                         planarconfig="separate", metadata={**settings, "axes": "CYX"},
+                         **kwargs)
+        return
     imagej = "imagej" in tiff and channels == 1 and image.dtype.type in _IMAGEJ_DTYPES
     kwargs = _tiff_kwargs(tiff, imagej)
     if channels in (3, 4):
@@ -842,6 +906,8 @@ def write_image_planes(path, planes, like, *, overwrite=True):
     if not overwrite and os.path.lexists(path):
         raise FileExistsError(errno.EEXIST, f"{path} already exists and is not replaced",
                               str(path))
+    if isinstance(like, FieldFile):
+        return _write_field(path, like.assemble(planes, path), like.metadata, overwrite)
     if not like.is_stack:
         image = next(planes, None)
         if image is None or next(planes, None) is not None:

@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 #: The ``noise_model`` options of the denoisers, besides a :class:`NoiseModel` instance.
-NOISE_MODEL_OPTIONS = ("auto", "gaussian", "poisson-gaussian")
+NOISE_MODEL_OPTIONS = ("auto", "gaussian", "poisson-gaussian", "rician", "speckle")
 
 #: Largest gain and read noise of a noise model (data units): their squares enter the
 #: variance and the variance-stabilising transform, and must stay finite floats.
@@ -521,7 +521,8 @@ def check_noise_model(value, name="noise_model"):
 
 
 def NoiseModelOption():  # noqa: N802
-    """The ``noise_model`` parameter: "auto", "gaussian", "poisson-gaussian" or a
+    """The ``noise_model`` parameter: "auto", "gaussian", "poisson-gaussian", "rician",
+    "speckle" or a
     :class:`~sklearn_denoise.noise.NoiseModel` (a constraint of the parameter tables of
     :mod:`sklearn_denoise._param_checks`)."""
     return check_noise_model

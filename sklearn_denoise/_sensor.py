@@ -83,8 +83,10 @@ def resolve_noise(image, noise_model="auto", sigma=None, *, data_scale=1.0,
     ----------
     image : ndarray of shape (H, W, C)
         The image, after normalisation.
-    noise_model : {"auto", "gaussian", "poisson-gaussian"} or NoiseModel
-        "gaussian": white Gaussian noise, its sigma estimated unless given. "poisson-gaussian":
+    noise_model : {"auto", "gaussian", "poisson-gaussian", "rician", "speckle"} or NoiseModel
+        "rician", "speckle": see :mod:`sklearn_denoise._medical` (``sigma`` is the Rician
+        level). "gaussian": white Gaussian noise, its sigma estimated unless given.
+        "poisson-gaussian":
         a Poisson-Gaussian model estimated from the image. "auto": the Poisson-Gaussian
         model when its variance grows markedly with the signal, white Gaussian otherwise.
         A NoiseModel: known parameters, in the data units of the original image.
@@ -111,6 +113,13 @@ def resolve_noise(image, noise_model="auto", sigma=None, *, data_scale=1.0,
     """
     offset = normalization.offset if normalization is not None else 0.0
     scale = normalization.scale if normalization is not None else 1.0
+    if isinstance(noise_model, str) and noise_model in ("rician", "speckle"):
+        from ._medical import medical_noise
+
+        given = None
+        if sigma is not None:
+            given = normalization.noise_level(sigma) if normalization is not None else sigma
+        return medical_noise(noise_model, image, given, estimate_level)
     if sigma is not None:
         if normalization is None:
             return GaussianNoise(sigma)

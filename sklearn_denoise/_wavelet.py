@@ -13,6 +13,7 @@ from skimage.color import rgb2ycbcr, ycbcr2rgb
 from ._base import _ImageFilter, _one_image, _progress
 from ._classical import _effective_param, _safe_exponents, _scale_back
 from ._decision import pinned_decision
+from ._medical import RicianNoise, SpeckleNoise
 from ._noise_model import NoiseModelOption
 from ._param_checks import (
     Anything,
@@ -196,7 +197,12 @@ class WaveletDenoiser(_ImageFilter):
         it is estimated for every image and channel from the finest diagonal wavelet
         coefficients with the median absolute deviation (as scikit-image does), or
         signal-dependent noise is removed as ``noise_model`` says.
-    noise_model : {"auto", "gaussian", "poisson-gaussian"} or NoiseModel, default="auto"
+    noise_model : str or NoiseModel, default="auto"
+        One of "auto", "gaussian", "poisson-gaussian", "rician" and "speckle", or a
+        NoiseModel. "rician" (MR magnitude images: its dark-region bias removed) and
+        "speckle" (multiplicative noise, removed in the log domain) apply to
+        single-channel images, with ``sigma`` too (the Rician level); see the user
+        guide's "Medical noise".
         The noise assumed when ``sigma`` is None. "gaussian": white Gaussian noise, its
         level estimated per image and channel. "poisson-gaussian": signal-dependent sensor
         noise whose gain, read noise and black level are estimated per image
@@ -497,7 +503,8 @@ class WaveletDenoiser(_ImageFilter):
             return super()._denoise_images(images, layout)
         decisions = [self._decide(img, layout) for img in images]
         with _progress(self, len(images)) as progress:
-            if any(not d.normalization.is_identity or isinstance(d.noise[0], NoiseModel)
+            transformed = (NoiseModel, RicianNoise, SpeckleNoise)
+            if any(not d.normalization.is_identity or isinstance(d.noise[0], transformed)
                    for d in decisions):
                 # images mapped or stabilised one by one (each with its own noise scale)
                 out = []

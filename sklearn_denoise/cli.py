@@ -195,8 +195,11 @@ def build_parser():
         "       %(prog)s --list-models",
         description=textwrap.dedent("""\
             Denoise PNG, JPEG and TIFF images (8- or 16-bit, gray or colour, with or without
-            alpha) and TIFF stacks of gray planes (z or t, e.g. (n, H, W) from tifffile or
-            ImageJ hyperstacks, processed plane by plane in bounded memory). Each result is
+            alpha; multi-band TIFF, denoised jointly), DICOM files and series folders,
+            NIfTI volumes and FITS images (with the [formats] extra; volumes plane by
+            plane, stored dtype and headers kept), and TIFF stacks of gray planes (z or
+            t, e.g. (n, H, W) from tifffile or ImageJ hyperstacks, processed plane by
+            plane in bounded memory). Each result is
             written to OUTDIR under the input's file name, with its bit depth and colour
             mode (uint16 counts in, uint16 counts out; the alpha channel is kept as is, and
             so are the EXIF data and colour profile of PNG and JPEG files and the
@@ -236,7 +239,9 @@ def build_parser():
                      "and by CNN models with a noise-level input")
     den.add_argument("--noise", choices=NOISE_MODEL_OPTIONS, default="auto",
                      help="noise model (default: %(default)s: Poisson-Gaussian when the noise "
-                     "grows with the signal, Gaussian otherwise)")
+                     "grows with the signal, Gaussian otherwise; Rician for DICOM MR and "
+                     "speckle for ultrasound files). rician: MR magnitude, its dark-region "
+                     "bias removed; speckle: multiplicative noise, removed in the log domain")
     den.add_argument("--gain", type=_non_negative_float, default=None, metavar="G",
                      help="known sensor gain: data units per photo-electron (>= 0)")
     den.add_argument("--read-noise", type=_non_negative_float, default=None, metavar="R",
@@ -530,8 +535,12 @@ def _check_file_destination(path, what):
 
 
 def _list_images(folder):
-    from .io import is_image_file
+    """The image files of a folder, or the folder itself when it holds one DICOM series
+    (denoised as one volume)."""
+    from .io import is_image_file, is_series_folder
 
+    if is_series_folder(folder):
+        return [Path(folder)]
     return sorted(p for p in Path(folder).iterdir() if p.is_file() and is_image_file(p))
 
 
@@ -741,12 +750,22 @@ class _Denoisers:
                                              n_threads=self.n_threads)
         return self._cnn[n_channels]
 
-    def for_file(self, plane, name):
+    def for_file(self, plane, name, noise_model=None):
         """The fitted estimator for a file of which ``plane`` (colour part, (H, W) or
         (H, W, 3)) is one plane, with its noise decided on that plane (``for_image``), and
         where the noise comes from."""
         n_channels = 1 if plane.ndim == 2 else plane.shape[-1]
+        if n_channels >= 4:  # multi-band (RGBA lost its alpha before): the gray denoiser
+            # on decorrelated components
+            from . import MultibandDenoiser
+
+            gray = self._cnn_for(1) if self.method == "cnn" else self.spec.denoiser(None)
+            est = MultibandDenoiser(gray).fit(plane[np.newaxis])
+            return est.for_image(plane[np.newaxis]), None
         params, source = self.settings.params(plane, name)
+        if noise_model is not None and self.settings.option == "auto" and (
+                not self.settings.given):  # the file's modality tells (MR: rician)
+            params["noise_model"] = noise_model
         if self.method == "cnn":
             est = self._cnn_for(n_channels)
             if self.noise_level_input:
@@ -765,9 +784,10 @@ def _describe_noise(decision, dtype, source):
     return f"{text} ({source or decision.noise_source})"
 
 
-def _denoise_plane(denoise, plane):
-    """Denoise one plane, leaving its alpha channel as it is."""
-    colour, alpha = _split_alpha(plane)
+def _denoise_plane(denoise, plane, bands=False):
+    """Denoise one plane, leaving its alpha channel as it is (multi-band images have
+    none)."""
+    colour, alpha = (plane, None) if bands else _split_alpha(plane)
     result = np.asarray(denoise(colour))
     if result.shape != colour.shape or result.dtype != colour.dtype:
         raise ValueError(f"the denoiser returned {result.dtype} {result.shape} for "
@@ -786,8 +806,11 @@ def _denoise_file(path, out, denoisers, max_pixels, report, overwrite=False):
 
     with open_image(path, max_pixels=max_pixels) as image_file:
         middle = image_file.n_planes // 2
-        reference, _ = _split_alpha(image_file.plane(middle))
-        est, source = denoisers.for_file(reference, path)
+        bands = image_file.metadata.get("tiff", {}).get("bands", False)  # 4 bands, no alpha
+        reference = image_file.plane(middle) if bands else _split_alpha(
+            image_file.plane(middle))[0]
+        hint = image_file.metadata.get("noise_model")  # DICOM MR, ultrasound
+        est, source = denoisers.for_file(reference, path, noise_model=hint)
         where = ""
         if image_file.is_stack:
             where = (f" (stack of {image_file.n_planes} planes {image_file.axes}, noise "
@@ -797,7 +820,8 @@ def _denoise_file(path, out, denoisers, max_pixels, report, overwrite=False):
         def denoise(image):
             return est.transform(image[np.newaxis])[0]
 
-        write_image_planes(out, (_denoise_plane(denoise, p) for p in image_file.planes()),
+        write_image_planes(out, (_denoise_plane(denoise, p, bands)
+                                 for p in image_file.planes()),
                            image_file, overwrite=overwrite)
 
 
@@ -846,8 +870,10 @@ def _cmd_denoise(args):
         args.parser.error("give the input files or folders and -o OUTDIR")
     files, missing = _collect_inputs(args.inputs)
     if not files and not missing:
-        raise CLIError("no images found in the inputs (supported: .png, .jpg, .jpeg, "
-                       ".tif, .tiff)")
+        from .io import SUPPORTED_EXTENSIONS
+
+        raise CLIError(f"no images found in the inputs (supported: "
+                       f"{', '.join(SUPPORTED_EXTENSIONS)})")
     outdir = Path(args.output)
     targets = {}
     for p in files:

@@ -1,4 +1,5 @@
-"""Read and write image files (PNG, JPEG, TIFF) as the command line does.
+"""Read and write image files (PNG, JPEG, TIFF; DICOM, NIfTI, FITS) as the command line
+does.
 
 :func:`read_image` returns the pixels as stored, ``uint8`` or ``uint16`` (``float32`` or
 ``float64`` for float TIFFs), gray ``(H, W)`` or colour ``(H, W, C)``, ready for any
@@ -30,6 +31,16 @@ checks that files can be created in a folder, and :func:`remove_stale_temporarie
 the temporary files a killed process left there (never those of a running one).
 :func:`to_float` and :func:`from_float` convert between stored values and the [0, 1]
 intensity scale the denoisers and metrics use.
+
+Multi-band TIFF files (5 to 16 bands, or 4 stored as gray samples without alpha) are one
+``(H, W, B)`` image.
+
+DICOM (files and series folders), NIfTI and FITS files (extras ``[dicom]``, ``[nifti]``,
+``[fits]``) are read as their modality or physical values (float32, in their library's
+layout, volumes whole) with a ``metadata`` dict from which :func:`write_image` writes the
+denoised values back in the same format, stored dtype and header (a derived DICOM image
+gets new UIDs); see :mod:`sklearn_denoise._formats` and the user guide's "Medical,
+astronomy and multi-band files".
 """
 
 from . import _io
@@ -42,6 +53,7 @@ from ._io import (
     ImageTooLargeError,
     ImageWriteError,
     is_image_file,
+    is_series_folder,
     open_image,
     write_image_planes,
 )
@@ -57,6 +69,7 @@ __all__ = [
     "check_folder_writable",
     "from_float",
     "is_image_file",
+    "is_series_folder",
     "open_image",
     "read_image",
     "remove_stale_temporaries",
@@ -73,22 +86,32 @@ def read_image(path, *, max_pixels=None, metadata=False):
     ----------
     path : str or path-like
         Image file; the format is taken from its extension (``.png``, ``.jpg``, ``.jpeg``,
-        ``.tif``, ``.tiff``, any case).
+        ``.tif``, ``.tiff``; ``.dcm``, ``.dicom``, ``.nii``, ``.nii.gz``, ``.fits``,
+        ``.fit``, ``.fts``; any case), or a DICOM file without extension, or a folder
+        holding one DICOM series.
     max_pixels : int, default=None
-        Largest image to decode, in pixels (height x width); None means
+        Largest image to decode, in pixels (height x width; for DICOM, NIfTI and FITS
+        the whole file's pixels, volumes included); None means
         :data:`MAX_PIXELS` (2**27, about 134 million). The size is read from the file's
         header, so a larger image is refused before any pixel is decoded.
     metadata : bool, default=False
         Also return a dict of what :func:`write_image` can carry over: ``exif``,
         ``icc_profile`` and ``dpi`` of PNG and JPEG files, ``tiff`` (resolution,
-        description, ImageJ settings) of TIFF files, when the file has them.
+        description, ImageJ settings) of TIFF files, when the file has them. For DICOM,
+        NIfTI and FITS files: the headers and stored dtype that :func:`write_image`
+        writes back (``info["format"]``), and ``info["noise_model"]`` (``"rician"`` for
+        MR magnitude, ``"speckle"`` for ultrasound DICOM, else None).
 
     Returns
     -------
     image : ndarray of shape (H, W) or (H, W, C)
         ``uint8`` or ``uint16`` pixels as stored (``float32``/``float64`` for float
-        TIFFs), ``C`` in 2 (gray + alpha), 3 (RGB) or 4 (RGBA). Palette and 1-bit images
-        are expanded to 8-bit RGB(A) or gray; CMYK JPEGs are converted to RGB.
+        TIFFs), ``C`` in 2 (gray + alpha), 3 (RGB), 4 (RGBA, or 4 bands:
+        ``info["tiff"]["bands"]``) or 5 to 16 (multi-band TIFF). Palette and 1-bit
+        images are expanded to 8-bit RGB(A) or gray; CMYK JPEGs are converted to RGB.
+        DICOM, NIfTI and FITS: the modality values as float32 (float64 for float64
+        data), ``(Rows, Columns)``, ``(frames or slices, Rows, Columns)``, nibabel's
+        ``(X, Y[, Z[, T]])`` or astropy's ``(..., NAXIS2, NAXIS1)``.
     info : dict
         Only with ``metadata=True``.
 
@@ -158,7 +181,10 @@ def write_image(path, image, *, overwrite=False, quality=95, metadata=None):
     metadata : dict, default=None
         As returned by ``read_image(path, metadata=True)``, to carry it over: ``exif``,
         ``icc_profile`` and ``dpi`` into PNG and JPEG files (not 16-bit colour PNG),
-        ``tiff`` into TIFF files.
+        ``tiff`` into TIFF files. The metadata of a DICOM, NIfTI or FITS file write
+        ``image`` (its values, of the shape read) as that format, with its header and
+        stored dtype (values rounded and clipped to it); a DICOM series goes to the folder
+        ``path``. These formats cannot be written without them.
 
     Returns
     -------

@@ -9,6 +9,7 @@ from sklearn_denoise import (
     BilateralDenoiser,
     BM3DDenoiser,
     CNNDenoiser,
+    MultibandDenoiser,
     NLMeansDenoiser,
     TVDenoiser,
     WaveletDenoiser,
@@ -28,6 +29,7 @@ ESTIMATORS = [
     CNNDenoiser(depth=2, width=16, blocks=1, max_epochs=1, patches_per_image=1, patch_size=8),
     CNNDenoiser("dncnn", depth=3, width=16, max_epochs=1, patches_per_image=1, patch_size=8,
                 noise_level_input=True),
+    MultibandDenoiser(WaveletDenoiser()),
 ]
 
 # The common checks fit on 2-D X (n_samples, n_features), which the image convention reads
@@ -65,8 +67,11 @@ _BM3D_FAILING = [
 ]
 
 # Checks expected to fail, by estimator class name: {check name: one-line reason}.
+# MultibandDenoiser refuses one-band images (a ValueError saying so) in the same checks
+_ONE_BAND = "MultibandDenoiser needs (n, H, W, B) images with B >= 2; the check fits 2-D X"
 EXPECTED_FAILED_CHECKS = {
     "BM3DDenoiser": dict.fromkeys(_BM3D_FAILING, _BM3D_NO_SIGNALS),
+    "MultibandDenoiser": dict.fromkeys(_BM3D_FAILING, _ONE_BAND),
 }
 
 

@@ -21,6 +21,7 @@ from sklearn_denoise import (
     BM3DDenoiser,
     CNNDenoiser,
     DenoiserMixin,
+    MultibandDenoiser,
     NLMeansDenoiser,
     TVDenoiser,
     VarianceStabilizedDenoiser,
@@ -54,8 +55,8 @@ def _inference_params(cls):
 
 def test_every_public_estimator_is_covered():
     assert set(PUBLIC_ESTIMATORS) == {
-        BilateralDenoiser, BM3DDenoiser, CNNDenoiser, NLMeansDenoiser, TVDenoiser,
-        VarianceStabilizedDenoiser, WaveletDenoiser,
+        BilateralDenoiser, BM3DDenoiser, CNNDenoiser, MultibandDenoiser, NLMeansDenoiser,
+        TVDenoiser, VarianceStabilizedDenoiser, WaveletDenoiser,
     }
 
 
