@@ -737,9 +737,7 @@ def test_public_read_errors(tmp_path):
 
 
 def test_public_module_is_the_private_implementation():
-    from sklearn_denoise import io
-
-    from sklearn_denoise import _atomic, _validation
+    from sklearn_denoise import _atomic, _validation, io
 
     # the folder helpers of the atomic writes, and the [0, 1] conversions, are public too
     implementation = {"check_folder_writable": _atomic, "remove_stale_temporaries": _atomic,
