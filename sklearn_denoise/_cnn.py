@@ -801,6 +801,13 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         -------
         X_denoised : ndarray or list of ndarray
             Same layout and dtype as ``X`` (integers rounded and clipped).
+
+        Notes
+        -----
+        Each image goes through the steps of :mod:`sklearn_denoise._cnn_steps`: read its
+        noise (normalisation, colour space, noise per channel pass, expert or not; what
+        :meth:`for_image` fixes), choose the network and its noise map, run it in tiles,
+        and undo the normalisation and colour space.
         """
         check_is_fitted(self, "net_")
         # only what inference reads, in case set_params changed it after fit
