@@ -1135,10 +1135,10 @@ def test_an_output_written_meanwhile_by_another_run_is_not_replaced(
     target = out / name
     denoise_plane = cli._denoise_plane
 
-    def other_run_finishes_first(denoise, plane):
+    def other_run_finishes_first(denoise, plane, *args):
         if not target.exists():
             target.write_bytes(b"the other run's result")
-        return denoise_plane(denoise, plane)
+        return denoise_plane(denoise, plane, *args)
 
     monkeypatch.setattr(cli, "_denoise_plane", other_run_finishes_first)
     code = main(["denoise", str(source), "-o", str(out), "--method", "wavelet", "-q"]
