@@ -260,7 +260,8 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
         if noise_model in ("rician", "speckle") and "sigma" in params and (
                 not normalization.flat):
             noise = medical_noise(noise_model, normalization.apply(image), sigma,
-                                  lambda img: self._estimate_sigma(img, layout))
+                                  lambda img: self._estimate_sigma(img, layout),
+                                  zero=-normalization.offset / normalization.scale)
             source = source or "estimated"
         if noise is None and "sigma" in params and not normalization.flat:
             x = normalization.apply(image)

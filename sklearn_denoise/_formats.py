@@ -16,7 +16,8 @@ stored dtype and header:
   (one per original series and process: the slices of one series denoised by one run stay
   one series; ``info["series_uid"]`` sets another, ``info["derivation"]`` the
   description), ``ImageType`` value 1 ``DERIVED``, a ``DerivationDescription``, and
-  ``SmallestImagePixelValue``/``LargestImagePixelValue`` when present. Compressed transfer
+  ``SmallestImagePixelValue``/``LargestImagePixelValue`` when present; padding pixels
+  (``PixelPaddingValue``) are written back as they were. Compressed transfer
   syntaxes are read where pydicom can decode them and written uncompressed (explicit VR
   little endian).
 - NIfTI (nibabel; ``.nii``, ``.nii.gz``): the scaled data (``scl_slope``/``scl_inter``
@@ -337,9 +338,19 @@ def _stored_range(ds, dtype):
 
 
 def _dicom_stored(values, ds, dtype):
+    """Stored pixels of ``values``; pixels that were padding (``PixelPaddingValue``, up to
+    ``PixelPaddingRangeLimit``: outside a CT's reconstruction circle) stay padding."""
     slope, intercept = _dicom_rescale(ds)
     lo, hi = _stored_range(ds, dtype)
-    return _to_stored(values, dtype, slope, intercept, lo, hi)
+    stored = _to_stored(values, dtype, slope, intercept, lo, hi)
+    padding = ds.get("PixelPaddingValue")
+    if isinstance(padding, int):
+        limit = ds.get("PixelPaddingRangeLimit", padding)
+        low, high = sorted((padding, limit if isinstance(limit, int) else padding))
+        original = ds.pixel_array.reshape(stored.shape)
+        mask = (original >= low) & (original <= high)
+        stored[mask] = original[mask]
+    return stored
 
 
 # ------------------------------------------------------------------------------------ NIfTI

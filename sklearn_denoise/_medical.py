@@ -46,9 +46,10 @@ _FLATTEST = 25.0
 @dataclass(frozen=True)
 class RicianNoise:
     """Rician noise of the magnitude of complex Gaussian noise of standard deviation
-    ``sigma`` (on the normalised scale)."""
+    ``sigma`` (on the normalised scale, where a zero signal is at ``zero``)."""
 
     sigma: float
+    zero: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class SpeckleNoise:
 
     log_sigma: float
     looks: float
+    zero: float = 0.0
 
     @property
     def log_bias(self):
@@ -132,33 +134,37 @@ def _log_image(x):
     return np.log(np.maximum(x, floor))
 
 
-def medical_noise(noise_model, image, sigma, estimate_level):
+def medical_noise(noise_model, image, sigma, estimate_level, zero=0.0):
     """The :class:`RicianNoise` or :class:`SpeckleNoise` of one normalised (H, W, 1)
     image; ``sigma`` a given level on the same scale (Rician) or None (estimated with
-    ``estimate_level``, on the image or, for speckle, on its logarithm)."""
+    ``estimate_level``, on the image or, for speckle, on its logarithm); ``zero`` is where
+    the normalisation put a zero signal (``-offset / scale``): both noises are defined
+    from there."""
     if image.shape[-1] != 1:
         raise ValueError(f"noise_model={noise_model!r} is for single-channel images (MR "
                          f"magnitude, ultrasound); got {image.shape[-1]} channels.")
+    zero = float(zero)
     if noise_model == "rician":
         if sigma is None:
-            sigma = rician_sigma(image, estimate_level(image))
-        return RicianNoise(float(sigma))
-    log_sigma = float(estimate_level(_log_image(image).astype(image.dtype)))
-    return SpeckleNoise(log_sigma, _looks(log_sigma))
+            sigma = rician_sigma(image - zero, estimate_level(image))
+        return RicianNoise(float(sigma), zero)
+    log_sigma = float(estimate_level(_log_image(image - zero).astype(image.dtype)))
+    return SpeckleNoise(log_sigma, _looks(log_sigma), zero)
 
 
 def to_gaussian(x, noise):
     """``(y, level, back)``: the image a Gaussian denoiser runs on (about [0, 1]), its noise
     level there and the map of the denoised ``y`` back to the image's scale."""
+    zero = noise.zero
     if isinstance(noise, RicianNoise):
-        return x, noise.sigma, lambda out: rician_unbias(out, noise.sigma).astype(
-            x.dtype, copy=False)
-    y = _log_image(x)
+        return x, noise.sigma, lambda out: (rician_unbias(np.asarray(out) - zero, noise.sigma)
+                                            + zero).astype(x.dtype, copy=False)
+    y = _log_image(x - zero)
     low, high = np.percentile(y, (0.1, 99.9))
     scale = max(float(high - low), 1e-12)
 
     def back(out):
         logs = np.asarray(out, np.float64) * scale + low - noise.log_bias
-        return np.exp(logs).astype(x.dtype, copy=False)
+        return (np.exp(logs) + zero).astype(x.dtype, copy=False)
 
     return ((y - low) / scale).astype(x.dtype), noise.log_sigma / scale, back

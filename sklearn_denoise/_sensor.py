@@ -119,7 +119,8 @@ def resolve_noise(image, noise_model="auto", sigma=None, *, data_scale=1.0,
         given = None
         if sigma is not None:
             given = normalization.noise_level(sigma) if normalization is not None else sigma
-        return medical_noise(noise_model, image, given, estimate_level)
+        return medical_noise(noise_model, image, given, estimate_level,
+                             zero=-offset / scale)
     if sigma is not None:
         if normalization is None:
             return GaussianNoise(sigma)

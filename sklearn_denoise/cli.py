@@ -784,7 +784,12 @@ def _describe_noise(decision, dtype, source):
     return f"{text} ({source or decision.noise_source})"
 
 
-def _denoise_plane(denoise, plane, bands=False):
+def _denoise_bands(denoise, plane):
+    """Denoise one multi-band plane (no alpha channel)."""
+    return _denoise_plane(denoise, plane, bands=True)
+
+
+def _denoise_plane(denoise, plane, *, bands=False):
     """Denoise one plane, leaving its alpha channel as it is (multi-band images have
     none)."""
     colour, alpha = (plane, None) if bands else _split_alpha(plane)
@@ -820,8 +825,8 @@ def _denoise_file(path, out, denoisers, max_pixels, report, overwrite=False):
         def denoise(image):
             return est.transform(image[np.newaxis])[0]
 
-        write_image_planes(out, (_denoise_plane(denoise, p, bands)
-                                 for p in image_file.planes()),
+        denoise_plane = _denoise_bands if bands else _denoise_plane
+        write_image_planes(out, (denoise_plane(denoise, p) for p in image_file.planes()),
                            image_file, overwrite=overwrite)
 
 

@@ -70,6 +70,20 @@ def test_dicom_ct_round_trip_keeps_hounsfield_units_and_attributes(tmp_path):
     assert _no_temporaries(tmp_path)
 
 
+def test_dicom_padding_pixels_stay_padding(tmp_path):
+    ds = pydicom.dcmread(CT)
+    pixels = ds.pixel_array.copy()
+    pixels[:10] = -2000  # outside the reconstruction circle
+    ds.PixelData = pixels.tobytes()
+    ds.PixelPaddingValue = -2000
+    ds.save_as(tmp_path / "padded.dcm")
+    values, info = read_image(tmp_path / "padded.dcm", metadata=True)
+    out = write_image(tmp_path / "out.dcm", values + 5.0, metadata=info)
+    back = pydicom.dcmread(out).pixel_array
+    assert (back[:10] == -2000).all()
+    np.testing.assert_array_equal(back[10:], pixels[10:] + 5)
+
+
 def test_dicom_rescale_slope_applied_and_kept(tmp_path):
     ds = pydicom.dcmread(CT)
     ds.RescaleSlope, ds.RescaleIntercept = 0.5, -100

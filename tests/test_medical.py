@@ -84,3 +84,19 @@ def test_rician_sigma_corrects_the_dark_background():
         level = blind_level(magnitude)
         assert low * sigma < rician_sigma(magnitude, level) < high * sigma
     assert level / sigma > 0.85  # no background: the Gaussian estimate was right
+
+
+@pytest.mark.parametrize("model", ["rician", "speckle"])
+def test_medical_paths_follow_the_data_units(model):
+    """Data in other units (mapped onto [0, 1] with an offset before denoising) give the
+    same result, scaled: a zero signal stays where it is in the data."""
+    clean, noisy = _magnitude(4)
+    if model == "speckle":
+        noisy = clean * np.random.default_rng(5).gamma(8, 1 / 8, clean.shape) + 0.01
+    out = CNNDenoiser.pretrained("gray", noise_model=model).transform(noisy[None])[0]
+    big = CNNDenoiser.pretrained("gray", noise_model=model).transform(2000 * noisy[None])[0]
+    np.testing.assert_allclose(big / 2000, out, rtol=0.03, atol=0.02)
+    wavelet = WaveletDenoiser(noise_model=model)
+    small = wavelet.fit(noisy[None]).transform(noisy[None])[0]
+    np.testing.assert_allclose(wavelet.transform(2000 * noisy[None])[0] / 2000, small,
+                               rtol=0.03, atol=0.02)
