@@ -199,7 +199,11 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--context-planes", type=int, default=4)
     parser.add_argument("--max-shift", type=int, default=2)
-    parser.add_argument("--init", default="gray", help="registered 2-D weights to start from")
+    parser.add_argument("--init", default="gray",
+                        help="weights to start from: a registered 2-D model, or a weight "
+                             "file of a stack network (a new cosine cycle from it)")
+    parser.add_argument("--reference", default="gray",
+                        help="the 2-D model the monitoring compares with")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--eval-every", type=int, default=5)
     parser.add_argument("--checkpoint-dir", required=True)
@@ -209,13 +213,20 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
-    config, state, _, _ = resolve_weights(args.init)
+    config, state, _, _ = resolve_weights(args.reference)
     kwargs = {k: config[k] for k in ("channels", "depth", "width", "blocks",
                                       "noise_level_input")}
     module_2d = UNet(**kwargs).eval()
     module_2d.load_state_dict({k: v.float() for k, v in state.items()})
-    stack_state = add_context_planes({k: v.float() for k, v in state.items()},
-                                     args.context_planes)
+    init_config, init_state, _, _ = resolve_weights(args.init)
+    init_state = {k: v.float() for k, v in init_state.items()}
+    if init_config.get("context_planes"):  # a stack network already: continue from it
+        if init_config["context_planes"] != args.context_planes:
+            raise SystemExit(f"--init has {init_config['context_planes']} context planes, "
+                             f"not --context-planes {args.context_planes}")
+        stack_state = init_state
+    else:
+        stack_state = add_context_planes(init_state, args.context_planes)
 
     train = [np.asarray(i, np.float32) / 255 for i in read_folder(DATA / "train400")[0]]
     monitor = [np.asarray(i, np.float32) for i in read_folder(DATA / "set12")[0][:4]]
@@ -253,6 +264,11 @@ def main(argv=None):
     start = time.time()
     if done < args.epochs:
         net.partial_fit(dataset, y=None, epochs=args.epochs - done)
+    elif done:  # nothing left to train: export the checkpoint as it is
+        net.load_params(checkpoint=checkpoint)
+        net.module_.eval()
+        print(f"epoch {done}: {evaluate(net.module_, module_2d, monitor, args.context_planes)}",
+              flush=True)
     if args.export:
         metadata = {"script": "benchmarks/train_stack.py", "init": args.init,
                     "epochs": args.epochs, "patches_per_epoch": args.patches_per_epoch,
