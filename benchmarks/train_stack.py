@@ -21,6 +21,19 @@ skorch does the loop: Adam, cosine ``LRScheduler``, ``Checkpoint`` after every e
     nohup python benchmarks/train_stack.py --epochs 60 --threads 1 \
         --checkpoint-dir ~/ckpt/stack --export stack.pt > stack.log 2>&1 &
 
+With ``--epochs`` at or below the checkpoint's epoch count it trains nothing and exports
+the checkpoint's weights (with the monitoring line), e.g. to stop a run early.
+
+The first stage (2026-12-07, commit 07b92f0: ``--epochs 24 --lr 3e-4`` stopped after 14
+epochs of 2000 sequences, about 40 minutes on one thread next to other work) is
+``benchmarks/weights/stack-stage1.pt``, not shipped: static sigma 50 +2.04 dB over the 2-D
+model, moving sigma 25 -0.49 dB (the monitoring line). A second stage starts from it with
+``--init benchmarks/weights/stack-stage1.pt``, a new ``--checkpoint-dir`` and a lower
+``--lr`` (1e-4: a fresh Adam at 3e-4 undid much of the first stage in its first steps)::
+
+    nohup python benchmarks/train_stack.py --init benchmarks/weights/stack-stage1.pt \
+        --lr 1e-4 --epochs 40 --checkpoint-dir ~/ckpt/stack2 --export stack.pt &
+
 Every ``--eval-every`` epochs it prints, on 4 Set12 images made into 7-plane sequences
 (:func:`make_sequence`), the centre plane's PSNR for the stack network against the 2-D
 model plane by plane (moving at sigma 25, static at sigma 50), for monitoring only.
