@@ -24,6 +24,7 @@ from ._decision import pinned_decision
 from ._noise_model import NoiseModelOption
 from ._param_checks import (
     Anything,
+    Axes,
     Bool,
     Float,
     Int,
@@ -49,6 +50,15 @@ def _as_2d_or_color(image):
     if image.shape[-1] == 1:
         return image[..., 0], None
     return image, -1
+
+
+# BilateralDenoiser and BM3DDenoiser filter planes: scikit-image's bilateral filter and
+# bm3d are 2-D only, and running them plane by plane would bring nothing over axes="YX".
+_PLANES_ONLY = (
+    "this denoiser filters 2-D images only (axes 'YX' or 'YXC'). Denoise a volume or "
+    "sequence jointly with WaveletDenoiser, TVDenoiser or NLMeansDenoiser, or its planes "
+    "one by one with axes='YX' and X.reshape(-1, H, W) (reshape the result back)."
+)
 
 
 # Images whose largest magnitude lies outside [2**-32, 2**32] are denoised at a power-of-two
@@ -243,7 +253,7 @@ class TVDenoiser(_SafeRangeFilter):
 
     def __init__(
         self, weight=None, *, sigma=None, noise_model="auto", eps=2e-4, max_num_iter=200,
-        normalize="auto", image_shape=None, n_jobs=None, verbose=0,
+        normalize="auto", image_shape=None, axes="YX", n_jobs=None, verbose=0,
     ):
         self.weight = weight
         self.sigma = sigma
@@ -252,6 +262,7 @@ class TVDenoiser(_SafeRangeFilter):
         self.max_num_iter = max_num_iter
         self.normalize = normalize
         self.image_shape = image_shape
+        self.axes = axes
         self.n_jobs = n_jobs
         self.verbose = verbose
 
@@ -263,10 +274,11 @@ class TVDenoiser(_SafeRangeFilter):
         "max_num_iter": Int(1),
         "normalize": Normalize(),
         "image_shape": Anything,  # checked with the images (validate_images)
+        "axes": Axes(),
         "n_jobs": NJobs(),
         "verbose": Int(0),
     }
-    _inference_params = ("weight", "sigma", "noise_model", "eps", "max_num_iter",
+    _inference_params = ("axes", "weight", "sigma", "noise_model", "eps", "max_num_iter",
                          "normalize", "n_jobs", "verbose")
 
     def spatial_contract(self):
@@ -409,6 +421,7 @@ class NLMeansDenoiser(_SafeRangeFilter):
         fast_mode=True,
         normalize="auto",
         image_shape=None,
+        axes="YX",
         n_jobs=None, verbose=0,
     ):
         self.patch_size = patch_size
@@ -419,6 +432,7 @@ class NLMeansDenoiser(_SafeRangeFilter):
         self.fast_mode = fast_mode
         self.normalize = normalize
         self.image_shape = image_shape
+        self.axes = axes
         self.n_jobs = n_jobs
         self.verbose = verbose
 
@@ -431,10 +445,11 @@ class NLMeansDenoiser(_SafeRangeFilter):
         "fast_mode": Bool(),
         "normalize": Normalize(),
         "image_shape": Anything,  # checked with the images (validate_images)
+        "axes": Axes(),
         "n_jobs": NJobs(),
         "verbose": Int(0),
     }
-    _inference_params = ("patch_size", "patch_distance", "h", "sigma", "noise_model",
+    _inference_params = ("axes", "patch_size", "patch_distance", "h", "sigma", "noise_model",
                          "fast_mode", "normalize", "n_jobs", "verbose")
 
     def spatial_contract(self):
@@ -588,6 +603,7 @@ class BilateralDenoiser(_SafeRangeFilter):
         cval=0.0,
         normalize="auto",
         image_shape=None,
+        axes="YX",
         n_jobs=None, verbose=0,
     ):
         self.sigma_color = sigma_color
@@ -600,6 +616,7 @@ class BilateralDenoiser(_SafeRangeFilter):
         self.cval = cval
         self.normalize = normalize
         self.image_shape = image_shape
+        self.axes = axes
         self.n_jobs = n_jobs
         self.verbose = verbose
 
@@ -614,11 +631,12 @@ class BilateralDenoiser(_SafeRangeFilter):
         "cval": Float(),
         "normalize": Normalize(),
         "image_shape": Anything,  # checked with the images (validate_images)
+        "axes": Axes(planes_only=_PLANES_ONLY),
         "n_jobs": NJobs(),
         "verbose": Int(0),
     }
-    _inference_params = ("sigma_color", "sigma", "noise_model", "sigma_spatial", "win_size",
-                         "bins", "mode", "cval", "normalize", "n_jobs", "verbose")
+    _inference_params = ("axes", "sigma_color", "sigma", "noise_model", "sigma_spatial",
+                         "win_size", "bins", "mode", "cval", "normalize", "n_jobs", "verbose")
 
     def _window(self):
         if self.win_size is not None:
@@ -866,6 +884,7 @@ class BM3DDenoiser(_SafeRangeFilter):
     def __init__(
         self, sigma=None, noise_model="auto", profile="np", stage="all", normalize="auto",
         image_shape=None,
+        axes="YX",
         tile_size=1024, n_jobs=None, verbose=0,
     ):
         self.sigma = sigma
@@ -874,6 +893,7 @@ class BM3DDenoiser(_SafeRangeFilter):
         self.stage = stage
         self.normalize = normalize
         self.image_shape = image_shape
+        self.axes = axes
         self.tile_size = tile_size
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -885,11 +905,12 @@ class BM3DDenoiser(_SafeRangeFilter):
         "stage": Options(*_BM3D_STAGES),
         "normalize": Normalize(),
         "image_shape": Anything,  # checked with the images (validate_images)
+        "axes": Axes(planes_only=_PLANES_ONLY),
         "tile_size": Int(64),
         "n_jobs": NJobs(),
         "verbose": Int(0),
     }
-    _inference_params = ("sigma", "noise_model", "profile", "stage", "normalize",
+    _inference_params = ("axes", "sigma", "noise_model", "profile", "stage", "normalize",
                          "tile_size", "n_jobs", "verbose")
 
     def _check_layout(self, images, layout):

@@ -51,6 +51,8 @@ def estimate_gaussian_sigma(image, *, signal=False):
     ``signal=True``: the image is a (1, L, 1) 1-D signal, estimated with a 1-D transform.
     0 for images too small to estimate or with no detail at all.
     """
+    if image.ndim == 4:  # a (Z, H, W, C) volume: estimated on its planes, one above another
+        image = image.reshape(-1, *image.shape[2:])
     if signal:
         data, options = image[0, :, 0], {}
     elif min(image.shape[:2]) < 2:
