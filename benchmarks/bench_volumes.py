@@ -20,8 +20,8 @@ import argparse
 import time
 
 import numpy as np
-
 from _protocol import DATA, counts_psnr, git_commit, read_folder, sensor_counts
+
 from sklearn_denoise import (
     NLMeansDenoiser,
     TVDenoiser,

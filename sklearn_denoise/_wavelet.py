@@ -502,8 +502,10 @@ class WaveletDenoiser(_ImageFilter):
 
     def _takes_noise_level(self, decision):
         # an estimated level stays the method's own: per channel (and in YCbCr with
-        # convert2ycbcr), as scikit-image estimates it
-        return decision.noise_source == "given"
+        # convert2ycbcr), as scikit-image estimates it; but a volume's is the decided one,
+        # read off its planes: the finest 3-D diagonal band mixes motion or a coarse z
+        # spacing into the noise (and is empty for a single plane)
+        return decision.noise_source == "given" or is_volume_axes(check_axes(self.axes))
 
     def _whole_image_state(self, image, layout):
         captured = []
