@@ -526,9 +526,11 @@ class WaveletDenoiser(_ImageFilter):
         decisions = [self._decide(img, layout) for img in images]
         with _progress(self, len(images)) as progress:
             transformed = (NoiseModel, RicianNoise, SpeckleNoise)
-            if any(not d.normalization.is_identity or isinstance(d.noise[0], transformed)
-                   for d in decisions):
-                # images mapped or stabilised one by one (each with its own noise scale)
+            if layout.volume or any(
+                    not d.normalization.is_identity or isinstance(d.noise[0], transformed)
+                    for d in decisions):
+                # images mapped or stabilised one by one (each with its own noise scale);
+                # volumes one by one with the level decided on their planes
                 out = []
                 for img, d in zip(images, decisions):
                     out.append(self._denoise_decided(img, layout, d))
