@@ -215,6 +215,15 @@ class TVDenoiser(_SafeRangeFilter):
         Shape ``(H, W)`` or ``(H, W, C)`` of flattened images when ``X`` is 2-D
         ``(n, n_features)``; ``(n_features,)`` for 1-D signals. If None, a 2-D ``X`` holds
         1-D signals, or is one image when both its sides are at least 32.
+    axes : {"YX", "YXC", "ZYX", "ZYXC", "TYX", "TYXC"}, default="YX"
+        Axes of each sample, in tifffile's letters (see the user guide's "Volumes and
+        sequences"): "YX" the image convention, "YXC" with a channel axis required;
+        "ZYX" (volume) or "TYX" (sequence), with "C" for channels: ``X`` is
+        ``(n, Z, H, W[, C])`` or a list of ``(Z, H, W[, C])`` volumes, each denoised
+        jointly, its noise level estimated once on all its planes. With scikit-image's n-D
+        Chambolle algorithm: z differences weigh as much as
+        in-plane ones (the voxel spacing is not used, and ``weight`` is one number
+        for every axis).
     n_jobs : int, default=None
         Number of joblib workers over images. None means 1.
     verbose : int, default=0
@@ -374,6 +383,15 @@ class NLMeansDenoiser(_SafeRangeFilter):
         ``(n, n_features)``; ``(n_features,)`` for 1-D signals. If None, a 2-D ``X`` holds
         1-D signals (denoised as images one pixel high, whose reflected borders make the
         patches 1-D), or is one image when both its sides are at least 32.
+    axes : {"YX", "YXC", "ZYX", "ZYXC", "TYX", "TYXC"}, default="YX"
+        Axes of each sample, in tifffile's letters (see the user guide's "Volumes and
+        sequences"): "YX" the image convention, "YXC" with a channel axis required;
+        "ZYX" (volume) or "TYX" (sequence), with "C" for channels: ``X`` is
+        ``(n, Z, H, W[, C])`` or a list of ``(Z, H, W[, C])`` volumes, each denoised
+        jointly, its noise level estimated once on all its planes. With scikit-image's 3-D
+        algorithm: cubic patches of ``patch_size**3``
+        voxels and a search cube of ``(2 * patch_distance + 1)**3`` offsets (the run
+        time grows with its volume); the voxel spacing is not used.
     n_jobs : int, default=None
         Number of joblib workers over images. None means 1.
     verbose : int, default=0
@@ -556,6 +574,11 @@ class BilateralDenoiser(_SafeRangeFilter):
         Shape ``(H, W)`` or ``(H, W, C)`` of flattened images when ``X`` is 2-D
         ``(n, n_features)``; ``(n_features,)`` for 1-D signals. If None, a 2-D ``X`` holds
         1-D signals, or is one image when both its sides are at least 32.
+    axes : {"YX", "YXC"}, default="YX"
+        Axes of each image, in tifffile's letters: "YX" the image convention, "YXC" with a
+        channel axis required. The filter is 2-D: a 3-D ``axes`` ("ZYX", "TYX") raises a
+        ValueError that says how to denoise volumes (see the user guide's "Volumes and
+        sequences").
     n_jobs : int, default=None
         Number of joblib workers over images. None means 1.
     verbose : int, default=0
@@ -831,6 +854,11 @@ class BM3DDenoiser(_SafeRangeFilter):
     image_shape : tuple of int, default=None
         Shape ``(H, W)`` or ``(H, W, C)`` of flattened images when ``X`` is 2-D
         ``(n, n_features)``. Required for 2-D ``X``: BM3D does not handle 1-D signals.
+    axes : {"YX", "YXC"}, default="YX"
+        Axes of each image, in tifffile's letters: "YX" the image convention, "YXC" with a
+        channel axis required. The filter is 2-D: a 3-D ``axes`` ("ZYX", "TYX") raises a
+        ValueError that says how to denoise volumes (see the user guide's "Volumes and
+        sequences").
     tile_size : int, default=1024
         Images with a side longer than this are denoised in overlapping tiles of at most
         this side (see :meth:`spatial_contract`), which bounds memory: the ``bm3d``

@@ -391,8 +391,9 @@ def _volume_hint(shape):
     return (
         f"if X holds {'one' if n == 1 else n} z-stack{'s' if n > 1 else ''} or time "
         f"series (n, Z, H, W) = {tuple(shape)}, it is read as (n, H, W, C) with {w} "
-        "channels: volumes are not denoised jointly yet; to denoise their planes as 2-D "
-        f"images pass X.reshape(-1, {h}, {w}) and reshape the result back."
+        "channels: pass axes='ZYX' (or 'TYX') to denoise each volume jointly (the "
+        "classical denoisers), or X.reshape(-1, "
+        f"{h}, {w}) to denoise their planes as 2-D images and reshape the result back."
     )
 
 

@@ -259,6 +259,16 @@ class WaveletDenoiser(_ImageFilter):
         ``(n, n_features)``; ``(n_features,)`` for 1-D signals, denoised with a 1-D
         wavelet transform along their length. If None, a 2-D ``X`` holds such signals, or
         is one image when both its sides are at least 32.
+    axes : {"YX", "YXC", "ZYX", "ZYXC", "TYX", "TYXC"}, default="YX"
+        Axes of each sample, in tifffile's letters (see the user guide's "Volumes and
+        sequences"): "YX" the image convention, "YXC" with a channel axis required;
+        "ZYX" (volume) or "TYX" (sequence), with "C" for channels: ``X`` is
+        ``(n, Z, H, W[, C])`` or a list of ``(Z, H, W[, C])`` volumes, each denoised
+        jointly, its noise level estimated once on all its planes. A 3-D separable
+        transform over z, y and x, with the levels the
+        planes ``(H, W)`` would get (a short z axis does not cut them) and the
+        level read off the planes as ``sigma`` (averaged over channels); z is
+        transformed as y and x (the voxel spacing is not used).
     n_jobs : int, default=None
         Number of threads that process chunks of a batch in parallel. None means 1.
     verbose : int, default=0
