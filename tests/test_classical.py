@@ -687,3 +687,32 @@ def test_volumes_of_uint8_in_colour_keep_dtype_and_channels():
         out = cls(axes="ZYXC").fit(X).transform(X)
         assert out.dtype == np.uint8 and out.shape == X.shape
         assert np.abs(out.astype(float) - X).mean() > 1  # it did smooth
+
+
+@pytest.fixture
+def bm4d():
+    return pytest.importorskip(
+        "bm4d", reason="optional package bm4d not installed (pip install bm4d)"
+    )
+
+
+def test_bm4d_denoises_volumes_as_the_package_does_and_beats_bm3d_on_planes(bm3d, bm4d):
+    clean, noisy = _static_and_moving_stacks(frames=5, size=24)
+    volume = noisy[:1]
+    est = BM3DDenoiser(axes="ZYX", sigma=0.1).fit(volume)
+    out = est.transform(volume)
+    profile = bm4d.BM4DProfile()
+    profile.num_threads = 1
+    np.testing.assert_allclose(out[0], bm4d.bm4d(volume[0], 0.1, profile=profile),
+                               atol=1e-6)
+    planes = volume.reshape(-1, 24, 24)
+    flat = BM3DDenoiser(sigma=0.1).fit(planes).transform(planes).reshape(volume.shape)
+    assert psnr(clean[:1], out) > psnr(clean[:1], flat) + 1
+
+
+def test_bm4d_refuses_profiles_and_volumes_it_cannot_take(bm3d, bm4d):
+    _, noisy = _static_and_moving_stacks(frames=5, size=24)
+    with pytest.raises(ValueError, match="no BM4D counterpart"):
+        BM3DDenoiser(axes="ZYX", profile="vn").fit(noisy)
+    with pytest.raises(ValueError, match=r"at least \(5, 5, 5\) voxels"):
+        BM3DDenoiser(axes="ZYX").fit(noisy[:, :3])

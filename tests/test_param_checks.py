@@ -121,7 +121,7 @@ _KNOWN_MODEL = {"gain": 1.0, "read_noise": 1.0, "black_level": 100.0}
         (TVDenoiser, "axes", "YXZ", ValueError),
         (NLMeansDenoiser, "axes", 3, TypeError),
         (BilateralDenoiser, "axes", "ZYX", ValueError),
-        (BM3DDenoiser, "axes", "TYX", ValueError),
+        (BM3DDenoiser, "axes", "TXY", ValueError),
         (CNNDenoiser, "axes", "ZYX", ValueError),
     ],
     ids=lambda v: v.__name__ if isinstance(v, type) else repr(v),
