@@ -206,7 +206,8 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
         ----------
         X : array-like
             One image: ``(H, W)``, ``(H, W, C)`` or a stack of one, laid out as in the
-            image convention.
+            image convention; with a 3-D ``axes``, one volume ``(1, Z, H, W[, C])``,
+            whose choices are then made on all its planes.
 
         Returns
         -------

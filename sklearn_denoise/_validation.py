@@ -16,6 +16,12 @@ Accepted layouts of ``X`` (``n`` images):
 - a list of 2-D ``(H, W)`` or 3-D ``(H, W, C)`` arrays of different sizes (``transform``
   then returns a list).
 
+An estimator whose ``axes`` is 3-D (``"ZYX"`` or ``"TYX"``, with ``"C"`` for channels, see
+:data:`sklearn_denoise._param_checks.AXES`) takes volumes instead: ``(n, Z, H, W)``,
+``(n, Z, H, W, C)`` or a list of ``(Z, H, W[, C])`` arrays, worked on as ``(n, Z, H, W,
+C)`` floats (or a list of ``(Z, H, W, C)``) and restored alike; ``"YXC"`` requires a
+channel axis.
+
 Integer images are read on their full dtype range (scikit-image semantics: ``uint8`` 255 is
 1.0, ``uint16`` 65535 is 1.0, likewise for int32, uint32 and int64); floats are taken as
 given. Data rarely fill a wide integer type (or sit on [0, 1] as floats), so the denoisers'
