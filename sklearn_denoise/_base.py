@@ -15,7 +15,13 @@ from ._medical import RicianNoise, SpeckleNoise, medical_noise, to_gaussian
 from ._normalize import Normalization, check_normalize, fit_normalization, robust_range
 from ._param_checks import validate_params
 from ._sensor import GaussianNoise, check_noise_model, estimate_gaussian_sigma, resolve_noise
-from ._validation import dtype_scale, image_target, restore_layout, validate_images
+from ._validation import (
+    dtype_scale,
+    image_target,
+    plane_view,
+    restore_layout,
+    validate_images,
+)
 from .metrics import j_invariant_loss, psnr
 from .noise import NoiseModel
 
@@ -200,7 +206,8 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
         ----------
         X : array-like
             One image: ``(H, W)``, ``(H, W, C)`` or a stack of one, laid out as in the
-            image convention.
+            image convention; with a 3-D ``axes``, one volume ``(1, Z, H, W[, C])``,
+            whose choices are then made on all its planes.
 
         Returns
         -------
@@ -257,14 +264,15 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
         noise_model = check_noise_model(params.get("noise_model", "gaussian"))
         if isinstance(noise_model, NoiseModel) and sigma is None:
             source = "given"
+        # noise is read off a volume's planes (plane_view): one decision per stack
         if noise_model in ("rician", "speckle") and "sigma" in params and (
                 not normalization.flat):
-            noise = medical_noise(noise_model, normalization.apply(image), sigma,
+            noise = medical_noise(noise_model, plane_view(normalization.apply(image)), sigma,
                                   lambda img: self._estimate_sigma(img, layout),
                                   zero=-normalization.offset / normalization.scale)
             source = source or "estimated"
         if noise is None and "sigma" in params and not normalization.flat:
-            x = normalization.apply(image)
+            x = plane_view(normalization.apply(image))
             source = source or "estimated"
 
             def level(img):

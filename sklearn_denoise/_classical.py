@@ -24,6 +24,7 @@ from ._decision import pinned_decision
 from ._noise_model import NoiseModelOption
 from ._param_checks import (
     Anything,
+    Axes,
     Bool,
     Float,
     Int,
@@ -49,6 +50,16 @@ def _as_2d_or_color(image):
     if image.shape[-1] == 1:
         return image[..., 0], None
     return image, -1
+
+
+# BilateralDenoiser filters planes: scikit-image's bilateral filter is 2-D only, and
+# running it plane by plane would bring nothing over axes="YX".
+_PLANES_ONLY = (
+    "this denoiser filters 2-D images only (axes 'YX' or 'YXC'). Denoise a volume or "
+    "sequence jointly with WaveletDenoiser, TVDenoiser, NLMeansDenoiser or BM3DDenoiser "
+    "(BM4D), or its planes "
+    "one by one with axes='YX' and X.reshape(-1, H, W) (reshape the result back)."
+)
 
 
 # Images whose largest magnitude lies outside [2**-32, 2**32] are denoised at a power-of-two
@@ -205,6 +216,15 @@ class TVDenoiser(_SafeRangeFilter):
         Shape ``(H, W)`` or ``(H, W, C)`` of flattened images when ``X`` is 2-D
         ``(n, n_features)``; ``(n_features,)`` for 1-D signals. If None, a 2-D ``X`` holds
         1-D signals, or is one image when both its sides are at least 32.
+    axes : {"YX", "YXC", "ZYX", "ZYXC", "TYX", "TYXC"}, default="YX"
+        Axes of each sample, in tifffile's letters (see the user guide's "Volumes and
+        sequences"): "YX" the image convention, "YXC" with a channel axis required;
+        "ZYX" (volume) or "TYX" (sequence), with "C" for channels: ``X`` is
+        ``(n, Z, H, W[, C])`` or a list of ``(Z, H, W[, C])`` volumes, each denoised
+        jointly, its noise level estimated once on all its planes. With scikit-image's n-D
+        Chambolle algorithm: z differences weigh as much as
+        in-plane ones (the voxel spacing is not used, and ``weight`` is one number
+        for every axis).
     n_jobs : int, default=None
         Number of joblib workers over images. None means 1.
     verbose : int, default=0
@@ -243,7 +263,7 @@ class TVDenoiser(_SafeRangeFilter):
 
     def __init__(
         self, weight=None, *, sigma=None, noise_model="auto", eps=2e-4, max_num_iter=200,
-        normalize="auto", image_shape=None, n_jobs=None, verbose=0,
+        normalize="auto", image_shape=None, axes="YX", n_jobs=None, verbose=0,
     ):
         self.weight = weight
         self.sigma = sigma
@@ -252,6 +272,7 @@ class TVDenoiser(_SafeRangeFilter):
         self.max_num_iter = max_num_iter
         self.normalize = normalize
         self.image_shape = image_shape
+        self.axes = axes
         self.n_jobs = n_jobs
         self.verbose = verbose
 
@@ -263,10 +284,11 @@ class TVDenoiser(_SafeRangeFilter):
         "max_num_iter": Int(1),
         "normalize": Normalize(),
         "image_shape": Anything,  # checked with the images (validate_images)
+        "axes": Axes(),
         "n_jobs": NJobs(),
         "verbose": Int(0),
     }
-    _inference_params = ("weight", "sigma", "noise_model", "eps", "max_num_iter",
+    _inference_params = ("axes", "weight", "sigma", "noise_model", "eps", "max_num_iter",
                          "normalize", "n_jobs", "verbose")
 
     def spatial_contract(self):
@@ -362,6 +384,15 @@ class NLMeansDenoiser(_SafeRangeFilter):
         ``(n, n_features)``; ``(n_features,)`` for 1-D signals. If None, a 2-D ``X`` holds
         1-D signals (denoised as images one pixel high, whose reflected borders make the
         patches 1-D), or is one image when both its sides are at least 32.
+    axes : {"YX", "YXC", "ZYX", "ZYXC", "TYX", "TYXC"}, default="YX"
+        Axes of each sample, in tifffile's letters (see the user guide's "Volumes and
+        sequences"): "YX" the image convention, "YXC" with a channel axis required;
+        "ZYX" (volume) or "TYX" (sequence), with "C" for channels: ``X`` is
+        ``(n, Z, H, W[, C])`` or a list of ``(Z, H, W[, C])`` volumes, each denoised
+        jointly, its noise level estimated once on all its planes. With scikit-image's 3-D
+        algorithm: cubic patches of ``patch_size**3``
+        voxels and a search cube of ``(2 * patch_distance + 1)**3`` offsets (the run
+        time grows with its volume); the voxel spacing is not used.
     n_jobs : int, default=None
         Number of joblib workers over images. None means 1.
     verbose : int, default=0
@@ -409,6 +440,7 @@ class NLMeansDenoiser(_SafeRangeFilter):
         fast_mode=True,
         normalize="auto",
         image_shape=None,
+        axes="YX",
         n_jobs=None, verbose=0,
     ):
         self.patch_size = patch_size
@@ -419,6 +451,7 @@ class NLMeansDenoiser(_SafeRangeFilter):
         self.fast_mode = fast_mode
         self.normalize = normalize
         self.image_shape = image_shape
+        self.axes = axes
         self.n_jobs = n_jobs
         self.verbose = verbose
 
@@ -431,10 +464,11 @@ class NLMeansDenoiser(_SafeRangeFilter):
         "fast_mode": Bool(),
         "normalize": Normalize(),
         "image_shape": Anything,  # checked with the images (validate_images)
+        "axes": Axes(),
         "n_jobs": NJobs(),
         "verbose": Int(0),
     }
-    _inference_params = ("patch_size", "patch_distance", "h", "sigma", "noise_model",
+    _inference_params = ("axes", "patch_size", "patch_distance", "h", "sigma", "noise_model",
                          "fast_mode", "normalize", "n_jobs", "verbose")
 
     def spatial_contract(self):
@@ -541,6 +575,11 @@ class BilateralDenoiser(_SafeRangeFilter):
         Shape ``(H, W)`` or ``(H, W, C)`` of flattened images when ``X`` is 2-D
         ``(n, n_features)``; ``(n_features,)`` for 1-D signals. If None, a 2-D ``X`` holds
         1-D signals, or is one image when both its sides are at least 32.
+    axes : {"YX", "YXC"}, default="YX"
+        Axes of each image, in tifffile's letters: "YX" the image convention, "YXC" with a
+        channel axis required. The filter is 2-D: a 3-D ``axes`` ("ZYX", "TYX") raises a
+        ValueError that says how to denoise volumes (see the user guide's "Volumes and
+        sequences").
     n_jobs : int, default=None
         Number of joblib workers over images. None means 1.
     verbose : int, default=0
@@ -588,6 +627,7 @@ class BilateralDenoiser(_SafeRangeFilter):
         cval=0.0,
         normalize="auto",
         image_shape=None,
+        axes="YX",
         n_jobs=None, verbose=0,
     ):
         self.sigma_color = sigma_color
@@ -600,6 +640,7 @@ class BilateralDenoiser(_SafeRangeFilter):
         self.cval = cval
         self.normalize = normalize
         self.image_shape = image_shape
+        self.axes = axes
         self.n_jobs = n_jobs
         self.verbose = verbose
 
@@ -614,11 +655,12 @@ class BilateralDenoiser(_SafeRangeFilter):
         "cval": Float(),
         "normalize": Normalize(),
         "image_shape": Anything,  # checked with the images (validate_images)
+        "axes": Axes(planes_only=_PLANES_ONLY),
         "n_jobs": NJobs(),
         "verbose": Int(0),
     }
-    _inference_params = ("sigma_color", "sigma", "noise_model", "sigma_spatial", "win_size",
-                         "bins", "mode", "cval", "normalize", "n_jobs", "verbose")
+    _inference_params = ("axes", "sigma_color", "sigma", "noise_model", "sigma_spatial",
+                         "win_size", "bins", "mode", "cval", "normalize", "n_jobs", "verbose")
 
     def _window(self):
         if self.win_size is not None:
@@ -767,6 +809,28 @@ def _import_bm3d():
     return bm3d
 
 
+# BM4D (the ``bm4d`` package, a dependency of ``bm3d`` 4) for volumes: the profiles it
+# has, and the single-threaded setting for bit-repeatable results as with bm3d
+_BM4D_PROFILES = ("np", "refilter")
+
+
+def _import_bm4d():
+    try:
+        import bm4d
+    except ImportError as exc:
+        raise ImportError(
+            "BM3DDenoiser with a 3-D axes needs the optional 'bm4d' package: "
+            'pip install "sklearn-denoise[bm4d]" (or pip install bm4d).'
+        ) from exc
+    return bm4d
+
+
+def _bm4d_profile(bm4d, name):
+    profile = {"np": bm4d.BM4DProfile, "refilter": bm4d.BM4DProfileRefilter}[name]()
+    profile.num_threads = 1
+    return profile
+
+
 class BM3DDenoiser(_SafeRangeFilter):
     """BM3D denoiser (block matching and 3-D collaborative filtering).
 
@@ -774,7 +838,8 @@ class BM3DDenoiser(_SafeRangeFilter):
     licence allows non-commercial use only). Grayscale images and each channel of images
     with other than 3 channels go through ``bm3d.bm3d``; 3-channel images are treated as
     RGB and denoised like ``bm3d.bm3d_rgb`` (opponent colour space, block matching on the
-    luminance).
+    luminance). Volumes and sequences (``axes="ZYX"`` or ``"TYX"``) go through BM4D
+    (``bm4d.bm4d``, the optional ``bm4d`` package, same licence), each channel on its own.
 
     Parameters
     ----------
@@ -813,6 +878,14 @@ class BM3DDenoiser(_SafeRangeFilter):
     image_shape : tuple of int, default=None
         Shape ``(H, W)`` or ``(H, W, C)`` of flattened images when ``X`` is 2-D
         ``(n, n_features)``. Required for 2-D ``X``: BM3D does not handle 1-D signals.
+    axes : {"YX", "YXC", "ZYX", "ZYXC", "TYX", "TYXC"}, default="YX"
+        Axes of each sample, in tifffile's letters (see the user guide's "Volumes and
+        sequences"): "YX" the image convention, "YXC" with a channel axis required;
+        "ZYX" (volume) or "TYX" (sequence), with "C" for channels: ``X`` is
+        ``(n, Z, H, W[, C])`` or a list of ``(Z, H, W[, C])`` volumes, each denoised
+        with BM4D (profiles "np" and "refilter" only; every side at least the profile's
+        largest block, 5 voxels for both; whole, ``tile_size`` not applied), its noise
+        level estimated once on all its planes; the voxel spacing is not used.
     tile_size : int, default=1024
         Images with a side longer than this are denoised in overlapping tiles of at most
         this side (see :meth:`spatial_contract`), which bounds memory: the ``bm3d``
@@ -866,6 +939,7 @@ class BM3DDenoiser(_SafeRangeFilter):
     def __init__(
         self, sigma=None, noise_model="auto", profile="np", stage="all", normalize="auto",
         image_shape=None,
+        axes="YX",
         tile_size=1024, n_jobs=None, verbose=0,
     ):
         self.sigma = sigma
@@ -874,6 +948,7 @@ class BM3DDenoiser(_SafeRangeFilter):
         self.stage = stage
         self.normalize = normalize
         self.image_shape = image_shape
+        self.axes = axes
         self.tile_size = tile_size
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -885,11 +960,12 @@ class BM3DDenoiser(_SafeRangeFilter):
         "stage": Options(*_BM3D_STAGES),
         "normalize": Normalize(),
         "image_shape": Anything,  # checked with the images (validate_images)
+        "axes": Axes(),
         "tile_size": Int(64),
         "n_jobs": NJobs(),
         "verbose": Int(0),
     }
-    _inference_params = ("sigma", "noise_model", "profile", "stage", "normalize",
+    _inference_params = ("axes", "sigma", "noise_model", "profile", "stage", "normalize",
                          "tile_size", "n_jobs", "verbose")
 
     def _check_layout(self, images, layout):
@@ -899,12 +975,35 @@ class BM3DDenoiser(_SafeRangeFilter):
                 "BM3DDenoiser works on 2-D images only; X of shape (n, n_features) without "
                 "image_shape holds 1-D signals. Pass (n, H, W) images or set image_shape."
             )
+        if layout.volume:
+            self._check_volumes(images, layout)
+            return
         min_size = self.spatial_contract().min_size
         shapes = {img.shape[:2] for img in images} if layout.kind == "list" else {
             images.shape[1:3]
         }
         for shape in shapes:
             _check_min_size(shape, min_size, self, False)
+
+    def _check_volumes(self, images, layout):
+        """BM4D's profiles, and volumes at least its blocks in every direction."""
+        if self.profile not in _BM4D_PROFILES:
+            raise ValueError(
+                f"profile={self.profile!r} has no BM4D counterpart: volumes (axes="
+                f"{self.axes!r}) take profile 'np' or 'refilter'."
+            )
+        bm4d = _import_bm4d()
+        profile = _bm4d_profile(bm4d, self.profile)
+        block = tuple(int(b) for b in np.maximum(profile.bs_ht, profile.bs_wiener))
+        shapes = {img.shape[:3] for img in images} if layout.kind == "list" else {
+            images.shape[1:4]
+        }
+        for shape in shapes:
+            if np.any(np.asarray(shape) < block):
+                raise ValueError(
+                    f"BM3DDenoiser (BM4D) needs volumes of at least {block} voxels "
+                    f"(Z, H, W) with profile {self.profile!r}; got {shape}."
+                )
 
     def fit(self, X, y=None):
         """Check that bm3d is installed, and the images and parameters.
@@ -977,6 +1076,16 @@ class BM3DDenoiser(_SafeRangeFilter):
             bm3d.BM3DStages.ALL_STAGES if self.stage == "all"
             else bm3d.BM3DStages.HARD_THRESHOLDING
         )
+        if image.ndim == 4:  # a volume: BM4D, channel by channel, whole
+            bm4d = _import_bm4d()
+            stages = bm4d.BM4DStages
+            profile = _bm4d_profile(bm4d, self.profile)
+            stage = stages.ALL_STAGES if self.stage == "all" else stages.HARD_THRESHOLDING
+            return np.stack([
+                bm4d.bm4d(image[..., c].astype(np.float64), sigma, profile=profile,
+                          stage_arg=stage)
+                for c in range(image.shape[-1])
+            ], axis=-1).astype(image.dtype, copy=False)
         profile = _bm3d_profile(bm3d, self.profile)
 
         def run(rows, cols):

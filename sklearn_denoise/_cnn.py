@@ -23,6 +23,7 @@ from ._param_checks import (
     FINE_TUNING_LR,
     LOSSES,
     Anything,
+    Axes,
     Bool,
     Float,
     Int,
@@ -70,8 +71,16 @@ from ._weights import (
 )
 from .noise import Degradation
 
-_INFERENCE_PARAMS = ("sigma", "noise_model", "normalize", "self_ensemble", "tile_size",
-                     "tile_overlap", "n_threads")
+_INFERENCE_PARAMS = ("axes", "sigma", "noise_model", "normalize", "self_ensemble",
+                     "tile_size", "tile_overlap", "n_threads")
+# issue #30: the networks denoise 2-D images; the stack network is being trained
+_CNN_PLANES_ONLY = (
+    "CNNDenoiser denoises 2-D images (axes 'YX' or 'YXC') for now; a network for volumes "
+    "and sequences (neighbouring planes denoised jointly) is being trained and will take "
+    "axes='ZYX'/'TYX'. Meanwhile denoise the planes one by one with axes='YX' and "
+    "X.reshape(-1, H, W) (reshape the result back), or use WaveletDenoiser, TVDenoiser "
+    "or NLMeansDenoiser(axes='ZYX')."
+)
 _DEFAULTS = {
     "unet": {"depth": 4, "width": 16, "blocks": 2},
     "dncnn": {"depth": 17, "width": 64, "blocks": 1},
@@ -291,6 +300,11 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
     image_shape : tuple of int, default=None
         Shape of each image when ``X`` is 2-D ``(n, n_features)`` flattened images. If
         None, a 2-D ``X`` with both sides at least 32 is one image.
+    axes : {"YX", "YXC"}, default="YX"
+        Axes of each image, in the letters of tifffile and CAREamics: "YX" takes every
+        layout of the image convention, "YXC" requires a channel axis. A 3-D ``axes``
+        ("ZYX", "TYX") raises a ValueError for now: the network for volumes and
+        sequences is being trained (the classical denoisers take them already).
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, patches, noise and masks. Same seed on CPU, same
         weights.
@@ -375,6 +389,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         device="cpu",
         n_threads=None,
         image_shape=None,
+        axes="YX",
         random_state=None,
         verbose=0,
     ):
@@ -406,6 +421,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self.device = device
         self.n_threads = n_threads
         self.image_shape = image_shape
+        self.axes = axes
         self.random_state = random_state
         self.verbose = verbose
 
@@ -441,6 +457,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         "device": Options("cpu", "cuda", "auto"),
         "n_threads": Int(1, allow_none=True),
         "image_shape": Anything,
+        "axes": Axes(planes_only=_CNN_PLANES_ONLY),
         "random_state": Anything,
         "verbose": Int(0),
     }

@@ -186,3 +186,55 @@ def validate_params(estimator, names=None):
                 f"parameter {name!r}."
             )
         constraints[name](getattr(estimator, name), name)
+
+
+# ------------------------------------------------------------------------------ axes
+#: The ``axes`` every denoiser accepts, in the letters of tifffile and CAREamics: Y and X
+#: the image plane, Z (a volume) or T (a sequence) the stacked planes in front of them, C
+#: the channels, last. Samples (the ``n`` of ``X``) are not named.
+AXES = ("YX", "YXC", "ZYX", "ZYXC", "TYX", "TYXC")
+_AXES_LETTERS = "ZTYXC"
+
+
+def check_axes(value, name="axes"):
+    """Validate an ``axes`` string (see :data:`AXES`); returns it upper-cased.
+
+    Raises a TypeError for a non-string and a ValueError naming the problem for unknown
+    letters, repeated letters and letters in an unsupported order.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string such as 'YX' or 'ZYX', got {value!r}.")
+    axes = value.upper()
+    unknown = sorted(set(axes) - set(_AXES_LETTERS))
+    if unknown:
+        raise ValueError(
+            f"{name}={value!r} has unknown letter(s) {', '.join(unknown)}: use Z (volume) "
+            f"or T (sequence), Y, X and C (channels), e.g. one of {list(AXES)}. The "
+            "sample axis (n) is not named."
+        )
+    repeated = sorted({a for a in axes if axes.count(a) > 1})
+    if repeated:
+        raise ValueError(f"{name}={value!r} repeats {', '.join(repeated)}: name each axis once.")
+    if axes not in AXES:
+        raise ValueError(
+            f"{name}={value!r} is not supported: it must be one of {list(AXES)} (Z or T "
+            "first, then Y and X, channels last; a volume cannot also be a sequence)."
+        )
+    return axes
+
+
+def Axes(planes_only=None):  # noqa: N802
+    """An ``axes`` string, one of :data:`AXES`; with ``planes_only`` (why the estimator
+    takes no volumes) only "YX" and "YXC", a 3-D ``axes`` raising a ValueError that says
+    it."""
+    def check(value, name):
+        axes = check_axes(value, name)
+        if planes_only is not None and is_volume_axes(axes):
+            raise ValueError(f"{name}={value!r} is not supported: {planes_only}")
+        return axes
+    return check
+
+
+def is_volume_axes(axes):
+    """Whether ``axes`` (valid) stacks planes along Z or T."""
+    return str(axes).upper()[:1] in ("Z", "T")

@@ -19,6 +19,7 @@ from ._noise_model import (
     estimate_noise_model,
 )
 from ._normalize import fit_normalization
+from ._validation import plane_view
 
 __all__ = [
     "GaussianNoise",
@@ -51,6 +52,7 @@ def estimate_gaussian_sigma(image, *, signal=False):
     ``signal=True``: the image is a (1, L, 1) 1-D signal, estimated with a 1-D transform.
     0 for images too small to estimate or with no detail at all.
     """
+    image = plane_view(image)  # a (Z, H, W, C) volume: on its planes, one above another
     if signal:
         data, options = image[0, :, 0], {}
     elif min(image.shape[:2]) < 2:

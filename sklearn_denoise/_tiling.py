@@ -157,6 +157,40 @@ def _pipeline_steps(estimator):
     return [step for _, step in estimator.steps if not _is_passthrough(step)]
 
 
+def image_axes(estimator):
+    """The ``axes`` of the images an estimator takes (see the user guide's "Volumes and
+    sequences"): its ``axes`` parameter, "YX" for estimators without one; for a
+    :class:`~sklearn.pipeline.Pipeline` that of its steps, which must agree.
+
+    Parameters
+    ----------
+    estimator : estimator
+
+    Returns
+    -------
+    axes : str
+        One of "YX", "YXC", "ZYX", "ZYXC", "TYX" and "TYXC" (upper case).
+
+    Raises
+    ------
+    ValueError
+        For an invalid ``axes``, or the steps of a Pipeline that disagree on Z/T.
+    """
+    from ._param_checks import check_axes, is_volume_axes
+
+    steps = _pipeline_steps(estimator)
+    if steps is None:
+        return check_axes(getattr(estimator, "axes", "YX"))
+    found = {image_axes(step) for step in steps} or {"YX"}
+    volumes = {axes for axes in found if is_volume_axes(axes)}
+    if volumes and len(volumes) != len(found):
+        raise ValueError(
+            f"The steps of the Pipeline disagree on axes ({sorted(found)}): give every "
+            "step the same 3-D axes."
+        )
+    return sorted(volumes or found)[0]
+
+
 def contract_of(estimator, image_shape=None):
     """The :class:`SpatialContract` of an estimator, asked from its ``spatial_contract()``.
 

@@ -16,6 +16,12 @@ Accepted layouts of ``X`` (``n`` images):
 - a list of 2-D ``(H, W)`` or 3-D ``(H, W, C)`` arrays of different sizes (``transform``
   then returns a list).
 
+An estimator whose ``axes`` is 3-D (``"ZYX"`` or ``"TYX"``, with ``"C"`` for channels, see
+:data:`sklearn_denoise._param_checks.AXES`) takes volumes instead: ``(n, Z, H, W)``,
+``(n, Z, H, W, C)`` or a list of ``(Z, H, W[, C])`` arrays, worked on as ``(n, Z, H, W,
+C)`` floats (or a list of ``(Z, H, W, C)``) and restored alike; ``"YXC"`` requires a
+channel axis.
+
 Integer images are read on their full dtype range (scikit-image semantics: ``uint8`` 255 is
 1.0, ``uint16`` 65535 is 1.0, likewise for int32, uint32 and int64); floats are taken as
 given. Data rarely fill a wide integer type (or sit on [0, 1] as floats), so the denoisers'
@@ -33,6 +39,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
+
+from ._param_checks import check_axes, is_volume_axes
 
 _FLOAT_DTYPES = (np.float32, np.float64)
 
@@ -53,6 +61,7 @@ class ImageLayout:
     channel_axis: bool  # whether the input had an explicit channel axis
     n_channels: int
     image_shape: tuple | None = None  # for kind == "flat"
+    volume: bool = False  # images are (Z, H, W, C) volumes or sequences (3-D ``axes``)
 
     @property
     def is_signal(self):
@@ -199,9 +208,31 @@ def validate_images(estimator, X, *, reset, min_size=1):
     Returns
     -------
     images : ndarray of shape (n, H, W, C) or list of ndarray of shape (H, W, C)
-        Float images.
+        Float images; ``(n, Z, H, W, C)`` or a list of ``(Z, H, W, C)`` volumes when the
+        estimator's ``axes`` is 3-D (``"ZYX"``, ``"TYX"``, ``"ZYXC"``, ``"TYXC"``).
     layout : ImageLayout
     """
+    axes = check_axes(getattr(estimator, "axes", "YX"))
+    if is_volume_axes(axes):
+        return _validate_volumes(estimator, X, axes, reset=reset, min_size=min_size)
+    images, layout = _validate_planes(estimator, X, reset=reset, min_size=min_size)
+    if axes == "YXC" and not layout.channel_axis:
+        raise ValueError(
+            f"axes='YXC' needs images with a channel axis, (n, H, W, C) or a list of "
+            f"(H, W, C); X of shape {_shape_of(X)} has none. Use axes='YX' for grayscale "
+            "images."
+        )
+    return images, layout
+
+
+def _shape_of(X):
+    if isinstance(X, (list, tuple)) and len(X) and _is_array_like(X[0]) and not _is_regular(X):
+        return f"list of {len(X)} arrays"
+    return np.asarray(X).shape
+
+
+def _validate_planes(estimator, X, *, reset, min_size):
+    """``validate_images`` for 2-D images (``axes`` "YX" or "YXC")."""
     image_shape = _check_image_shape(getattr(estimator, "image_shape", None))
     if isinstance(X, (list, tuple)) and len(X) and _is_array_like(X[0]) and not _is_regular(X):
         return _validate_image_list(estimator, X, reset=reset, min_size=min_size)
@@ -282,6 +313,78 @@ def validate_images(estimator, X, *, reset, min_size=1):
     return to_float(images), layout
 
 
+def _validate_volumes(estimator, X, axes, *, reset, min_size):
+    """``validate_images`` for volumes or sequences (``axes`` "ZYX", "TYX", with "C")."""
+    channels = axes.endswith("C")
+    ndim = len(axes)  # of one volume
+    named = ", ".join(axes)
+    if reset and hasattr(estimator, "n_features_in_"):
+        del estimator.n_features_in_
+    if isinstance(X, (list, tuple)) and len(X) and _is_array_like(X[0]) and not _is_regular(X):
+        volumes = []
+        for i, x in enumerate(X):
+            _check_real(x, f"X[{i}]")
+            arr = check_array(x, ensure_2d=True, allow_nd=True, dtype="numeric",
+                              ensure_all_finite=True, input_name=f"X[{i}]")
+            if arr.ndim != ndim:
+                raise ValueError(
+                    f"With axes={axes!r} each volume in a list must be ({named}); X[{i}] "
+                    f"has shape {arr.shape}."
+                )
+            volumes.append(arr)
+        dtypes = {v.dtype for v in volumes}
+        if len(dtypes) > 1:
+            raise ValueError(
+                f"All volumes in a list must share one dtype; got {sorted(map(str, dtypes))}."
+            )
+        images = [v if channels else v[..., np.newaxis] for v in volumes]
+        n_channels = {img.shape[-1] for img in images}
+        if len(n_channels) > 1:
+            raise ValueError(
+                f"All volumes in a list must have the same channel count; got {n_channels}."
+            )
+        dtype = dtypes.pop()
+        layout = ImageLayout("list", dtype, channels, n_channels.pop(), volume=True)
+        shapes = [img.shape for img in images]
+    else:
+        _check_real(X, "X")
+        array = validate_data(estimator, X, reset=False, allow_nd=True, dtype="numeric",
+                              ensure_all_finite=True)
+        if array.ndim != ndim + 1:
+            hint = " (one volume: pass X[np.newaxis])" if array.ndim == ndim else ""
+            raise ValueError(
+                f"With axes={axes!r}, X must be (n, {named}) or a list of ({named}) "
+                f"arrays; got an array of shape {array.shape}{hint}. Use axes='YX' for "
+                "2-D images."
+            )
+        dtype = array.dtype
+        images = array if channels else array[..., np.newaxis]
+        layout = ImageLayout("stack", dtype, channels, images.shape[-1], volume=True)
+        shapes = [images.shape[1:]] if len(images) else []
+    if np.dtype(dtype).kind == "b":
+        raise TypeError("Boolean images are not supported: convert X to uint8 or float.")
+    for shape in shapes:
+        if 0 in shape:
+            raise ValueError(
+                f"Volumes of shape {shape[:-1]} with {shape[-1]} channel(s) are empty: every "
+                f"volume needs at least one plane ({axes[0]}), one pixel and one channel."
+            )
+        _check_min_size(shape[1:3], min_size, estimator, False)
+    _check_channels(estimator, layout, reset)
+    if layout.kind == "list":
+        return [to_float(img) for img in images], layout
+    return to_float(images), layout
+
+
+def plane_view(image):
+    """One (Z, H, W, C) volume as the (Z * H, W, C) image of its planes one above the
+    other, for the 2-D noise estimators (an (H, W, C) image is returned as it is): the
+    noise is estimated on every plane of the stack, and motion or a coarse z spacing
+    between planes cannot read as noise."""
+    image = np.asarray(image)
+    return image.reshape(-1, *image.shape[2:]) if image.ndim == 4 else image
+
+
 def _looks_like_volume(shape):
     """Whether an (n, H, W, C) shape is more likely one or more z-stacks or time series
     (n, Z, H, W), read with their width as channels."""
@@ -294,8 +397,9 @@ def _volume_hint(shape):
     return (
         f"if X holds {'one' if n == 1 else n} z-stack{'s' if n > 1 else ''} or time "
         f"series (n, Z, H, W) = {tuple(shape)}, it is read as (n, H, W, C) with {w} "
-        "channels: volumes are not denoised jointly yet; to denoise their planes as 2-D "
-        f"images pass X.reshape(-1, {h}, {w}) and reshape the result back."
+        "channels: pass axes='ZYX' (or 'TYX') to denoise each volume jointly (the "
+        "classical denoisers), or X.reshape(-1, "
+        f"{h}, {w}) to denoise their planes as 2-D images and reshape the result back."
     )
 
 
@@ -416,7 +520,7 @@ def image_target(X, y, layout):
                     f"y[{i}] has shape {yi.shape} but X[{i}] has shape {np.shape(xi)}: "
                     "y must hold the clean images matching X."
                 )
-            out.append(to_float(yi if yi.ndim == 3 else yi[..., np.newaxis]))
+            out.append(to_float(yi if layout.channel_axis else yi[..., np.newaxis]))
         return out
     y_arr = np.asarray(y)
     x_shape = np.asarray(X).shape
@@ -442,4 +546,5 @@ def as_images(array, layout):
         return array[np.newaxis] if layout.channel_axis else array[np.newaxis, ..., np.newaxis]
     if layout.kind == "flat":
         array = array.reshape((len(array), *layout.image_shape))
-    return array[..., np.newaxis] if array.ndim == 3 else array
+        return array[..., np.newaxis] if array.ndim == 3 else array
+    return array if layout.channel_axis else array[..., np.newaxis]

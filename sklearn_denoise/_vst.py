@@ -187,6 +187,13 @@ class VarianceStabilizedDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator)
         """Shape of flattened images, taken from the wrapped denoiser (None: not flat)."""
         return getattr(self._template(), "image_shape", None)
 
+    @property
+    def axes(self):
+        """Axes of the images, taken from the wrapped denoiser ("YX" when it has none): a
+        3-D ``axes`` (``"ZYX"``, ...) makes ``X`` volumes, whose noise model is estimated
+        on all their planes and which the wrapped denoiser denoises jointly."""
+        return getattr(self._template(), "axes", "YX")
+
     def _template(self):
         if self.denoiser is None:
             from ._wavelet import WaveletDenoiser
@@ -319,7 +326,9 @@ class VarianceStabilizedDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator)
         n_channels = counts.shape[-1]
         return tuple(
             self._plane_model(
-                counts[..., c], f"image {index}, channel {c}" if n_channels > 1 else
+                # a (Z, H, W) volume's planes one above another: one model per stack
+                counts[..., c].reshape(-1, counts.shape[-2]),
+                f"image {index}, channel {c}" if n_channels > 1 else
                 f"image {index}"
             )
             for c in range(n_channels)

@@ -17,16 +17,20 @@ from ._medical import RicianNoise, SpeckleNoise
 from ._noise_model import NoiseModelOption
 from ._param_checks import (
     Anything,
+    Axes,
     Bool,
     Int,
     NJobs,
     Normalize,
     Options,
     Sigma,
+    check_axes,
     check_int,
+    is_volume_axes,
     validate_params,
 )
 from ._tiling import make_contract
+from ._validation import plane_view
 from .noise import NoiseModel
 
 __all__ = ["WaveletDenoiser"]
@@ -71,8 +75,9 @@ def _check_cycle_spins(value, name):
 
 def _default_levels(spatial_shape, wavelet):
     """Levels used with ``levels=None``: scikit-image's default, the maximum level the
-    size allows minus 3, at least 1."""
-    return max(pywt.dwtn_max_level(spatial_shape, wavelet) - 3, 1)
+    size allows minus 3, at least 1. A volume's ``(Z, H, W)`` gets the levels of its
+    planes ``(H, W)``: a short Z axis (a few planes) must not cut the in-plane levels."""
+    return max(pywt.dwtn_max_level(tuple(spatial_shape)[-2:], wavelet) - 3, 1)
 
 
 def _ycbcr_matrix():
@@ -142,7 +147,11 @@ def _wavelet_shrink(x, spatial_axes, wavelet, sigma, mode, method, levels,
     level, sub-band key -> array broadcastable to (n, C, 1, ..., 1)) replaces the
     computed ones; the computed ones are appended to the list ``captured``.
     """
-    coeffs = pywt.wavedecn(x, wavelet=wavelet, level=levels, axes=spatial_axes)
+    with warnings.catch_warnings():
+        # a volume's short Z axis allows fewer levels than its planes: PyWavelets warns
+        # of boundary effects there and still reconstructs exactly
+        warnings.filterwarnings("ignore", "Level value of", UserWarning)
+        coeffs = pywt.wavedecn(x, wavelet=wavelet, level=levels, axes=spatial_axes)
     details = coeffs[1:]
     if thresholds is not None:
         new_details = [{key: _threshold(band, level_thresholds[key], mode)
@@ -250,6 +259,16 @@ class WaveletDenoiser(_ImageFilter):
         ``(n, n_features)``; ``(n_features,)`` for 1-D signals, denoised with a 1-D
         wavelet transform along their length. If None, a 2-D ``X`` holds such signals, or
         is one image when both its sides are at least 32.
+    axes : {"YX", "YXC", "ZYX", "ZYXC", "TYX", "TYXC"}, default="YX"
+        Axes of each sample, in tifffile's letters (see the user guide's "Volumes and
+        sequences"): "YX" the image convention, "YXC" with a channel axis required;
+        "ZYX" (volume) or "TYX" (sequence), with "C" for channels: ``X`` is
+        ``(n, Z, H, W[, C])`` or a list of ``(Z, H, W[, C])`` volumes, each denoised
+        jointly, its noise level estimated once on all its planes. A 3-D separable
+        transform over z, y and x, with the levels the
+        planes ``(H, W)`` would get (a short z axis does not cut them) and the
+        level read off the planes as ``sigma`` (averaged over channels); z is
+        transformed as y and x (the voxel spacing is not used).
     n_jobs : int, default=None
         Number of threads that process chunks of a batch in parallel. None means 1.
     verbose : int, default=0
@@ -303,6 +322,7 @@ class WaveletDenoiser(_ImageFilter):
         cycle_spins=0,
         normalize="auto",
         image_shape=None,
+        axes="YX",
         n_jobs=None, verbose=0,
     ):
         self.sigma = sigma
@@ -316,6 +336,7 @@ class WaveletDenoiser(_ImageFilter):
         self.cycle_spins = cycle_spins
         self.normalize = normalize
         self.image_shape = image_shape
+        self.axes = axes
         self.n_jobs = n_jobs
         self.verbose = verbose
 
@@ -331,10 +352,11 @@ class WaveletDenoiser(_ImageFilter):
         "cycle_spins": _check_cycle_spins,
         "normalize": Normalize(),
         "image_shape": Anything,  # checked with the images (validate_images)
+        "axes": Axes(),
         "n_jobs": NJobs(),
         "verbose": Int(0),
     }
-    _inference_params = ("sigma", "noise_model", "wavelet", "mode", "method", "levels",
+    _inference_params = ("axes", "sigma", "noise_model", "wavelet", "mode", "method", "levels",
                          "rescale_sigma", "convert2ycbcr", "cycle_spins", "normalize",
                          "n_jobs", "verbose")
 
@@ -357,8 +379,9 @@ class WaveletDenoiser(_ImageFilter):
             )
         if self.levels is None:
             return
-        shapes = {img.shape[:2] for img in images} if layout.kind == "list" else {
-            images.shape[1:3]
+        first = 1 if layout.volume else 0  # the planes' (H, W) of volumes
+        shapes = {img.shape[first:first + 2] for img in images} if layout.kind == "list" else {
+            images.shape[first + 1:first + 3]
         }
         for shape in shapes:
             spatial = shape[1:] if layout.is_signal else shape
@@ -437,7 +460,7 @@ class WaveletDenoiser(_ImageFilter):
                     "WaveletDenoiser with levels=None: pass image_shape, the levels depend "
                     "on it."
                 )
-            levels = _default_levels(tuple(image_shape)[:2], wavelet)
+            levels = _default_levels(self._plane_shape(image_shape), wavelet)
         taps = wavelet.dec_len - 1
         radius = taps * (2**levels - 1) + self.cycle_spins
         return make_contract(radius, 2**levels, taps * 2**levels, local=self.cycle_spins == 0)
@@ -464,17 +487,24 @@ class WaveletDenoiser(_ImageFilter):
         wavelet = self._checked_wavelet()
         if self.levels is not None:
             return self
-        spatial = tuple(image_shape)[:2]
+        spatial = self._plane_shape(image_shape)
         levels = _default_levels(spatial, wavelet)
         if levels > pywt.dwtn_max_level(spatial, wavelet):
             return self
         return copy.copy(self).set_params(levels=levels)
 
+    def _plane_shape(self, image_shape):
+        """``(H, W)`` of images of ``image_shape``: ``(H, W[, C])``, or ``(Z, H, W[, C])``
+        with a 3-D ``axes``."""
+        first = 1 if is_volume_axes(check_axes(self.axes)) else 0
+        return tuple(image_shape)[first:first + 2]
+
     # ------------------------------------------------------------------ decisions
     def _estimate_sigma(self, image, layout):
         """The level the thresholds use when ``sigma`` is None: the median absolute
-        deviation of the finest diagonal coefficients, averaged over channels."""
-        x = image[0] if layout.is_signal else image
+        deviation of the finest diagonal coefficients, averaged over channels (of a
+        volume's planes, one above another: z motion or spacing does not read as noise)."""
+        x = image[0] if layout.is_signal else plane_view(image)
         x = np.ascontiguousarray(np.moveaxis(x, -1, 0))[np.newaxis]
         axes = tuple(range(x.ndim - 1, 1, -1))
         details = pywt.wavedecn(x, self.wavelet, level=1, axes=axes)[-1]
@@ -482,8 +512,10 @@ class WaveletDenoiser(_ImageFilter):
 
     def _takes_noise_level(self, decision):
         # an estimated level stays the method's own: per channel (and in YCbCr with
-        # convert2ycbcr), as scikit-image estimates it
-        return decision.noise_source == "given"
+        # convert2ycbcr), as scikit-image estimates it; but a volume's is the decided one,
+        # read off its planes: the finest 3-D diagonal band mixes motion or a coarse z
+        # spacing into the noise (and is empty for a single plane)
+        return decision.noise_source == "given" or is_volume_axes(check_axes(self.axes))
 
     def _whole_image_state(self, image, layout):
         captured = []
@@ -504,9 +536,11 @@ class WaveletDenoiser(_ImageFilter):
         decisions = [self._decide(img, layout) for img in images]
         with _progress(self, len(images)) as progress:
             transformed = (NoiseModel, RicianNoise, SpeckleNoise)
-            if any(not d.normalization.is_identity or isinstance(d.noise[0], transformed)
-                   for d in decisions):
-                # images mapped or stabilised one by one (each with its own noise scale)
+            if layout.volume or any(
+                    not d.normalization.is_identity or isinstance(d.noise[0], transformed)
+                    for d in decisions):
+                # images mapped or stabilised one by one (each with its own noise scale);
+                # volumes one by one with the level decided on their planes
                 out = []
                 for img, d in zip(images, decisions):
                     out.append(self._denoise_decided(img, layout, d))

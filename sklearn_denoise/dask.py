@@ -42,6 +42,9 @@ in colour and on stacks):
   the pixels near the edges; a bilateral filter with ``mode="wrap"``), keep each image
   whole: chunks split the stack, not the images. Give ``depth`` to split them all the
   same; the result is then a close, equally good denoising rather than the same one;
+- volumes and sequences (an estimator with a 3-D ``axes``) keep their Z (or T) axis
+  whole and are chunked in y and x with the same margins, their decisions taken once per
+  volume;
 - a :class:`~sklearn.pipeline.Pipeline` is mapped step by step, each step deciding on the
   whole output of the one before, as ``Pipeline.transform`` does (with ``depth`` given,
   in one pass with that overlap instead).
@@ -56,6 +59,7 @@ from .tiling import (
     UnknownContractError,
     contract_of,
     for_image_shape,
+    image_axes,
     make_contract,
     round_up,
 )
@@ -110,7 +114,8 @@ def default_depth(estimator, image_shape=None):
         One of the package's denoisers, a Pipeline of them, or any estimator with a
         ``spatial_contract()`` method.
     image_shape : tuple of int, default=None
-        ``(H, W)`` of the images; needed for a WaveletDenoiser with ``levels=None``.
+        ``(H, W)`` of the images (``(Z, H, W)`` of volumes, for an estimator with a 3-D
+        ``axes``); needed for a WaveletDenoiser with ``levels=None``.
 
     Returns
     -------
@@ -123,7 +128,8 @@ def default_depth(estimator, image_shape=None):
         For an estimator that reports no spatial contract (pass ``depth=`` to
         :func:`denoise_dask`).
     """
-    shape = None if image_shape is None else tuple(image_shape)[:2]
+    dims = 3 if image_axes(estimator)[0] in "ZT" else 2
+    shape = None if image_shape is None else tuple(image_shape)[:dims]
     try:
         return contract_of(estimator, shape).margin
     except UnknownContractError as exc:
@@ -209,6 +215,19 @@ def _check_torch_threads(torch_threads):
         raise ValueError(message)
 
 
+def _check_volume_dims(array, axes, stack):
+    """A volume ``(Z, H, W[, C])`` or stack of them for an estimator with a 3-D ``axes``."""
+    named = ", ".join(axes)
+    allowed = {None: (len(axes), len(axes) + 1), True: (len(axes) + 1,),
+               False: (len(axes),)}[None if stack is None else bool(stack)]
+    if array.ndim not in allowed:
+        raise ValueError(
+            f"The estimator takes axes={axes!r}: array must be one volume ({named}) or a "
+            f"stack of them (n, {named}); got {array.ndim} dimensions"
+            + ("" if stack is None else f" with stack={stack}") + "."
+        )
+
+
 def _check_known_chunks(array):
     """Raise a ValueError for unknown (NaN) chunk sizes, e.g. after boolean indexing."""
     unknown = [axis for axis, sizes in enumerate(array.chunks) if any(map(np.isnan, sizes))]
@@ -231,6 +250,11 @@ def denoise_dask(array, estimator, *, depth=None, stack=None, torch_threads=1):
         in any dtype the estimator accepts (integers are read on their full range as
         usual). Chunks may split the image axis and the spatial axes; the channel axis is
         made one chunk. A NumPy array is wrapped with :func:`dask.array.asarray`.
+        For an estimator with a 3-D ``axes`` (``"ZYX"``, ``"TYX"``, with ``"C"``): one
+        volume ``(Z, H, W[, C])`` or a stack ``(n, Z, H, W[, C])``; its Z (or T) axis is
+        made one chunk (the methods denoise along it jointly), its planes are chunked
+        and overlapped as images are, and the result equals ``transform`` as for
+        images.
     estimator : fitted denoiser
         Any of the package's denoisers, a Pipeline of them, any fitted transformer taking
         the image convention with a ``spatial_contract()`` method, or another one with
@@ -284,7 +308,11 @@ def denoise_dask(array, estimator, *, depth=None, stack=None, torch_threads=1):
     _check_torch_threads(torch_threads)
     if not isinstance(array, da.Array):
         array = da.asarray(array)
-    if array.ndim not in (2, 3, 4):
+    axes = image_axes(estimator)
+    volume = axes[0] in "ZT"
+    if volume:
+        _check_volume_dims(array, axes, stack)
+    elif array.ndim not in (2, 3, 4):
         raise ValueError(
             "array must be one image (H, W) or (H, W, C), or a stack (n, H, W) or "
             f"(n, H, W, C); got {array.ndim} dimensions."
@@ -295,18 +323,26 @@ def denoise_dask(array, estimator, *, depth=None, stack=None, torch_threads=1):
             f"array of shape {array.shape} is empty: every image needs at least one pixel "
             "and one channel (and a stack at least one image)."
         )
-    if stack is None:
+    if stack is None and volume:
+        stack = array.ndim == len(axes) + 1
+    elif stack is None:
         if array.ndim == 3:
             stack = getattr(estimator, "n_channels_in_", 1) == 1
         else:
             stack = array.ndim == 4
     stack = bool(stack)
-    if (stack and array.ndim == 2) or (not stack and array.ndim == 4):
+    if not volume and ((stack and array.ndim == 2) or (not stack and array.ndim == 4)):
         raise ValueError(
             f"stack={stack} does not fit an array of {array.ndim} dimensions."
         )
-    spatial = (1, 2) if stack else (0, 1)
+    first = 1 if stack else 0  # the first axis of an image
+    # a volume's planes axis (Z or T) stays one chunk: the joint methods look along it,
+    # and its few planes would leave no core to a chunk once overlapped
+    planes_axis = first if volume else None
+    spatial = (first + 1, first + 2) if volume else (first, first + 1)
     spatial_shape = tuple(array.shape[a] for a in spatial)
+    if volume:  # contracts take a volume's (Z, H, W)
+        spatial_shape = (array.shape[planes_axis], *spatial_shape)
 
     if depth is not None and (
         isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 0
@@ -331,6 +367,8 @@ def denoise_dask(array, estimator, *, depth=None, stack=None, torch_threads=1):
     estimator = for_image_shape(estimator, spatial_shape)
 
     chunks = list(array.chunks)
+    if volume:
+        chunks[planes_axis] = (array.shape[planes_axis],)
     for axis in spatial:
         if whole_images:
             # a global method (TV, BM3D, circular cycle spinning): no margin gives the
@@ -340,7 +378,7 @@ def denoise_dask(array, estimator, *, depth=None, stack=None, torch_threads=1):
         chunks[axis] = _aligned_chunks(
             chunks[axis], contract.multiple, max(depth, contract.min_size)
         )
-    has_channels = array.ndim == (4 if stack else 3)
+    has_channels = axes.endswith("C") if volume else array.ndim == (4 if stack else 3)
     if has_channels:
         chunks[-1] = (array.shape[-1],)
     if tuple(chunks) != array.chunks:

@@ -12,6 +12,7 @@ import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from skimage.restoration import denoise_invariant
 
+from ._param_checks import check_axes, is_volume_axes
 from ._validation import _is_array_like, to_float
 
 __all__ = [
@@ -251,6 +252,7 @@ def j_invariant_loss(estimator, X, *, stride=4):
         Mean squared self-supervised error over the images (on the [0, 1] scale).
     """
     _as_image_list(X, "X")  # validates values and dtypes
+    axes = check_axes(getattr(estimator, "axes", "YX"))
     samples = list(X) if isinstance(X, (list, tuple)) else list(np.asarray(X))
     losses = []
     for sample in samples:
@@ -264,8 +266,12 @@ def j_invariant_loss(estimator, X, *, stride=4):
                 batch = batch.astype(_dtype)
             return to_float(np.asarray(estimator.transform(batch))).reshape(_shape)
 
-        # a 3-D sample is (H, W, C): mask all channels of a pixel together
-        channel_axis = -1 if noisy.ndim == 3 else None
+        # a 3-D sample is (H, W, C): mask all channels of a pixel together; a volume's
+        # (Z, H, W[, C]) per voxel (a 3-D axes of the estimator)
+        if is_volume_axes(axes):
+            channel_axis = -1 if axes.endswith("C") else None
+        else:
+            channel_axis = -1 if noisy.ndim == 3 else None
         spatial = noisy.shape[:-1] if channel_axis is not None else noisy.shape
         stride_eff = max(1, min(stride, *spatial))
         invariant = denoise_invariant(

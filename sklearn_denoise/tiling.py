@@ -15,6 +15,7 @@ from ._tiling import (
     compose_contracts,
     contract_of,
     for_image_shape,
+    image_axes,
     make_contract,
     round_up,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "compose_contracts",
     "contract_of",
     "for_image_shape",
+    "image_axes",
     "make_contract",
     "round_up",
 ]

@@ -643,3 +643,76 @@ def test_verbose_shows_progress_over_the_images(Denoiser, params, n_jobs, capsys
     assert f"{Denoiser.__name__}.transform" in err and "/3" in err
     loud.transform(images[:1])  # one image: no bar
     assert capsys.readouterr().err == ""
+
+
+# --- volumes and sequences (axes="ZYX") -----------------------------------------------------
+
+
+def _static_and_moving_stacks(frames=5, size=48, sigma=0.1):
+    """(clean, noisy) stacks (2, frames, size, size): one still, one shifting 1 px a frame,
+    with independent noise per plane."""
+    photo = load_sample_images(size=size + frames)[0] / 255.0
+    still = np.repeat(photo[None, :size, :size], frames, axis=0)
+    moving = np.stack([photo[k:k + size, k:k + size] for k in range(frames)])
+    clean = np.stack([still, moving])
+    return clean, gaussian(clean, sigma, random_state=0)
+
+
+@pytest.mark.parametrize("cls", [TVDenoiser, NLMeansDenoiser])
+def test_joint_denoising_of_a_still_stack_beats_its_planes(cls):
+    clean, noisy = _static_and_moving_stacks()
+    planes = noisy[:1].reshape(-1, *noisy.shape[2:])
+    flat = cls().fit(planes).transform(planes).reshape(noisy[:1].shape)
+    joint = cls(axes="ZYX").fit(noisy[:1]).transform(noisy[:1])
+    assert psnr(clean[:1], joint) > psnr(clean[:1], flat) + 0.5
+
+
+@pytest.mark.parametrize("cls", [TVDenoiser, NLMeansDenoiser])
+def test_a_stack_is_decided_once_on_all_its_planes(cls):
+    clean, noisy = _static_and_moving_stacks()
+    est = cls(axes="ZYX").fit(noisy)
+    out = est.transform(noisy)
+    for k in range(2):
+        pinned = est.for_image(noisy[k:k + 1])
+        # the noise is read off the planes: motion between them does not read as noise
+        assert pinned.decision_.noise[0].sigma == pytest.approx(0.1, rel=0.15)
+        np.testing.assert_allclose(pinned.transform(noisy[k:k + 1])[0], out[k], atol=1e-6)
+        np.testing.assert_allclose(est.transform(noisy[k:k + 1])[0], out[k], atol=1e-6)
+
+
+def test_volumes_of_uint8_in_colour_keep_dtype_and_channels():
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 256, size=(1, 3, 24, 24, 3)).astype(np.uint8)
+    for cls in (TVDenoiser, NLMeansDenoiser):
+        out = cls(axes="ZYXC").fit(X).transform(X)
+        assert out.dtype == np.uint8 and out.shape == X.shape
+        assert np.abs(out.astype(float) - X).mean() > 1  # it did smooth
+
+
+@pytest.fixture
+def bm4d():
+    return pytest.importorskip(
+        "bm4d", reason="optional package bm4d not installed (pip install bm4d)"
+    )
+
+
+def test_bm4d_denoises_volumes_as_the_package_does_and_beats_bm3d_on_planes(bm3d, bm4d):
+    clean, noisy = _static_and_moving_stacks(frames=5, size=24)
+    volume = noisy[:1]
+    est = BM3DDenoiser(axes="ZYX", sigma=0.1).fit(volume)
+    out = est.transform(volume)
+    profile = bm4d.BM4DProfile()
+    profile.num_threads = 1
+    np.testing.assert_allclose(out[0], bm4d.bm4d(volume[0], 0.1, profile=profile),
+                               atol=1e-6)
+    planes = volume.reshape(-1, 24, 24)
+    flat = BM3DDenoiser(sigma=0.1).fit(planes).transform(planes).reshape(volume.shape)
+    assert psnr(clean[:1], out) > psnr(clean[:1], flat) + 1
+
+
+def test_bm4d_refuses_profiles_and_volumes_it_cannot_take(bm3d, bm4d):
+    _, noisy = _static_and_moving_stacks(frames=5, size=24)
+    with pytest.raises(ValueError, match="no BM4D counterpart"):
+        BM3DDenoiser(axes="ZYX", profile="vn").fit(noisy)
+    with pytest.raises(ValueError, match=r"at least \(5, 5, 5\) voxels"):
+        BM3DDenoiser(axes="ZYX").fit(noisy[:, :3])

@@ -680,3 +680,47 @@ def test_for_image_gives_transforms_own_result():
         assert pinned.decision_.noise_source == "estimated"
         with pytest.raises(ValueError, match="for_image takes one image"):
             est.for_image(np.stack([image, image]))
+
+
+# --- volumes and sequences (axes="ZYX") -----------------------------------------------------
+
+
+def _volumes(seed=0):
+    """Two noisy still stacks (2, 5, 48, 64) of a sample photo."""
+    photo = load_sample_images(size=64)[0][:48] / 255.0
+    clean = np.repeat(photo[None, None], 5, axis=1).repeat(2, axis=0)
+    return gaussian(clean, 0.1, random_state=seed)
+
+
+@pytest.mark.parametrize("estimator", [
+    WaveletDenoiser(axes="ZYX"),
+    WaveletDenoiser(axes="ZYX", wavelet="db2", levels=2),
+    NLMeansDenoiser(axes="ZYX", patch_size=3, patch_distance=2),
+    TVDenoiser(axes="ZYX"),
+    VarianceStabilizedDenoiser(WaveletDenoiser(axes="ZYX"), gain=0.01, read_noise=0.05,
+                               black_level=0.0),
+], ids=lambda e: repr(e)[:40])
+def test_volumes_chunked_in_z_and_y_x_equal_transform(estimator):
+    X = _volumes()
+    est = clone(estimator).fit(X)
+    expected = est.transform(X)
+    out = denoise_dask(da.from_array(X, chunks=(1, 2, 24, 24)), est).compute()
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+    # one volume (Z, H, W) on its own, chunked likewise
+    alone = denoise_dask(da.from_array(X[1], chunks=(3, 24, 32)), est).compute()
+    np.testing.assert_allclose(alone, expected[1], atol=1e-6)
+
+
+def test_colour_volumes_chunked_equal_transform():
+    X = np.stack([_volumes()[0]] * 3, axis=-1)[None] * np.array([1.0, 0.8, 0.6])
+    est = NLMeansDenoiser(axes="ZYXC", patch_size=3, patch_distance=2).fit(X)
+    out = denoise_dask(da.from_array(X, chunks=(1, 2, 24, 24, 1)), est).compute()
+    np.testing.assert_allclose(out, est.transform(X), atol=1e-6)
+
+
+def test_volumes_of_the_wrong_dimensions_are_refused():
+    est = WaveletDenoiser(axes="ZYX").fit(_volumes())
+    with pytest.raises(ValueError, match=r"one volume \(Z, Y, X\)"):
+        denoise_dask(da.zeros((48, 64)), est)
+    with pytest.raises(ValueError, match="stack=False"):
+        denoise_dask(da.zeros((2, 5, 48, 64)), est, stack=False)

@@ -227,3 +227,14 @@ def test_j_invariant_scorer_in_grid_search(noisy_photos):
     assert np.all(np.isfinite(scores)) and np.all(scores < 0)
     est = WaveletDenoiser(sigma=0.1).fit(noisy)
     assert j_invariant_scorer(est, noisy) == pytest.approx(-j_invariant_loss(est, noisy))
+
+
+def test_j_invariant_loss_masks_voxels_of_volumes():
+    from skimage.restoration import denoise_invariant
+
+    noisy = np.random.RandomState(0).rand(1, 4, 16, 16)
+    est = WaveletDenoiser(axes="ZYX", sigma=0.1).fit(noisy)
+    expected = denoise_invariant(noisy[0], lambda m: est.transform(m[np.newaxis])[0],
+                                 stride=4)
+    assert j_invariant_loss(est, noisy, stride=4) == pytest.approx(
+        np.mean((expected - noisy[0]) ** 2))

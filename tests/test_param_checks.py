@@ -28,7 +28,7 @@ from sklearn_denoise import (
     WaveletDenoiser,
 )
 from sklearn_denoise._cnn import _INFERENCE_PARAMS as CNN_INFERENCE_PARAMS
-from sklearn_denoise._param_checks import validate_params
+from sklearn_denoise._param_checks import check_axes, validate_params
 from sklearn_denoise._vst import _INFERENCE_PARAMS as VST_INFERENCE_PARAMS
 
 HAVE_BM3D = importlib.util.find_spec("bm3d") is not None
@@ -117,6 +117,12 @@ _KNOWN_MODEL = {"gain": 1.0, "read_noise": 1.0, "black_level": 100.0}
         (TVDenoiser, "noise_model", "poisson", ValueError),
         (BilateralDenoiser, "sigma", 2.0, ValueError),
         (WaveletDenoiser, "noise_model", 1, ValueError),
+        (WaveletDenoiser, "axes", "ZYXQ", ValueError),
+        (TVDenoiser, "axes", "YXZ", ValueError),
+        (NLMeansDenoiser, "axes", 3, TypeError),
+        (BilateralDenoiser, "axes", "ZYX", ValueError),
+        (BM3DDenoiser, "axes", "TXY", ValueError),
+        (CNNDenoiser, "axes", "ZYX", ValueError),
     ],
     ids=lambda v: v.__name__ if isinstance(v, type) else repr(v),
 )
@@ -225,3 +231,27 @@ def test_tags_say_what_the_estimators_accept(estimator):
     # deterministic for a fixed random_state, as the wrapped denoiser of a VST is
     wrapped = getattr(estimator, "denoiser", None)
     assert tags.non_deterministic is isinstance(wrapped, _RandomDenoiser)
+
+
+@pytest.mark.parametrize("value, match", [
+    ("ZYXQ", "unknown letter"),
+    ("ZZYX", "repeats Z"),
+    ("XY", "not supported"),
+    ("ZTYX", "not supported"),
+    ("CYX", "channels last"),
+])
+def test_check_axes_names_the_problem(value, match):
+    with pytest.raises(ValueError, match=match):
+        check_axes(value)
+
+
+def test_check_axes_takes_lower_case_and_keeps_the_parameter_verbatim(images):
+    assert check_axes("zyxc") == "ZYXC"
+    est = WaveletDenoiser(axes="yx").fit(images)
+    assert est.get_params()["axes"] == "yx"
+
+
+@pytest.mark.parametrize("cls", [BilateralDenoiser, CNNDenoiser])
+def test_planes_only_denoisers_say_what_to_do_with_volumes(images, cls):
+    with pytest.raises(ValueError, match=r"reshape\(-1, H, W\)"):
+        cls(axes="ZYX").fit(images[np.newaxis])

@@ -357,3 +357,18 @@ def test_the_peak_memory_probe_measures_the_child_not_the_test_session(peak_rss_
     held = np.ones(512 * 2**20 // 8)  # 512 MiB resident in this process
     assert held.sum() > 0
     assert peak_rss_mib("pass") < 200
+
+
+def test_image_axes_of_estimators_and_pipelines():
+    from sklearn.pipeline import Pipeline
+
+    from sklearn_denoise import TVDenoiser, WaveletDenoiser
+    from sklearn_denoise.tiling import image_axes
+
+    assert image_axes(FunctionTransformer()) == "YX"
+    assert image_axes(WaveletDenoiser(axes="zyx")) == "ZYX"
+    both = Pipeline([("a", WaveletDenoiser(axes="ZYX")), ("b", TVDenoiser(axes="ZYX"))])
+    assert image_axes(both) == "ZYX"
+    mixed = Pipeline([("a", WaveletDenoiser(axes="ZYX")), ("b", TVDenoiser())])
+    with pytest.raises(ValueError, match="disagree on axes"):
+        image_axes(mixed)

@@ -10,6 +10,7 @@ from sklearn_denoise import WaveletDenoiser
 from sklearn_denoise._base import _ImageFilter
 from sklearn_denoise._param_checks import (
     Anything,
+    Axes,
     Float,
     NJobs,
     check_choice,
@@ -433,3 +434,69 @@ def test_the_cnn_points_a_volume_at_the_reshape():
     with pytest.warns(UserWarning), pytest.raises(ValueError,
                                                   match=r"X\.reshape\(-1, 64, 64\)"):
         CNNDenoiser.pretrained("gray").transform(stack)
+
+
+# --- volumes and sequences (axes="ZYX", "TYX", with "C") ------------------------------------
+
+
+class _VolumeShift(_Shift):
+    """``_Shift`` with an ``axes`` parameter; records the shape of what it denoises."""
+
+    _parameter_constraints = {**_Shift._parameter_constraints, "axes": Axes()}
+
+    def __init__(self, offset=0.0, image_shape=None, n_jobs=None, axes="YX"):
+        super().__init__(offset=offset, image_shape=image_shape, n_jobs=n_jobs)
+        self.axes = axes
+
+    def _denoise_image(self, image, layout):
+        self.last_shape_ = image.shape  # only for the tests below
+        return super()._denoise_image(image, layout)
+
+
+@pytest.mark.parametrize("axes, X", [
+    ("ZYX", np.arange(2 * 3 * 16 * 16, dtype=np.uint16).reshape(2, 3, 16, 16)),
+    ("TYXC", np.random.RandomState(0).rand(2, 3, 16, 16, 2).astype(np.float32)),
+])
+def test_volumes_keep_layout_and_dtype_and_reach_the_method_whole(axes, X):
+    est = _VolumeShift(axes=axes).fit(X)
+    out = est.transform(X)
+    assert out.dtype == X.dtype
+    np.testing.assert_array_equal(out, X)
+    assert est.last_shape_ == (3, 16, 16, 2 if axes.endswith("C") else 1)
+    assert est.n_channels_in_ == (2 if axes.endswith("C") else 1)
+    assert not hasattr(est, "n_features_in_")
+
+
+def test_a_list_of_volumes_equals_each_volume_alone():
+    rng = np.random.RandomState(0)
+    volumes = [rng.rand(3, 16, 20), rng.rand(5, 12, 16)]
+    est = _VolumeShift(offset=0.25, axes="ZYX").fit(volumes)
+    out = est.transform(volumes)
+    assert isinstance(out, list)
+    for volume, result in zip(volumes, out):
+        np.testing.assert_array_equal(result, est.transform(volume[np.newaxis])[0])
+        np.testing.assert_allclose(result, volume + 0.25)
+
+
+def test_volume_score_uses_volume_targets():
+    rng = np.random.RandomState(0)
+    clean = rng.rand(2, 3, 16, 16)
+    est = _VolumeShift(offset=0.1, axes="ZYX").fit(clean)
+    assert est.score(clean, clean) == pytest.approx(psnr(clean, clean + 0.1))
+
+
+@pytest.mark.parametrize("axes, X, match", [
+    ("ZYX", np.zeros((3, 16, 16)), r"X\[np.newaxis\]"),
+    ("ZYXC", np.zeros((2, 3, 16, 16)), r"\(n, Z, Y, X, C\)"),
+    ("TYX", [np.zeros((3, 16, 16)), np.zeros((16, 16))], r"X\[1\] has shape \(16, 16\)"),
+    ("YXC", np.zeros((2, 16, 16)), "needs images with a channel axis"),
+])
+def test_axes_that_do_not_match_X_raise_naming_the_layout(axes, X, match):
+    with pytest.raises(ValueError, match=match):
+        _VolumeShift(axes=axes).fit(X)
+
+
+def test_transform_rejects_volumes_of_another_channel_count():
+    est = _VolumeShift(axes="ZYXC").fit(np.zeros((1, 2, 8, 8, 3)))
+    with pytest.raises(ValueError, match="3 channel"):
+        est.transform(np.zeros((1, 2, 8, 8, 1)))

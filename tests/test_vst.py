@@ -551,3 +551,19 @@ def test_for_image_fixes_the_model_the_map_and_the_wrapped_denoisers_choices():
     assert np.abs(alone.astype(float) - whole[:64, :64]).max() > 0
     with pytest.raises(ValueError, match="for_image takes one image"):
         den.for_image(np.stack([counts, counts]))
+
+
+def test_volumes_of_counts_are_stabilised_with_one_model_per_stack():
+    rng = np.random.RandomState(0)
+    truth = 100 + 30 * gaussian_filter(rng.rand(48, 48), 2) / 0.6
+    truth = np.repeat(truth[None, None], 7, axis=1)
+    counts = np.rint(poisson_gaussian(truth - 100, gain=1.0, read_sigma=2.0,
+                                      black_level=100, random_state=0)).astype(np.uint16)
+    joint_est = VarianceStabilizedDenoiser(WaveletDenoiser(axes="ZYX")).fit(counts)
+    assert joint_est.axes == "ZYX" and len(joint_est.noise_models_) == 1
+    joint = joint_est.transform(counts)
+    planes = counts.reshape(-1, 48, 48)
+    flat = VarianceStabilizedDenoiser(WaveletDenoiser()).fit(planes).transform(planes)
+    assert joint.dtype == np.uint16 and joint.shape == counts.shape
+    assert _psnr(truth, joint, 30) > _psnr(truth, flat.reshape(counts.shape), 30) + 1
+    np.testing.assert_array_equal(joint_est.for_image(counts).transform(counts), joint)

@@ -242,7 +242,7 @@ def test_denoising_improves_psnr():
 def test_params_stored_verbatim():
     params = dict(sigma=0.1, wavelet="sym4", mode="hard", method="VisuShrink", levels=2,
                   rescale_sigma=False, convert2ycbcr=True, cycle_spins=1, image_shape=(8, 8),
-                  n_jobs=2, normalize="none", noise_model="gaussian", verbose=1)
+                  n_jobs=2, normalize="none", noise_model="gaussian", verbose=1, axes="tyx")
     assert WaveletDenoiser(**params).get_params() == params
 
 
@@ -438,3 +438,39 @@ def test_verbose_shows_progress_over_the_images(X, capsys):
         np.testing.assert_array_equal(a, b)
     err = capsys.readouterr().err
     assert "WaveletDenoiser.transform" in err and "/3" in err
+
+
+# --- volumes and sequences (axes="ZYX") -----------------------------------------------------
+
+
+def _still_stack(frames=7, size=64, sigma=0.1):
+    photo = load_sample_images(size=size)[0] / 255.0
+    clean = np.repeat(photo[None, None], frames, axis=1)
+    return clean, gaussian(clean, sigma, random_state=0)
+
+
+def test_joint_wavelet_of_a_still_stack_beats_its_planes_by_a_decibel():
+    clean, noisy = _still_stack()
+    planes = noisy.reshape(-1, *noisy.shape[2:])
+    flat = WaveletDenoiser().fit(planes).transform(planes).reshape(noisy.shape)
+    joint = WaveletDenoiser(axes="ZYX").fit(noisy).transform(noisy)
+    assert psnr(clean, joint) > psnr(clean, flat) + 1
+
+
+def test_a_few_planes_keep_the_levels_of_the_planes():
+    # an anisotropic stack: 2 planes of 64x64; the short z axis must not cut the levels
+    _, noisy = _still_stack(frames=2)
+    plane = noisy[:, 0]
+    volume = WaveletDenoiser(axes="ZYX", sigma=0.1).fit(noisy)
+    assert volume.for_image(noisy).levels == WaveletDenoiser().fit(plane).for_image(
+        plane).levels
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no boundary warning from PyWavelets
+        out = volume.transform(noisy)
+    np.testing.assert_allclose(volume.for_image(noisy).transform(noisy), out, atol=1e-6)
+
+
+def test_levels_too_many_for_the_planes_are_refused_for_volumes():
+    X = np.zeros((1, 16, 8, 8))  # 16 planes of 8x8: the planes limit the levels
+    with pytest.raises(ValueError, match=r"image of shape \(8, 8\)"):
+        WaveletDenoiser(axes="ZYX", levels=4).fit(X)
