@@ -9,11 +9,12 @@ neighbours add. Input layout: the plane, its noise-level map, then the neighbour
 
 Training data: synthetic sequences from ``../shared/data/train400`` (never Set12), 64x64
 patches with flips and rotations. Each sample is a short sequence of one scene:
-static (half of them) or moving by a random integer shift of up to ``--max-shift``
-pixels per plane, with a brightness drift (30 %) and a defocus blur of the neighbours
-(20 %); each plane gets its own noise, Gaussian of a random sigma in [0, 55/255] (half) or
-Poisson-Gaussian normalised as at inference, as ``train_noise="mixed"`` does for the 2-D
-model (half), with the centre plane's per-pixel noise-level map.
+static (``--static-fraction``, half by default) or moving by a random integer shift of up
+to ``--max-shift`` pixels per plane, with a brightness drift (30 %) and a defocus blur of
+the neighbours (20 %); each plane gets its own noise, Gaussian of a random sigma in
+[0, 55/255] (half) or Poisson-Gaussian normalised as at inference, as
+``train_noise="mixed"`` does for the 2-D model (half), with the centre plane's per-pixel
+noise-level map.
 
 skorch does the loop: Adam, cosine ``LRScheduler``, ``Checkpoint`` after every epoch and
 ``LoadInitState``, so running the same command again resumes where it stopped::
@@ -136,8 +137,10 @@ def network_input(noisy, noise_map, context_planes):
 class SequencePatches(torch.utils.data.Dataset):
     """Random synthetic sequences, drawn afresh on every access."""
 
-    def __init__(self, images, n_patches, patch_size, context_planes, max_shift, seed):
+    def __init__(self, images, n_patches, patch_size, context_planes, max_shift, seed,
+                 static_fraction=0.5):
         self.images = images
+        self.static_fraction = static_fraction
         self.n_patches = n_patches
         self.patch_size = patch_size
         self.context_planes = context_planes
@@ -158,7 +161,7 @@ class SequencePatches(torch.utils.data.Dataset):
         if rng.integers(2):
             crop = crop[:, ::-1]
         planes = make_sequence(crop, n_planes, self.max_shift, rng,
-                               static=rng.random() < 0.5,
+                               static=rng.random() < self.static_fraction,
                                drift=0.03 if rng.random() < 0.3 else 0.0,
                                blur=1.0 if rng.random() < 0.2 else 0.0)
         noisy, clean, noise_map = noisy_stack(planes, rng)
@@ -212,6 +215,8 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--context-planes", type=int, default=4)
     parser.add_argument("--max-shift", type=int, default=2)
+    parser.add_argument("--static-fraction", type=float, default=0.5,
+                        help="share of the training sequences that do not move")
     parser.add_argument("--init", default="gray",
                         help="weights to start from: a registered 2-D model, or a weight "
                              "file of a stack network (a new cosine cycle from it)")
@@ -244,7 +249,8 @@ def main(argv=None):
     train = [np.asarray(i, np.float32) / 255 for i in read_folder(DATA / "train400")[0]]
     monitor = [np.asarray(i, np.float32) for i in read_folder(DATA / "set12")[0][:4]]
     dataset = SequencePatches(train, args.patches_per_epoch, args.patch_size,
-                              args.context_planes, args.max_shift, args.seed)
+                              args.context_planes, args.max_shift, args.seed,
+                              args.static_fraction)
     checkpoint = Checkpoint(dirname=args.checkpoint_dir, monitor=None, f_criterion=None)
 
     class _Evaluate(Callback):
@@ -286,6 +292,7 @@ def main(argv=None):
         metadata = {"script": "benchmarks/train_stack.py", "init": args.init,
                     "epochs": args.epochs, "patches_per_epoch": args.patches_per_epoch,
                     "context_planes": args.context_planes, "max_shift": args.max_shift,
+                    "static_fraction": args.static_fraction,
                     "lr": args.lr, "commit": git_commit(),
                     "wall_time_this_run_s": round(time.time() - start)}
         save_weights(args.export, {**config, "context_planes": args.context_planes},
