@@ -25,15 +25,23 @@ skorch does the loop: Adam, cosine ``LRScheduler``, ``Checkpoint`` after every e
 With ``--epochs`` at or below the checkpoint's epoch count it trains nothing and exports
 the checkpoint's weights (with the monitoring line), e.g. to stop a run early.
 
-The first stage (2026-12-07, commit 07b92f0: ``--epochs 24 --lr 3e-4`` stopped after 14
-epochs of 2000 sequences, about 40 minutes on one thread next to other work) is
-``benchmarks/weights/stack-stage1.pt``, not shipped: static sigma 50 +2.04 dB over the 2-D
-model, moving sigma 25 -0.49 dB (the monitoring line). A second stage starts from it with
-``--init benchmarks/weights/stack-stage1.pt``, a new ``--checkpoint-dir`` and a lower
-``--lr`` (1e-4: a fresh Adam at 3e-4 undid much of the first stage in its first steps)::
+The first stage (2026-12-07, commit 07b92f0 for its first 14 epochs, about 40 minutes on
+one thread next to other work, resumed from their checkpoint on 4a4fdc5 for the last 10,
+6 minutes on two idle threads)::
+
+    python benchmarks/train_stack.py --epochs 24 --patches-per-epoch 2000 --lr 3e-4 \
+        --eval-every 4 --checkpoint-dir ~/ckpt/stack --export stack-stage1.pt
+
+is ``benchmarks/weights/stack-stage1.pt``, not shipped. Its monitoring line at epoch
+4 / 8 / 12 / 16 / 20 / 24: static sigma 50 +0.85 / +1.22 / +1.93 / +2.09 / +2.24 / +2.32 dB
+over the 2-D model, moving sigma 25 -0.93 / -0.94 / -0.68 / -0.41 / -0.40 / -0.35 dB. A
+second stage starts from it with ``--init benchmarks/weights/stack-stage1.pt``, a new
+``--checkpoint-dir`` and a lower ``--lr`` (1e-4: a fresh Adam at 3e-4 undid much of the
+first stage in its first steps), e.g. with more moving sequences::
 
     nohup python benchmarks/train_stack.py --init benchmarks/weights/stack-stage1.pt \
-        --lr 1e-4 --epochs 40 --checkpoint-dir ~/ckpt/stack2 --export stack.pt &
+        --lr 1e-4 --static-fraction 0.3 --epochs 36 --checkpoint-dir ~/ckpt/stack2 \
+        --export stack.pt &
 
 Every ``--eval-every`` epochs it prints, on 4 Set12 images made into 7-plane sequences
 (:func:`make_sequence`), the centre plane's PSNR for the stack network against the 2-D
