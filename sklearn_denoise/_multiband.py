@@ -21,6 +21,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import DenoiserMixin
 from ._param_checks import validate_params
+from ._tiling import contract_of
+from ._tiling import for_image_shape as _for_image_shape
 from ._validation import restore_layout, validate_images
 
 __all__ = ["MultibandDenoiser"]
@@ -52,10 +54,14 @@ class _BandDecision:
     """What :class:`MultibandDenoiser` reads off one image: per-band mean and noise level,
     the components, their ranges and which are denoised."""
 
-    def __init__(self, mean, sigma, vectors, variances, low, scale, source):
+    def __init__(self, mean, sigma, vectors, variances, low, scale, source, centre):
         self.mean, self.sigma, self.vectors = mean, sigma, vectors
         self.variances, self.low, self.scale = variances, low, scale
         self.noise_source = source
+        self.centre = centre  # mean of each component over the image
+        # the gray denoiser of each denoised component with its own decisions fixed on
+        # the whole component (for_image), so that tiles and dask chunks get them too
+        self.component_denoisers = None
 
     @property
     def denoised(self):
@@ -218,8 +224,71 @@ class MultibandDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         if len(images) != 1:
             raise ValueError(f"for_image takes one image, X holds {len(images)}.")
         pinned = copy.copy(self)
-        pinned.decision_ = self._decide(images[0], layout)
+        decision = self._decide(images[0], layout)
+        components = self._components(images[0], decision)
+        denoisers = []
+        for k in range(components.shape[-1]):
+            est = None
+            if decision.denoised[k]:
+                est = self._component_denoiser(1.0 / decision.scale[k])
+                if hasattr(est, "for_image"):
+                    est = est.for_image(self._unit(components[..., k], decision, k)[None])
+            denoisers.append(est)
+        decision.component_denoisers = denoisers
+        pinned.decision_ = decision
         return pinned
+
+    def _gray_denoiser(self):
+        fitted = getattr(self, "denoiser_", None)
+        if fitted is not None:
+            return fitted
+        if self.denoiser is not None:
+            return self.denoiser
+        from ._cnn import CNNDenoiser
+
+        return CNNDenoiser.pretrained("gray")
+
+    def spatial_contract(self, image_shape=None):
+        """What tiles of an image, or dask chunks, must give this denoiser.
+
+        Parameters
+        ----------
+        image_shape : tuple of int, default=None
+            ``(H, W[, B])`` of the whole images, passed on to the gray denoiser.
+
+        Returns
+        -------
+        contract : SpatialContract
+            The gray denoiser's: the whitening and the principal components work pixel by
+            pixel once :meth:`for_image` has fitted them on the whole image, which
+            :func:`sklearn_denoise.dask.denoise_dask` does before it maps the chunks.
+        """
+        shape = None if image_shape is None else tuple(image_shape)[:2]
+        return contract_of(self._gray_denoiser(), shape)
+
+    def for_image_shape(self, image_shape):
+        """The denoiser to run on tiles or chunks of images of ``image_shape``.
+
+        Parameters
+        ----------
+        image_shape : tuple of int
+            ``(H, W[, B])`` of the whole images.
+
+        Returns
+        -------
+        denoiser : MultibandDenoiser
+            A shallow copy whose ``denoiser_`` is the gray denoiser's own
+            ``for_image_shape``; ``self`` when that changes nothing or before :meth:`fit`.
+        """
+        fitted = getattr(self, "denoiser_", None)
+        if fitted is None:
+            return self
+        pinned = _for_image_shape(fitted, tuple(image_shape)[:2])
+        if pinned is fitted:
+            return self
+        out = copy.copy(self)
+        out.denoiser_ = pinned
+        return out
 
     def _decide(self, image, layout):
         from .noise import estimate_noise_level
@@ -242,7 +311,8 @@ class MultibandDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         components = white @ vectors
         low, high = np.percentile(components, (0.1, 99.9), axis=0)
         scale = np.maximum(high - low, 1.0)
-        return _BandDecision(mean, sigma, vectors, variances, low, scale, source)
+        return _BandDecision(mean, sigma, vectors, variances, low, scale, source,
+                             components.mean(axis=0))
 
     def _component_denoiser(self, sigma):
         est = copy.copy(self.denoiser_)
@@ -254,22 +324,34 @@ class MultibandDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             settings["noise_model"] = "gaussian"
         return est.set_params(**settings)
 
-    def _denoise(self, image, layout, decision):
+    @staticmethod
+    def _components(image, decision):
+        """The noise-whitened principal components of one (H, W, B) image, (H, W, B)."""
         x = image.astype(np.float64)
-        shape = x.shape
-        white = ((x - decision.mean) / decision.sigma).reshape(-1, shape[-1])
-        components = white @ decision.vectors
+        white = ((x - decision.mean) / decision.sigma).reshape(-1, x.shape[-1])
+        return (white @ decision.vectors).reshape(x.shape)
+
+    @staticmethod
+    def _unit(component, decision, k):
+        """Component ``k`` mapped onto about [0, 1] for the gray denoiser, float32."""
+        return ((component - decision.low[k]) / decision.scale[k]).astype(np.float32)
+
+    def _denoise(self, image, layout, decision):
+        shape = image.shape
+        components = self._components(image, decision).reshape(-1, shape[-1])
         out = np.empty_like(components)
+        pinned = decision.component_denoisers
         for k in range(components.shape[1]):
             c = components[:, k]
             if decision.denoised[k]:
-                unit = ((c - decision.low[k]) / decision.scale[k]).reshape(shape[:2])
-                est = self._component_denoiser(1.0 / decision.scale[k])
-                result = est.transform(unit[np.newaxis].astype(np.float32))[0]
+                unit = self._unit(c.reshape(shape[:2]), decision, k)
+                est = pinned[k] if pinned is not None else self._component_denoiser(
+                    1.0 / decision.scale[k])
+                result = est.transform(unit[np.newaxis])[0]
                 out[:, k] = np.asarray(result, np.float64).ravel() * decision.scale[k] \
                     + decision.low[k]
             else:  # about as much noise as signal: the Wiener gain of the component
                 gain = max(0.0, 1.0 - 1.0 / max(decision.variances[k], 1e-12))
-                out[:, k] = gain * (c - c.mean()) + c.mean()
+                out[:, k] = gain * (c - decision.centre[k]) + decision.centre[k]
         bands = (out @ decision.vectors.T).reshape(shape) * decision.sigma + decision.mean
         return bands.astype(image.dtype, copy=False)
