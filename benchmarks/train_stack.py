@@ -43,7 +43,7 @@ first stage in its first steps), e.g. with more moving sequences::
         --lr 1e-4 --static-fraction 0.3 --epochs 36 --checkpoint-dir ~/ckpt/stack2 \
         --export stack.pt &
 
-The second stage was that command (2026-12-07, commit 0818bd4 plus ``--static-fraction``,
+The second stage was that command (2026-12-07, commit 98413d7,
 36 epochs, about 25 minutes on two threads): ``benchmarks/weights/stack-stage2.pt``, not
 shipped. Monitoring line at epoch 6 / 12 / 18 / 30 / 36: static sigma 50 +2.22 / +2.37 /
 +2.45 / +2.54 / +2.56 dB, moving sigma 25 -0.16 / -0.07 / -0.05 / -0.02 / -0.01 dB: it
