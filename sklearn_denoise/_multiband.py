@@ -21,8 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import DenoiserMixin
 from ._param_checks import validate_params
-from ._tiling import contract_of
-from ._tiling import for_image_shape as _for_image_shape
+from ._tiling import contract_of, wrapper_for_image_shape
 from ._validation import restore_layout, validate_images
 
 __all__ = ["MultibandDenoiser"]
@@ -280,15 +279,7 @@ class MultibandDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             A shallow copy whose ``denoiser_`` is the gray denoiser's own
             ``for_image_shape``; ``self`` when that changes nothing or before :meth:`fit`.
         """
-        fitted = getattr(self, "denoiser_", None)
-        if fitted is None:
-            return self
-        pinned = _for_image_shape(fitted, tuple(image_shape)[:2])
-        if pinned is fitted:
-            return self
-        out = copy.copy(self)
-        out.denoiser_ = pinned
-        return out
+        return wrapper_for_image_shape(self, tuple(image_shape)[:2])
 
     def _decide(self, image, layout):
         from .noise import estimate_noise_level

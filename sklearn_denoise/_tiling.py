@@ -265,6 +265,21 @@ def for_image_shape(estimator, image_shape):
     return method(image_shape) if callable(method) else estimator
 
 
+def wrapper_for_image_shape(wrapper, image_shape):
+    """:func:`for_image_shape` of a wrapper around one fitted denoiser (``denoiser_``):
+    a shallow copy holding the inner denoiser's own ``for_image_shape``, or ``wrapper``
+    itself when that changes nothing or before ``fit``."""
+    fitted = getattr(wrapper, "denoiser_", None)
+    if fitted is None:
+        return wrapper
+    pinned = for_image_shape(fitted, image_shape)
+    if pinned is fitted:
+        return wrapper
+    out = copy.copy(wrapper)
+    out.denoiser_ = pinned
+    return out
+
+
 def _split(length, tile, multiple):
     """Core intervals ``[start, stop)`` covering ``[0, length)``: as few as keep each core
     at most ``tile`` long (``multiple`` at least), of nearly equal lengths, with every

@@ -23,8 +23,7 @@ from ._anscombe import _restabilize, stabilize, unstabilize
 from ._base import DenoiserMixin, _one_image
 from ._normalize import Normalization, robust_range
 from ._param_checks import Float, validate_params
-from ._tiling import contract_of
-from ._tiling import for_image_shape as _for_image_shape
+from ._tiling import contract_of, wrapper_for_image_shape
 from ._validation import as_images, image_target, restore_layout, validate_images
 from .noise import MAX_NOISE_PARAMETER, NoiseModel, estimate_noise_model
 
@@ -278,15 +277,7 @@ class VarianceStabilizedDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator)
             levels ``transform`` picks for the whole image); ``self`` when that changes
             nothing or before :meth:`fit`.
         """
-        fitted = getattr(self, "denoiser_", None)
-        if fitted is None:
-            return self
-        pinned = _for_image_shape(fitted, image_shape)
-        if pinned is fitted:
-            return self
-        out = copy.copy(self)
-        out.denoiser_ = pinned
-        return out
+        return wrapper_for_image_shape(self, image_shape)
 
     # ------------------------------------------------------------------ noise models
     def _plane_model(self, plane, where):
