@@ -77,16 +77,16 @@ from sklearn_denoise._sensor import (  # noqa: E402
     TRAINING_READ_NOISE,
     noise_level_map,
 )
+from sklearn_denoise._stack import (  # noqa: E402
+    neighbour_offsets,
+    neighbour_planes,
+    plane_positions,
+)
 from sklearn_denoise._weights import resolve_weights, save_weights  # noqa: E402
 from sklearn_denoise.metrics import psnr  # noqa: E402
 from sklearn_denoise.noise import NoiseModel  # noqa: E402
 
 SIGMA_RANGE = (0.0, 55 / 255)
-
-
-def neighbour_offsets(context_planes):
-    """Offsets of the neighbouring planes in input order: -1, +1, -2, +2, ..."""
-    return [sign * k for k in range(1, context_planes // 2 + 1) for sign in (-1, 1)]
 
 
 def make_sequence(clean, n_planes, max_shift, rng, *, static=False, drift=0.0, blur=0.0):
@@ -186,15 +186,15 @@ class SequencePatches(torch.utils.data.Dataset):
 
 def denoise_stack(module, noisy, sigma, context_planes):
     """Each plane of a (T, H, W) sequence with Gaussian noise ``sigma`` denoised by the
-    stack network; planes beyond the ends are mirrored."""
-    half = context_planes // 2
-    padded = np.concatenate([noisy[1: half + 1][::-1], noisy, noisy[-half - 1: -1][::-1]])
+    stack network, its neighbours mirrored beyond the ends and aligned onto it as
+    ``CNNDenoiser`` aligns them (:mod:`sklearn_denoise._stack`)."""
+    positions = plane_positions(noisy)
+    noise_map = np.full(noisy.shape[1:], sigma, np.float32)
     out = []
     with torch.inference_mode():
         for t in range(noisy.shape[0]):
-            window = padded[t: t + 2 * half + 1]
-            x = network_input(window, np.full(noisy.shape[1:], sigma, np.float32),
-                              context_planes)
+            neighbours = neighbour_planes(noisy, t, context_planes, positions)
+            x = np.stack([noisy[t], noise_map] + neighbours)
             out.append(module(torch.from_numpy(x)[None])[0, 0].numpy())
     return np.stack(out)
 
@@ -253,13 +253,12 @@ def main(argv=None):
     module_2d.load_state_dict({k: v.float() for k, v in state.items()})
     init_config, init_state, _, _ = resolve_weights(args.init)
     init_state = {k: v.float() for k, v in init_state.items()}
-    if init_config.get("context_planes"):  # a stack network already: continue from it
-        if init_config["context_planes"] != args.context_planes:
-            raise SystemExit(f"--init has {init_config['context_planes']} context planes, "
-                             f"not --context-planes {args.context_planes}")
-        stack_state = init_state
-    else:
-        stack_state = add_context_planes(init_state, args.context_planes)
+    # a 2-D model, or a stack network with fewer planes: the new planes start at zero
+    init_planes = init_config.get("context_planes") or 0
+    if init_planes > args.context_planes:
+        raise SystemExit(f"--init has {init_planes} context planes, more than "
+                         f"--context-planes {args.context_planes}")
+    stack_state = add_context_planes(init_state, args.context_planes - init_planes)
 
     train = [np.asarray(i, np.float32) / 255 for i in read_folder(DATA / "train400")[0]]
     monitor = [np.asarray(i, np.float32) for i in read_folder(DATA / "set12")[0][:4]]

@@ -217,14 +217,16 @@ def build_module(architecture, channels, depth, width, blocks, noise_level_input
 
 
 def add_context_planes(state_dict, context_planes):
-    """The weights of a U-Net that also sees ``context_planes`` neighbouring planes,
-    from those of one that sees none: the first convolution gets zero weights for the new
-    input channels, so the new network's output equals the old one's until it is trained.
+    """The weights of a U-Net that also sees ``context_planes`` more neighbouring planes,
+    from those of one that sees fewer (or none): the first convolution gets zero weights
+    for the new input channels, appended after the existing ones (the input order puts
+    the nearest neighbours first), so the new network's output equals the old one's
+    until it is trained.
 
     Parameters
     ----------
     state_dict : dict of str to Tensor
-        Weights of a :class:`UNet` with ``context_planes=0``.
+        Weights of a :class:`UNet`.
     context_planes : int
         Neighbouring planes to add.
 

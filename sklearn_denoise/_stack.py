@@ -1,0 +1,113 @@
+"""Neighbouring planes for the stack network: which planes it sees, and their alignment.
+
+The stack network (a U-Net with ``context_planes`` extra input channels, issue #30)
+denoises one plane of a z-stack or time series seeing the planes before and after it,
+nearest first (offsets -1, +1, -2, +2, ...). Planes beyond either end of the stack are
+mirrored (plane -1 is plane 1), as images are mirrored at their borders.
+
+A sequence that moves (a drifting sample, a panning camera) puts the same structure at
+different places in neighbouring planes. Each neighbour is therefore shifted onto the
+plane being denoised by the global integer translation between them, read by
+cross-correlation (:func:`skimage.registration.phase_cross_correlation`) between each
+pair of consecutive planes and summed along the stack. Integer shifts move pixels
+without interpolating them, so the noise the network sees keeps its level and stays
+independent between pixels. A shift is kept only where it lowers the mean squared
+difference between the two planes: a static stack, or a pair with nothing to
+register (flat or pure noise), is left as it is. Local motion (a moving object on a
+still background) is not registered; the network was trained to tell neighbours that
+match from those that do not.
+
+The translation of each pair depends on those two planes only, so a chunk of planes with
+``context_planes // 2`` planes of overlap on each side gets the same neighbours as the
+whole stack (what :func:`sklearn_denoise.dask.denoise_dask` relies on).
+"""
+
+import numpy as np
+
+__all__ = ["align_to", "consecutive_shift", "neighbour_offsets", "neighbour_planes",
+           "plane_positions"]
+
+
+def neighbour_offsets(context_planes):
+    """Offsets of the neighbouring planes in the network's input order: -1, +1, -2, +2, ..."""
+    return [sign * k for k in range(1, context_planes // 2 + 1) for sign in (-1, 1)]
+
+
+def consecutive_shift(reference, moving):
+    """The integer (dy, dx) that moves ``moving`` onto ``reference`` (two (H, W) planes),
+    or (0, 0) where shifting does not bring them closer.
+
+    Plain cross-correlation, not phase correlation: whitening the spectrum would let the
+    noise's flat spectrum drown the structure of noisy planes.
+    """
+    from skimage.registration import phase_cross_correlation
+
+    reference = np.asarray(reference, np.float64)
+    moving = np.asarray(moving, np.float64)
+    height, width = reference.shape
+    if min(height, width) < 8:
+        return (0, 0)
+    shift, _, _ = phase_cross_correlation(reference, moving, normalization=None)
+    dy, dx = (int(round(s)) for s in shift)
+    if (dy, dx) == (0, 0) or abs(dy) > height // 4 or abs(dx) > width // 4:
+        return (0, 0)
+    rows = slice(abs(dy), height - abs(dy))
+    cols = slice(abs(dx), width - abs(dx))
+    shifted = align_to(moving, (dy, dx))
+    if np.mean((reference - shifted)[rows, cols] ** 2) < np.mean(
+        (reference - moving)[rows, cols] ** 2
+    ):
+        return (dy, dx)
+    return (0, 0)
+
+
+def plane_positions(planes):
+    """Integer (Z, 2) position of each plane of a (Z, H, W) or (Z, H, W, C) stack relative
+    to the first, from the translation between each pair of consecutive planes (their
+    channels averaged)."""
+    planes = np.asarray(planes)
+    if planes.ndim == 4:
+        planes = planes.mean(axis=-1)
+    steps = [consecutive_shift(planes[z], planes[z + 1]) for z in range(len(planes) - 1)]
+    positions = np.zeros((len(planes), 2), int)
+    if steps:
+        positions[1:] = np.cumsum(steps, axis=0)
+    return positions
+
+
+def align_to(plane, shift):
+    """``plane`` (H, W[, C]) moved by the integer ``shift`` (dy, dx); the pixels that come
+    in at the borders repeat the edge."""
+    dy, dx = shift
+    if dy == 0 and dx == 0:
+        return plane
+    height, width = plane.shape[:2]
+    pad = [(max(dy, 0), max(-dy, 0)), (max(dx, 0), max(-dx, 0))]
+    pad += [(0, 0)] * (plane.ndim - 2)
+    padded = np.pad(plane, pad, mode="edge")
+    top, left = max(-dy, 0), max(-dx, 0)
+    return padded[top: top + height, left: left + width]
+
+
+def neighbour_planes(planes, index, context_planes, positions=None):
+    """The ``context_planes`` neighbours of plane ``index`` of a (Z, H, W[, C]) stack, in
+    input order, mirrored beyond the ends and, given the stack's ``positions``
+    (:func:`plane_positions`), shifted onto plane ``index``."""
+    n_planes = len(planes)
+    out = []
+    for offset in neighbour_offsets(context_planes):
+        source = _mirror(index + offset, n_planes)
+        plane = planes[source]
+        if positions is not None:
+            plane = align_to(plane, tuple(int(v) for v in positions[source] - positions[index]))
+        out.append(plane)
+    return out
+
+
+def _mirror(index, n_planes):
+    """``index`` reflected into [0, n_planes) without repeating the end plane."""
+    if n_planes == 1:
+        return 0
+    period = 2 * (n_planes - 1)
+    index %= period
+    return index if index < n_planes else period - index
