@@ -23,6 +23,13 @@ registers a correlated-noise expert of the shipped model "gray" (trained from it
 from "gray" are stored (float16, ``"kind": "expert"``), and the "gray" and "color" entries
 name it as their ``correlated_expert``. Registering "gray" again drops that link: an
 expert belongs to the weights it was trained next to.
+
+    python benchmarks/register_pretrained.py stack.pt --name gray-stack --stack-of gray
+
+registers a stack network (``benchmarks/train_stack.py``) as ``"kind": "stack"``: the
+"gray" and "color" entries name it as their ``stack``, which
+``CNNDenoiser.pretrained(name, axes="ZYX")`` loads; it keeps their correlated-noise
+expert, a 2-D network run plane by plane.
 """
 
 import argparse
@@ -47,6 +54,10 @@ def main(argv=None):
     parser.add_argument("--name", default="gray")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="metadata entry to add or replace (repeatable)")
+    parser.add_argument("--stack-of", default=None, metavar="BASE",
+                        help="register the weights (a stack network, train_stack.py) as "
+                        "the network that the shipped model BASE, and the models that "
+                        "share its weights, load for volumes (axes 'ZYX', 'TYX')")
     parser.add_argument("--expert-of", default=None, metavar="BASE",
                         help="register the weights as the correlated-noise expert of the "
                         "shipped model BASE, stored as their difference from it")
@@ -74,6 +85,22 @@ def main(argv=None):
             if entry.get("weights") == args.expert_of or entry is registry[
                     args.expert_of]:
                 entry["correlated_expert"] = args.name
+        _finish(registry_path, registry, target, digest, metadata)
+        return
+    if args.stack_of:
+        if not config.get("context_planes"):
+            raise SystemExit("--stack-of takes a stack network (context_planes > 0)")
+        metadata.update(updates)
+        save_weights(target, config, state, metadata, half=True)
+        digest = hashlib.sha256(target.read_bytes()).hexdigest()
+        base = registry[args.stack_of]
+        registry[args.name] = {"file": target.name, "sha256": digest, "kind": "stack",
+                               "base": args.stack_of}
+        if "correlated_expert" in base:  # a 2-D network: runs plane by plane
+            registry[args.name]["correlated_expert"] = base["correlated_expert"]
+        for entry in registry.values():
+            if entry is base or entry.get("weights") == args.stack_of:
+                entry["stack"] = args.name
         _finish(registry_path, registry, target, digest, metadata)
         return
     if updates:

@@ -30,9 +30,11 @@ from ._param_checks import (
     Options,
     SelfEnsemble,
     Sigma,
+    check_axes,
     check_choice,
     check_int,
     check_sigma,
+    is_volume_axes,
     validate_params,
 )
 from ._sensor import (
@@ -73,14 +75,6 @@ from .noise import Degradation
 
 _INFERENCE_PARAMS = ("axes", "sigma", "noise_model", "normalize", "self_ensemble",
                      "tile_size", "tile_overlap", "n_threads")
-# issue #30: the networks denoise 2-D images; the stack network is being trained
-_CNN_PLANES_ONLY = (
-    "CNNDenoiser denoises 2-D images (axes 'YX' or 'YXC') for now; a network for volumes "
-    "and sequences (neighbouring planes denoised jointly) is being trained and will take "
-    "axes='ZYX'/'TYX'. Meanwhile denoise the planes one by one with axes='YX' and "
-    "X.reshape(-1, H, W) (reshape the result back), or use WaveletDenoiser, TVDenoiser "
-    "or NLMeansDenoiser(axes='ZYX')."
-)
 _DEFAULTS = {
     "unet": {"depth": 4, "width": 16, "blocks": 2},
     "dncnn": {"depth": 17, "width": 64, "blocks": 1},
@@ -300,11 +294,14 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
     image_shape : tuple of int, default=None
         Shape of each image when ``X`` is 2-D ``(n, n_features)`` flattened images. If
         None, a 2-D ``X`` with both sides at least 32 is one image.
-    axes : {"YX", "YXC"}, default="YX"
+    axes : {"YX", "YXC", "ZYX", "TYX", "ZYXC", "TYXC"}, default="YX"
         Axes of each image, in the letters of tifffile and CAREamics: "YX" takes every
         layout of the image convention, "YXC" requires a channel axis. A 3-D ``axes``
-        ("ZYX", "TYX") raises a ValueError for now: the network for volumes and
-        sequences is being trained (the classical denoisers take them already).
+        takes volumes or sequences, ``X`` of shape ``(n, Z, H, W[, C])`` or a list of
+        ``(Z, H, W[, C])`` arrays, and needs a stack network, which denoises each plane
+        seeing its neighbours: ``CNNDenoiser.pretrained("gray", axes="ZYX")`` (see
+        :meth:`pretrained`). "Z" and "T" are treated alike. Training a stack network
+        (``max_epochs`` > 0 on volumes) is not supported yet.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, patches, noise and masks. Same seed on CPU, same
         weights.
@@ -457,7 +454,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         "device": Options("cpu", "cuda", "auto"),
         "n_threads": Int(1, allow_none=True),
         "image_shape": Anything,
-        "axes": Axes(planes_only=_CNN_PLANES_ONLY),
+        "axes": Axes(),
         "random_state": Anything,
         "verbose": Int(0),
     }
@@ -519,12 +516,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
                     f"init_weights {self.init_weights!r} hold a {config['architecture']!r} "
                     f"network, not a denoiser (one of {list(DENOISER_ARCHITECTURES)})."
                 )
-            if config.get("context_planes"):
-                raise ValueError(
-                    f"init_weights {self.init_weights!r} hold a stack network (it sees "
-                    f"{config['context_planes']} neighbouring planes); CNNDenoiser "
-                    "denoises single images and cannot run it yet."
-                )
+            _check_network_axes(config, self.axes, f"init_weights {self.init_weights!r}")
             for key in ("architecture", "depth", "width", "blocks"):
                 ours = getattr(self, key)
                 if ours is not None and ours != config[key]:
@@ -545,6 +537,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
                     "channel_strategy='opponent' to apply a grayscale model to RGB images."
                 )
             return dict(config), state, metadata
+        _check_network_axes({}, self.axes, "A network trained from scratch")
         arch = self.architecture or "unet"
         defaults = _DEFAULTS[arch]
         config = {
@@ -695,6 +688,13 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self.training_mode_ = mode
         if epochs == 0:
             return
+        if images and images[0].ndim == 4:
+            raise ValueError(
+                f"Training on volumes (axes={self.axes!r}, max_epochs or epochs > 0) is not "
+                "supported yet: the shipped stack network runs as it is "
+                "(CNNDenoiser.pretrained('gray', axes=...) with max_epochs=0). Fine-tune "
+                "the 2-D model on the planes instead (axes='YX', X.reshape(-1, H, W))."
+            )
         # the expert was trained next to the weights as shipped, not next to new ones
         self.correlated_expert_ = None
         self.weights_metadata_.pop("correlated_expert", None)
@@ -829,6 +829,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self, "net_")
         # only what inference reads, in case set_params changed it after fit
         validate_params(self, _INFERENCE_PARAMS)
+        _check_network_axes(self.config_, self.axes, "The fitted network")
         images, layout = validate_images(self, X, reset=False)
         with torch_threads(resolve_threads(self.n_threads)):
             out = self._denoise(images, layout)
@@ -879,6 +880,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "net_")
         validate_params(self, _INFERENCE_PARAMS)
+        _check_network_axes(self.config_, self.axes, "The fitted network")
         images, layout = _one_image(self, X)
         with torch_threads(resolve_threads(self.n_threads)):
             decision = read_noise(inference_setup(self), images[0], layout.n_channels,
@@ -892,7 +894,9 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         if name is None:
             return None
         config, state = load_expert(name)
-        if config != self.config_:
+        # a stack network's expert is the 2-D network it was widened from
+        own = {k: v for k, v in self.config_.items() if k != "context_planes"}
+        if config != own:
             raise ValueError(
                 f"The weights name the expert {name!r}, which is a different network "
                 f"({config}) from theirs ({self.config_})."
@@ -942,7 +946,10 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             theoretical radius is 256; weights that were not measured, e.g. after
             training, use the theoretical radius), rounded up to ``multiple``.
             ``multiple``: tile borders fall on multiples of it (the U-Net's downsampling
-            factor, 8 for 4 levels; 1 for DnCNN).
+            factor, 8 for 4 levels; 1 for DnCNN). ``local``: False for a stack network,
+            whose neighbouring planes are registered on whole planes (tiles of a plane
+            in ``transform`` share that registration; dask keeps planes whole and splits
+            the volume along Z, see :meth:`planes_margin`).
         """
         check_is_fitted(self, "net_")
         module = self.net_.module_
@@ -959,7 +966,27 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             measured.append(self._expert_radius)
         if None not in measured:
             radius = min(radius, max(measured))
-        return make_contract(radius, multiple)
+        # a stack network registers each whole plane onto its neighbours: a dask chunk
+        # of part of a plane would register differently, so planes stay whole
+        return make_contract(radius, multiple, local=not config.get("context_planes"))
+
+    def planes_margin(self):
+        """Planes of context a chunk of a volume needs on each side along Z (or T).
+
+        :func:`sklearn_denoise.dask.denoise_dask` overlaps chunks of a volume's planes
+        axis by this many planes, with which the result equals ``transform``: the stack
+        network sees ``context_planes // 2`` planes on each side, and the translation
+        between two planes depends on those two only.
+
+        Returns
+        -------
+        margin : int or None
+            ``context_planes // 2`` for a stack network, None for a network of single
+            images (which takes no volumes).
+        """
+        check_is_fitted(self, "net_")
+        planes = int(self.config_.get("context_planes") or 0)
+        return planes // 2 if planes else None
 
     # ------------------------------------------------------------------ persistence
     def save(self, path, *, half=False, metadata=None):
@@ -1200,7 +1227,9 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         **params
             Other estimator parameters; ``max_epochs`` is 0 and ``lr`` 1e-4 unless
             given (see :meth:`load`): refitting a clone keeps the shipped weights, and
-            ``pretrained("gray", max_epochs=5)`` fine-tunes them.
+            ``pretrained("gray", max_epochs=5)`` fine-tunes them. With a 3-D ``axes``
+            ("ZYX", "TYX", "ZYXC", "TYXC") the model's stack network is loaded: the
+            same U-Net seeing each plane's neighbours (the registry's ``stack`` entry).
 
         Returns
         -------
@@ -1223,12 +1252,39 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             )
         params.setdefault("channel_strategy", registry[name].get("channel_strategy", "joint"))
         weights = registry[name].get("weights", name)
+        if is_volume_axes(check_axes(params.get("axes", "YX"))):
+            weights = registry[name].get("stack")
+            if weights is None:
+                raise ValueError(
+                    f"The pretrained model {name!r} has no stack network for "
+                    f"axes={params['axes']!r}; denoise the planes one by one with "
+                    "axes='YX'."
+                )
         return cls.load(weights, **params)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         return tags
+
+
+def _check_network_axes(config, axes, source):
+    """A stack network (``context_planes`` > 0) takes volumes, any other network images."""
+    planes = int(config.get("context_planes") or 0)
+    volume = is_volume_axes(check_axes(axes))
+    if planes and not volume:
+        raise ValueError(
+            f"{source} is a stack network (it sees {planes} neighbouring planes) and "
+            f"denoises volumes or sequences: set axes='ZYX' or 'TYX' (with 'C' for "
+            f"channels), not axes={axes!r}."
+        )
+    if volume and not planes:
+        raise ValueError(
+            f"axes={axes!r} needs a stack network, which sees neighbouring planes: "
+            f"{source} denoises single images. Load the shipped one with "
+            f"CNNDenoiser.pretrained('gray', axes={axes!r}) (or 'color'), or denoise the "
+            "planes one by one with axes='YX' and X.reshape(-1, H, W)."
+        )
 
 
 def _check_train_noise(value):

@@ -23,18 +23,23 @@ an :class:`InferenceSetup`, built once per call by :func:`inference_setup`, so e
 can be tested with a setup of its own.
 """
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ._anscombe import stabilize, unstabilize
 from ._color import from_opponent, opponent_noise_levels, opponent_noise_maps, to_opponent
 from ._decision import ImageDecision
 from ._inference import denoise_tiled, dihedral_average
 from ._medical import RicianNoise, SpeckleNoise, to_gaussian
+from ._modules import StackInput
 from ._noise_level import NoiseReading, correlated_level
 from ._normalize import check_normalize, fit_normalization
 from ._sensor import GaussianNoise, noise_level_map, resolve_noise
+from ._stack import neighbour_planes, plane_positions
+from ._validation import plane_view
 
 __all__ = [
     "InferenceSetup",
@@ -45,6 +50,7 @@ __all__ = [
     "inference_setup",
     "read_noise",
     "run_network",
+    "run_volume",
 ]
 
 
@@ -73,6 +79,10 @@ class InferenceSetup:
         The tiles' margin and grid (``spatial_contract()``).
     device : str or torch.device
         Where the networks run.
+    context_planes : int
+        Neighbouring planes the estimator's network sees (a stack network), else 0.
+    verbose : bool
+        Whether a volume's planes show a progress bar.
     """
 
     module: object
@@ -89,6 +99,8 @@ class InferenceSetup:
     tile_size: int
     contract: object
     device: object
+    context_planes: int = 0
+    verbose: bool = False
 
 
 def inference_setup(estimator):
@@ -110,18 +122,21 @@ def inference_setup(estimator):
         tile_size=estimator.tile_size,
         contract=estimator.spatial_contract(),
         device=estimator.net_.device,
+        context_planes=int(estimator.config_.get("context_planes") or 0),
+        verbose=bool(estimator.verbose),
     )
 
 
 # ------------------------------------------------------------------ 1. read the noise
 def read_noise(setup, image, n_channels, data_scale):
-    """Step 1: the :class:`ImageDecision` of one (H, W, C) float image.
+    """Step 1: the :class:`ImageDecision` of one (H, W, C) float image or (Z, H, W, C)
+    volume (read on all its planes, :func:`~sklearn_denoise._validation.plane_view`).
 
     Parameters
     ----------
     setup : InferenceSetup
-    image : ndarray of shape (H, W, C)
-        The image as given (not normalised).
+    image : ndarray of shape (H, W, C) or (Z, H, W, C)
+        The image or volume as given (not normalised).
     n_channels : int
         Its channel count C.
     data_scale : float
@@ -136,7 +151,8 @@ def read_noise(setup, image, n_channels, data_scale):
         setup.noise_model, str) else "estimated"
     if normalization.flat:
         return ImageDecision(normalization, (), (), data_scale, noise_source=source)
-    x = normalization.apply(image)
+    # a volume's noise is read on all its planes at once: one decision per stack
+    x = plane_view(normalization.apply(image))
     if setup.channel_strategy == "opponent" and n_channels == 3:
         levels = _opponent_noise_levels(setup, x, data_scale, normalization)
         if isinstance(levels, tuple):  # sensor noise of each colour plane: maps
@@ -295,10 +311,47 @@ def run_network(setup, module, image, level):
     return dihedral_average(run, image, level, setup.self_ensemble)
 
 
+def run_volume(setup, module, volume, level):
+    """Step 3 for a (Z, H, W, C) volume: each plane through ``module``.
+
+    The estimator's stack network sees each plane with its ``context_planes``
+    neighbours, mirrored beyond the ends and shifted onto it by the integer translation
+    between the planes (:mod:`sklearn_denoise._stack`); a network of single images (the
+    correlated-noise expert) denoises the planes one by one. ``level`` is one level or a
+    (Z, H, W, 1) map.
+
+    Returns
+    -------
+    out : ndarray of shape (Z, H, W, out_channels), float32
+    """
+    def level_of(z):
+        return level if level is None or np.ndim(level) == 0 else level[z]
+
+    planes = tqdm(range(len(volume)), desc="planes", unit="plane", leave=False,
+                  disable=not setup.verbose or len(volume) < 2, file=sys.stderr)
+    out = np.empty(volume.shape[:-1] + (setup.out_channels,), np.float32)
+    if module is not setup.module or not setup.context_planes:
+        for z in planes:
+            out[z] = run_network(setup, module, volume[z], level_of(z))
+        return out
+    stack_module = StackInput(module)
+    positions = plane_positions(volume)
+    for z in planes:
+        neighbours = neighbour_planes(volume, z, setup.context_planes, positions)
+        window = np.concatenate([volume[z], *neighbours], axis=-1)
+        out[z] = run_network(setup, stack_module, window, level_of(z))
+    return out
+
+
 def _denoise_pass(setup, x, noise, correlated):
-    """Steps 2 and 3 for one pass, the variance-stabilising transform undone."""
+    """Steps 2 and 3 for one pass on an image or a volume, the variance-stabilising
+    transform undone."""
     network_pass = choose_network(setup, x, noise, correlated)
-    out = run_network(setup, network_pass.module, network_pass.image, network_pass.level)
+    if x.ndim == 4:
+        out = run_volume(setup, network_pass.module, network_pass.image, network_pass.level)
+    else:
+        out = run_network(setup, network_pass.module, network_pass.image,
+                          network_pass.level)
     if network_pass.undo is not None:
         return network_pass.undo(out)
     if network_pass.stabilized is None:
@@ -346,10 +399,10 @@ def denoise_decided(setup, image, n_channels, decision):
 
 
 def _opponent_maps(rgb, noises):
-    """Per-pixel noise maps of the three opponent channels (H, W, 3) from the noise of
-    each colour plane of one normalised RGB image."""
+    """Per-pixel noise maps of the three opponent channels (..., 3) from the noise of
+    each colour plane of one normalised RGB image or volume."""
     variances = np.concatenate([
-        np.full(rgb.shape[:2] + (1,), noise.sigma**2, rgb.dtype)
+        np.full(rgb.shape[:-1] + (1,), noise.sigma**2, rgb.dtype)
         if isinstance(noise, GaussianNoise)
         else noise_level_map(rgb[..., c : c + 1], noise) ** 2
         for c, noise in enumerate(noises)

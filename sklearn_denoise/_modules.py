@@ -122,6 +122,8 @@ class UNet(nn.Module):
         self.tail = nn.Conv2d(widths[0], channels, 3, padding=1)
         self.channels = channels
         self.multiple = 2 ** (depth - 1)
+        self.noise_level_input = bool(noise_level_input)
+        self.context_planes = context_planes
 
     def forward(self, x):
         height, width = x.shape[-2:]
@@ -241,6 +243,25 @@ def add_context_planes(state_dict, context_planes):
     extra = head.new_zeros((head.shape[0], channels * context_planes) + tuple(head.shape[2:]))
     state["head.weight"] = torch.cat([head, extra], dim=1)
     return state
+
+
+class StackInput(nn.Module):
+    """A stack network fed as the 2-D inference feeds a network: the input
+    ``[plane, neighbours..., noise level]`` (the image's channels, then the noise-level
+    map) reordered into the ``[plane, noise level, neighbours...]`` the :class:`UNet`
+    with ``context_planes`` was trained on. Holds no weights of its own."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+        self.channels = module.channels
+        self.multiple = module.multiple
+
+    def forward(self, x):
+        c = self.channels
+        if self.module.noise_level_input:
+            x = torch.cat([x[:, :c], x[:, -1:], x[:, c:-1]], dim=1)
+        return self.module(x)
 
 
 def receptive_radius(architecture, depth, blocks, bottom_blocks=None):

@@ -45,7 +45,7 @@ def consecutive_shift(reference, moving):
     reference = np.asarray(reference, np.float64)
     moving = np.asarray(moving, np.float64)
     height, width = reference.shape
-    if min(height, width) < 8:
+    if min(height, width) < 8 or np.ptp(reference) == 0 or np.ptp(moving) == 0:
         return (0, 0)
     shift, _, _ = phase_cross_correlation(reference, moving, normalization=None)
     dy, dx = (int(round(s)) for s in shift)

@@ -228,6 +228,13 @@ def _check_volume_dims(array, axes, stack):
         )
 
 
+def _planes_margin(estimator):
+    """Planes of overlap a chunk of a volume needs along Z (the estimator's
+    ``planes_margin()``), or None: the planes axis stays one chunk."""
+    method = getattr(estimator, "planes_margin", None)
+    return None if method is None else method()
+
+
 def _check_known_chunks(array):
     """Raise a ValueError for unknown (NaN) chunk sizes, e.g. after boolean indexing."""
     unknown = [axis for axis, sizes in enumerate(array.chunks) if any(map(np.isnan, sizes))]
@@ -254,7 +261,9 @@ def denoise_dask(array, estimator, *, depth=None, stack=None, torch_threads=1):
         volume ``(Z, H, W[, C])`` or a stack ``(n, Z, H, W[, C])``; its Z (or T) axis is
         made one chunk (the methods denoise along it jointly), its planes are chunked
         and overlapped as images are, and the result equals ``transform`` as for
-        images.
+        images. A stack network (``CNNDenoiser.pretrained(..., axes="ZYX")``) keeps
+        its planes whole and takes chunks along Z instead, overlapped by its
+        ``planes_margin()`` planes.
     estimator : fitted denoiser
         Any of the package's denoisers, a Pipeline of them, any fitted transformer taking
         the image convention with a ``spatial_contract()`` method, or another one with
@@ -367,8 +376,11 @@ def denoise_dask(array, estimator, *, depth=None, stack=None, torch_threads=1):
     estimator = for_image_shape(estimator, spatial_shape)
 
     chunks = list(array.chunks)
-    if volume:
+    planes_margin = _planes_margin(estimator) if volume else None
+    if volume and planes_margin is None:
         chunks[planes_axis] = (array.shape[planes_axis],)
+    elif volume:  # a method that sees a few planes on each side: chunks along Z overlap
+        chunks[planes_axis] = _aligned_chunks(chunks[planes_axis], 1, max(planes_margin, 1))
     for axis in spatial:
         if whole_images:
             # a global method (TV, BM3D, circular cycle spinning): no margin gives the
@@ -386,6 +398,8 @@ def denoise_dask(array, estimator, *, depth=None, stack=None, torch_threads=1):
     depths = {axis: 0 for axis in range(array.ndim)}
     for axis in spatial:
         depths[axis] = depth if len(array.chunks[axis]) > 1 else 0
+    if planes_margin and len(array.chunks[planes_axis]) > 1:
+        depths[planes_axis] = planes_margin
 
     if hasattr(estimator, "for_image"):
         # the image's decisions (normalisation, noise, network, thresholds) taken once on

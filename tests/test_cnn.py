@@ -1,3 +1,4 @@
+import copy
 import pickle
 
 import joblib
@@ -693,3 +694,78 @@ def test_fit_normalization_leaves_unit_range_images_alone(clean):
     b = CNNDenoiser(**params, normalize="none").fit(noisy, train[:2])
     torch.testing.assert_close(a.net_.module_.head.weight, b.net_.module_.head.weight,
                                rtol=0, atol=0)
+
+
+# --- volumes and sequences: the stack network (axes="ZYX"/"TYX") ---------------------------
+@pytest.fixture(scope="module")
+def moving_sequence():
+    scene = load_sample_images(size=128)[1].astype(np.float32) / 255
+    steps = np.array([(0, 0), (1, -2), (2, 1), (-1, 2), (2, 0)])
+    clean = np.stack([np.roll(scene, tuple(p), axis=(0, 1)) for p in np.cumsum(steps, 0)])
+    noisy = gaussian(clean, SIGMA, random_state=0).astype(np.float32)
+    return clean, noisy
+
+
+@pytest.fixture(scope="module")
+def stack_model():
+    return CNNDenoiser.pretrained("gray", axes="TYX")
+
+
+def test_stack_network_beats_the_same_model_plane_by_plane(stack_model, moving_sequence):
+    clean, noisy = moving_sequence
+    joint = stack_model.transform(noisy[np.newaxis])[0]
+    single = CNNDenoiser.pretrained("gray").transform(noisy)
+    assert joint.shape == noisy.shape and joint.dtype == np.float32
+    assert psnr(clean[2], joint[2]) > psnr(clean[2], single[2]) + 1.0
+    assert psnr(clean, joint) > psnr(clean, single) + 0.5
+
+
+def test_stack_network_decides_once_per_stack(stack_model, moving_sequence):
+    _, noisy = moving_sequence
+    pinned = stack_model.for_image(noisy[np.newaxis])
+    np.testing.assert_array_equal(pinned.transform(noisy[np.newaxis]),
+                                  stack_model.transform(noisy[np.newaxis]))
+    level = pinned.decision_.noise[0].sigma
+    assert level == pytest.approx(SIGMA, rel=0.15)
+
+
+def test_stack_network_keeps_dtype_and_takes_lists_of_volumes(stack_model, moving_sequence):
+    _, noisy = moving_sequence
+    counts = (noisy * 3000 + 100).clip(0, 65535).astype(np.uint16)
+    out = stack_model.transform(counts[np.newaxis])
+    assert out.dtype == np.uint16 and out.shape == (1,) + counts.shape
+    volumes = [noisy[:3, :96, :80], noisy[:, :64, :64]]
+    outs = stack_model.transform(volumes)
+    assert [o.shape for o in outs] == [v.shape for v in volumes]
+    np.testing.assert_allclose(outs[1], stack_model.transform(volumes[1][np.newaxis])[0],
+                               atol=1e-6)
+
+
+def test_color_stack_network_denoises_rgb_sequences(moving_sequence):
+    clean, noisy = moving_sequence
+    rgb = np.stack([noisy, np.roll(noisy, 1, axis=0), noisy[::-1]], axis=-1)[:, :64, :64]
+    den = CNNDenoiser.pretrained("color", axes="TYXC")
+    out = den.transform(rgb[np.newaxis])
+    assert out.shape == (1,) + rgb.shape
+    clean_rgb = np.stack([clean, np.roll(clean, 1, axis=0), clean[::-1]], axis=-1)[:, :64, :64]
+    assert psnr(clean_rgb, out[0]) > psnr(clean_rgb, rgb) + 5
+
+
+def test_stack_network_and_axes_must_agree(stack_model, moving_sequence):
+    _, noisy = moving_sequence
+    with pytest.raises(ValueError, match="is a stack network"):
+        copy.copy(stack_model).set_params(axes="YX").transform(noisy)
+    with pytest.raises(ValueError, match="is a stack network"):
+        CNNDenoiser.load("gray-stack")
+    with pytest.raises(ValueError, match="needs a stack network"):
+        CNNDenoiser(init_weights="gray", axes="ZYX").fit(noisy[np.newaxis])
+
+
+def test_refitting_a_clone_of_the_stack_network_keeps_its_result(stack_model,
+                                                                  moving_sequence):
+    _, noisy = moving_sequence
+    X = noisy[np.newaxis, :, :64, :64]
+    refit = clone(stack_model).fit(X)
+    np.testing.assert_array_equal(refit.transform(X), stack_model.transform(X))
+    with pytest.raises(ValueError, match="Training on volumes"):
+        clone(stack_model).set_params(max_epochs=1).fit(X)
