@@ -38,7 +38,7 @@ from ._modules import StackInput
 from ._noise_level import NoiseReading, correlated_level
 from ._normalize import check_normalize, fit_normalization
 from ._sensor import GaussianNoise, noise_level_map, resolve_noise
-from ._stack import neighbour_planes, plane_positions
+from ._stack import decision_planes, neighbour_planes, plane_positions
 from ._validation import plane_view
 
 __all__ = [
@@ -130,7 +130,8 @@ def inference_setup(estimator):
 # ------------------------------------------------------------------ 1. read the noise
 def read_noise(setup, image, n_channels, data_scale):
     """Step 1: the :class:`ImageDecision` of one (H, W, C) float image or (Z, H, W, C)
-    volume (read on all its planes, :func:`~sklearn_denoise._validation.plane_view`).
+    volume, read on its planes (:func:`~sklearn_denoise._stack.decision_planes`: up to 16,
+    evenly spaced) as one image (:func:`~sklearn_denoise._validation.plane_view`).
 
     Parameters
     ----------
@@ -146,6 +147,8 @@ def read_noise(setup, image, n_channels, data_scale):
     -------
     decision : ImageDecision
     """
+    if image.ndim == 4:  # a volume: read on (at most DECISION_PLANES of) its planes
+        image = decision_planes(image)
     normalization = fit_normalization(image, check_normalize(setup.normalize))
     source = "given" if setup.sigma is not None or not isinstance(
         setup.noise_model, str) else "estimated"

@@ -159,9 +159,13 @@ def noise_level_map(image, model):
 
     ``sqrt(gain * (s - black_level) + read_noise^2)`` with ``s`` the image smoothed by a
     Gaussian of 1.5 pixels, a cheap estimate of the signal under each pixel (FFDNet-style
-    noise-level map for signal-dependent noise). ``image`` is (H, W, 1); so is the map.
+    noise-level map for signal-dependent noise). ``image`` is (H, W, 1), or a (Z, H, W, 1)
+    volume whose planes are smoothed one by one (as the stack network's maps were made);
+    so is the map.
     """
-    signal = gaussian_filter(image[..., 0].astype(np.float64), _SIGNAL_SMOOTHING)
+    plane = image[..., 0]
+    smoothing = (0.0,) * (plane.ndim - 2) + (_SIGNAL_SMOOTHING,) * 2
+    signal = gaussian_filter(plane.astype(np.float64), smoothing)
     return np.sqrt(model.variance(signal))[..., np.newaxis].astype(image.dtype)
 
 

@@ -24,8 +24,30 @@ whole stack (what :func:`sklearn_denoise.dask.denoise_dask` relies on).
 
 import numpy as np
 
-__all__ = ["align_to", "consecutive_shift", "neighbour_offsets", "neighbour_planes",
-           "plane_positions"]
+__all__ = ["DECISION_PLANES", "align_to", "consecutive_shift", "decision_plane_indices",
+           "decision_planes",
+           "neighbour_offsets", "neighbour_planes", "plane_positions"]
+
+#: Most planes of a volume the stack network's decisions (normalisation, noise) are read
+#: on: evenly spaced, so that the command line reads them off a file of any length in
+#: bounded memory and decides as ``transform`` does.
+DECISION_PLANES = 16
+
+
+def decision_planes(volume):
+    """The planes of a (Z, ...) volume that its decisions are read on: all of them up to
+    :data:`DECISION_PLANES`, else that many evenly spaced, first and last included."""
+    n_planes = len(volume)
+    if n_planes <= DECISION_PLANES:
+        return volume
+    return volume[decision_plane_indices(n_planes)]
+
+
+def decision_plane_indices(n_planes):
+    """Indices of :func:`decision_planes` in a volume of ``n_planes`` planes."""
+    if n_planes <= DECISION_PLANES:
+        return np.arange(n_planes)
+    return np.unique(np.round(np.linspace(0, n_planes - 1, DECISION_PLANES)).astype(int))
 
 
 def neighbour_offsets(context_planes):

@@ -196,10 +196,14 @@ def build_parser():
         description=textwrap.dedent("""\
             Denoise PNG, JPEG and TIFF images (8- or 16-bit, gray or colour, with or without
             alpha; multi-band TIFF, denoised jointly), DICOM files and series folders,
-            NIfTI volumes and FITS images (with the [formats] extra; volumes plane by
-            plane, stored dtype and headers kept), and TIFF stacks of gray planes (z or
-            t, e.g. (n, H, W) from tifffile or ImageJ hyperstacks, processed plane by
-            plane in bounded memory). Each result is
+            NIfTI volumes and FITS images (with the [formats] extra; stored dtype and
+            headers kept), and TIFF stacks of gray planes (z or t, e.g. (n, H, W) from
+            tifffile or ImageJ hyperstacks). A stack or volume with one axis of planes is
+            denoised jointly, each plane seeing its neighbours (--axes auto): by the CNN's
+            stack network in chunks of planes (bounded memory, the same result as the
+            whole volume), or by wavelet, tv, nlm and bm3d (BM4D) in 3-D on the whole
+            volume; other stacks, and --axes YX, go plane by plane in bounded memory. Each
+            result is
             written to OUTDIR under the input's file name, with its bit depth and colour
             mode (uint16 counts in, uint16 counts out; the alpha channel is kept as is, and
             so are the EXIF data and colour profile of PNG and JPEG files and the
@@ -220,7 +224,9 @@ def build_parser():
             estimated noise variance grows markedly with the signal). Poisson-Gaussian
             noise is removed by the CNN through its noise-level input, and by the
             classical methods through a variance-stabilising transform. A stack gets one
-            model, estimated on its middle plane. --gain, --read-noise and --black-level
+            model: estimated on its planes when denoised jointly (as the Python estimators
+            with axes='ZYX' decide; up to 16 evenly spaced planes for the CNN), on its
+            middle plane when denoised plane by plane. --gain, --read-noise and --black-level
             give known sensor parameters in the file's data units (counts for integer
             files); those not given are estimated."""),
         formatter_class=_Formatter,
@@ -256,6 +262,11 @@ def build_parser():
                      metavar="N", help="CNN only: average N mirrored and turned passes "
                      "(1, 2, 4 or 8; default: %(default)s): a little more quality for N "
                      "times the time")
+    den.add_argument("--axes", choices=("auto", "YX", "ZYX", "TYX"), default="auto",
+                     help="stacks and volumes: auto (default) denoises a stack with one "
+                     "axis of planes jointly when the method can (the CNN's stack network, "
+                     "wavelet, tv, nlm, bm3d), else plane by plane; YX: plane by plane; "
+                     "ZYX or TYX: jointly, an error where the method cannot")
     den.add_argument("--list-models", action="store_true",
                      help="list the shipped pretrained models, one line each, and exit")
     den.add_argument("--overwrite", action="store_true",
@@ -750,6 +761,31 @@ class _Denoisers:
                                              n_threads=self.n_threads)
         return self._cnn[n_channels]
 
+    def for_volume(self, volume, name, axes, noise_model=None):
+        """The fitted estimator that denoises a gray (Z, H, W) ``volume`` (or the planes a
+        long one is decided on) jointly, with its noise decided on it, and where the
+        noise comes from; ValueError where the method cannot take volumes."""
+        params, source = self.settings.params(volume[volume.shape[0] // 2], name)
+        if noise_model is not None and self.settings.option == "auto" and (
+                not self.settings.given):
+            params["noise_model"] = noise_model
+        if self.method == "cnn":
+            key = ("volume", axes)
+            if key not in self._cnn:
+                from .models import load_cnn
+
+                self._cnn[key] = load_cnn(self.model, 1, device=self.device,
+                                          self_ensemble=self.self_ensemble,
+                                          n_threads=self.n_threads, axes=axes)
+            est = self._cnn[key]
+            if self.noise_level_input:
+                est.set_params(**params)
+        else:
+            est = self.spec.denoiser(params["sigma"]).set_params(
+                axes=axes, noise_model=params["noise_model"])
+            est.fit(volume[np.newaxis])
+        return est.for_image(volume[np.newaxis]), source
+
     def for_file(self, plane, name, noise_model=None):
         """The fitted estimator for a file of which ``plane`` (colour part, (H, W) or
         (H, W, 3)) is one plane, with its noise decided on that plane (``for_image``), and
@@ -803,13 +839,106 @@ def _denoise_plane(denoise, plane, *, bands=False):
     return result
 
 
-def _denoise_file(path, out, denoisers, max_pixels, report, overwrite=False):
-    """Denoise one file into ``out``, plane by plane, with the noise decided once on its
-    middle plane; reports that noise. Without ``overwrite``, a file at ``out`` is never
+def _joint_axes(image_file, axes):
+    """The axes a stack file is denoised jointly along ("ZYX" or "TYX"), or None (plane
+    by plane): stacks of gray planes along one axis, unless --axes YX."""
+    if axes == "YX" or not image_file.is_stack or len(image_file.plane_shape) != 2:
+        return None
+    leading = [a for a in (image_file.axes or "") if a not in "YX"]  # NIfTI: "XYZ"
+    if len(leading) != 1 or image_file.n_planes < 2:
+        if axes != "auto":
+            raise ValueError(f"--axes {axes} needs a stack with one axis of planes; this "
+                             f"one is {image_file.axes} {image_file.shape}")
+        return None
+    if axes != "auto":
+        return axes
+    return "TYX" if leading == ["T"] else "ZYX"
+
+
+def _decision_plane_indices(n_planes):
+    from .tiling import decision_plane_indices
+
+    return decision_plane_indices(n_planes)
+
+
+def _denoise_volume_file(image_file, out, est, volume, quiet, overwrite):
+    """Write a stack file denoised jointly along its planes by ``est`` (decided on the
+    volume): a stack network in chunks of planes overlapped by its ``planes_margin()``
+    (``volume`` None: the planes are read chunk by chunk), a classical method on the
+    whole ``volume``."""
+    from tqdm import tqdm
+
+    from .io import write_image_planes
+
+    n_planes = image_file.n_planes
+    bar = tqdm(total=n_planes, unit="plane", desc=image_file.path.name, leave=False,
+               disable=quiet, file=sys.stderr, dynamic_ncols=True)
+
+    def denoised_planes():
+        if volume is not None:  # the 3-D methods look along the whole volume
+            result = _checked(est.transform(volume[np.newaxis])[0], volume)
+            bar.update(n_planes)
+            yield from result
+            return
+        margin, chunk = est.planes_margin(), _VOLUME_CHUNK_PLANES
+        for start in range(0, n_planes, chunk):
+            stop = min(start + chunk, n_planes)
+            low, high = max(start - margin, 0), min(stop + margin, n_planes)
+            planes = np.stack([image_file.plane(i) for i in range(low, high)])
+            result = _checked(est.transform(planes[np.newaxis])[0], planes)
+            bar.update(stop - start)
+            yield from result[start - low: stop - low]
+
+    try:
+        write_image_planes(out, denoised_planes(), image_file, overwrite=overwrite)
+    finally:
+        bar.close()
+
+
+#: Planes a stack network denoises at once from a file (plus its margin on each side).
+_VOLUME_CHUNK_PLANES = 16
+
+
+def _checked(result, planes):
+    result = np.asarray(result)
+    if result.shape != planes.shape or result.dtype != planes.dtype:
+        raise ValueError(f"the denoiser returned {result.dtype} {result.shape} for "
+                         f"{planes.dtype} {planes.shape}")
+    return result
+
+
+def _denoise_file(path, out, denoisers, max_pixels, report, overwrite=False, *,
+                  axes="auto", quiet=True):
+    """Denoise one file into ``out``: a stack jointly along its planes (``axes``, see
+    :func:`_joint_axes`), else plane by plane with the noise decided once on its middle
+    plane; reports that noise. Without ``overwrite``, a file at ``out`` is never
     replaced (FileExistsError), even one that appeared while this file was denoised."""
     from .io import open_image, write_image_planes
 
     with open_image(path, max_pixels=max_pixels) as image_file:
+        joint = _joint_axes(image_file, axes)
+        if joint is not None:
+            cnn = denoisers.method == "cnn"
+            indices = (_decision_plane_indices(image_file.n_planes) if cnn
+                       else np.arange(image_file.n_planes))
+            deciding = np.stack([image_file.plane(int(i)) for i in indices])
+            try:
+                est, source = denoisers.for_volume(
+                    deciding, path, joint, noise_model=image_file.metadata.get("noise_model"))
+            except ValueError as exc:
+                if axes != "auto":
+                    raise ValueError(f"--axes {axes}: {exc}") from None
+                report(f"{path}: {denoisers.method} cannot denoise the stack jointly "
+                       f"({exc}): plane by plane")
+            else:
+                where = "" if len(indices) == image_file.n_planes else (
+                    f", noise from {len(indices)} of them")
+                report(f"{path} (stack of {image_file.n_planes} planes {image_file.axes}, "
+                       f"denoised jointly{where}): "
+                       f"{_describe_noise(est.decision_, deciding.dtype, source)}")
+                volume = None if cnn else deciding
+                _denoise_volume_file(image_file, out, est, volume, quiet, overwrite)
+                return
         middle = image_file.n_planes // 2
         bands = image_file.metadata.get("tiff", {}).get("bands", False)  # 4 bands, no alpha
         reference = image_file.plane(middle) if bands else _split_alpha(
@@ -930,7 +1059,7 @@ def _cmd_denoise(args):
         for path in bar:
             try:
                 _denoise_file(path, outdir / path.name, denoisers, args.max_pixels, report,
-                              overwrite=args.overwrite)
+                              overwrite=args.overwrite, axes=args.axes, quiet=args.quiet)
                 done += 1
             except FileExistsError:
                 failed += 1

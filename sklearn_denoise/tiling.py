@@ -7,8 +7,14 @@ pixels of context each output pixel needs (``margin``), the grid tile borders fa
 :func:`sklearn_denoise.dask.denoise_dask` overlaps chunks by it; a
 :class:`~sklearn.pipeline.Pipeline`'s contract composes those of its steps
 (:func:`compose_contracts`).
+
+A volume denoised jointly along Z (or T) by a stack network decides its normalisation and
+noise on the planes :func:`decision_plane_indices` names (all of them up to 16), so that
+a reader of a long file (the command line) can take the same decisions in bounded memory
+and then denoise it in chunks of planes overlapped by the estimator's ``planes_margin()``.
 """
 
+from ._stack import decision_plane_indices
 from ._tiling import (
     SpatialContract,
     UnknownContractError,
@@ -25,6 +31,7 @@ __all__ = [
     "UnknownContractError",
     "compose_contracts",
     "contract_of",
+    "decision_plane_indices",
     "for_image_shape",
     "image_axes",
     "make_contract",

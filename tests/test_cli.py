@@ -247,7 +247,7 @@ def test_denoise_16bit_stack_plane_by_plane_with_its_noise_model(sensor_stack, t
 
     path, stack, truth = sensor_stack
     out = tmp_path / "out"
-    proc = run("denoise", path, "-o", out, "--method", method, "-q")
+    proc = run("denoise", path, "-o", out, "--method", method, "--axes", "YX", "-q")
     assert proc.returncode == 0, proc.stderr
     line = proc.stdout.strip()
     assert line.startswith(f"{path} (stack of 3 planes ZYX, noise from plane 2): "
@@ -270,7 +270,8 @@ def test_denoise_known_sensor_parameters_and_noise_options(sensor_stack, noisy_f
                                                            tmp_path):
     path, stack, truth = sensor_stack
     gray = noisy_folder / "gray8.png"  # Gaussian noise of sigma 25/255
-    proc = run("denoise", path, gray, "-o", tmp_path / "a", "--method", "wavelet", "-q")
+    proc = run("denoise", path, gray, "-o", tmp_path / "a", "--method", "wavelet", "--axes",
+               "YX", "-q")
     assert proc.returncode == 0, proc.stderr
     lines = _noise_lines(proc.stdout)
     assert "poisson-gaussian noise" in lines[f"{path} (stack of 3 planes ZYX, noise from "
@@ -293,12 +294,57 @@ def test_denoise_known_sensor_parameters_and_noise_options(sensor_stack, noisy_f
         in proc.stdout
     # --noise forces the model
     proc = run("denoise", path, gray, "-o", tmp_path / "d", "--method", "wavelet", "--noise",
-               "gaussian", "-q")
+               "gaussian", "--axes", "YX", "-q")
     assert proc.returncode == 0, proc.stderr
     lines = _noise_lines(proc.stdout)
     assert all(": gaussian noise, sigma " in line for line in lines.values()), lines
     assert "(uint16 values) (estimated)" in lines[f"{path} (stack of 3 planes ZYX, noise "
                                                   "from plane 2)"]
+
+
+@pytest.mark.parametrize("method", ["cnn", "wavelet"])
+def test_denoise_stack_jointly_equals_the_python_volume_call(sensor_stack, tmp_path,
+                                                             method):
+    """A stack file is denoised jointly by default, with the result of the estimator
+    with axes="ZYX" on the whole volume (the CNN in chunks of planes)."""
+    if method == "cnn" and not HAS_GRAY:
+        pytest.skip(NO_PRETRAINED)
+    from sklearn_denoise import CNNDenoiser, WaveletDenoiser
+
+    path, _, truth = sensor_stack
+    tifffile = pytest.importorskip("tifffile")
+    # 20 planes: more than the planes a stack network decides on and one chunk of planes
+    rng = np.random.default_rng(0)
+    shifts = np.cumsum(rng.integers(-1, 2, size=(20, 2)), axis=0)
+    scene = load_sample_images()[1][:64, :64] / 255
+    clean = np.stack([np.roll(scene, tuple(s), axis=(0, 1)) for s in shifts])
+    stack = np.stack([_sensor_counts(c, k, peak=30) for k, c in enumerate(clean)])
+    tifffile.imwrite(tmp_path / "long.tif", stack, imagej=True, metadata={"axes": "ZYX"})
+    proc = run("denoise", tmp_path / "long.tif", "-o", tmp_path / "out", "--method", method,
+               "--threads", 1, "-q")
+    assert proc.returncode == 0, proc.stderr
+    noise_from = ", noise from 16 of them" if method == "cnn" else ""
+    assert proc.stdout.startswith(f"{tmp_path / 'long.tif'} (stack of 20 planes ZYX, "
+                                  f"denoised jointly{noise_from}): "), proc.stdout
+    result = tifffile.imread(tmp_path / "out" / "long.tif")
+    if method == "cnn":
+        est = CNNDenoiser.pretrained("gray", axes="ZYX", n_threads=1)
+    else:
+        est = WaveletDenoiser(axes="ZYX", noise_model="auto").fit(stack[None])
+    np.testing.assert_array_equal(result, est.transform(stack[None])[0])
+    assert _mse(result, 100 + 30 * clean) < 0.5 * _mse(stack, 100 + 30 * clean)
+
+
+def test_denoise_stack_axes_option(sensor_stack, tmp_path):
+    path, _, _ = sensor_stack
+    proc = run("denoise", path, "-o", tmp_path / "a", "--method", "bilateral", "-q")
+    assert proc.returncode == 0, proc.stderr  # auto: plane by plane where it must
+    assert "bilateral cannot denoise the stack jointly" in proc.stdout
+    assert "noise from plane 2" in proc.stdout
+    proc = run("denoise", path, "-o", tmp_path / "b", "--method", "bilateral", "--axes",
+               "ZYX", "-q")
+    assert proc.returncode == 1
+    assert "--axes ZYX:" in proc.stderr and not (tmp_path / "b" / "stack.tif").exists()
 
 
 @pytest.mark.parametrize(
@@ -380,9 +426,11 @@ def test_denoise_stack_memory_is_bounded_by_a_plane(tmp_path):
         from sklearn_denoise.cli import main
         out, files = sys.argv[1], sys.argv[2:]
         # the first run imports what the command needs; the second is measured
-        assert main(["denoise", files[0], "-o", out, "--method", "tv", "-q"]) == 0
+        assert main(["denoise", files[0], "-o", out, "--method", "tv", "--axes", "YX",
+                     "-q"]) == 0
         tracemalloc.start()
-        code = main(["denoise", files[1], "-o", out, "--method", "tv", "-q"])
+        code = main(["denoise", files[1], "-o", out, "--method", "tv", "--axes", "YX",
+                     "-q"])
         print(code, tracemalloc.get_traced_memory()[1])
     """)
     proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "out"),
@@ -394,6 +442,39 @@ def test_denoise_stack_memory_is_bounded_by_a_plane(tmp_path):
     assert int(peak) < stack.nbytes / 3, peak  # a float64 copy of it would take 9.4 MB
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "out" / "big.tif").shape,
                                   stack.shape)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_GRAY, reason=NO_PRETRAINED)
+def test_denoise_stack_jointly_with_the_cnn_in_bounded_memory(tmp_path):
+    """The stack network reads a long file in chunks of planes: the peak memory does not
+    grow with the number of planes."""
+    import tifffile
+
+    rng = np.random.default_rng(0)
+    stack = rng.integers(900, 1100, (120, 32, 32), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "short.tif", stack[:40], imagej=True, metadata={"axes": "ZYX"})
+    tifffile.imwrite(tmp_path / "long.tif", stack, imagej=True, metadata={"axes": "ZYX"})
+    script = textwrap.dedent("""
+        import sys, tracemalloc
+        from sklearn_denoise.cli import main
+        folder = sys.argv[1]
+        peaks = []
+        for name in ("short", "short", "long"):  # the first run imports and loads
+            tracemalloc.start()
+            assert main(["denoise", f"{folder}/{name}.tif", "-o",
+                         f"{folder}/out{len(peaks)}",
+                         "--threads", "1", "-q"]) == 0
+            peaks.append(tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+        print(peaks[1], peaks[2])
+    """)
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    short, long = map(int, proc.stdout.split()[-2:])
+    assert long < 1.25 * short, (short, long)  # 3 times the planes
+    assert "denoised jointly, noise from 16 of them" in proc.stdout
 
 
 def read_image_planes(path):

@@ -724,3 +724,21 @@ def test_volumes_of_the_wrong_dimensions_are_refused():
         denoise_dask(da.zeros((48, 64)), est)
     with pytest.raises(ValueError, match="stack=False"):
         denoise_dask(da.zeros((2, 5, 48, 64)), est, stack=False)
+
+
+def test_stack_network_chunked_along_z_equals_transform():
+    from sklearn_denoise import CNNDenoiser
+
+    photo = load_sample_images(size=64)[1] / 255.0
+    steps = np.cumsum([(0, 0), (1, 0), (0, -1), (1, 1), (-1, 0), (0, 2), (1, 0)], axis=0)
+    clean = np.stack([np.roll(photo, tuple(p), axis=(0, 1)) for p in steps])
+    volume = (gaussian(clean, 0.1, random_state=0) * 4000).astype(np.float32)
+    est = CNNDenoiser.pretrained("gray", axes="ZYX")
+    assert est.planes_margin() == est.config_["context_planes"] // 2
+    expected = est.transform(volume[None])[0]
+    # planes whole in y and x (the registration is on whole planes), overlapped along Z
+    out = denoise_dask(da.from_array(volume, chunks=(3, 32, 32)), est).compute()
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-6 * 4000)
+    stacked = denoise_dask(da.from_array(np.stack([volume, volume[::-1]]),
+                                         chunks=(1, 2, 64, 64)), est).compute()
+    np.testing.assert_allclose(stacked[0], expected, atol=1e-6 * 4000)

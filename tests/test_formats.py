@@ -352,7 +352,7 @@ def test_cli_equals_python_on_field_files(tmp_path):
 def test_cli_denoises_dicom_series_folder_as_one_volume_like_python(tmp_path):
     _series(tmp_path / "series", n=3)
     proc = _cli(tmp_path / "series", MR, "-o", tmp_path / "out", "--method", "wavelet",
-                "-q")
+                "--axes", "YX", "-q")
     assert proc.returncode == 0, proc.stderr
     assert "series (stack of 3 planes ZYX, noise from plane 2)" in proc.stdout
     assert "MR_small.dcm: rician noise" in proc.stdout  # MR magnitude: Rician

@@ -338,3 +338,15 @@ def test_correlated_noise_is_not_taken_for_sensor_noise():
     counts = fit_normalization(counts, "auto").apply(counts)
     assert isinstance(resolve_noise(counts), NoiseModel)
     assert isinstance(resolve_noise(counts, correlated_level=correlated_level), NoiseModel)
+
+
+def test_noise_level_map_of_a_volume_is_made_plane_by_plane():
+    # the stack network's maps are per plane; smoothing along Z would tie a plane's map
+    # to its neighbours (and a chunk of planes to the planes outside it)
+    rng = np.random.default_rng(0)
+    volume = rng.random((4, 32, 32, 1))
+    model = NoiseModel(gain=0.01, read_noise=0.02, black_level=0.0)
+    maps = noise_level_map(volume, model)
+    assert maps.shape == volume.shape
+    for z in range(4):
+        np.testing.assert_array_equal(maps[z], noise_level_map(volume[z], model))
