@@ -10,19 +10,35 @@ own (``X`` of shape ``(n * Z, H, W)``), the joint column every stack as one volu
 of shape ``(n, Z, H, W)``, one noise estimate per stack). Defaults of each denoiser, noise
 level estimated. The last rows put uint16 sensor counts (peak ``--peak`` photons, black
 level 100, read noise 2, gain 1) of the static stacks through
-VarianceStabilizedDenoiser(WaveletDenoiser) with both axes (PSNR in counts, peak as range).
+VarianceStabilizedDenoiser(WaveletDenoiser) with both axes (PSNR in counts, peak as range),
+and, with ``cnn`` among the methods, through the pretrained CNN blind (issue #30's
+counts target).
+
+``cnn`` is the shipped model, blind: ``CNNDenoiser.pretrained("gray")`` plane by plane
+against ``CNNDenoiser.pretrained("gray", axes="ZYX")``, the stack network that sees each
+plane's neighbours (aligned onto it) -- issue #30's targets: moving sigma 25 +1.5 dB,
+static sigma 50 +3 dB, counts +1.5 dB.
 
     python benchmarks/bench_volumes.py [--size 128] [--frames 7] [--images 12]
-        [--sigmas 25 50] [--methods wavelet tv nlmeans] [--peak 30]
+        [--sigmas 25 50] [--methods wavelet tv nlmeans cnn] [--peak 30]
+
+``--memory`` instead measures a 512 x 512 x 64 uint16 stack (noise of a Set12 image
+repeated, Poisson-Gaussian counts) denoised by the stack network, each in a fresh process:
+peak resident memory (``ru_maxrss``) and seconds per voxel, against the 2-D model on the
+same 64 planes one by one (seconds per pixel); issue #30's targets: 2 GB, 1.5x.
 """
 
 import argparse
+import resource
+import subprocess
+import sys
 import time
 
 import numpy as np
 from _protocol import DATA, counts_psnr, git_commit, read_folder, sensor_counts
 
 from sklearn_denoise import (
+    CNNDenoiser,
     NLMeansDenoiser,
     TVDenoiser,
     VarianceStabilizedDenoiser,
@@ -31,7 +47,13 @@ from sklearn_denoise import (
 from sklearn_denoise._compare import add_noise, quantize
 from sklearn_denoise.metrics import psnr
 
-METHODS = {"wavelet": WaveletDenoiser, "tv": TVDenoiser, "nlmeans": NLMeansDenoiser}
+
+def _cnn(axes):
+    return CNNDenoiser.pretrained("gray", axes=axes)
+
+
+METHODS = {"wavelet": WaveletDenoiser, "tv": TVDenoiser, "nlmeans": NLMeansDenoiser,
+           "cnn": _cnn}
 MAX_STEP = 2
 
 
@@ -65,7 +87,15 @@ def main():
     parser.add_argument("--sigmas", type=int, nargs="+", default=[25, 50])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--peak", type=float, default=30.0)
+    parser.add_argument("--memory", action="store_true",
+                        help="peak memory and time of a 512x512x64 uint16 stack instead")
+    parser.add_argument("--memory-child", choices=("joint", "planes"), default=None,
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_child:
+        return memory_child(args.memory_child)
+    if args.memory:
+        return memory()
 
     images, _ = read_folder(DATA / "set12")
     images = images[:args.images]
@@ -95,6 +125,14 @@ def main():
 
     clean = stacks(images, args.frames, args.size, moving=False)
     counts = np.stack([sensor_counts(c, args.peak, k) for k, c in enumerate(clean)])
+    if "cnn" in args.methods:
+        start = time.perf_counter()
+        planes = counts.reshape(-1, *counts.shape[2:])
+        flat = _cnn("YX").transform(planes).reshape(counts.shape)
+        mid = time.perf_counter()
+        joint = _cnn("ZYX").transform(counts)
+        end = time.perf_counter()
+        _counts_row("cnn", args.peak, clean, counts, flat, joint, mid - start, end - mid)
     noisy_psnr = np.mean([counts_psnr(c, args.peak, x) for c, x in zip(clean, counts)])
     start = time.perf_counter()
     planes = counts.reshape(-1, *counts.shape[2:])
@@ -104,10 +142,53 @@ def main():
     joint = VarianceStabilizedDenoiser(WaveletDenoiser(axes="ZYX")).fit(counts).transform(
         counts)
     end = time.perf_counter()
-    p_flat = np.mean([counts_psnr(c, args.peak, x) for c, x in zip(clean, flat)])
-    p_joint = np.mean([counts_psnr(c, args.peak, x) for c, x in zip(clean, joint)])
-    print(f"{'vst+wav':<10}{'counts':<8}{args.peak:>6g}{noisy_psnr:>8.2f}{p_flat:>8.2f}"
-          f"{p_joint:>8.2f}{p_joint - p_flat:>+7.2f}{mid - start:>8.1f}{end - mid:>9.1f}")
+    _counts_row("vst+wav", args.peak, clean, counts, flat, joint, mid - start, end - mid)
+
+
+def _counts_row(name, peak, clean, counts, flat, joint, flat_s, joint_s):
+    noisy_psnr = np.mean([counts_psnr(c, peak, x) for c, x in zip(clean, counts)])
+    p_flat = np.mean([counts_psnr(c, peak, x) for c, x in zip(clean, flat)])
+    p_joint = np.mean([counts_psnr(c, peak, x) for c, x in zip(clean, joint)])
+    print(f"{name:<10}{'counts':<8}{peak:>6g}{noisy_psnr:>8.2f}{p_flat:>8.2f}"
+          f"{p_joint:>8.2f}{p_joint - p_flat:>+7.2f}{flat_s:>8.1f}{joint_s:>9.1f}",
+          flush=True)
+
+
+MEMORY_SHAPE = (64, 512, 512)
+
+
+def memory_child(mode):
+    """Denoise the 512 x 512 x 64 stack once (after a warm-up plane) and print seconds
+    and the process's peak resident memory in bytes."""
+    images, _ = read_folder(DATA / "set12")
+    clean = np.repeat(images[0][None], MEMORY_SHAPE[0], axis=0)  # 512 x 512 Set12 image
+    counts = np.stack([sensor_counts(c, 30.0, k) for k, c in enumerate(clean)])
+    est = _cnn("ZYX" if mode == "joint" else "YX")
+    est.transform(counts[None, :3] if mode == "joint" else counts[:1])  # warm-up
+    start = time.perf_counter()
+    if mode == "joint":
+        est.transform(counts[None])
+    else:
+        est.transform(counts)
+    seconds = time.perf_counter() - start
+    print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+
+
+def memory():
+    voxels = int(np.prod(MEMORY_SHAPE))
+    print(f"# commit {git_commit()}, {time.strftime('%Y-%m-%d')}, a {MEMORY_SHAPE[2]} x "
+          f"{MEMORY_SHAPE[1]} x {MEMORY_SHAPE[0]} uint16 stack (Poisson-Gaussian counts)")
+    print(f"{'model':<22}{'seconds':>9}{'us/voxel':>10}{'peak RSS':>11}")
+    rows = {}
+    for mode in ("planes", "joint"):
+        out = subprocess.run([sys.executable, __file__, "--memory-child", mode],
+                             capture_output=True, text=True, check=True).stdout.split()
+        seconds, peak = float(out[-2]), int(out[-1])
+        rows[mode] = seconds
+        name = "2-D, plane by plane" if mode == "planes" else "stack network (ZYX)"
+        print(f"{name:<22}{seconds:>9.1f}{1e6 * seconds / voxels:>10.2f}"
+              f"{peak / 2**30:>9.2f} GB", flush=True)
+    print(f"time per voxel, stack / 2-D: {rows['joint'] / rows['planes']:.2f}x")
 
 
 if __name__ == "__main__":
