@@ -2,6 +2,7 @@
 
 import os
 import sys
+from functools import partial
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ from ._cnn_steps import denoise_image, inference_setup, read_noise
 from ._color import opponent_noise_levels, to_opponent
 from ._decision import pin_decision, pinned_decision
 from ._inference import torch_device
-from ._modules import module_class, module_kwargs, receptive_radius
+from ._modules import add_context_planes, module_class, module_kwargs, receptive_radius
 from ._normalize import check_normalize, fit_normalization
 from ._param_checks import (
     FINE_TUNING_LR,
@@ -41,6 +42,7 @@ from ._sensor import (
     check_noise_model,
     estimate_gaussian_sigma,
 )
+from ._stack_training import StackPatches
 from ._threads import resolve_threads, torch_threads
 from ._tiling import make_contract, measured_radius
 from ._training import (
@@ -59,6 +61,7 @@ from ._training import (
 from ._validation import (
     dtype_scale,
     image_target,
+    plane_view,
     restore_layout,
     validate_images,
 )
@@ -75,6 +78,9 @@ from .noise import Degradation
 
 _INFERENCE_PARAMS = ("axes", "sigma", "noise_model", "normalize", "self_ensemble",
                      "tile_size", "tile_overlap", "n_threads")
+#: Neighbouring planes a stack network trained here sees (2 on each side): the shipped
+#: stack network's first stage, and the planes ``axes="ZYX"`` adds to 2-D ``init_weights``.
+STACK_CONTEXT_PLANES = 4
 _DEFAULTS = {
     "unet": {"depth": 4, "width": 16, "blocks": 2},
     "dncnn": {"depth": 17, "width": 64, "blocks": 1},
@@ -298,10 +304,14 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         Axes of each image, in the letters of tifffile and CAREamics: "YX" takes every
         layout of the image convention, "YXC" requires a channel axis. A 3-D ``axes``
         takes volumes or sequences, ``X`` of shape ``(n, Z, H, W[, C])`` or a list of
-        ``(Z, H, W[, C])`` arrays, and needs a stack network, which denoises each plane
-        seeing its neighbours: ``CNNDenoiser.pretrained("gray", axes="ZYX")`` (see
-        :meth:`pretrained`). "Z" and "T" are treated alike. Training a stack network
-        (``max_epochs`` > 0 on volumes) is not supported yet.
+        ``(Z, H, W[, C])`` arrays, with a stack network, which denoises each plane seeing
+        its neighbours (aligned onto it): the shipped one is
+        ``CNNDenoiser.pretrained("gray", axes="ZYX")`` (see :meth:`pretrained`); ``fit``
+        with a 3-D ``axes`` trains one (a U-Net seeing 4 neighbouring planes, from
+        2-D ``init_weights`` widened with zero weights for the neighbours, or from
+        scratch) in every training mode, on patches of one plane with the same crop of
+        its neighbours (the blind-spot mask on the plane only). "Z" and "T" are treated
+        alike.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, patches, noise and masks. Same seed on CPU, same
         weights.
@@ -516,6 +526,11 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
                     f"init_weights {self.init_weights!r} hold a {config['architecture']!r} "
                     f"network, not a denoiser (one of {list(DENOISER_ARCHITECTURES)})."
                 )
+            volume = is_volume_axes(check_axes(self.axes))
+            if volume and not config.get("context_planes"):
+                # today's 2-D weights seeing neighbours: zero weights for them at first
+                state = add_context_planes(state, STACK_CONTEXT_PLANES)
+                config = {**config, "context_planes": STACK_CONTEXT_PLANES}
             _check_network_axes(config, self.axes, f"init_weights {self.init_weights!r}")
             for key in ("architecture", "depth", "width", "blocks"):
                 ours = getattr(self, key)
@@ -537,7 +552,6 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
                     "channel_strategy='opponent' to apply a grayscale model to RGB images."
                 )
             return dict(config), state, metadata
-        _check_network_axes({}, self.axes, "A network trained from scratch")
         arch = self.architecture or "unet"
         defaults = _DEFAULTS[arch]
         config = {
@@ -548,6 +562,13 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             "blocks": self.blocks if self.blocks is not None else defaults["blocks"],
             "noise_level_input": bool(self.noise_level_input),
         }
+        if is_volume_axes(check_axes(self.axes)):
+            if arch != "unet":
+                raise ValueError(
+                    f"axes={self.axes!r} trains a stack network, a U-Net; "
+                    f"architecture={arch!r} denoises single images."
+                )
+            config["context_planes"] = STACK_CONTEXT_PLANES
         return config, None, None
 
     # ------------------------------------------------------------------ training
@@ -607,10 +628,14 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             return None
         if mode == "supervised":
             return [float(np.std(x - t)) for x, t in zip(images, targets)]
-        return [estimate_gaussian_sigma(img) for img in images]
+        return [estimate_gaussian_sigma(plane_view(img)) for img in images]
 
     def _make_dataset(self, images, targets, mode, seed, noise_scales):
-        return PatchDataset(
+        if images and images[0].ndim == 4:  # volumes: a plane and its neighbours
+            dataset = partial(StackPatches, context_planes=self.config_["context_planes"])
+        else:
+            dataset = PatchDataset
+        return dataset(
             images, targets, mode=mode, patch_size=self.patch_size,
             n_patches=self.patches_per_image * len(images),
             sigma_range=self._train_sigma_range(),
@@ -688,13 +713,6 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self.training_mode_ = mode
         if epochs == 0:
             return
-        if images and images[0].ndim == 4:
-            raise ValueError(
-                f"Training on volumes (axes={self.axes!r}, max_epochs or epochs > 0) is not "
-                "supported yet: the shipped stack network runs as it is "
-                "(CNNDenoiser.pretrained('gray', axes=...) with max_epochs=0). Fine-tune "
-                "the 2-D model on the planes instead (axes='YX', X.reshape(-1, H, W))."
-            )
         # the expert was trained next to the weights as shipped, not next to new ones
         self.correlated_expert_ = None
         self.weights_metadata_.pop("correlated_expert", None)

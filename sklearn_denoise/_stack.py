@@ -26,7 +26,7 @@ import numpy as np
 
 __all__ = ["DECISION_PLANES", "align_to", "consecutive_shift", "decision_plane_indices",
            "decision_planes",
-           "neighbour_offsets", "neighbour_planes", "plane_positions"]
+           "mirror_index", "neighbour_offsets", "neighbour_planes", "plane_positions"]
 
 #: Most planes of a volume the stack network's decisions (normalisation, noise) are read
 #: on: evenly spaced, so that the command line reads them off a file of any length in
@@ -118,7 +118,7 @@ def neighbour_planes(planes, index, context_planes, positions=None):
     n_planes = len(planes)
     out = []
     for offset in neighbour_offsets(context_planes):
-        source = _mirror(index + offset, n_planes)
+        source = mirror_index(index + offset, n_planes)
         plane = planes[source]
         if positions is not None:
             plane = align_to(plane, tuple(int(v) for v in positions[source] - positions[index]))
@@ -126,7 +126,7 @@ def neighbour_planes(planes, index, context_planes, positions=None):
     return out
 
 
-def _mirror(index, n_planes):
+def mirror_index(index, n_planes):
     """``index`` reflected into [0, n_planes) without repeating the end plane."""
     if n_planes == 1:
         return 0

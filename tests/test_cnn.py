@@ -757,8 +757,11 @@ def test_stack_network_and_axes_must_agree(stack_model, moving_sequence):
         copy.copy(stack_model).set_params(axes="YX").transform(noisy)
     with pytest.raises(ValueError, match="is a stack network"):
         CNNDenoiser.load("gray-stack")
+    with pytest.raises(ValueError, match="trains a stack network, a U-Net"):
+        CNNDenoiser("dncnn", axes="ZYX").fit(noisy[np.newaxis])
+    fitted_2d = CNNDenoiser.pretrained("gray")
     with pytest.raises(ValueError, match="needs a stack network"):
-        CNNDenoiser(init_weights="gray", axes="ZYX").fit(noisy[np.newaxis])
+        copy.copy(fitted_2d).set_params(axes="ZYX").transform(noisy[np.newaxis])
 
 
 def test_refitting_a_clone_of_the_stack_network_keeps_its_result(stack_model,
@@ -767,5 +770,30 @@ def test_refitting_a_clone_of_the_stack_network_keeps_its_result(stack_model,
     X = noisy[np.newaxis, :, :64, :64]
     refit = clone(stack_model).fit(X)
     np.testing.assert_array_equal(refit.transform(X), stack_model.transform(X))
-    with pytest.raises(ValueError, match="Training on volumes"):
-        clone(stack_model).set_params(max_epochs=1).fit(X)
+
+
+def test_two_d_weights_widened_for_volumes_start_from_the_2d_result(moving_sequence):
+    # the neighbours' new input weights are zero: before training, each plane is
+    # denoised as the 2-D model denoises it
+    _, noisy = moving_sequence
+    X = noisy[np.newaxis, :, :64, :64]
+    widened = CNNDenoiser(init_weights="gray", axes="ZYX", max_epochs=0, sigma=SIGMA).fit(X)
+    assert widened.config_["context_planes"] == 4
+    single = CNNDenoiser.pretrained("gray", sigma=SIGMA).transform(X[0])
+    np.testing.assert_allclose(widened.transform(X)[0], single, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["supervised", "synthetic", "self_supervised"])
+def test_stack_network_trains_on_volumes_in_every_mode(moving_sequence, mode):
+    clean, noisy = moving_sequence
+    X, Y = noisy[np.newaxis, :, :64, :64], clean[np.newaxis, :, :64, :64]
+    args = {"supervised": (X, Y), "synthetic": (Y,), "self_supervised": (X,)}[mode]
+    den = CNNDenoiser(**SMALL, axes="TYX", max_epochs=10, patches_per_image=32,
+                      validation_fraction=0.0, random_state=0,
+                      train_sigma=SIGMA if mode == "synthetic" else None).fit(*args)
+    assert den.training_mode_ == mode and den.config_["context_planes"] == 4
+    out = den.transform(X)
+    assert out.shape == X.shape
+    # a small network from scratch on one 5-plane volume: it learns, it is not good yet
+    assert psnr(Y, out) > psnr(Y, X) + 0.5

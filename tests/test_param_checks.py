@@ -251,7 +251,7 @@ def test_check_axes_takes_lower_case_and_keeps_the_parameter_verbatim(images):
     assert est.get_params()["axes"] == "yx"
 
 
-@pytest.mark.parametrize("cls", [BilateralDenoiser, CNNDenoiser])
+@pytest.mark.parametrize("cls", [BilateralDenoiser])
 def test_planes_only_denoisers_say_what_to_do_with_volumes(images, cls):
     with pytest.raises(ValueError, match=r"reshape\(-1, H, W\)"):
         cls(axes="ZYX").fit(images[np.newaxis])

@@ -110,7 +110,9 @@ def test_a_unet_with_a_wider_first_level_round_trips(tmp_path):
     assert den.net_.get_params()["module__top_width"] == 6
     resumed = CNNDenoiser.load_checkpoint(den.save_checkpoint(tmp_path / "c.pt"))
     assert resumed.config_["top_width"] == 6
-    np.testing.assert_array_equal(resumed.transform(_images()[:1]), den.transform(_images()[:1]))
+    # equal up to float rounding: n_threads=None follows the machine's load between calls
+    np.testing.assert_allclose(resumed.transform(_images()[:1]), den.transform(_images()[:1]),
+                               atol=1e-6)
 
 
 def test_a_noise_level_estimator_is_not_a_denoiser(tmp_path):
