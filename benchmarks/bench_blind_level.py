@@ -21,7 +21,7 @@ step (images far from [0, 1], such as the low-contrast ``microaneurysms``, are s
 first); the "learned taken" column counts the images on which the rule picks the learned
 level for the CNN, after that step.
 
-    python benchmarks/bench_blind_level.py [--threads 2] [--noises "none,white 2,..."]
+    python benchmarks/bench_blind_level.py [--threads 2] [--noises "none;white 2;..."]
 """
 
 import argparse
@@ -125,9 +125,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--noises", default=None,
-                        help="comma-separated rows to run (default: all)")
+                        help="rows to run, separated by semicolons (default: all)")
     args = parser.parse_args(argv)
-    kinds = None if args.noises is None else args.noises.split(",")
+    kinds = None if args.noises is None else args.noises.split(";")
     torch.set_num_threads(args.threads)
     den = CNNDenoiser.pretrained("gray")
     rows = {}
