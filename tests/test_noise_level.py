@@ -16,18 +16,6 @@ from sklearn_denoise._sensor import estimate_gaussian_sigma
 from sklearn_denoise.noise import correlated_gaussian
 
 
-def _ct_phantom(size=160):
-    """A CT-like slice in HU: air at -1000, a body of soft tissue shaded from 0 to 100 HU
-    with a 60 HU organ, and a bone of +900 HU: a span of about 1900 HU."""
-    rows, cols = np.mgrid[:size, :size] / size
-    image = np.full((size, size), -1000.0)
-    body = (rows - 0.5) ** 2 / 0.4**2 + (cols - 0.5) ** 2 / 0.45**2 < 1
-    image[body] = 100 * cols[body]
-    image[(rows - 0.45) ** 2 + (cols - 0.6) ** 2 < 0.1**2] = 60.0
-    image[(rows - 0.65) ** 2 + (cols - 0.4) ** 2 < 0.06**2] = 900.0
-    return image
-
-
 def _reading(noisy):
     """The reading of the image as the CNN sees it (after its ``normalize="auto"``), and
     that normalisation's scale (HU per unit)."""
@@ -36,10 +24,11 @@ def _reading(noisy):
     return NoiseReading(normalization.apply(x).astype(np.float32)), normalization.scale
 
 
-def test_correlated_noise_on_a_wide_intensity_span_is_taken_as_correlated():
-    # (correlated_gaussian takes levels on the [0, 1] scale: noise of 0.5, times 40)
+def test_correlated_noise_on_a_wide_intensity_span_is_taken_as_correlated(ct_phantom):
+    # a CT slice's noise, 20 HU, is 2.7/255 of its span (correlated_gaussian takes levels
+    # on the [0, 1] scale: noise of 0.5, times 40)
     noise = 40 * correlated_gaussian(np.zeros((160, 160)), 0.5, random_state=0)
-    noisy = _ct_phantom() + noise
+    noisy = ct_phantom + noise
     reading, scale = _reading(noisy)
     # the noise is faint on the normalised scale: the excess over the finest band stays
     # under the absolute floor that photographs need
@@ -53,8 +42,8 @@ def test_correlated_noise_on_a_wide_intensity_span_is_taken_as_correlated():
     assert white * scale < 10
 
 
-def test_white_noise_on_a_wide_intensity_span_stays_white():
-    noisy = _ct_phantom() + np.random.default_rng(0).normal(0, 20.0, (160, 160))
+def test_white_noise_on_a_wide_intensity_span_stays_white(ct_phantom):
+    noisy = ct_phantom + np.random.default_rng(0).normal(0, 20.0, (160, 160))
     reading, scale = _reading(noisy)
     assert reading.correlated_level() is None
     assert reading.blind_level() * scale == pytest.approx(20, rel=0.1)
