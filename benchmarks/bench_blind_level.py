@@ -5,7 +5,9 @@ noise (``weak_texture_level``: the noise of the most weakly textured 7x7 patches
 the shipped learned estimator (:func:`sklearn_denoise.noise.estimate_noise_level`) finds
 at least ``CORRELATED_RATIO`` times the wavelet estimate
 (:func:`skimage.restoration.estimate_sigma`, the finest wavelet band) and
-``CORRELATED_EXCESS`` more. This script shows where the three estimates stand on each
+``CORRELATED_EXCESS`` more, or ``CORRELATED_FAINT_RATIO`` to ``CORRELATED_MAX_RATIO``
+times and ``CORRELATED_FAINT_EXCESS`` more (``looks_correlated``: noise faint on the
+normalised scale, the last two rows). This script shows where the three estimates stand on each
 kind of noise and what the rule is worth: on the grayscale images
 of ``skimage.data`` that ship with scikit-image (photographs, textures, microscopy,
 astronomy; central 320x320 crops), seeded noise of each kind, the pretrained "gray"
@@ -19,7 +21,7 @@ step (images far from [0, 1], such as the low-contrast ``microaneurysms``, are s
 first); the "learned taken" column counts the images on which the rule picks the learned
 level for the CNN, after that step.
 
-    python benchmarks/bench_blind_level.py [--threads 2]
+    python benchmarks/bench_blind_level.py [--threads 2] [--noises "none;white 2;..."]
 """
 
 import argparse
@@ -34,6 +36,9 @@ from skimage import data
 from sklearn_denoise import CNNDenoiser
 from sklearn_denoise._noise_level import (
     CORRELATED_EXCESS,
+    CORRELATED_FAINT_EXCESS,
+    CORRELATED_FAINT_RATIO,
+    CORRELATED_MAX_RATIO,
     CORRELATED_RATIO,
     NoiseReading,
     estimate_level,
@@ -108,19 +113,29 @@ def _noises(clean, seed):
                                                      random_state=seed),
         "white 15, JPEG 75": _jpeg(clean + rng.normal(0, 15 / 255, clean.shape), 75),
         "none, JPEG 50": _jpeg(clean, 50),
+        # faint on the [0, 1] scale, as a wide intensity span leaves noise (CT in HU)
+        "correlated 3, blur 1": correlated_gaussian(clean, 3 / 255, correlation=1.0,
+                                                    random_state=seed),
+        "correlated 5, blur 1.5": correlated_gaussian(clean, 5 / 255, correlation=1.5,
+                                                      random_state=seed),
     }
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--noises", default=None,
+                        help="rows to run, separated by semicolons (default: all)")
     args = parser.parse_args(argv)
+    kinds = None if args.noises is None else args.noises.split(";")
     torch.set_num_threads(args.threads)
     den = CNNDenoiser.pretrained("gray")
     rows = {}
     for seed, name in enumerate(IMAGES):
         clean = _image(name)
         for kind, noisy in _noises(clean, seed).items():
+            if kinds is not None and kind not in kinds:
+                continue
             x = noisy.astype(np.float32)
             levels = [func(x[..., None]) * 255
                       for func in (estimate_level, estimate_gaussian_sigma, weak_texture_level)]
@@ -139,7 +154,9 @@ def main(argv=None):
         print(name, file=sys.stderr, flush=True)
     print(f"{len(IMAGES)} images of skimage.data, {CROP}x{CROP}; levels in 1/255; rule: "
           f"learned >= {CORRELATED_RATIO} x wavelet and >= wavelet + "
-          f"{CORRELATED_EXCESS * 255:.0f}/255\n")
+          f"{CORRELATED_EXCESS * 255:.0f}/255, or {CORRELATED_FAINT_RATIO}-"
+          f"{CORRELATED_MAX_RATIO:.0f} x wavelet and >= wavelet + "
+          f"{CORRELATED_FAINT_EXCESS * 255:.1f}/255\n")
     print("| noise | learned (range) | wavelet (range) | patches (range) | learned / wavelet | "
           "learned taken | PSNR, wavelet level | PSNR, blind_level | "
           "PSNR, as shipped (+ expert) | PSNR, true level | shipped - wavelet (min / max) | "

@@ -36,9 +36,10 @@ from sklearn_denoise.io import read_image, write_image
 
 # %%
 # CT noise is measured as radiologists do: the standard deviation in a uniform region of
-# soft tissue (here after removing its slow variations with a 5x5 mean). A blind
-# estimate reads the nearly noise-free air around and inside the body instead, and
-# finds about 1 HU. The MR slice is denoised blind, as Rician noise.
+# soft tissue (here after removing its slow variations with a 5x5 mean). The blind call
+# would find about 21 HU of spatially correlated noise (the learned estimate; a
+# white-noise estimate sees a fraction of it). The MR slice is denoised blind, as Rician
+# noise.
 ct = read_image(get_testdata_file("CT_small.dcm"))
 roi = ct[105:125, 40:90]
 ct_sigma = float((roi - uniform_filter(roi, 5)).std())

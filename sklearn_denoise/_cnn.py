@@ -130,8 +130,10 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         blind: the noise of its most weakly textured 7x7 patches (Liu et al. 2013; the
         finest wavelet band, :func:`skimage.restoration.estimate_sigma`, also reads fine
         texture as noise), unless :func:`sklearn_denoise.noise.estimate_noise_level` finds
-        at least 1.6 times the noise of the finest wavelet band and 3/255 more, i.e.
-        spatially correlated noise, which that band sees a fraction of; then its level.
+        at least 1.6 times the noise of the finest wavelet band and 3/255 more (noise
+        fainter than that on the normalised scale: 2.5 to 20 times, and 1.5/255 more;
+        :func:`sklearn_denoise._noise_level.looks_correlated`), i.e. spatially correlated
+        noise, which that band sees a fraction of; then its level.
         None means False, or whatever ``init_weights`` use (the shipped models take a
         noise map).
     sigma : float, default=None
@@ -348,7 +350,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         A second network of the same architecture, trained on spatially correlated noise,
         that ``transform`` runs instead of ``net_.module_`` on images whose noise is
         Gaussian and correlated (:func:`sklearn_denoise.noise.estimate_noise_level` finds
-        at least 1.6 times the noise of the finest wavelet band and 3/255 more). Shipped
+        at least 1.6 times the noise of the finest wavelet band and 3/255 more, or 2.5 to
+        20 times and 1.5/255 more: ``noise_level_input``). Shipped
         with the pretrained models (``weights_metadata_["correlated_expert"]``); None
         otherwise, and dropped by any training: it was trained next to the shipped
         weights, not next to fine-tuned ones.

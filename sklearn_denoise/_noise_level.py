@@ -31,9 +31,17 @@ _GRID = 4
 #: Images smaller than this on either side carry too little noise to estimate.
 MIN_SIDE = 8
 #: A blind level is the learned estimate only when it finds this many times the noise of
-#: the finest wavelet band, and this much more on the [0, 1] scale (``blind_level``).
+#: the finest wavelet band, and this much more on the [0, 1] scale (``blind_level``)...
 CORRELATED_RATIO = 1.6
 CORRELATED_EXCESS = 3 / 255
+#: ... or, for noise that is faint on the [0, 1] scale (an image whose normalised range is
+#: set by a few far intensities, as air and bone set a CT slice's), this many times that
+#: noise, at most CORRELATED_MAX_RATIO times (a finest band with nothing in it is a
+#: noise-free image, whose edges the network reads as faint noise), and this much more
+#: (:func:`looks_correlated`).
+CORRELATED_FAINT_RATIO = 2.5
+CORRELATED_MAX_RATIO = 20.0
+CORRELATED_FAINT_EXCESS = 1.5 / 255
 #: The weak-texture estimate: square patches of this side, at most this many per channel
 #: (on a regular grid of positions), and the patch selection repeated this many times.
 WEAK_TEXTURE_PATCH = 7
@@ -206,15 +214,41 @@ def weak_texture_level(image):
     return float(np.mean(levels))
 
 
+def looks_correlated(learned, white):
+    """Whether noise read as ``learned`` by the learned estimator and as ``white`` in the
+    finest wavelet band (both on the [0, 1] scale) is spatially correlated.
+
+    Correlated noise (demosaiced, blurred, reconstructed) shows a fraction of itself in the
+    finest band; on white noise the two agree within about 1.7x, also on textured
+    photographs, and the learned estimate of a noise-free photograph, which reads its
+    texture and compression as faint noise, exceeds the band's by up to a few 1/255
+    (``benchmarks/bench_blind_level.py``). So the learned level must be at least
+    :data:`CORRELATED_RATIO` times the band's and :data:`CORRELATED_EXCESS` larger; or,
+    where it is fainter than that floor on the [0, 1] scale, at least
+    :data:`CORRELATED_FAINT_RATIO` times the band's (a ratio white noise does not reach),
+    at most :data:`CORRELATED_MAX_RATIO` times, and :data:`CORRELATED_FAINT_EXCESS`
+    larger. The second test keeps the decision from depending on how far the image's
+    extreme intensities stretch its normalised range: correlated noise of 21 HU in a CT
+    slice spanning 1830 HU is 2.9/255 of it.
+    """
+    if learned is None:
+        return False
+    excess = learned - white
+    if learned >= CORRELATED_RATIO * white and excess >= CORRELATED_EXCESS:
+        return True
+    return (CORRELATED_FAINT_RATIO * white <= learned <= CORRELATED_MAX_RATIO * white
+            and excess >= CORRELATED_FAINT_EXCESS)
+
+
 def correlated_level(image):
     """Level of the spatially correlated noise of one (H, W, C) image on about [0, 1], or
     None when its noise looks white.
 
-    The learned estimate, when it finds at least :data:`CORRELATED_RATIO` times the noise
-    of the finest wavelet band (:func:`skimage.restoration.estimate_sigma`) and
-    :data:`CORRELATED_EXCESS` more: correlated noise (demosaiced, blurred) shows a fraction
-    of itself in that band. On white noise, also on textured photographs, the two agree
-    within about 1.45x (``benchmarks/bench_blind_level.py``).
+    The learned estimate, when it and the noise of the finest wavelet band
+    (:func:`skimage.restoration.estimate_sigma`) pass :func:`looks_correlated`: at least
+    :data:`CORRELATED_RATIO` times that noise and :data:`CORRELATED_EXCESS` more, or, for
+    noise faint on the [0, 1] scale, :data:`CORRELATED_FAINT_RATIO` to
+    :data:`CORRELATED_MAX_RATIO` times and :data:`CORRELATED_FAINT_EXCESS` more.
     """
     return NoiseReading(image).correlated_level()
 
@@ -253,8 +287,7 @@ class NoiseReading:
 
         white = estimate_gaussian_sigma(self.image)
         learned = estimate_level(self.image)
-        if learned is not None and learned >= CORRELATED_RATIO * white and (
-                learned - white >= CORRELATED_EXCESS):
+        if looks_correlated(learned, white):
             return learned, white
         return None, white
 

@@ -48,6 +48,20 @@ def test_read_noise_sends_correlated_noise_to_the_expert(gray, clean):
     assert decision.correlated == (True,)
 
 
+@pytest.mark.parametrize("correlation", [0.0, 1.0])
+def test_read_noise_on_a_wide_intensity_span(gray, ct_phantom, correlation):
+    # a CT slice in HU (about 1900 HU from air to bone) with noise of 20 HU, white or
+    # correlated: faint on the normalised scale, still told apart (#31)
+    noise = 40 * correlated_gaussian(np.zeros(ct_phantom.shape), 0.5,
+                                     correlation=correlation, random_state=0)
+    hu = (ct_phantom + noise).astype(np.float32)[..., np.newaxis]
+    decision = read_noise(inference_setup(gray), hu, 1, 1.0)
+    (noise,), (correlated,) = decision.noise, decision.correlated
+    assert correlated == (correlation > 0)
+    assert isinstance(noise, GaussianNoise)
+    assert noise.sigma * decision.normalization.scale == pytest.approx(20, rel=0.2)
+
+
 def test_read_noise_takes_a_given_sigma(gray, clean):
     setup = inference_setup(gray.set_params(sigma=0.1, normalize="none"))
     try:
