@@ -314,14 +314,15 @@ def run_network(setup, module, image, level):
     return dihedral_average(run, image, level, setup.self_ensemble)
 
 
-def run_volume(setup, module, volume, level):
+def run_volume(setup, module, volume, level, positions=None):
     """Step 3 for a (Z, H, W, C) volume: each plane through ``module``.
 
     The estimator's stack network sees each plane with its ``context_planes``
     neighbours, mirrored beyond the ends and shifted onto it by the integer translation
     between the planes (:mod:`sklearn_denoise._stack`); a network of single images (the
     correlated-noise expert) denoises the planes one by one. ``level`` is one level or a
-    (Z, H, W, 1) map.
+    (Z, H, W, 1) map; ``positions`` the planes' (Z, 2) positions
+    (:func:`~sklearn_denoise._stack.plane_positions`), read on ``volume`` when None.
 
     Returns
     -------
@@ -338,7 +339,8 @@ def run_volume(setup, module, volume, level):
             out[z] = run_network(setup, module, volume[z], level_of(z))
         return out
     stack_module = StackInput(module)
-    positions = plane_positions(volume)
+    if positions is None:
+        positions = plane_positions(volume)
     for z in planes:
         neighbours = neighbour_planes(volume, z, setup.context_planes, positions)
         window = np.concatenate([volume[z], *neighbours], axis=-1)
@@ -346,12 +348,13 @@ def run_volume(setup, module, volume, level):
     return out
 
 
-def _denoise_pass(setup, x, noise, correlated):
-    """Steps 2 and 3 for one pass on an image or a volume, the variance-stabilising
-    transform undone."""
+def _denoise_pass(setup, x, noise, correlated, positions=None):
+    """Steps 2 and 3 for one pass on an image or a volume (its planes' ``positions``),
+    the variance-stabilising transform undone."""
     network_pass = choose_network(setup, x, noise, correlated)
     if x.ndim == 4:
-        out = run_volume(setup, network_pass.module, network_pass.image, network_pass.level)
+        out = run_volume(setup, network_pass.module, network_pass.image, network_pass.level,
+                         positions)
     else:
         out = run_network(setup, network_pass.module, network_pass.image,
                           network_pass.level)
@@ -379,11 +382,15 @@ def denoise_decided(setup, image, n_channels, decision):
         # the output has, magnified by the dtype's scale for integer images
         return image.copy()
     x = normalization.apply(image)
-    passes = list(zip(decision.noise, decision.correlated))
+    # a volume's planes are aligned once, on all its channels: every channel pass (the
+    # opponent channels of colour) shifts its neighbours alike
+    positions = plane_positions(x) if x.ndim == 4 and setup.context_planes else None
+    passes = [(noise, correlated, positions)
+              for noise, correlated in zip(decision.noise, decision.correlated)]
     if setup.channel_strategy == "opponent" and n_channels == 3:
         if isinstance(decision.noise[0], tuple):
             maps = _opponent_maps(x, decision.noise[0])
-            passes = [(maps[..., c : c + 1], False) for c in range(3)]
+            passes = [(maps[..., c : c + 1], False, positions) for c in range(3)]
         x = to_opponent(x)
         out = from_opponent(np.concatenate(
             [_denoise_pass(setup, x[..., c : c + 1], *passes[c]) for c in range(3)],

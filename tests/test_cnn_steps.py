@@ -135,3 +135,31 @@ def test_the_steps_are_transform(gray, clean):
     # for_image pins step 1's decision
     pinned = gray.for_image(noisy[np.newaxis]).decision_
     np.testing.assert_array_equal(denoise_image(setup, noisy, 1, 1.0, pinned), expected)
+
+
+def test_colour_volume_passes_share_one_alignment(monkeypatch):
+    # the opponent channels of a moving colour sequence are shifted alike: chroma alone
+    # (flat here) would register nothing while the luminance moves
+    from sklearn_denoise import CNNDenoiser, _cnn_steps
+    from sklearn_denoise._stack import plane_positions
+    from sklearn_denoise.datasets import load_sample_images
+
+    scene = load_sample_images(size=64)[0] / 255.0
+    steps = np.cumsum([(0, 0), (2, 0), (0, -2), (1, 1)], axis=0)
+    gray = np.stack([np.roll(scene, tuple(p), axis=(0, 1)) for p in steps])
+    rgb = np.repeat(gray[..., None], 3, axis=-1) * np.array([1.0, 0.9, 0.8])
+    noisy = rgb + np.random.default_rng(0).normal(0, 0.05, rgb.shape)
+    seen = []
+    real = _cnn_steps.run_volume
+
+    def recording(setup, module, volume, level, positions=None):
+        seen.append(positions)
+        return real(setup, module, volume, level, positions)
+
+    monkeypatch.setattr(_cnn_steps, "run_volume", recording)
+    CNNDenoiser.pretrained("color", axes="TYXC", sigma=0.05).transform(noisy[None])
+    assert len(seen) == 3
+    expected = plane_positions(noisy)
+    assert expected.any()
+    for positions in seen:
+        np.testing.assert_array_equal(positions, expected)
