@@ -44,7 +44,32 @@ def decision_planes(volume):
 
 
 def decision_plane_indices(n_planes):
-    """Indices of :func:`decision_planes` in a volume of ``n_planes`` planes."""
+    """The planes of a volume that a stack network's decisions are read on.
+
+    ``transform`` of ``CNNDenoiser.pretrained(..., axes="ZYX")`` fits its normalisation
+    and reads the noise on these planes of each volume, seen as one image: all of them up
+    to 16, else 16 evenly spaced, the first and the last included. A reader of a long file
+    takes the same decisions from these planes alone (``for_image`` on them), then
+    denoises the file in chunks of planes, as the command line does.
+
+    Parameters
+    ----------
+    n_planes : int
+        Planes (Z or T) of the volume.
+
+    Returns
+    -------
+    indices : ndarray of int
+        Sorted plane indices.
+
+    Examples
+    --------
+    >>> from sklearn_denoise.tiling import decision_plane_indices
+    >>> decision_plane_indices(5).tolist()
+    [0, 1, 2, 3, 4]
+    >>> len(decision_plane_indices(64)), decision_plane_indices(64)[[0, -1]].tolist()
+    (16, [0, 63])
+    """
     if n_planes <= DECISION_PLANES:
         return np.arange(n_planes)
     return np.unique(np.round(np.linspace(0, n_planes - 1, DECISION_PLANES)).astype(int))
