@@ -5,7 +5,8 @@ Time-lapse: denoise a drifting sequence jointly with the stack network
 A fluorescence time-lapse or a video carries the same scene in neighbouring frames, each
 with its own noise. Denoising the frames one by one throws that away. The shipped stack
 network (``CNNDenoiser.pretrained("gray", axes="TYX")``) denoises each frame seeing the
-two frames before and after it, shifted onto it by the drift it measures between frames.
+three frames before and after it, shifted onto it by the drift it measures between
+frames.
 
 Here a sample photograph drifts by a pixel or two per frame and is recorded as uint16
 camera counts (Poisson-Gaussian noise on a black level of 100), as a microscope camera

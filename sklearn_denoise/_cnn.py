@@ -78,8 +78,8 @@ from .noise import Degradation
 
 _INFERENCE_PARAMS = ("axes", "sigma", "noise_model", "normalize", "self_ensemble",
                      "tile_size", "tile_overlap", "n_threads")
-#: Neighbouring planes a stack network trained here sees (2 on each side): the shipped
-#: stack network's first stage, and the planes ``axes="ZYX"`` adds to 2-D ``init_weights``.
+#: Neighbouring planes a stack network trained here from scratch or from 2-D
+#: ``init_weights`` sees (2 on each side; the shipped one, trained longer, sees 6).
 STACK_CONTEXT_PLANES = 4
 _DEFAULTS = {
     "unet": {"depth": 4, "width": 16, "blocks": 2},
