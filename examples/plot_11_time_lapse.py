@@ -1,6 +1,6 @@
 """
 Time-lapse: denoise a drifting sequence jointly with the stack network
-=====================================================================
+======================================================================
 
 A fluorescence time-lapse or a video carries the same scene in neighbouring frames, each
 with its own noise. Denoising the frames one by one throws that away. The shipped stack
