@@ -67,8 +67,8 @@ print("noise decided once for the sequence:", stack.for_image(counts[np.newaxis]
 # %%
 # PSNR per frame
 # --------------
-# The first and last frames have neighbours on one side only (the sequence is mirrored
-# beyond its ends), so they gain less than the middle ones.
+# The first and last frames have neighbours on one side only: they see the nearest
+# frames on that side instead, further away in time than the middle frames' neighbours.
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for name, values in scores.items():
     ax.plot(np.arange(1, len(values) + 1), values, marker="o", label=name)

