@@ -42,6 +42,8 @@ from ._sensor import (
 from ._threads import resolve_threads, torch_threads
 from ._tiling import make_contract, measured_radius
 from ._training import (
+    MASK_REPLACEMENTS,
+    STRUCT_MASKS,
     FixedPatches,
     HeldOutSplit,
     PatchDataset,
@@ -83,11 +85,17 @@ _CNN_PLANES_ONLY = (
 )
 _DEFAULTS = {
     "unet": {"depth": 4, "width": 16, "blocks": 2},
+    "n2v2": {"depth": 4, "width": 16, "blocks": 2},
     "dncnn": {"depth": 17, "width": 64, "blocks": 1},
 }
 #: Largest learning rate: Adam moves every weight by up to about lr per step, so larger
 #: rates only destroy the weights (and above about 1e37 overflow Adam's float32 state).
 MAX_LR = 10.0
+#: Self-supervised training with ``patches_per_image=None``: the patches of an epoch hold
+#: this many times the training images' pixels.
+SELF_SUPERVISED_COVERAGE = 1
+#: Longest structN2V mask (``struct_mask_span``).
+MAX_STRUCT_SPAN = 65
 
 class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
     """Convolutional denoiser trained with skorch, usable as a scikit-learn transformer.
@@ -373,13 +381,16 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         train_noise="gaussian",
         channel_strategy="joint",
         patch_size=64,
-        patches_per_image=8,
+        patches_per_image=None,
         batch_size=16,
         lr=1e-3,
         max_epochs=10,
         lr_schedule="cosine",
         loss="mse",
         mask_ratio=0.02,
+        mask_replacement="median",
+        struct_mask=None,
+        struct_mask_span=5,
         init_weights=None,
         callbacks=None,
         validation_fraction=0.1,
@@ -412,6 +423,9 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self.lr_schedule = lr_schedule
         self.loss = loss
         self.mask_ratio = mask_ratio
+        self.mask_replacement = mask_replacement
+        self.struct_mask = struct_mask
+        self.struct_mask_span = struct_mask_span
         self.init_weights = init_weights
         self.callbacks = callbacks
         self.validation_fraction = validation_fraction
@@ -427,7 +441,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ validation
     _parameter_constraints = {
-        "architecture": Options("unet", "dncnn", allow_none=True),
+        "architecture": Options("unet", "n2v2", "dncnn", allow_none=True),
         # the bounds of the weight files (_weights.CONFIG_LIMITS, PARAM_LIMITS): checked
         # in fit before anything is allocated
         "depth": Int(1, allow_none=True, maximum=PARAM_LIMITS["depth"][1]),
@@ -441,13 +455,17 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         "train_noise": lambda value, name: _check_train_noise(value),
         "channel_strategy": Options("joint", "opponent"),
         "patch_size": Int(1, maximum=PARAM_LIMITS["patch_size"][1]),
-        "patches_per_image": Int(1, maximum=PARAM_LIMITS["patches_per_image"][1]),
+        "patches_per_image": Int(1, allow_none=True,
+                                 maximum=PARAM_LIMITS["patches_per_image"][1]),
         "batch_size": Int(1, maximum=PARAM_LIMITS["batch_size"][1]),
         "lr": Float(0, MAX_LR, low_inclusive=False),
         "max_epochs": Int(0, maximum=PARAM_LIMITS["max_epochs"][1]),
         "lr_schedule": Options("cosine", "constant"),
         "loss": Options(*LOSSES),
         "mask_ratio": Float(0, 1, low_inclusive=False, high_inclusive=False),
+        "mask_replacement": Options(*MASK_REPLACEMENTS),
+        "struct_mask": Options(*STRUCT_MASKS, allow_none=True),
+        "struct_mask_span": Int(2, maximum=MAX_STRUCT_SPAN),
         "init_weights": Anything,
         "callbacks": lambda value, name: _check_callbacks(value),
         "validation_fraction": Float(0, 1, high_inclusive=False),
@@ -473,7 +491,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             return tuple(self.train_noise.sigma_range)
         return _check_train_sigma(self.train_sigma)
 
-    def network_config(self, n_channels):
+    def network_config(self, n_channels, self_supervised=False):
         """The network that ``fit`` builds for ``n_channels``-channel images.
 
         The parameters are validated and the configuration is checked against the limits
@@ -484,6 +502,9 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         ----------
         n_channels : int
             Channels of the training images.
+        self_supervised : bool, default=False
+            Whether ``fit`` will be given noisy images alone (``architecture=None`` then
+            builds the blind-spot U-Net, "n2v2").
 
         Returns
         -------
@@ -499,11 +520,13 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         from ._weights import check_config
 
         self._check_params()
-        return check_config(self._resolve_config(n_channels)[0],
+        mode = "self_supervised" if self_supervised else None
+        return check_config(self._resolve_config(n_channels, mode)[0],
                             source="the network options")
 
-    def _resolve_config(self, n_channels):
-        """Module configuration from the parameters and, if any, ``init_weights``."""
+    def _resolve_config(self, n_channels, mode=None):
+        """Module configuration from the parameters and, if any, ``init_weights``;
+        ``architecture=None`` builds the blind-spot U-Net for self-supervised training."""
         module_channels = 1 if self.channel_strategy == "opponent" else n_channels
         if self.channel_strategy == "opponent" and n_channels not in (1, 3):
             raise ValueError(
@@ -545,7 +568,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
                     "channel_strategy='opponent' to apply a grayscale model to RGB images."
                 )
             return dict(config), state, metadata
-        arch = self.architecture or "unet"
+        arch = self.architecture or ("n2v2" if mode == "self_supervised" else "unet")
         defaults = _DEFAULTS[arch]
         config = {
             "architecture": arch,
@@ -616,21 +639,39 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             return [float(np.std(x - t)) for x, t in zip(images, targets)]
         return [estimate_gaussian_sigma(img) for img in images]
 
-    def _make_dataset(self, images, targets, mode, seed, noise_scales):
+    def _n_patches(self, images, mode):
+        """Patches per epoch: ``patches_per_image`` per image, or by default 8 per image,
+        and in self-supervised training enough to cover every pixel of the training
+        images ``SELF_SUPERVISED_COVERAGE`` times (an image of 512x512 pixels gives 256
+        patches of 64x64)."""
+        if self.patches_per_image is not None:
+            return self.patches_per_image * len(images)
+        n_patches = 8 * len(images)
+        if mode == "self_supervised":
+            side = self.patch_size
+            # patches per image that hold as many pixels as the image
+            areas = sum(h * w / (min(side, h) * min(side, w))
+                        for h, w in (img.shape[:2] for img in images))
+            n_patches = max(n_patches, int(np.ceil(SELF_SUPERVISED_COVERAGE * areas)))
+        return min(n_patches, PARAM_LIMITS["patches_per_image"][1] * len(images))
+
+    def _make_dataset(self, images, targets, mode, seed, noise_scales, n_patches=None):
         return PatchDataset(
             images, targets, mode=mode, patch_size=self.patch_size,
-            n_patches=self.patches_per_image * len(images),
+            n_patches=self._n_patches(images, mode) if n_patches is None else n_patches,
             sigma_range=self._train_sigma_range(),
             noise_level_input=self.config_["noise_level_input"],
             sigmas=self._noise_map_sigmas(images, targets, mode),
-            mask_ratio=self.mask_ratio, seed=seed, noise_scales=noise_scales,
+            mask_ratio=self.mask_ratio, mask_replacement=self.mask_replacement,
+            struct_mask=self.struct_mask, struct_span=self.struct_mask_span,
+            seed=seed, noise_scales=noise_scales,
             train_noise=self._train_noise_kind() if mode == "synthetic" else "gaussian",
             degradation=self._degradation(),
         )
 
     def _initialize(self, n_channels, mode, config=None):
         if config is None:
-            config, state, metadata = self._resolve_config(n_channels)
+            config, state, metadata = self._resolve_config(n_channels, mode)
             # the weight files' limits, before the network is allocated
             config = check_config(config, source="the network options")
         else:  # a checkpoint's own (checked) configuration; its weights come after
@@ -732,6 +773,13 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
     def _validation_split(self, images, targets, mode, noise_scales, seed):
         """skorch ``train_split`` giving the held-out images' fixed patches, or None."""
         held_out = self._held_out(len(images))
+        if held_out.size == 0 and mode == "self_supervised" and self.validation_fraction > 0:
+            # a single noisy image: fixed masked patches of the image itself (as CAREamics
+            # does), whose blind-spot loss ranks denoisers of it without ground truth
+            n_valid = max(self.batch_size, int(np.ceil(
+                float(self.validation_fraction) * self._n_patches(images, mode))))
+            return HeldOutSplit(FixedPatches(self._make_dataset(
+                images, None, mode, self._seed + 1, noise_scales, n_patches=n_valid)))
         if held_out.size == 0:
             return None
         dataset = self._make_dataset(
