@@ -92,8 +92,10 @@ _DEFAULTS = {
 #: rates only destroy the weights (and above about 1e37 overflow Adam's float32 state).
 MAX_LR = 10.0
 #: Self-supervised training with ``patches_per_image=None``: the patches of an epoch hold
-#: this many times the training images' pixels.
-SELF_SUPERVISED_COVERAGE = 1
+#: this many times the training images' pixels (so that the default 10 epochs on one
+#: 512x512 image, 5120 patches of 64x64, reach the blind-spot loss CAREamics reaches in
+#: the same CPU time: bench_self_supervised.py).
+SELF_SUPERVISED_COVERAGE = 8
 #: Longest structN2V mask (``struct_mask_span``).
 MAX_STRUCT_SPAN = 65
 
@@ -107,7 +109,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
       of that sigma (or of a sigma drawn uniformly from a ``(low, high)`` range, per patch)
       is added to every training patch (the DnCNN recipe);
     - **self-supervised**: ``fit(X_noisy)`` with ``train_sigma=None``: blind-spot training
-      in the style of Noise2Void, for when no clean images exist.
+      in the style of Noise2Void (N2V2: median replacement, the "n2v2" U-Net), for when no
+      clean images exist; one noisy image is enough.
 
     A ``y`` that is not image-shaped (class labels in a classifier Pipeline) counts as
     absent. Passing clean images as ``y`` together with ``train_sigma`` is ambiguous and
@@ -118,9 +121,13 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    architecture : {"unet", "dncnn"} or None, default=None
-        "unet": multi-scale residual U-Net (cheap per pixel on CPU); "dncnn": DnCNN.
-        None means "unet", or the architecture of ``init_weights`` when given.
+    architecture : {"unet", "n2v2", "dncnn"} or None, default=None
+        "unet": multi-scale residual U-Net (cheap per pixel on CPU); "n2v2": the same
+        levels and blocks for blind-spot training (N2V2, Hoeck et al. 2022: no global
+        residual connection, which would pass each pixel's own noise through once it is
+        no longer masked, max-blur-pool downsampling, bilinear upsampling, no skip
+        connection at full resolution); "dncnn": DnCNN. None means "unet", "n2v2" for
+        self-supervised training, or the architecture of ``init_weights`` when given.
     depth : int, default=None
         Levels of the U-Net (default 4, at most 8) or layers of DnCNN (default 17, 2 to
         64).
@@ -204,8 +211,11 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         differences), which lets a grayscale model denoise colour images.
     patch_size : int, default=64
         Side of the training crops (capped by the smallest training image), at most 4096.
-    patches_per_image : int, default=8
-        Crops drawn from each image per epoch, at most 100,000.
+    patches_per_image : int or None, default=None
+        Crops drawn from each image per epoch, at most 100,000. None: 8, and in
+        self-supervised training enough crops to hold every image's pixels 8 times (at
+        least 8), so that an epoch of one 512x512 image is 512 crops of 64x64 and the
+        default 10 epochs take about 2 minutes on 2 cores.
     batch_size : int, default=16
         Training batch size, at most 4096. Inference runs one image (or tile) at a time,
         so results never depend on which other images are in ``X``.
@@ -242,7 +252,25 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         with "l1" continues with the squared error. Self-supervised training applies it
         to the masked pixels only.
     mask_ratio : float, default=0.02
-        Fraction of pixels masked per patch in self-supervised training.
+        Fraction of pixels masked per patch in self-supervised training (at least one
+        pixel per patch); only they count in the loss. CAREamics uses 0.002; with our
+        batches of 16 the larger fraction learns faster per CPU second (see the
+        benchmarks' "Self-supervised training").
+    mask_replacement : {"median", "random"}, default="median"
+        What a masked pixel's value becomes: the median of its 24 neighbours in a 5x5
+        window, itself left out (N2V2), or the value of one of them drawn at random
+        (Noise2Void). Neighbours beyond the patch's edge are taken on the pixel's other
+        side; the pixel's own value is never used.
+    struct_mask : {"row", "column"} or None, default=None
+        structN2V (Broaddus et al. 2020), for noise correlated along rows or columns
+        (streaks of line-scanning or column-readout sensors), which a blind spot of one
+        pixel cannot hide: the neighbours of each masked pixel along its row ("row") or
+        column ("column"), ``struct_mask_span`` pixels in all, are replaced by values of
+        random pixels of the patch, so the network cannot read the masked pixel's noise
+        from them. None: pixel-wise blind spots (the noise is assumed independent from
+        pixel to pixel).
+    struct_mask_span : int, default=5
+        Pixels of the structN2V line, the masked pixel included, from 2 to 65.
     init_weights : str or path, default=None
         Start from these weights: a pretrained model name (see
         :func:`sklearn_denoise.available_models`) or a file written by :meth:`save`.
@@ -258,8 +286,11 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         Fraction of the training images held out (at least one, chosen once per fit by
         ``random_state``) whose patches give skorch's ``valid_loss`` after every epoch;
         their patches are drawn once, with a fixed seed, so that the loss of every epoch
-        is measured on the same data. 0 (or a single training image) trains on every
-        image with no validation.
+        is measured on the same data. 0 trains on every image with no validation. A
+        single training image trains whole; in self-supervised training its
+        ``valid_loss`` is then the blind-spot loss of fixed masked patches of the image
+        itself (this fraction of an epoch's patches, at least one batch), as CAREamics
+        validates, and without validation otherwise.
     tile_size : int, default=576
         Images with a side longer than this are denoised in tiles of at most this side
         (near-equal tiles on the network's downsampling grid), each extended on every side
@@ -642,7 +673,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
     def _n_patches(self, images, mode):
         """Patches per epoch: ``patches_per_image`` per image, or by default 8 per image,
         and in self-supervised training enough to cover every pixel of the training
-        images ``SELF_SUPERVISED_COVERAGE`` times (an image of 512x512 pixels gives 256
+        images ``SELF_SUPERVISED_COVERAGE`` times (an image of 512x512 pixels gives 512
         patches of 64x64)."""
         if self.patches_per_image is not None:
             return self.patches_per_image * len(images)

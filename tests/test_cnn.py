@@ -791,9 +791,9 @@ def test_fit_without_y_builds_the_blind_spot_unet_and_validates_on_the_image():
     assert den.config_["architecture"] == "n2v2"
     # one image: the validation patches are fixed masked patches of the image itself
     assert np.isfinite(den.history_[:, "valid_loss"]).all()
-    # patches_per_image=None: an epoch's patches hold the image's pixels (96^2 / 32^2)
+    # patches_per_image=None: an epoch's patches hold the image's pixels 8 times
     train_batches = [b for b in den.history_[-1]["batches"] if "train_loss" in b]
-    assert len(train_batches) == 2  # 9 patches, batches of 8
+    assert len(train_batches) == 9  # 8 x 96^2 / 32^2 = 72 patches, batches of 8
     assert den.transform(image[None]).shape == (1, 96, 96)
     # the supervised and synthetic defaults are unchanged
     assert CNNDenoiser(train_sigma=0.1).network_config(1)["architecture"] == "unet"
