@@ -23,7 +23,8 @@ ours (``CNNDenoiser(max_epochs=E).fit(X)``, all self-supervised defaults) and th
 model with no training (``CNNDenoiser.pretrained("gray")``).
 
     python benchmarks/bench_self_supervised.py --fluorescence DIR/stardist-*.whl
-        --careamics-python /work/venv-careamics/bin/python [--careamics-epochs 10]
+        --careamics-python /work/venv-careamics/bin/python [--careamics-epochs 100]
+        [--careamics-counts-epochs 40]
         [--threads 1] [--peaks 10,30] [--data fluo,counts] [--struct row]
 
 ``--streaks [--ablation EPOCHS]`` trains on one image with noise correlated along rows,
@@ -173,11 +174,12 @@ def counts_rows(args, peak):
             raise SystemExit("CAREamics' array input needs training images of one shape.")
         preds, seconds = run_careamics(
             args.careamics_python, np.stack(train).astype(np.float32),
-            {f"t{k}": t[None] for k, t in enumerate(test)}, epochs=args.careamics_epochs,
-            batch_size=args.careamics_batch_size, threads=args.threads)
+            {f"t{k}": t[None] for k, t in enumerate(test)},
+            epochs=args.careamics_counts_epochs, batch_size=args.careamics_batch_size,
+            threads=args.threads)
         value = np.mean([counts_psnr(c, peak, preds[f"t{k}"][0])
                          for k, c in enumerate(test_clean)])
-        care = f"{value:.2f} dB ({args.careamics_epochs} ep, {seconds:.0f} s)"
+        care = f"{value:.2f} dB ({args.careamics_counts_epochs} ep, {seconds:.0f} s)"
     den, ours_time = fit_ours(train, seconds, threads=args.threads, epochs=args.ours_epochs)
     value = np.mean([counts_psnr(c, peak, den.transform(t[None])[0])
                      for c, t in zip(test_clean, test)])
@@ -196,8 +198,8 @@ ABLATIONS = {
         "n2v2 module, median, 0.5 %": dict(mask_ratio=0.005),
     },
     "size": {  # equal time
-        "n2v2, blocks 2 (default)": dict(),
-        "n2v2, blocks 1": dict(blocks=1),
+        "n2v2, blocks 2": dict(blocks=2),
+        "n2v2, blocks 1 (default)": dict(),
         "n2v2, blocks 1, depth 3": dict(blocks=1, depth=3),
         "n2v2, blocks 1, lr 3e-3": dict(blocks=1, lr=3e-3),
     },
@@ -220,24 +222,28 @@ def ablation(args, image):
 
 def streak_rows(args):
     """structN2V on noise correlated along rows: Set12's House (02) on [0, 1] with white
-    Gaussian noise of sigma 0.1 averaged over 5 neighbours along each row (the same
-    variance, correlated over 4 pixels horizontally), one noisy image, PSNR against the
-    clean one; pixel-wise blind spots vs row masks of span 5 at equal epochs."""
+    Gaussian noise averaged over ``args.streak_length`` neighbours along each row (sigma
+    0.1 after averaging, correlated over ``length - 1`` pixels horizontally), one noisy
+    image, PSNR against the clean one; pixel-wise blind spots vs row masks whose span
+    covers the correlation (``2 * length - 1``) at equal epochs."""
     images, names = read_folder(args.images)
     clean = images[1].astype(np.float64) / 255
     rng = np.random.default_rng(0)
-    white = rng.normal(0, 0.1 * np.sqrt(5), size=(clean.shape[0], clean.shape[1] + 4))
-    streaks = np.stack([white[:, k:k + clean.shape[1]] for k in range(5)]).mean(axis=0)
+    n = args.streak_length
+    white = rng.normal(0, 0.1 * np.sqrt(n), size=(clean.shape[0], clean.shape[1] + n - 1))
+    streaks = np.stack([white[:, k:k + clean.shape[1]] for k in range(n)]).mean(axis=0)
     noisy = (clean + streaks).astype(np.float32)
-    print("| streak noise, House, sigma 0.1 along rows | PSNR (dB) | train s |")
+    print(f"| noise averaged over {n} pixels along rows, House, sigma 0.1 | PSNR (dB) "
+          "| train s |")
     print("|---|---|---|")
     from sklearn_denoise.metrics import psnr
 
     print(f"| noisy input | {psnr(clean[None], noisy[None], data_range=1.0):.2f} | |")
-    for name, struct in (("pixel-wise blind spots (default)", None), ("struct_mask='row'",
-                                                                     "row")):
+    span = 2 * n - 1
+    for name, struct in (("pixel-wise blind spots (default)", None),
+                         (f"struct_mask='row', struct_mask_span={span}", "row")):
         den, seconds = fit_ours(noisy, None, threads=args.threads, epochs=args.ablation or 10,
-                                struct_mask=struct, normalize="none")
+                                struct_mask=struct, struct_mask_span=span, normalize="none")
         out = den.transform(noisy[None])
         print(f"| {name} | {psnr(clean[None], np.clip(out, 0, 1), data_range=1.0):.2f} "
               f"| {seconds:.0f} |", flush=True)
@@ -249,7 +255,10 @@ def main(argv=None):
     parser.add_argument("--images", default=str(DATA / "set12"))
     parser.add_argument("--careamics-python", default=None,
                         help="python of an environment with careamics 0.3.5")
-    parser.add_argument("--careamics-epochs", type=int, default=10)
+    parser.add_argument("--careamics-epochs", type=int, default=100,
+                        help="on the fluorescence image (one 64-patch batch per epoch)")
+    parser.add_argument("--careamics-counts-epochs", type=int, default=40,
+                        help="on the 6 count images (two batches per epoch)")
     parser.add_argument("--careamics-batch-size", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=120.0,
                         help="our training time without CAREamics")
@@ -265,6 +274,7 @@ def main(argv=None):
     parser.add_argument("--variants", choices=sorted(ABLATIONS), default="masking")
     parser.add_argument("--streaks", action="store_true",
                         help="structN2V vs pixel masks on row-correlated noise")
+    parser.add_argument("--streak-length", type=int, default=3)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {git_commit()}, "

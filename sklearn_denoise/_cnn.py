@@ -85,7 +85,7 @@ _CNN_PLANES_ONLY = (
 )
 _DEFAULTS = {
     "unet": {"depth": 4, "width": 16, "blocks": 2},
-    "n2v2": {"depth": 4, "width": 16, "blocks": 2},
+    "n2v2": {"depth": 4, "width": 16, "blocks": 1},
     "dncnn": {"depth": 17, "width": 64, "blocks": 1},
 }
 #: Largest learning rate: Adam moves every weight by up to about lr per step, so larger
