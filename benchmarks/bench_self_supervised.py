@@ -193,9 +193,9 @@ ABLATIONS = {
         "before #35: unet, random 5x5 neighbour, 2 %": dict(architecture="unet",
                                                             mask_replacement="random"),
         "n2v2 module, random neighbour, 2 %": dict(mask_replacement="random"),
-        "n2v2 module, median, 2 % (default)": dict(),
-        "n2v2 module, median, 0.2 %": dict(mask_ratio=0.002),
-        "n2v2 module, median, 0.5 %": dict(mask_ratio=0.005),
+        "n2v2 module, median, 2 % (default)": dict(mask_replacement="median"),
+        "n2v2 module, median, 0.2 %": dict(mask_replacement="median", mask_ratio=0.002),
+        "n2v2 module, median, 0.5 %": dict(mask_replacement="median", mask_ratio=0.005),
     },
     "size": {  # equal time
         "n2v2, blocks 2": dict(blocks=2),

@@ -800,6 +800,17 @@ def test_fit_without_y_builds_the_blind_spot_unet_and_validates_on_the_image():
     assert CNNDenoiser().network_config(1, self_supervised=True)["architecture"] == "n2v2"
 
 
+def test_median_replacement_is_the_blind_spot_unets_default_only():
+    image = _noisy_cells()
+    den = CNNDenoiser(**SELF, max_epochs=0).fit(image)
+    assert den.mask_replacement is None and den._mask_replacement() == "median"
+    # a global residual connection keeps the smooth median as output: random for those
+    assert CNNDenoiser(**SELF, architecture="unet", max_epochs=0).fit(
+        image)._mask_replacement() == "random"
+    assert CNNDenoiser(**SELF, architecture="unet", max_epochs=0, mask_replacement="median"
+                       ).fit(image)._mask_replacement() == "median"
+
+
 def test_supervised_default_draws_eight_patches_per_image():
     x = np.random.default_rng(0).uniform(size=(3, 40, 40)).astype(np.float32)
     den = CNNDenoiser(**{**SELF, "batch_size": 4}, train_sigma=0.1, max_epochs=1,
