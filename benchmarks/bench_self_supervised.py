@@ -31,7 +31,8 @@ model with no training (``CNNDenoiser.pretrained("gray")``).
 with and without structN2V row masks (PSNR against the clean image).
 
 ``--ablation EPOCHS`` (or ``--ablation-seconds S``) instead trains our variants
-(``--variants masking``: the changes of #35 one at a time; ``size``: smaller networks) for
+(``--variants masking``: the changes of #35 one at a time; ``size``: smaller networks;
+``schedule``: learning-rate schedules) for
 a fixed number of epochs (or as many as fit in S seconds) on the fluorescence image and
 prints their blind-spot losses.
 """
@@ -196,6 +197,11 @@ ABLATIONS = {
         "n2v2 module, median, 2 % (default)": dict(mask_replacement="median"),
         "n2v2 module, median, 0.2 %": dict(mask_replacement="median", mask_ratio=0.002),
         "n2v2 module, median, 0.5 %": dict(mask_replacement="median", mask_ratio=0.005),
+    },
+    "schedule": {  # equal epochs
+        "cosine (default)": dict(),
+        "ReduceLROnPlateau, halved after 2 epochs without progress": dict(
+            lr_schedule="plateau"),
     },
     "size": {  # equal time
         "n2v2, blocks 2": dict(blocks=2),

@@ -51,6 +51,7 @@ from ._training import (
     PlainPrintLog,
     StopOnDivergence,
     cosine_schedule,
+    plateau_schedule,
     progress_bars_shown,
     split_channels,
     validation_images,
@@ -230,7 +231,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         ``init_weights`` (or initialise) and train nothing; :meth:`pretrained` and
         :meth:`load` return denoisers with ``max_epochs=0``, so that the clones that
         ``GridSearchCV`` or ``cross_validate`` refit keep the loaded weights.
-    lr_schedule : {"cosine", "constant"}, default="cosine"
+    lr_schedule : {"cosine", "plateau", "constant"}, default="cosine"
         "cosine": a skorch ``LRScheduler`` (``LambdaLR``) sets the rate of epoch ``e`` to
         ``lr * (0.01 + 0.99 * (1 + cos(pi * (e % max_epochs) / max_epochs)) / 2)``,
         where ``e`` counts the epochs since ``fit`` (or since loading), over ``fit`` and
@@ -240,8 +241,11 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         restart). A model loaded with :meth:`load` or :meth:`pretrained` starts at
         ``e = 0``, so repeated ``partial_fit(epochs=1)`` calls fine-tune with a full cosine
         over ``max_epochs`` calls. The rate of each epoch is in
-        ``history_[:, "event_lr"]``. "constant": ``lr`` throughout. A skorch
-        ``LRScheduler`` in ``callbacks`` replaces the cosine.
+        ``history_[:, "event_lr"]``. "plateau": skorch's ``LRScheduler`` over
+        ``ReduceLROnPlateau``, as CAREamics schedules: the rate is halved after 2 epochs
+        without a new best ``valid_loss`` (``train_loss`` without validation).
+        "constant": ``lr`` throughout. A skorch ``LRScheduler`` in ``callbacks``
+        replaces either.
     loss : {"mse", "l1", "psnr"}, default="mse"
         Training loss (the skorch ``criterion``). "mse": mean squared error. "l1": mean
         absolute error. "psnr": minus the mean PSNR of the training patches, i.e. the mean
@@ -496,7 +500,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         "batch_size": Int(1, maximum=PARAM_LIMITS["batch_size"][1]),
         "lr": Float(0, MAX_LR, low_inclusive=False),
         "max_epochs": Int(0, maximum=PARAM_LIMITS["max_epochs"][1]),
-        "lr_schedule": Options("cosine", "constant"),
+        "lr_schedule": Options("cosine", "plateau", "constant"),
         "loss": Options(*LOSSES),
         "mask_ratio": Float(0, 1, low_inclusive=False, high_inclusive=False),
         "mask_replacement": Options(*MASK_REPLACEMENTS, allow_none=True),
@@ -727,6 +731,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
                              for cb in callbacks)
         if self.lr_schedule == "cosine" and not user_scheduler:
             callbacks.append(("lr_scheduler", cosine_schedule(self.max_epochs)))
+        elif self.lr_schedule == "plateau" and not user_scheduler:
+            callbacks.append(("lr_scheduler", plateau_schedule()))
         callbacks.append(("stop_on_divergence", StopOnDivergence()))
         if self.verbose and progress_bars_shown():
             callbacks.append(("progress_bar", ProgressBar()))

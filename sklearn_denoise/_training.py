@@ -298,6 +298,27 @@ def cosine_schedule(total_epochs):
     return LRScheduler(policy="LambdaLR", lr_lambda=CosineDecay(total_epochs))
 
 
+def monitored_loss(net):
+    """The loss a plateau schedule watches: the epoch's ``valid_loss`` when there is a
+    validation split, its ``train_loss`` otherwise."""
+    last = net.history[-1]
+    return last.get("valid_loss", last["train_loss"])
+
+
+#: ``lr_schedule="plateau"``: the rate is halved after this many epochs without a new
+#: best monitored loss.
+PLATEAU_PATIENCE = 2
+PLATEAU_FACTOR = 0.5
+
+
+def plateau_schedule():
+    """skorch's LRScheduler over ReduceLROnPlateau (as CAREamics schedules): the rate is
+    halved after ``PLATEAU_PATIENCE`` epochs without a new best :func:`monitored_loss`."""
+    return LRScheduler(policy="ReduceLROnPlateau", monitor=monitored_loss,
+                       factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE,
+                       min_lr=0.0)
+
+
 class StopOnDivergence(Callback):
     """Stop training with a ValueError as soon as a training batch's loss is not finite.
 
