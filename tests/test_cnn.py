@@ -861,3 +861,29 @@ def test_self_supervised_parameters_are_validated_in_fit(params, match):
     assert den.get_params()[next(iter(params))] == next(iter(params.values()))  # verbatim
     with pytest.raises((ValueError, TypeError), match=match):
         den.fit(_noisy_cells())
+
+
+def test_plateau_schedule_halves_the_rate_when_the_monitored_loss_stalls():
+    from sklearn_denoise._training import PLATEAU_PATIENCE, monitored_loss
+
+    den = CNNDenoiser(**SELF, max_epochs=0, lr_schedule="plateau").fit(_noisy_cells())
+    schedulers = [cb for name, cb in den.net_.callbacks_ if name == "lr_scheduler"]
+    assert [s.policy for s in schedulers] == ["ReduceLROnPlateau"]
+    # valid_loss when the epoch has one, train_loss otherwise
+    den.net_.history.new_epoch()
+    den.net_.history.record("train_loss", 2.0)
+    assert monitored_loss(den.net_) == 2.0
+    den.net_.history.record("valid_loss", 1.0)
+    assert monitored_loss(den.net_) == 1.0
+    # a rising loss: the rate halves after PLATEAU_PATIENCE epochs without a new best
+    den = CNNDenoiser(**SELF, max_epochs=0, lr_schedule="plateau", lr=1e-3).fit(
+        _noisy_cells())
+    scheduler = schedulers[0].__class__(**schedulers[0].get_params())
+    scheduler.initialize()
+    net = den.net_
+    scheduler.on_train_begin(net)
+    for loss in [1.0] + [1.5] * (PLATEAU_PATIENCE + 1):
+        net.history.new_epoch()
+        net.history.record("train_loss", loss)
+        scheduler.on_epoch_end(net)
+    assert net.optimizer_.param_groups[0]["lr"] == pytest.approx(5e-4)
