@@ -216,7 +216,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         Crops drawn from each image per epoch, at most 100,000. None: 8, and in
         self-supervised training enough crops to hold every image's pixels 8 times (at
         least 8), so that an epoch of one 512x512 image is 512 crops of 64x64 and the
-        default 10 epochs take about 2 minutes on 2 cores.
+        default 10 epochs take about 2 minutes on one core.
     batch_size : int, default=16
         Training batch size, at most 4096. Inference runs one image (or tile) at a time,
         so results never depend on which other images are in ``X``.
