@@ -46,6 +46,8 @@ from ._stack_training import StackPatches
 from ._threads import resolve_threads, torch_threads
 from ._tiling import make_contract, measured_radius
 from ._training import (
+    MASK_REPLACEMENTS,
+    STRUCT_MASKS,
     FixedPatches,
     HeldOutSplit,
     PatchDataset,
@@ -53,6 +55,7 @@ from ._training import (
     PlainPrintLog,
     StopOnDivergence,
     cosine_schedule,
+    plateau_schedule,
     progress_bars_shown,
     split_channels,
     validation_images,
@@ -83,11 +86,19 @@ _INFERENCE_PARAMS = ("axes", "sigma", "noise_model", "normalize", "self_ensemble
 STACK_CONTEXT_PLANES = 4
 _DEFAULTS = {
     "unet": {"depth": 4, "width": 16, "blocks": 2},
+    "n2v2": {"depth": 4, "width": 16, "blocks": 1},
     "dncnn": {"depth": 17, "width": 64, "blocks": 1},
 }
 #: Largest learning rate: Adam moves every weight by up to about lr per step, so larger
 #: rates only destroy the weights (and above about 1e37 overflow Adam's float32 state).
 MAX_LR = 10.0
+#: Self-supervised training with ``patches_per_image=None``: the patches of an epoch hold
+#: this many times the training images' pixels (so that the default 10 epochs on one
+#: 512x512 image, 5120 patches of 64x64, reach the blind-spot loss CAREamics reaches in
+#: the same CPU time: bench_self_supervised.py).
+SELF_SUPERVISED_COVERAGE = 8
+#: Longest structN2V mask (``struct_mask_span``).
+MAX_STRUCT_SPAN = 65
 
 class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
     """Convolutional denoiser trained with skorch, usable as a scikit-learn transformer.
@@ -99,7 +110,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
       of that sigma (or of a sigma drawn uniformly from a ``(low, high)`` range, per patch)
       is added to every training patch (the DnCNN recipe);
     - **self-supervised**: ``fit(X_noisy)`` with ``train_sigma=None``: blind-spot training
-      in the style of Noise2Void, for when no clean images exist.
+      in the style of Noise2Void (N2V2: median replacement, the "n2v2" U-Net), for when no
+      clean images exist; one noisy image is enough.
 
     A ``y`` that is not image-shaped (class labels in a classifier Pipeline) counts as
     absent. Passing clean images as ``y`` together with ``train_sigma`` is ambiguous and
@@ -110,9 +122,13 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    architecture : {"unet", "dncnn"} or None, default=None
-        "unet": multi-scale residual U-Net (cheap per pixel on CPU); "dncnn": DnCNN.
-        None means "unet", or the architecture of ``init_weights`` when given.
+    architecture : {"unet", "n2v2", "dncnn"} or None, default=None
+        "unet": multi-scale residual U-Net (cheap per pixel on CPU); "n2v2": the same
+        levels and blocks for blind-spot training (N2V2, Hoeck et al. 2022: no global
+        residual connection, which would pass each pixel's own noise through once it is
+        no longer masked, max-blur-pool downsampling, bilinear upsampling, no skip
+        connection at full resolution); "dncnn": DnCNN. None means "unet", "n2v2" for
+        self-supervised training, or the architecture of ``init_weights`` when given.
     depth : int, default=None
         Levels of the U-Net (default 4, at most 8) or layers of DnCNN (default 17, 2 to
         64).
@@ -198,8 +214,11 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         differences), which lets a grayscale model denoise colour images.
     patch_size : int, default=64
         Side of the training crops (capped by the smallest training image), at most 4096.
-    patches_per_image : int, default=8
-        Crops drawn from each image per epoch, at most 100,000.
+    patches_per_image : int or None, default=None
+        Crops drawn from each image per epoch, at most 100,000. None: 8, and in
+        self-supervised training enough crops to hold every image's pixels 8 times (at
+        least 8), so that an epoch of one 512x512 image is 512 crops of 64x64 and the
+        default 10 epochs take about 2 minutes on one core.
     batch_size : int, default=16
         Training batch size, at most 4096. Inference runs one image (or tile) at a time,
         so results never depend on which other images are in ``X``.
@@ -214,7 +233,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         ``init_weights`` (or initialise) and train nothing; :meth:`pretrained` and
         :meth:`load` return denoisers with ``max_epochs=0``, so that the clones that
         ``GridSearchCV`` or ``cross_validate`` refit keep the loaded weights.
-    lr_schedule : {"cosine", "constant"}, default="cosine"
+    lr_schedule : {"cosine", "plateau", "constant"}, default="cosine"
         "cosine": a skorch ``LRScheduler`` (``LambdaLR``) sets the rate of epoch ``e`` to
         ``lr * (0.01 + 0.99 * (1 + cos(pi * (e % max_epochs) / max_epochs)) / 2)``,
         where ``e`` counts the epochs since ``fit`` (or since loading), over ``fit`` and
@@ -224,8 +243,11 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         restart). A model loaded with :meth:`load` or :meth:`pretrained` starts at
         ``e = 0``, so repeated ``partial_fit(epochs=1)`` calls fine-tune with a full cosine
         over ``max_epochs`` calls. The rate of each epoch is in
-        ``history_[:, "event_lr"]``. "constant": ``lr`` throughout. A skorch
-        ``LRScheduler`` in ``callbacks`` replaces the cosine.
+        ``history_[:, "event_lr"]``. "plateau": skorch's ``LRScheduler`` over
+        ``ReduceLROnPlateau``, as CAREamics schedules: the rate is halved after 2 epochs
+        without a new best ``valid_loss`` (``train_loss`` without validation).
+        "constant": ``lr`` throughout. A skorch ``LRScheduler`` in ``callbacks``
+        replaces either.
     loss : {"mse", "l1", "psnr"}, default="mse"
         Training loss (the skorch ``criterion``). "mse": mean squared error. "l1": mean
         absolute error. "psnr": minus the mean PSNR of the training patches, i.e. the mean
@@ -236,7 +258,30 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         with "l1" continues with the squared error. Self-supervised training applies it
         to the masked pixels only.
     mask_ratio : float, default=0.02
-        Fraction of pixels masked per patch in self-supervised training.
+        Fraction of pixels masked per patch in self-supervised training (at least one
+        pixel per patch); only they count in the loss. CAREamics uses 0.002; with our
+        batches of 16 the larger fraction learns faster per CPU second (see the
+        benchmarks' "Self-supervised training").
+    mask_replacement : {"median", "random"} or None, default=None
+        What a masked pixel's value becomes: the median of its 24 neighbours in a 5x5
+        window, itself left out (N2V2), or the value of one of them drawn at random
+        (Noise2Void). Neighbours beyond the patch's edge are taken on the pixel's other
+        side; the pixel's own value is never used. None: "median" for the "n2v2"
+        network, "random" for "unet" and "dncnn" (self-supervised fine-tuning of the
+        shipped weights, for example): their global residual connection starts the
+        output from the input, and with the smooth median there the network learns to
+        keep its input (4 noisy 96x96 images at sigma 25: 19.1 dB, under the noisy
+        20.2 dB; random: 26.1 dB; "n2v2" with the median: 27.7 dB).
+    struct_mask : {"row", "column"} or None, default=None
+        structN2V (Broaddus et al. 2020), for noise correlated along rows or columns
+        (streaks of line-scanning or column-readout sensors), which a blind spot of one
+        pixel cannot hide: the neighbours of each masked pixel along its row ("row") or
+        column ("column"), ``struct_mask_span`` pixels in all, are replaced by values of
+        random pixels of the patch, so the network cannot read the masked pixel's noise
+        from them. None: pixel-wise blind spots (the noise is assumed independent from
+        pixel to pixel).
+    struct_mask_span : int, default=5
+        Pixels of the structN2V line, the masked pixel included, from 2 to 65.
     init_weights : str or path, default=None
         Start from these weights: a pretrained model name (see
         :func:`sklearn_denoise.available_models`) or a file written by :meth:`save`.
@@ -252,8 +297,11 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         Fraction of the training images held out (at least one, chosen once per fit by
         ``random_state``) whose patches give skorch's ``valid_loss`` after every epoch;
         their patches are drawn once, with a fixed seed, so that the loss of every epoch
-        is measured on the same data. 0 (or a single training image) trains on every
-        image with no validation.
+        is measured on the same data. 0 trains on every image with no validation. A
+        single training image trains whole; in self-supervised training its
+        ``valid_loss`` is then the blind-spot loss of fixed masked patches of the image
+        itself (this fraction of an epoch's patches, at least one batch), as CAREamics
+        validates, and without validation otherwise.
     tile_size : int, default=576
         Images with a side longer than this are denoised in tiles of at most this side
         (near-equal tiles on the network's downsampling grid), each extended on every side
@@ -383,13 +431,16 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         train_noise="gaussian",
         channel_strategy="joint",
         patch_size=64,
-        patches_per_image=8,
+        patches_per_image=None,
         batch_size=16,
         lr=1e-3,
         max_epochs=10,
         lr_schedule="cosine",
         loss="mse",
         mask_ratio=0.02,
+        mask_replacement=None,
+        struct_mask=None,
+        struct_mask_span=5,
         init_weights=None,
         callbacks=None,
         validation_fraction=0.1,
@@ -422,6 +473,9 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self.lr_schedule = lr_schedule
         self.loss = loss
         self.mask_ratio = mask_ratio
+        self.mask_replacement = mask_replacement
+        self.struct_mask = struct_mask
+        self.struct_mask_span = struct_mask_span
         self.init_weights = init_weights
         self.callbacks = callbacks
         self.validation_fraction = validation_fraction
@@ -437,7 +491,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ validation
     _parameter_constraints = {
-        "architecture": Options("unet", "dncnn", allow_none=True),
+        "architecture": Options("unet", "n2v2", "dncnn", allow_none=True),
         # the bounds of the weight files (_weights.CONFIG_LIMITS, PARAM_LIMITS): checked
         # in fit before anything is allocated
         "depth": Int(1, allow_none=True, maximum=PARAM_LIMITS["depth"][1]),
@@ -451,13 +505,17 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         "train_noise": lambda value, name: _check_train_noise(value),
         "channel_strategy": Options("joint", "opponent"),
         "patch_size": Int(1, maximum=PARAM_LIMITS["patch_size"][1]),
-        "patches_per_image": Int(1, maximum=PARAM_LIMITS["patches_per_image"][1]),
+        "patches_per_image": Int(1, allow_none=True,
+                                 maximum=PARAM_LIMITS["patches_per_image"][1]),
         "batch_size": Int(1, maximum=PARAM_LIMITS["batch_size"][1]),
         "lr": Float(0, MAX_LR, low_inclusive=False),
         "max_epochs": Int(0, maximum=PARAM_LIMITS["max_epochs"][1]),
-        "lr_schedule": Options("cosine", "constant"),
+        "lr_schedule": Options("cosine", "plateau", "constant"),
         "loss": Options(*LOSSES),
         "mask_ratio": Float(0, 1, low_inclusive=False, high_inclusive=False),
+        "mask_replacement": Options(*MASK_REPLACEMENTS, allow_none=True),
+        "struct_mask": Options(*STRUCT_MASKS, allow_none=True),
+        "struct_mask_span": Int(2, maximum=MAX_STRUCT_SPAN),
         "init_weights": Anything,
         "callbacks": lambda value, name: _check_callbacks(value),
         "validation_fraction": Float(0, 1, high_inclusive=False),
@@ -483,7 +541,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             return tuple(self.train_noise.sigma_range)
         return _check_train_sigma(self.train_sigma)
 
-    def network_config(self, n_channels):
+    def network_config(self, n_channels, self_supervised=False):
         """The network that ``fit`` builds for ``n_channels``-channel images.
 
         The parameters are validated and the configuration is checked against the limits
@@ -494,6 +552,9 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         ----------
         n_channels : int
             Channels of the training images.
+        self_supervised : bool, default=False
+            Whether ``fit`` will be given noisy images alone (``architecture=None`` then
+            builds the blind-spot U-Net, "n2v2").
 
         Returns
         -------
@@ -509,11 +570,13 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         from ._weights import check_config
 
         self._check_params()
-        return check_config(self._resolve_config(n_channels)[0],
+        mode = "self_supervised" if self_supervised else None
+        return check_config(self._resolve_config(n_channels, mode)[0],
                             source="the network options")
 
-    def _resolve_config(self, n_channels):
-        """Module configuration from the parameters and, if any, ``init_weights``."""
+    def _resolve_config(self, n_channels, mode=None):
+        """Module configuration from the parameters and, if any, ``init_weights``;
+        ``architecture=None`` builds the blind-spot U-Net for self-supervised training."""
         module_channels = 1 if self.channel_strategy == "opponent" else n_channels
         if self.channel_strategy == "opponent" and n_channels not in (1, 3):
             raise ValueError(
@@ -555,7 +618,10 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
                     "channel_strategy='opponent' to apply a grayscale model to RGB images."
                 )
             return dict(config), state, metadata
-        arch = self.architecture or "unet"
+        volume = is_volume_axes(check_axes(self.axes))
+        # the blind-spot U-Net sees single planes: volumes train the stack network
+        arch = self.architecture or (
+            "n2v2" if mode == "self_supervised" and not volume else "unet")
         defaults = _DEFAULTS[arch]
         config = {
             "architecture": arch,
@@ -565,7 +631,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             "blocks": self.blocks if self.blocks is not None else defaults["blocks"],
             "noise_level_input": bool(self.noise_level_input),
         }
-        if is_volume_axes(check_axes(self.axes)):
+        if volume:
             if arch != "unet":
                 raise ValueError(
                     f"axes={self.axes!r} trains a stack network, a U-Net; "
@@ -633,25 +699,52 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             return [float(np.std(x - t)) for x, t in zip(images, targets)]
         return [estimate_gaussian_sigma(plane_view(img)) for img in images]
 
-    def _make_dataset(self, images, targets, mode, seed, noise_scales):
+    def _n_patches(self, images, mode):
+        """Patches per epoch: ``patches_per_image`` per image, or by default 8 per image,
+        and in self-supervised training enough to cover every pixel of the training
+        images ``SELF_SUPERVISED_COVERAGE`` times (an image of 512x512 pixels gives 512
+        patches of 64x64)."""
+        if self.patches_per_image is not None:
+            return self.patches_per_image * len(images)
+        n_patches = 8 * len(images)
+        if mode == "self_supervised":
+            side = self.patch_size
+            # patches per image that hold as many pixels as the image (a volume's
+            # (Z, H, W, C): as many as all its planes)
+            areas = sum(planes * h * w / (min(side, h) * min(side, w))
+                        for planes, h, w in ((img.shape[0] if img.ndim == 4 else 1,
+                                              *img.shape[-3:-1]) for img in images))
+            n_patches = max(n_patches, int(np.ceil(SELF_SUPERVISED_COVERAGE * areas)))
+        return min(n_patches, PARAM_LIMITS["patches_per_image"][1] * len(images))
+
+    def _mask_replacement(self):
+        """``mask_replacement``, or by default "median" for the blind-spot U-Net and
+        "random" for the networks with a global residual connection."""
+        if self.mask_replacement is not None:
+            return self.mask_replacement
+        return "median" if self.config_["architecture"] == "n2v2" else "random"
+
+    def _make_dataset(self, images, targets, mode, seed, noise_scales, n_patches=None):
         if images and images[0].ndim == 4:  # volumes: a plane and its neighbours
             dataset = partial(StackPatches, context_planes=self.config_["context_planes"])
         else:
             dataset = PatchDataset
         return dataset(
             images, targets, mode=mode, patch_size=self.patch_size,
-            n_patches=self.patches_per_image * len(images),
+            n_patches=self._n_patches(images, mode) if n_patches is None else n_patches,
             sigma_range=self._train_sigma_range(),
             noise_level_input=self.config_["noise_level_input"],
             sigmas=self._noise_map_sigmas(images, targets, mode),
-            mask_ratio=self.mask_ratio, seed=seed, noise_scales=noise_scales,
+            mask_ratio=self.mask_ratio, mask_replacement=self._mask_replacement(),
+            struct_mask=self.struct_mask, struct_span=self.struct_mask_span,
+            seed=seed, noise_scales=noise_scales,
             train_noise=self._train_noise_kind() if mode == "synthetic" else "gaussian",
             degradation=self._degradation(),
         )
 
     def _initialize(self, n_channels, mode, config=None):
         if config is None:
-            config, state, metadata = self._resolve_config(n_channels)
+            config, state, metadata = self._resolve_config(n_channels, mode)
             # the weight files' limits, before the network is allocated
             config = check_config(config, source="the network options")
         else:  # a checkpoint's own (checked) configuration; its weights come after
@@ -664,6 +757,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
                              for cb in callbacks)
         if self.lr_schedule == "cosine" and not user_scheduler:
             callbacks.append(("lr_scheduler", cosine_schedule(self.max_epochs)))
+        elif self.lr_schedule == "plateau" and not user_scheduler:
+            callbacks.append(("lr_scheduler", plateau_schedule()))
         callbacks.append(("stop_on_divergence", StopOnDivergence()))
         if self.verbose and progress_bars_shown():
             callbacks.append(("progress_bar", ProgressBar()))
@@ -753,6 +848,13 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
     def _validation_split(self, images, targets, mode, noise_scales, seed):
         """skorch ``train_split`` giving the held-out images' fixed patches, or None."""
         held_out = self._held_out(len(images))
+        if held_out.size == 0 and mode == "self_supervised" and self.validation_fraction > 0:
+            # a single noisy image: fixed masked patches of the image itself (as CAREamics
+            # does), whose blind-spot loss ranks denoisers of it without ground truth
+            n_valid = max(self.batch_size, int(np.ceil(
+                float(self.validation_fraction) * self._n_patches(images, mode))))
+            return HeldOutSplit(FixedPatches(self._make_dataset(
+                images, None, mode, self._seed + 1, noise_scales, n_patches=n_valid)))
         if held_out.size == 0:
             return None
         dataset = self._make_dataset(

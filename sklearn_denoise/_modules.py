@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DnCNN", "UNet", "build_module", "receptive_radius"]
+__all__ = ["DnCNN", "N2V2UNet", "UNet", "build_module", "receptive_radius"]
 
 
 class DnCNN(nn.Module):
@@ -142,6 +142,110 @@ class UNet(nn.Module):
         return out[..., :height, :width]
 
 
+class _MaxBlurDown(nn.Module):
+    """Downsampling by 2 without aliasing (Zhang 2019, as in N2V2): a 2x2 max over each
+    pixel's neighbourhood at full resolution, a [1, 2, 1] binomial blur taken every
+    second pixel, then a 1x1 convolution to the next level's width."""
+
+    def __init__(self, width_in, width_out, max_first=True):
+        super().__init__()
+        kernel = torch.tensor([1.0, 2.0, 1.0])
+        kernel = torch.outer(kernel, kernel) / 16
+        self.register_buffer("blur", kernel.expand(width_in, 1, 3, 3).contiguous(),
+                             persistent=False)
+        self.max_first = max_first
+        self.conv = nn.Conv2d(width_in, width_out, 1)
+
+    def forward(self, x):
+        if self.max_first:
+            x = F.max_pool2d(F.pad(x, (0, 1, 0, 1), mode="replicate"), 2, stride=1)
+        x = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.blur, stride=2,
+                     groups=x.shape[1])
+        return self.conv(x)
+
+
+class N2V2UNet(nn.Module):
+    """U-Net for blind-spot (Noise2Void) training, after N2V2 (Hoeck et al. 2022).
+
+    The :class:`UNet`'s levels and residual blocks, with three changes that matter when the
+    loss only sees masked pixels: no global residual connection (the output is not the
+    input plus a correction, which would pass each pixel's own noise through at transform
+    time, when the pixel is no longer masked), max-blur-pool downsampling instead of
+    strided convolutions and bilinear upsampling instead of transposed convolutions (no
+    checkerboard artefacts), and no skip connection at the full-resolution level (the
+    output's first level sees the input only through the coarser levels and its own
+    blocks).
+
+    Parameters
+    ----------
+    channels, depth, width, blocks, noise_level_input, bottom_blocks, top_width
+        As for :class:`UNet`.
+    residual : bool, default=False
+        Add the input to the output (the UNet's global residual connection).
+    blur_pool : bool, default=True
+        Max-blur-pool downsampling; False: the UNet's strided 2x2 convolutions.
+    top_skip : bool, default=False
+        Keep the skip connection of the full-resolution level.
+    """
+
+    def __init__(self, channels=1, depth=4, width=16, blocks=2, noise_level_input=False,
+                 bottom_blocks=None, top_width=None, residual=False, blur_pool=True,
+                 top_skip=False):
+        super().__init__()
+        in_channels = channels + int(noise_level_input)
+        widths = [width * 2**k for k in range(depth)]
+        if top_width is not None:
+            widths[0] = top_width
+        self.head = nn.Conv2d(in_channels, widths[0], 3, padding=1)
+        self.down = nn.ModuleList()
+        self.up = nn.ModuleList()
+        for k in range(depth - 1):
+            down = (_MaxBlurDown(widths[k], widths[k + 1]) if blur_pool
+                    else nn.Conv2d(widths[k], widths[k + 1], 2, stride=2))
+            self.down.append(
+                nn.Sequential(*[_ResBlock(widths[k]) for _ in range(blocks)], down))
+        if bottom_blocks is None:
+            bottom_blocks = 2 * blocks
+        self.bottom = nn.Sequential(*[_ResBlock(widths[-1]) for _ in range(bottom_blocks)])
+        for k in reversed(range(depth - 1)):
+            self.up.append(
+                nn.ModuleDict(
+                    {
+                        # 1x1 at the coarse level, then bilinear: the same linear map as
+                        # upsampling first, at a quarter of the cost
+                        "narrow": nn.Conv2d(widths[k + 1], widths[k], 1),
+                        "blocks": nn.Sequential(*[_ResBlock(widths[k]) for _ in range(blocks)]),
+                    }
+                )
+            )
+        self.tail = nn.Conv2d(widths[0], channels, 3, padding=1)
+        self.channels = channels
+        self.multiple = 2 ** (depth - 1)
+        self.residual = residual
+        self.top_skip = top_skip
+
+    def forward(self, x):
+        height, width = x.shape[-2:]
+        x = _pad_to_multiple(x, self.multiple)
+        h = self.head(x)
+        skips = []
+        for down in self.down:
+            skips.append(h)
+            h = down(h)
+        h = self.bottom(h)
+        for level, up in enumerate(self.up, start=1):
+            h = F.interpolate(up["narrow"](h), scale_factor=2, mode="bilinear",
+                              align_corners=False)
+            skip = skips.pop()
+            if level < len(self.up) or self.top_skip:
+                h = h + skip
+            h = up["blocks"](h)
+        out = self.tail(h)
+        if self.residual:
+            out = out + x[:, : self.channels]
+        return out[..., :height, :width]
+
+
 def _pad_to_multiple(x, multiple):
     height, width = x.shape[-2:]
     pad_h = (-height) % multiple
@@ -186,7 +290,7 @@ class NoiseLevelNet(nn.Module):
         return self.body(x)
 
 
-_MODULES = {"unet": UNet, "dncnn": DnCNN, "noise-level": NoiseLevelNet}
+_MODULES = {"unet": UNet, "n2v2": N2V2UNet, "dncnn": DnCNN, "noise-level": NoiseLevelNet}
 
 
 def module_class(architecture):
@@ -198,12 +302,12 @@ def module_kwargs(config):
     """The constructor arguments of the module a validated configuration describes (what
     a skorch net takes as ``module__`` parameters)."""
     kwargs = {key: config[key] for key in ("channels", "depth", "width")}
-    if config["architecture"] == "unet":
+    if config["architecture"] in ("unet", "n2v2"):
         kwargs["blocks"] = config["blocks"]
         for key in ("bottom_blocks", "top_width", "context_planes"):  # absent from older files
             if config.get(key) is not None:
                 kwargs[key] = config[key]
-    if config["architecture"] in ("unet", "dncnn"):
+    if config["architecture"] in ("unet", "n2v2", "dncnn"):
         kwargs["noise_level_input"] = config["noise_level_input"]
     return kwargs
 
@@ -272,10 +376,11 @@ def receptive_radius(architecture, depth, blocks, bottom_blocks=None):
     scale = 1
     for _ in range(depth - 1):
         radius += scale * 4 * blocks  # residual blocks: two 3x3 convs each
-        radius += scale  # 2x2 stride-2 conv
+        # 2x2 stride-2 conv; N2V2: 2x2 max (stride 1) and 3x3 blur (stride 2)
+        radius += 2 * scale if architecture == "n2v2" else scale
         scale *= 2
     radius += scale * 4 * (2 * blocks if bottom_blocks is None else bottom_blocks)  # bottom
     for _ in range(depth - 1):
         scale //= 2
-        radius += scale * (1 + 4 * blocks)  # transposed conv, blocks
+        radius += scale * (1 + 4 * blocks)  # transposed conv or bilinear upsampling, blocks
     return radius + 1  # tail

@@ -33,7 +33,8 @@ class PatchDataset(torch.utils.data.Dataset):
 
     def __init__(self, inputs, targets, *, mode, patch_size, n_patches, sigma_range,
                  noise_level_input, mask_ratio, sigmas, seed, noise_scales=None,
-                 train_noise="gaussian", degradation=None):
+                 train_noise="gaussian", degradation=None, mask_replacement="random",
+                 struct_mask=None, struct_span=5):
         self.inputs = inputs
         self.targets = targets
         self.mode = mode
@@ -41,6 +42,9 @@ class PatchDataset(torch.utils.data.Dataset):
         self.sigma_range = sigma_range
         self.noise_level_input = noise_level_input
         self.mask_ratio = mask_ratio
+        self.mask_replacement = mask_replacement
+        self.struct_mask = struct_mask
+        self.struct_span = struct_span
         self.sigmas = sigmas
         self.noise_scales = noise_scales
         self.train_noise = train_noise
@@ -103,21 +107,90 @@ class PatchDataset(torch.utils.data.Dataset):
         return to_tensor(net_in), to_tensor(target)
 
     def _mask(self, x, rng):
-        """Blind-spot masking (Noise2Void): masked pixels take a random neighbour's value;
-        the target carries the noisy image plus the mask as an extra channel."""
-        h, w, _ = x.shape
-        mask = rng.random((h, w)) < self.mask_ratio
-        if not mask.any():
-            mask[rng.integers(h), rng.integers(w)] = True
-        rows, cols = np.nonzero(mask)
-        offsets = rng.integers(-2, 3, size=(2, rows.size))
-        offsets[0][(offsets[0] == 0) & (offsets[1] == 0)] = 1
-        src_r = np.clip(rows + offsets[0], 0, h - 1)
-        src_c = np.clip(cols + offsets[1], 0, w - 1)
-        masked = x.copy()
-        masked[rows, cols] = x[src_r, src_c]
-        target = np.concatenate([x, mask[..., None].astype(x.dtype)], axis=-1)
-        return masked, target
+        return blind_spot_mask(x, rng, self.mask_ratio, replacement=self.mask_replacement,
+                               struct=self.struct_mask, span=self.struct_span)
+
+
+#: Half-side of the neighbourhood a masked pixel's replacement comes from (5x5).
+MASK_RADIUS = 2
+MASK_REPLACEMENTS = ("median", "random")
+STRUCT_MASKS = ("row", "column")
+
+
+def _neighbour_offsets(radius):
+    """(2, K) row and column offsets of a (2r+1)^2 neighbourhood without its centre."""
+    dr, dc = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    keep = (dr != 0) | (dc != 0)
+    return np.stack([dr[keep], dc[keep]])
+
+
+def blind_spot_mask(x, rng, ratio, *, replacement="median", struct=None, span=5,
+                    radius=MASK_RADIUS):
+    """Blind-spot masking of one (H, W, C) patch (Noise2Void).
+
+    A random ``ratio`` of the pixels (at least one) is masked: each masked pixel takes,
+    in every channel, the median of its (2 * radius + 1)^2 neighbours without itself
+    (``replacement="median"``, N2V2) or the value of one of them drawn at random
+    (``"random"``, N2V); a neighbour outside the patch is taken on the pixel's other
+    side, and the pixel's own value is never used (a 1x1 patch takes the patch mean).
+    With ``struct="row"`` (or ``"column"``), the
+    ``span - 1`` pixels around each masked pixel along its row (column) are also replaced,
+    by values of pixels drawn at random from the patch (structN2V, Broaddus et al. 2020),
+    so that noise correlated along rows (columns) cannot be read from them.
+
+    Returns the masked patch and the target: the patch with the mask as an extra last
+    channel (1 where the loss counts).
+    """
+    h, w, _ = x.shape
+    mask = rng.random((h, w)) < ratio
+    if not mask.any():
+        mask[rng.integers(h), rng.integers(w)] = True
+    rows, cols = np.nonzero(mask)
+    src_r, src_c, valid = _neighbours(rows, cols, h, w, radius)
+    if replacement == "median":
+        # (n, K, C): the neighbours' values, the pixel itself never among them
+        neighbours = x[src_r, src_c].astype(np.float64)
+        neighbours[~valid] = np.nan
+        values = np.nanmedian(neighbours, axis=1) if valid.any(axis=1).all() else (
+            np.full((rows.size, x.shape[2]), x.mean()))
+        values = values.astype(x.dtype)
+    elif replacement == "random":
+        keys = np.where(valid, rng.random(valid.shape), -1.0)
+        pick = np.argmax(keys, axis=1)
+        values = x[src_r[np.arange(rows.size), pick], src_c[np.arange(rows.size), pick]]
+    else:
+        raise ValueError(f"replacement must be one of {MASK_REPLACEMENTS}, got {replacement!r}.")
+    masked = x.copy()
+    if struct is not None:
+        half = (span - 1) // 2
+        steps = np.array([d for d in range(-half, span - half) if d != 0], dtype=int)
+        if steps.size:
+            if struct == "row":
+                sr = np.broadcast_to(rows[:, None], (rows.size, steps.size))
+                sc = cols[:, None] + steps
+            else:
+                sr = rows[:, None] + steps
+                sc = np.broadcast_to(cols[:, None], (rows.size, steps.size))
+            inside = (sr >= 0) & (sr < h) & (sc >= 0) & (sc < w)
+            sr, sc = sr[inside], sc[inside]
+            masked[sr, sc] = x[rng.integers(h, size=sr.size), rng.integers(w, size=sr.size)]
+    masked[rows, cols] = values
+    target = np.concatenate([x, mask[..., None].astype(x.dtype)], axis=-1)
+    return masked, target
+
+
+def _neighbours(rows, cols, h, w, radius):
+    """Row and column indices (n, K) of the neighbourhood of each pixel, without the pixel:
+    an offset that leaves the patch is turned back through the pixel (-d for d), then
+    clipped; ``valid`` is False where that still lands on the pixel itself (patches
+    narrower than the neighbourhood)."""
+    offsets = _neighbour_offsets(radius)
+    sr = rows[:, None] + offsets[0]
+    sc = cols[:, None] + offsets[1]
+    sr = np.clip(np.where((sr < 0) | (sr >= h), rows[:, None] - offsets[0], sr), 0, h - 1)
+    sc = np.clip(np.where((sc < 0) | (sc >= w), cols[:, None] - offsets[1], sc), 0, w - 1)
+    valid = (sr != rows[:, None]) | (sc != cols[:, None])
+    return sr, sc, valid
 
 
 # 10 log10(MSE + eps): the PSNR loss's floor, an error of 1/255, keeps the near-noise-free
@@ -223,6 +296,27 @@ def cosine_schedule(total_epochs):
     and skorch restarts the scheduler at ``len(history)`` on every ``fit``/``partial_fit``
     call, so ``partial_fit`` continues the same curve."""
     return LRScheduler(policy="LambdaLR", lr_lambda=CosineDecay(total_epochs))
+
+
+def monitored_loss(net):
+    """The loss a plateau schedule watches: the epoch's ``valid_loss`` when there is a
+    validation split, its ``train_loss`` otherwise."""
+    last = net.history[-1]
+    return last.get("valid_loss", last["train_loss"])
+
+
+#: ``lr_schedule="plateau"``: the rate is halved after this many epochs without a new
+#: best monitored loss.
+PLATEAU_PATIENCE = 2
+PLATEAU_FACTOR = 0.5
+
+
+def plateau_schedule():
+    """skorch's LRScheduler over ReduceLROnPlateau (as CAREamics schedules): the rate is
+    halved after ``PLATEAU_PATIENCE`` epochs without a new best :func:`monitored_loss`."""
+    return LRScheduler(policy="ReduceLROnPlateau", monitor=monitored_loss,
+                       factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE,
+                       min_lr=0.0)
 
 
 class StopOnDivergence(Callback):

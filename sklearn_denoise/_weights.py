@@ -7,11 +7,11 @@ unpickled beyond tensors and plain containers.
 
 Every file is checked on load, before a module is built from it:
 
-- ``config`` must describe a module within :data:`CONFIG_LIMITS` (architecture "unet" or
-  "dncnn", or "noise-level" for a noise-level estimator; 1 to 4 channels, at most 8 U-Net
-  levels, 64 DnCNN layers or 16 estimator layers, width at most 512,
-  at most 16 residual blocks per level, at most 32 at a U-Net's bottom when the file
-  sets ``bottom_blocks``, a first level of at most 512 channels when it sets
+- ``config`` must describe a module within :data:`CONFIG_LIMITS` (architecture "unet",
+  "n2v2" (the blind-spot U-Net) or "dncnn", or "noise-level" for a noise-level estimator;
+  1 to 4 channels, at most 8 U-Net levels, 64 DnCNN layers or 16 estimator layers,
+  width at most 512, at most 16 residual blocks per level, at most 32 at a U-Net's
+  bottom when the file sets ``bottom_blocks``, a first level of at most 512 channels when it sets
   ``top_width``, and at most 8 neighbouring planes of a stack when it sets
   ``context_planes``);
 - before anything is inflated, the zip directory of the file (``torch.save`` writes zip
@@ -81,7 +81,7 @@ _OPTIONAL_CONFIG_KEYS = {"bottom_blocks": int, "top_width": int, "context_planes
 #: that describe a module: ``(low, high)`` inclusive bounds, depth per architecture.
 CONFIG_LIMITS = {
     "channels": (1, 4),
-    "depth": {"unet": (1, 8), "dncnn": (2, 64), "noise-level": (3, 16)},
+    "depth": {"unet": (1, 8), "n2v2": (1, 8), "dncnn": (2, 64), "noise-level": (3, 16)},
     "width": (1, 512),
     "blocks": (1, 16),
     "bottom_blocks": (1, 32),
@@ -103,9 +103,9 @@ _BYTES_PER_VALUE = 8
 _CHECKPOINT_COPIES = 4
 _RECORD_SLACK_BYTES = 2**20
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-ARCHITECTURES = ("unet", "dncnn", "noise-level")
+ARCHITECTURES = ("unet", "n2v2", "dncnn", "noise-level")
 #: The architectures that denoise (``"noise-level"`` estimates the noise level instead).
-DENOISER_ARCHITECTURES = ("unet", "dncnn")
+DENOISER_ARCHITECTURES = ("unet", "n2v2", "dncnn")
 _KIND_NAMES = {str: "a string", int: "an integer", bool: "a boolean"}
 
 # Adam's per-parameter state and the hyper-parameters a checkpoint may set
@@ -235,7 +235,7 @@ def check_config(config, *, source="the weight file"):
             continue
         value = config[key]
         low, high = CONFIG_LIMITS[key]
-        if architecture != "unet":
+        if architecture != "unet" and (architecture != "n2v2" or key == "context_planes"):
             raise ValueError(f"{source}: {key} is a U-Net setting, not {architecture}'s.")
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
             raise ValueError(f"{source}: {key} must be an integer in [{low}, {high}], "

@@ -368,8 +368,9 @@ def build_parser():
                     "(default: 0,55); only with --clean alone")
     tr.add_argument("--checkpoint", default=None, metavar="PATH",
                     help="checkpoint file saved after every epoch and resumed if it exists")
-    tr.add_argument("--architecture", choices=("unet", "dncnn"), default=None,
-                    help="network (default: unet, or that of --init)")
+    tr.add_argument("--architecture", choices=("unet", "n2v2", "dncnn"), default=None,
+                    help="network (default: unet; n2v2, the blind-spot U-Net, for --noisy "
+                    "alone; or that of --init)")
     tr.add_argument("--width", type=_positive_int, default=None,
                     help="feature channels (default: 16 for unet, 64 for dncnn)")
     tr.add_argument("--depth", type=_positive_int, default=None,
@@ -378,8 +379,9 @@ def build_parser():
                     help="residual blocks per U-Net level (default: 2)")
     tr.add_argument("--patch-size", type=_positive_int, default=64,
                     help="side of the training crops (default: %(default)s)")
-    tr.add_argument("--patches-per-image", type=_positive_int, default=8,
-                    help="crops per image and epoch (default: %(default)s)")
+    tr.add_argument("--patches-per-image", type=_positive_int, default=None,
+                    help="crops per image and epoch (default: 8; for --noisy alone, enough "
+                    "to hold each image's pixels 8 times)")
     tr.add_argument("--batch-size", type=_positive_int, default=16,
                     help="batch size (default: %(default)s)")
     tr.add_argument("--lr", type=_positive_float, default=None,
@@ -1342,7 +1344,8 @@ def _new_estimator(args, mode, n_channels):
             raise CLIError(str(exc)) from None
     try:
         est = CNNDenoiser(**params)
-        est.network_config(n_channels)  # refused now rather than after training
+        # refused now rather than after training
+        est.network_config(n_channels, self_supervised=mode == "self_supervised")
     except (ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from None
     return est

@@ -2,6 +2,7 @@
 plain PyTorch.
 
 - :class:`UNet`: the multi-scale residual U-Net of the shipped models;
+- :class:`N2V2UNet`: its blind-spot variant for self-supervised training (N2V2);
 - :class:`DnCNN`: the classic residual DnCNN;
 - :class:`NoiseLevelNet`: the noise-level estimator behind
   :func:`sklearn_denoise.noise.estimate_noise_level`.
@@ -13,6 +14,6 @@ files store. Inputs are ``(n, channels [+ 1 noise-level map], H, W)`` float tens
 [0, 1]; outputs ``(n, channels, H, W)``.
 """
 
-from ._modules import DnCNN, NoiseLevelNet, UNet
+from ._modules import DnCNN, N2V2UNet, NoiseLevelNet, UNet
 
-__all__ = ["DnCNN", "NoiseLevelNet", "UNet"]
+__all__ = ["DnCNN", "N2V2UNet", "NoiseLevelNet", "UNet"]

@@ -797,3 +797,197 @@ def test_stack_network_trains_on_volumes_in_every_mode(moving_sequence, mode):
     assert out.shape == X.shape
     # a small network from scratch on one 5-plane volume: it learns, it is not good yet
     assert psnr(Y, out) > psnr(Y, X) + 0.5
+
+
+# --------------------------------------------------------------------------- issue 35
+def _brute_neighbours(x, r, c, radius=2):
+    """Values of the (2 radius + 1)^2 neighbours of (r, c) inside the patch, itself out."""
+    h, w = x.shape[:2]
+    return [x[r + dr, c + dc] for dr in range(-radius, radius + 1)
+            for dc in range(-radius, radius + 1)
+            if (dr or dc) and 0 <= r + dr < h and 0 <= c + dc < w]
+
+
+@pytest.mark.parametrize("shape", [(16, 16, 1), (7, 5, 2), (3, 3, 1), (1, 6, 1)])
+def test_random_replacement_takes_a_neighbour_never_the_pixel(shape):
+    from sklearn_denoise._training import blind_spot_mask
+
+    rng = np.random.default_rng(0)
+    x = rng.permutation(np.prod(shape)).reshape(shape).astype(np.float32)  # unique values
+    for _ in range(20):
+        masked, target = blind_spot_mask(x, rng, 0.3, replacement="random")
+        assert target.shape == shape[:2] + (shape[2] + 1,)
+        np.testing.assert_array_equal(target[..., :-1], x)
+        mask = target[..., -1] > 0
+        assert mask.any()
+        np.testing.assert_array_equal(masked[~mask], x[~mask])  # the rest untouched
+        for r, c in zip(*np.nonzero(mask)):
+            assert not np.any(masked[r, c] == x[r, c])
+            # all channels from one neighbour, within the 5x5 window
+            assert any(np.array_equal(masked[r, c], v) for v in _brute_neighbours(x, r, c))
+
+
+@pytest.mark.parametrize("shape", [(16, 16, 1), (9, 6, 2)])
+def test_median_replacement_is_the_median_of_the_neighbours_without_the_pixel(shape):
+    from sklearn_denoise._training import blind_spot_mask
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=shape).astype(np.float32)
+    x[4, 4] = 1e6  # a masked outlier must not leak into its own replacement
+    masked, target = blind_spot_mask(x, rng, 0.2, replacement="median")
+    mask = target[..., -1] > 0
+    for r, c in zip(*np.nonzero(mask)):
+        window = x[max(r - 2, 0):r + 3, max(c - 2, 0):c + 3].reshape(-1, shape[2])
+        inside = np.array(_brute_neighbours(x, r, c))
+        assert len(inside) == len(window) - 1
+        assert np.all(np.abs(masked[r, c]) < 1e5) or (r, c) != (4, 4)
+        # the window is mirrored through the pixel at the edges: every value it takes is
+        # a neighbour's, and the median lies within the neighbours' range
+        assert np.all(masked[r, c] >= inside.min(axis=0) - 1e-6)
+        assert np.all(masked[r, c] <= inside.max(axis=0) + 1e-6)
+        if 2 <= r < shape[0] - 2 and 2 <= c < shape[1] - 2:
+            np.testing.assert_allclose(masked[r, c], np.median(inside, axis=0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("struct", ["row", "column"])
+def test_struct_mask_replaces_the_line_around_each_masked_pixel(struct):
+    from sklearn_denoise._training import blind_spot_mask
+
+    rng = np.random.default_rng(2)
+    x = rng.permutation(40 * 40).reshape(40, 40, 1).astype(np.float32) + 1
+    masked, target = blind_spot_mask(x, rng, 0.002, struct=struct, span=5)
+    mask = target[..., -1] > 0
+    changed = masked[..., 0] != x[..., 0]
+    assert changed[mask].all()
+    for r, c in zip(*np.nonzero(mask)):
+        for d in (-2, -1, 1, 2):
+            rr, cc = (r, c + d) if struct == "row" else (r + d, c)
+            if 0 <= rr < 40 and 0 <= cc < 40 and not mask[rr, cc]:
+                assert changed[rr, cc] or masked[rr, cc, 0] == x[rr, cc, 0]
+    # only the line (and the masked pixels) changed, and the loss counts the masked only
+    line = np.zeros_like(mask)
+    for r, c in zip(*np.nonzero(mask)):
+        if struct == "row":
+            line[r, max(c - 2, 0):c + 3] = True
+        else:
+            line[max(r - 2, 0):r + 3, c] = True
+    assert not changed[~line].any()
+    assert changed[line].mean() > 0.9  # a random pixel's value may equal by chance
+
+
+def _noisy_cells(size=96, seed=0):
+    """A smooth blob image as uint16 counts with Poisson noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    clean = np.zeros((size, size))
+    for cy, cx in rng.uniform(10, size - 10, size=(8, 2)):
+        clean += 40 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 60)
+    return rng.poisson(clean + 5).astype(np.uint16)
+
+
+SELF = dict(depth=2, width=8, blocks=1, patch_size=32, batch_size=8, random_state=0)
+
+
+def test_fit_without_y_builds_the_blind_spot_unet_and_validates_on_the_image():
+    image = _noisy_cells()
+    den = CNNDenoiser(**SELF, max_epochs=2).fit(image)
+    assert den.training_mode_ == "self_supervised"
+    assert den.config_["architecture"] == "n2v2"
+    # one image: the validation patches are fixed masked patches of the image itself
+    assert np.isfinite(den.history_[:, "valid_loss"]).all()
+    # patches_per_image=None: an epoch's patches hold the image's pixels 8 times
+    train_batches = [b for b in den.history_[-1]["batches"] if "train_loss" in b]
+    assert len(train_batches) == 9  # 8 x 96^2 / 32^2 = 72 patches, batches of 8
+    assert den.transform(image[None]).shape == (1, 96, 96)
+    # the supervised and synthetic defaults are unchanged
+    assert CNNDenoiser(train_sigma=0.1).network_config(1)["architecture"] == "unet"
+    assert CNNDenoiser().network_config(1, self_supervised=True)["architecture"] == "n2v2"
+
+
+def test_median_replacement_is_the_blind_spot_unets_default_only():
+    image = _noisy_cells()
+    den = CNNDenoiser(**SELF, max_epochs=0).fit(image)
+    assert den.mask_replacement is None and den._mask_replacement() == "median"
+    # a global residual connection keeps the smooth median as output: random for those
+    assert CNNDenoiser(**SELF, architecture="unet", max_epochs=0).fit(
+        image)._mask_replacement() == "random"
+    assert CNNDenoiser(**SELF, architecture="unet", max_epochs=0, mask_replacement="median"
+                       ).fit(image)._mask_replacement() == "median"
+
+
+def test_supervised_default_draws_eight_patches_per_image():
+    x = np.random.default_rng(0).uniform(size=(3, 40, 40)).astype(np.float32)
+    den = CNNDenoiser(**{**SELF, "batch_size": 4}, train_sigma=0.1, max_epochs=1,
+                      validation_fraction=0.0).fit(x)
+    train_batches = [b for b in den.history_[-1]["batches"] if "train_loss" in b]
+    assert len(train_batches) == 6  # 24 patches
+    assert den.config_["architecture"] == "unet"
+
+
+@pytest.mark.slow
+def test_self_supervised_fit_lowers_the_blind_spot_loss():
+    from sklearn_denoise.metrics import j_invariant_loss
+
+    image = _noisy_cells(seed=1)
+    untrained = CNNDenoiser(**SELF, max_epochs=0).fit(image)
+    den = CNNDenoiser(**SELF, max_epochs=25, lr=3e-3).fit(image)
+    valid = den.history_[:, "valid_loss"]
+    assert np.mean(valid[-3:]) < 0.8 * valid[0]
+    loss = j_invariant_loss(den, image[None])
+    assert loss < 0.8 * j_invariant_loss(untrained, image[None])
+    # and below the noise (what copying the noisy image would score against clean data)
+    assert loss * 65535**2 < 2 * np.var(image.astype(float) - np.round(image.mean()))
+
+
+def test_n2v2_model_round_trips_through_a_weight_file(tmp_path):
+    image = _noisy_cells()
+    den = CNNDenoiser(**SELF, max_epochs=1).fit(image)
+    den.save(tmp_path / "n2v.pt")
+    back = CNNDenoiser.load(tmp_path / "n2v.pt")
+    assert back.config_["architecture"] == "n2v2"
+    np.testing.assert_array_equal(back.transform(image[None]), den.transform(image[None]))
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"mask_replacement": "mean"}, "mask_replacement"),
+        ({"struct_mask": "diagonal"}, "struct_mask"),
+        ({"struct_mask_span": 1}, "struct_mask_span"),
+        ({"struct_mask_span": 1000}, "struct_mask_span"),
+        ({"mask_ratio": 0.0}, "mask_ratio"),
+        ({"patches_per_image": 0}, "patches_per_image"),
+        ({"architecture": "n2v"}, "architecture"),
+    ],
+)
+def test_self_supervised_parameters_are_validated_in_fit(params, match):
+    den = CNNDenoiser(**SELF, max_epochs=1, **params)
+    assert den.get_params()[next(iter(params))] == next(iter(params.values()))  # verbatim
+    with pytest.raises((ValueError, TypeError), match=match):
+        den.fit(_noisy_cells())
+
+
+def test_plateau_schedule_halves_the_rate_when_the_monitored_loss_stalls():
+    from sklearn_denoise._training import PLATEAU_PATIENCE, monitored_loss
+
+    den = CNNDenoiser(**SELF, max_epochs=0, lr_schedule="plateau").fit(_noisy_cells())
+    schedulers = [cb for name, cb in den.net_.callbacks_ if name == "lr_scheduler"]
+    assert [s.policy for s in schedulers] == ["ReduceLROnPlateau"]
+    # valid_loss when the epoch has one, train_loss otherwise
+    den.net_.history.new_epoch()
+    den.net_.history.record("train_loss", 2.0)
+    assert monitored_loss(den.net_) == 2.0
+    den.net_.history.record("valid_loss", 1.0)
+    assert monitored_loss(den.net_) == 1.0
+    # a rising loss: the rate halves after PLATEAU_PATIENCE epochs without a new best
+    den = CNNDenoiser(**SELF, max_epochs=0, lr_schedule="plateau", lr=1e-3).fit(
+        _noisy_cells())
+    scheduler = schedulers[0].__class__(**schedulers[0].get_params())
+    scheduler.initialize()
+    net = den.net_
+    scheduler.on_train_begin(net)
+    for loss in [1.0] + [1.5] * (PLATEAU_PATIENCE + 1):
+        net.history.new_epoch()
+        net.history.record("train_loss", loss)
+        scheduler.on_epoch_end(net)
+    assert net.optimizer_.param_groups[0]["lr"] == pytest.approx(5e-4)

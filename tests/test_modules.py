@@ -50,3 +50,38 @@ def test_cnn_denoiser_refuses_a_stack_network_it_cannot_feed(tmp_path):
     path = save_weights(tmp_path / "w.pt", config, build_module(**config).state_dict())
     with pytest.raises(ValueError, match="stack network"):
         CNNDenoiser.load(path)
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 64, 64), (1, 3, 37, 50), (1, 1, 8, 9)])
+def test_n2v2_unet_keeps_the_image_shape(shape):
+    from sklearn_denoise._modules import N2V2UNet, receptive_radius
+
+    module = N2V2UNet(channels=shape[1], depth=4, width=8, blocks=1)
+    with torch.no_grad():
+        assert module(torch.randn(shape)).shape == shape
+    assert module.multiple == 8
+    assert receptive_radius("n2v2", 4, 1) > receptive_radius("unet", 4, 1)
+
+
+def test_n2v2_unet_has_no_global_residual_nor_top_skip():
+    from sklearn_denoise._modules import N2V2UNet
+
+    torch.manual_seed(0)
+    module = N2V2UNet(channels=1, depth=3, width=8, blocks=1)
+    torch.nn.init.zeros_(module.tail.weight)
+    torch.nn.init.zeros_(module.tail.bias)
+    x = torch.randn(1, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.count_nonzero(module(x)) == 0  # the output is the tail's, not x + tail
+        residual = N2V2UNet(channels=1, depth=3, width=8, blocks=1, residual=True)
+        residual.load_state_dict(module.state_dict())
+        torch.testing.assert_close(residual(x), x)
+    # the full-resolution skip is dropped unless asked for: same weights, other output
+    with_skip = N2V2UNet(channels=1, depth=3, width=8, blocks=1, top_skip=True)
+    torch.manual_seed(1)
+    plain = N2V2UNet(channels=1, depth=3, width=8, blocks=1)
+    with_skip.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        assert not torch.allclose(with_skip(x), plain(x))
+    strided = N2V2UNet(channels=1, depth=3, width=8, blocks=1, blur_pool=False)
+    assert isinstance(strided.down[0][-1], torch.nn.Conv2d)

@@ -72,6 +72,7 @@ def weights(tmp_path):
         ({"context_planes": -1}, r"context_planes must be an integer in \[0, 8\]"),
         ({"architecture": "dncnn", "depth": 5, "context_planes": 2},
          "context_planes is a U-Net setting"),
+        ({"architecture": "n2v2", "context_planes": 2}, "context_planes is a U-Net setting"),
     ],
 )
 def test_config_is_range_checked_before_building(weights, change, message):
@@ -86,7 +87,8 @@ def test_config_is_range_checked_before_building(weights, change, message):
 
 def test_limits_are_those_documented():
     assert CONFIG_LIMITS == {"channels": (1, 4),
-                             "depth": {"unet": (1, 8), "dncnn": (2, 64), "noise-level": (3, 16)},
+                             "depth": {"unet": (1, 8), "n2v2": (1, 8), "dncnn": (2, 64),
+                                       "noise-level": (3, 16)},
                              "width": (1, 512), "blocks": (1, 16), "bottom_blocks": (1, 32),
                              "top_width": (1, 512), "context_planes": (0, 8)}
     for architecture, (low, high) in CONFIG_LIMITS["depth"].items():
