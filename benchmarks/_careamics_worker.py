@@ -3,9 +3,11 @@ that has CAREamics (and never imports sklearn_denoise).
 
     /path/to/venv/bin/python benchmarks/_careamics_worker.py IN.npz OUT.npz --epochs N
         [--batch-size 64] [--patch-size 64] [--n2v2] [--struct horizontal|vertical]
-        [--threads 1]
+        [--threads 1] [--axes SZYX --patch-planes 8]
 
-IN.npz holds ``train`` (n, H, W) float32 noisy images and ``predict_<k>`` (m, H, W) stacks;
+IN.npz holds ``train`` (n, H, W) float32 noisy images and ``predict_<k>`` (m, H, W) stacks
+(with ``--axes SZYX``: (n, Z, H, W) volumes, 3-D Noise2Void on patches of
+``--patch-planes`` planes);
 OUT.npz gets ``predict_<k>`` (the predictions, same shapes), ``train_seconds`` (the
 ``CAREamist.train`` call) and ``predict_seconds``. CAREamics trains Noise2Void with its
 own defaults (``create_n2v_config``: 0.2 % masked pixels, 11x11 replacement window,
@@ -31,6 +33,8 @@ def main(argv=None):
     parser.add_argument("--struct", choices=("horizontal", "vertical"), default=None)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--axes", choices=("SYX", "SZYX"), default="SYX")
+    parser.add_argument("--patch-planes", type=int, default=8)
     args = parser.parse_args(argv)
 
     import torch
@@ -42,7 +46,9 @@ def main(argv=None):
     data = np.load(args.inputs)
     train = data["train"].astype(np.float32)
     patch = [args.patch_size, args.patch_size]
-    common = dict(experiment_name="bench", data_type="array", axes="SYX", patch_size=patch,
+    if args.axes == "SZYX":
+        patch = [args.patch_planes, *patch]
+    common = dict(experiment_name="bench", data_type="array", axes=args.axes, patch_size=patch,
                   batch_size=args.batch_size, num_epochs=args.epochs, use_n2v2=args.n2v2)
     if args.struct:
         config = create_structn2v_config(struct_n2v_axes=args.struct, **common)
@@ -64,7 +70,7 @@ def main(argv=None):
             if not key.startswith("predict_"):
                 continue
             stack = data[key].astype(np.float32)
-            result = careamist.predict(stack, axes="SYX", data_type="array")
+            result = careamist.predict(stack, axes=args.axes, data_type="array")
             predictions = result[0] if isinstance(result, tuple) else result
             pred = np.concatenate([np.asarray(p).reshape(-1, *stack.shape[1:])
                                    for p in predictions])

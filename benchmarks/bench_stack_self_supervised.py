@@ -19,8 +19,8 @@ Columns:
   ``pretrained("gray")`` plane by plane.
 
     python benchmarks/bench_stack_self_supervised.py
-        --careamics-python /work/venv-careamics/bin/python [--stacks 2] [--planes 16]
-        [--size 128] [--peak 30] [--drift 1] [--careamics-epochs 20] [--threads 1]
+        --careamics-python /work/venv-careamics/bin/python [--stacks 1] [--planes 32]
+        [--size 256] [--peak 30] [--drift 1] [--careamics-epochs 20] [--threads 1]
 """
 
 import argparse
@@ -88,9 +88,9 @@ def main(argv=None):
     parser.add_argument("--careamics-epochs", type=int, default=20)
     parser.add_argument("--careamics-patch", type=int, default=8,
                         help="planes per CAREamics training patch")
-    parser.add_argument("--stacks", type=int, default=2)
-    parser.add_argument("--planes", type=int, default=16)
-    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--stacks", type=int, default=1)
+    parser.add_argument("--planes", type=int, default=32)
+    parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--peak", type=float, default=30.0)
     parser.add_argument("--drift", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
