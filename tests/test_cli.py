@@ -1216,12 +1216,20 @@ def test_an_output_written_meanwhile_by_another_run_is_not_replaced(
     target = out / name
     denoise_plane = cli._denoise_plane
 
+    checked = cli._checked
+
     def other_run_finishes_first(denoise, plane, *args):
         if not target.exists():
             target.write_bytes(b"the other run's result")
         return denoise_plane(denoise, plane, *args)
 
+    def other_run_finishes_first_joint(result, planes):  # a stack denoised jointly
+        if not target.exists():
+            target.write_bytes(b"the other run's result")
+        return checked(result, planes)
+
     monkeypatch.setattr(cli, "_denoise_plane", other_run_finishes_first)
+    monkeypatch.setattr(cli, "_checked", other_run_finishes_first_joint)
     code = main(["denoise", str(source), "-o", str(out), "--method", "wavelet", "-q"]
                 + (["--overwrite"] if overwrite else []))
     err = capsys.readouterr().err
