@@ -61,11 +61,14 @@ zero) and trains on half still sequences, the others moving by up to 1 pixel per
         --context-planes 6 --lr 2e-4 --max-shift 1 --static-fraction 0.5 --epochs 40 \
         --eval-every 5 --threads 2 --checkpoint-dir ~/ckpt/stack3 --export stack.pt &
 
-(2026-12-07, commit e02439b; 8 to 18 minutes per epoch on the cores shared with two other
-runs). Its checkpoint after 3 epochs, exported with ``--epochs 3`` (commit 2b68ef3), is
-``benchmarks/weights/stack-stage3-e3.pt``, shipped as "gray-stack"
-(``register_pretrained.py --stack-of gray``): monitoring line moving sigma 25 +2.99 dB,
-still sigma 50 +3.00 dB. Running the same command again resumes the cosine schedule.
+(2026-12-07: its first 3 epochs on commit e02439b, 8 to 18 minutes each on the cores
+shared with two other runs; exported there with ``--epochs 3`` on commit 2b68ef3: moving
+sigma 25 +2.99 dB, still sigma 50 +3.00 dB; then resumed by the same command with
+``--threads 1`` on commit cd4f486, 1 to 2 minutes per epoch, to epoch 40) is
+``benchmarks/weights/stack-stage3.pt``, shipped as "gray-stack"
+(``register_pretrained.py --stack-of gray``). Monitoring line at epoch 5 / 10 / 15 / 20 /
+25 / 40: moving sigma 25 +2.84 / +3.16 / +3.24 / +3.43 / +3.52 / +3.55 dB, still sigma 50
++2.96 / +3.20 / +3.46 / +3.53 / +3.63 / +3.67 dB.
 
 Every ``--eval-every`` epochs it prints, on 4 Set12 images made into 7-plane sequences
 (:func:`make_sequence`), the centre plane's PSNR for the stack network against the 2-D
