@@ -127,13 +127,7 @@ class UNet(nn.Module):
 
     def forward(self, x):
         height, width = x.shape[-2:]
-        x = _pad_to_multiple(x, self.multiple)
-        h = self.head(x)
-        skips = []
-        for down in self.down:
-            skips.append(h)
-            h = down(h)
-        h = self.bottom(h)
+        x, h, skips = _encode(self, x)
         for up in self.up:
             h = up["upsample"](h)
             h += skips.pop()  # dropped once used
@@ -226,13 +220,7 @@ class N2V2UNet(nn.Module):
 
     def forward(self, x):
         height, width = x.shape[-2:]
-        x = _pad_to_multiple(x, self.multiple)
-        h = self.head(x)
-        skips = []
-        for down in self.down:
-            skips.append(h)
-            h = down(h)
-        h = self.bottom(h)
+        x, h, skips = _encode(self, x)
         for level, up in enumerate(self.up, start=1):
             h = F.interpolate(up["narrow"](h), scale_factor=2, mode="bilinear",
                               align_corners=False)
@@ -244,6 +232,18 @@ class N2V2UNet(nn.Module):
         if self.residual:
             out = out + x[:, : self.channels]
         return out[..., :height, :width]
+
+
+def _encode(net, x):
+    """The contracting half shared by the U-Nets: ``x`` padded to the grid, the bottom
+    level's features and the features of each level above it (the skips)."""
+    x = _pad_to_multiple(x, net.multiple)
+    h = net.head(x)
+    skips = []
+    for down in net.down:
+        skips.append(h)
+        h = down(h)
+    return x, net.bottom(h), skips
 
 
 def _pad_to_multiple(x, multiple):
