@@ -5,10 +5,9 @@ denoises one plane of a z-stack or time series seeing the planes before and afte
 nearest first (offsets -1, +1, -2, +2, ...). Near either end of the stack, where an offset
 falls outside it, the nearest plane not already seen takes its place (plane 0 of a long
 stack sees planes 1, 2, 3 and 4, 5, 6): every plane sees ``context_planes`` distinct
-neighbours, which mirroring (plane -1 as plane 1) would repeat. Measured on the Set12
-sequences of ``benchmarks/bench_volumes.py`` (7 frames, shipped weights): the end frames of
-a still stack at sigma 50 went from 28.4 to 29.8 dB, the whole stack from 28.41 to
-29.27 dB, and a moving one at sigma 25 from 31.65 to 32.33 dB.
+neighbours, which mirroring (plane -1 as plane 1) would repeat, so the end planes gain
+about as much as the middle ones (the "Volumes and sequences" tables of the benchmarks
+page, before and after this rule).
 
 A sequence that moves (a drifting sample, a panning camera) puts the same structure at
 different places in neighbouring planes. Each neighbour is therefore shifted onto the
