@@ -16,6 +16,15 @@ The shipped estimator (about 30 minutes on 1 thread next to other work here):
     python benchmarks/register_pretrained.py noise_level.pt --name noise-level
 
 Its bias and spread against the true level on Set12: benchmarks/bench_realistic_noise.py.
+
+The JPEG-compressed-noise estimator ("noise-level-jpeg"), which reads images that
+:func:`sklearn_denoise._compression.looks_jpeg_compressed` finds decoded from JPEG files,
+learns the level of the whole error (noise and compression) of white noise followed by
+JPEG at quality 40-95, half the patches gray and half the luminance of 4:2:0 colour
+JPEGs (:class:`CompressedNoise`)::
+
+    python benchmarks/train_noise_estimator.py --threads 1 --compressed --out jpeg_level.pt
+    python benchmarks/register_pretrained.py jpeg_level.pt --name noise-level-jpeg
 """
 
 import argparse
@@ -35,11 +44,57 @@ from _protocol import DATA, git_commit, read_folder  # noqa: E402
 
 from sklearn_denoise._modules import NoiseLevelNet  # noqa: E402
 from sklearn_denoise._weights import save_weights  # noqa: E402
-from sklearn_denoise.noise import Degradation  # noqa: E402
+from sklearn_denoise.noise import Degradation, jpeg  # noqa: E402
 
 CONFIG = {"architecture": "noise-level", "channels": 1, "depth": 8, "width": 32, "blocks": 1,
           "noise_level_input": False}
 _FLOOR = 0.5 / 255  # clean patches: the target is this level
+
+
+class CompressedNoise:
+    """Noise as a JPEG file stores it, for the JPEG-compressed-noise estimator
+    (``--compressed``). Same interface as :meth:`sklearn_denoise.noise.Degradation.sample`.
+
+    White Gaussian noise (sigma uniform in ``sigma_range``) is added and the image saved
+    as an 8-bit JPEG (quality uniform in ``quality_range``): the gray patch itself, or with
+    probability ``colour_probability`` an RGB patch made of it and a second patch (each
+    colour plane a random mix of the two, so that colour edges need not follow the
+    luminance), noise in each colour plane and Pillow's 4:2:0 chroma subsampling, of which
+    the luminance of the opponent colour space (the mean of R, G and B) is returned.
+
+    The map holds the standard deviation of the patch's whole error, noisy minus clean:
+    what JPEG left of the noise plus what it added, in the luminance of colour patches
+    also the part of the subsampled chroma it carries. That is the level a network
+    trained on white noise must be given to remove both (``bench_compressed.py``: the best
+    level for gray photos is about the noise's at quality 90 and 1.1 times it at 75, for
+    the luminance of colour photos 1.2 times at both, as this error's level is).
+    """
+
+    def __init__(self, sigma_range=(0.0, 55 / 255), quality_range=(40, 95),
+                 colour_probability=0.5):
+        self.sigma_range = sigma_range
+        self.quality_range = quality_range
+        self.colour_probability = colour_probability
+
+    def __repr__(self):
+        return (f"CompressedNoise(sigma_range={self.sigma_range!r}, "
+                f"quality_range={self.quality_range!r}, "
+                f"colour_probability={self.colour_probability!r})")
+
+    def sample(self, clean, rng, other=None):
+        sigma = float(rng.uniform(*self.sigma_range))
+        quality = int(rng.integers(self.quality_range[0], self.quality_range[1] + 1))
+        if other is not None and rng.random() < self.colour_probability:
+            mix = rng.uniform(0.0, 1.0, size=3)
+            rgb = (1 - 0.5 * mix) * clean + 0.5 * mix * other  # (H, W, 3)
+            noisy = jpeg(rgb + rng.normal(0.0, sigma, size=rgb.shape), quality=quality)
+            clean, noisy = rgb.mean(axis=-1), noisy.mean(axis=-1)
+        else:
+            clean = clean[..., 0]
+            noisy = jpeg(clean + rng.normal(0.0, sigma, size=clean.shape), quality=quality)
+        level = float(np.std(noisy - clean))
+        noisy = noisy[..., np.newaxis].astype(np.float32)
+        return noisy, clean[..., np.newaxis], np.full(noisy.shape, level, np.float32), "jpeg"
 
 
 class _DegradedPatches(torch.utils.data.Dataset):
@@ -62,7 +117,14 @@ class _DegradedPatches(torch.utils.data.Dataset):
         top = rng.integers(0, image.shape[0] - p + 1)
         left = rng.integers(0, image.shape[1] - p + 1)
         clean = np.rot90(image[top : top + p, left : left + p], rng.integers(4))[..., None]
-        noisy, _, noise_map, _ = self.degradation.sample(clean, rng)
+        if isinstance(self.degradation, CompressedNoise):  # a second patch for colour
+            other = self.images[rng.integers(len(self.images))]
+            top = rng.integers(0, other.shape[0] - p + 1)
+            left = rng.integers(0, other.shape[1] - p + 1)
+            other = other[top : top + p, left : left + p, np.newaxis]
+            noisy, _, noise_map, _ = self.degradation.sample(clean, rng, other)
+        else:
+            noisy, _, noise_map, _ = self.degradation.sample(clean, rng)
         level = np.log(max(float(noise_map[0, 0, 0]), _FLOOR))
         x = torch.from_numpy(np.ascontiguousarray(noisy[..., 0], dtype=np.float32))[None]
         y = torch.full((1, p // 4, p // 4), level, dtype=torch.float32)
@@ -83,10 +145,14 @@ def main(argv=None):
     parser.add_argument("--width", type=int, default=CONFIG["width"])
     parser.add_argument("--correlated", type=float, default=0.65,
                         help="share of correlated (vs white) Gaussian noise (default 0.65)")
+    parser.add_argument("--compressed", action="store_true",
+                        help="train the JPEG-compressed-noise estimator instead: white "
+                        "noise then JPEG on every patch (CompressedNoise)")
     parser.add_argument("--out", required=True, help="weight file to write")
     args = parser.parse_args(argv)
     config = {**CONFIG, "depth": args.depth, "width": args.width}
-    degradation = Degradation(weights=(1 - args.correlated, 0.0, args.correlated))
+    degradation = (CompressedNoise() if args.compressed
+                   else Degradation(weights=(1 - args.correlated, 0.0, args.correlated)))
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

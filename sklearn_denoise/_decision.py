@@ -54,6 +54,10 @@ class ImageDecision:
     stabilized : Normalization or None
         For Poisson-Gaussian noise removed through the variance-stabilising transform:
         the map of the stabilised image onto about [0, 1].
+    compressed : bool
+        Whether the image was read as decoded from a JPEG file
+        (:func:`sklearn_denoise._compression.looks_jpeg_compressed`) and its noise as
+        compressed noise.
     """
 
     normalization: Normalization
@@ -64,6 +68,7 @@ class ImageDecision:
     noise_source: str | None = None
     channel_gains: tuple | None = None
     stabilized: Normalization | None = None
+    compressed: bool = False
 
     def noise_in_data_units(self):
         """The noise of the first channel pass in the units a user gives it in.
@@ -115,6 +120,8 @@ class ImageDecision:
         if noise is None:
             return "noise level not used"
         kind = "correlated gaussian" if any(self.correlated) else "gaussian"
+        if self.compressed:
+            kind = f"JPEG-compressed {kind}"
         if dtype.kind == "f":
             return f"{kind} noise, sigma {noise.sigma:.4g}"
         return f"{kind} noise, sigma {noise.sigma * self.data_scale:.4g} ({dtype} values)"
