@@ -5,7 +5,9 @@ the package never trained on for ``pretrained("color")`` (scikit-image's ``astro
 ``coffee``, ``chelsea``, ``rocket`` and ``immunohistochemistry``, 256x256 crops). Each
 image gets white Gaussian noise of ``sigma`` (on 0-255), seeded per image, then a JPEG
 round trip at ``quality`` (Pillow; 4:2:0 chroma subsampling for colour, as phones and
-cameras store it): (sigma 15, quality 75) and (sigma 25, quality 90).
+cameras store it): (sigma 15, quality 75) and (sigma 25, quality 90); and, as the
+control that uncompressed noise loses nothing, the same noise stored in 8 bits without
+JPEG (quality ``none``).
 
 Columns, PSNR in dB averaged over the images (outputs clipped and rounded to 8 bits):
 
@@ -15,11 +17,16 @@ Columns, PSNR in dB averaged over the images (outputs clipped and rounded to 8 b
   times the true level in steps of 0.1, the best per image, as the issue defines it;
 - ``gap``: best grid minus blind (the target: at most 0.3 dB);
 - ``level``: the blind level the model reads (mean over images, in 0-255 units, for the
-  luminance channel of colour images), against the true ``sigma``; and on how many
-  images ``noise_model="auto"`` read the noise as signal-dependent (sensor) noise.
+  luminance channel of colour images), against the true ``sigma``; on how many images
+  ``noise_model="auto"`` read the noise as signal-dependent (sensor) noise, and on how
+  many the image was read as decoded from a JPEG file, its noise as compressed noise
+  (:func:`sklearn_denoise._compression.looks_jpeg_compressed`).
 
-    python benchmarks/bench_compressed.py [--models gray,color] [--cases 15:75,25:90]
+    python benchmarks/bench_compressed.py [--models gray,color] [--cases 15:75,25:none]
+    python benchmarks/bench_compressed.py --images heldout   # images nothing was chosen on
+    python benchmarks/bench_compressed.py --without-jpeg-reading   # as before issue #32
     python benchmarks/bench_compressed.py --readings   # what each noise estimate reads
+    python benchmarks/bench_compressed.py --figure docs/_static/compressed_chroma.png
 
 ``--readings`` prints, per image and opponent channel, the standard deviation of the
 noise after compression (``true``) next to the three estimates the blind call can use:
@@ -29,6 +36,7 @@ the learned estimate (``estimate_level``), the finest wavelet band's
 """
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -61,6 +69,22 @@ def colour_images(size=256):
     return out
 
 
+#: Images for ``--images heldout``, never used to choose anything: gray photos and
+#: textures of ``skimage.data`` (Set12 is the gray set otherwise), and colour images
+#: other than the five photos or other crops of them: (name, top, left).
+HELDOUT_GRAY = ("camera", "moon", "brick", "grass", "gravel", "coins", "clock")
+HELDOUT_COLOUR = (("retina", 600, 600), ("hubble_deep_field", 300, 400),
+                  ("astronaut", 0, 0), ("coffee", 0, 344), ("chelsea", 44, 0),
+                  ("rocket", 0, 0))
+
+
+def heldout_images(colour, size=256):
+    if not colour:
+        return [getattr(skimage.data, name)()[:size, :size] for name in HELDOUT_GRAY]
+    return [getattr(skimage.data, name)()[top:top + size, left:left + size, :3]
+            for name, top, left in HELDOUT_COLOUR]
+
+
 def _score(clean, output):
     rounded = np.rint(np.clip(output, 0, 1) * 255) / 255
     return psnr(clean, rounded, data_range=1.0)
@@ -68,16 +92,18 @@ def _score(clean, output):
 
 def measure(model, images, sigma255, quality):
     den = CNNDenoiser.pretrained(model)
-    rows = {"noisy": [], "blind": [], "best": [], "level": [], "sensor": []}
+    rows = {"noisy": [], "blind": [], "best": [], "level": [], "sensor": [],
+            "compressed": []}
     for k, image in enumerate(images):
         clean = image / 255.0
-        noisy = jpeg(gaussian(clean, sigma255 / 255, random_state=1000 + k), quality=quality)
+        noisy = _degrade(clean, sigma255, quality, 1000 + k)
         rows["noisy"].append(_score(clean, noisy))
         decided = den.for_image(noisy)
         noise = decided.decision_.noise[0]
         sigma = getattr(noise, "sigma", None)  # None: read as signal-dependent noise
         rows["level"].append(np.nan if sigma is None else sigma * 255)
         rows["sensor"].append(sigma is None)
+        rows["compressed"].append(decided.decision_.compressed)
         rows["blind"].append(_score(clean, decided.transform(noisy[np.newaxis])[0]))
         grid = [_score(clean, den.set_params(sigma=f * sigma255 / 255)
                        .transform(noisy[np.newaxis])[0]) for f in GRID]
@@ -86,13 +112,23 @@ def measure(model, images, sigma255, quality):
     out = {key: float(np.mean(values)) for key, values in rows.items()}
     out["level"] = float(np.nanmean(rows["level"])) if not all(rows["sensor"]) else np.nan
     out["sensor"] = int(np.sum(rows["sensor"]))
+    out["compressed"] = int(np.sum(rows["compressed"]))
     return out
+
+
+def _degrade(clean, sigma255, quality, seed):
+    """White noise of ``sigma255`` and, unless ``quality`` is None, a JPEG round trip;
+    without JPEG the noisy image is rounded to 8 bits, as a PNG stores it."""
+    noisy = gaussian(clean, sigma255 / 255, random_state=seed)
+    if quality is None:
+        return np.rint(np.clip(noisy, 0, 1) * 255) / 255
+    return jpeg(noisy, quality=quality)
 
 
 def readings(model, images, sigma255, quality):
     for k, image in enumerate(images):
         clean = image / 255.0
-        noisy = jpeg(gaussian(clean, sigma255 / 255, random_state=1000 + k), quality=quality)
+        noisy = _degrade(clean, sigma255, quality, 1000 + k)
         if model == "gray":
             planes, noise = noisy[..., None], (noisy - clean)[..., None]
         else:
@@ -107,23 +143,90 @@ def readings(model, images, sigma255, quality):
                   f"weak texture {weak_texture_level(x) * 255:.1f}", flush=True)
 
 
+@contextlib.contextmanager
+def without_jpeg_reading():
+    """The package as before issue #32: JPEG-compressed images read like any other (the
+    noise of each opponent channel of a colour image read on its own)."""
+    import sklearn_denoise._cnn_steps as steps
+
+    reads_compressed = steps._reads_compressed_noise
+    steps._reads_compressed_noise = lambda *args: False
+    try:
+        yield
+    finally:
+        steps._reads_compressed_noise = reads_compressed
+
+
+def figure(path, photo="astronaut", sigma255=15, quality=75):
+    """Input, output before issue #32 and output now on one colour photo, with each
+    image's opponent chroma (R - B) / 2 below it, where JPEG's chroma blotches show."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    image = colour_images()[COLOUR_PHOTOS.index(photo)] / 255.0
+    noisy = _degrade(image, sigma255, quality, 1000 + COLOUR_PHOTOS.index(photo))
+    den = CNNDenoiser.pretrained("color")
+    now = den.transform(noisy[np.newaxis])[0]
+    with without_jpeg_reading():
+        before = den.transform(noisy[np.newaxis])[0]
+    crop = (slice(0, 128), slice(64, 192))
+    panels = [("clean", image), (f"noise {sigma255} + JPEG q{quality} (4:2:0)", noisy),
+              ("blind, before #32", before), ("blind, now", now)]
+    fig, axes = plt.subplots(2, 4, figsize=(12, 6.4))
+    for column, (title, picture) in enumerate(panels):
+        picture = np.clip(picture, 0, 1)
+        chroma = to_opponent(picture[np.newaxis].astype(np.float32), offset=False)[0, ..., 1]
+        score = "" if column == 0 else f"\n{_score(image, picture):.2f} dB"
+        axes[0, column].imshow(picture[crop])
+        axes[0, column].set_title(title + score, fontsize=10)
+        axes[1, column].imshow(chroma[crop], cmap="RdBu", vmin=-0.15, vmax=0.15)
+        axes[1, column].set_title("chroma (R - B) / 2", fontsize=9)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    print(f"wrote {path}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="gray,color")
-    parser.add_argument("--cases", default="15:75,25:90",
-                        help="comma-separated sigma:quality pairs (sigma on 0-255)")
+    parser.add_argument("--cases", default="15:75,25:90,15:none,25:none",
+                        help="comma-separated sigma:quality pairs (sigma on 0-255; quality "
+                        "'none': no JPEG, the noisy image stored in 8 bits)")
+    parser.add_argument("--images", choices=["benchmark", "heldout"], default="benchmark",
+                        help="heldout: other images (HELDOUT_GRAY, HELDOUT_COLOUR), the "
+                        "check on images nothing was chosen on")
     parser.add_argument("--limit", type=int, default=None,
                         help="use only the first N images of each set (quick runs)")
     parser.add_argument("--readings", action="store_true",
                         help="print the noise estimates per image and channel instead")
+    parser.add_argument("--figure", default=None, metavar="PNG",
+                        help="write the chroma figure of the docs (astronaut, sigma 15, "
+                        "quality 75: input, before issue #32, now) instead")
+    parser.add_argument("--without-jpeg-reading", action="store_true",
+                        help="the 'before' columns: JPEG images read like any other, as "
+                        "before issue #32")
     args = parser.parse_args(argv)
-    cases = [tuple(int(v) for v in case.split(":")) for case in args.cases.split(",")]
+    if args.without_jpeg_reading:
+        with without_jpeg_reading():
+            return main([a for a in (argv or sys.argv[1:]) if a != "--without-jpeg-reading"])
+    if args.figure:
+        figure(args.figure)
+        return
+    cases = [(int(sigma), None if quality == "none" else int(quality))
+             for sigma, quality in (case.split(":") for case in args.cases.split(","))]
     print(f"commit {git_commit()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     if not args.readings:
         print("model | images | sigma | quality | noisy | blind | best grid | gap | "
-              "level (true) | read as sensor noise")
+              "level (true) | read as sensor noise | read as JPEG")
     for model in args.models.split(","):
-        if model == "gray":
+        if args.images == "heldout":
+            images = heldout_images(colour=model != "gray")
+            label = f"{len(images)} held-out {'gray' if model == 'gray' else 'colour'}"
+        elif model == "gray":
             images, label = read_folder(DATA / "set12")[0], "Set12"
         else:
             images, label = colour_images(), f"{len(COLOUR_PHOTOS)} photos"
@@ -135,7 +238,8 @@ def main(argv=None):
             r = measure(model, images, sigma255, quality)
             print(f"{model} | {label} | {sigma255} | {quality} | {r['noisy']:.2f} | "
                   f"{r['blind']:.2f} | {r['best']:.2f} | {r['best'] - r['blind']:+.2f} | "
-                  f"{r['level']:.1f} ({sigma255}) | {r['sensor']}/{len(images)}", flush=True)
+                  f"{r['level']:.1f} ({sigma255}) | {r['sensor']}/{len(images)} | "
+                  f"{r['compressed']}/{len(images)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -31,11 +31,17 @@ from tqdm.auto import tqdm
 
 from ._anscombe import stabilize, unstabilize
 from ._color import from_opponent, opponent_noise_levels, opponent_noise_maps, to_opponent
+from ._compression import looks_jpeg_compressed
 from ._decision import ImageDecision
 from ._inference import denoise_tiled, dihedral_average
 from ._medical import RicianNoise, SpeckleNoise, to_gaussian
 from ._modules import StackInput
-from ._noise_level import NoiseReading, correlated_level
+from ._noise_level import (
+    JPEG_ESTIMATOR_NAME,
+    NoiseReading,
+    correlated_level,
+    estimate_level,
+)
 from ._normalize import check_normalize, fit_normalization
 from ._sensor import GaussianNoise, noise_level_map, resolve_noise
 from ._stack import decision_planes, neighbour_planes, plane_positions
@@ -156,6 +162,12 @@ def read_noise(setup, image, n_channels, data_scale):
         return ImageDecision(normalization, (), (), data_scale, noise_source=source)
     # a volume's noise is read on all its planes at once: one decision per stack
     x = plane_view(normalization.apply(image))
+    if _reads_compressed_noise(setup, image, n_channels):
+        levels = _compressed_noise_levels(setup, x, n_channels, normalization)
+        gains = tuple(opponent_noise_levels(1.0)) if n_channels == 3 else None
+        return ImageDecision(normalization, tuple(levels), (False,) * len(levels),
+                             data_scale, noise_source=source, channel_gains=gains,
+                             compressed=True)
     if setup.channel_strategy == "opponent" and n_channels == 3:
         levels = _opponent_noise_levels(setup, x, data_scale, normalization)
         if isinstance(levels, tuple):  # sensor noise of each colour plane: maps
@@ -176,6 +188,47 @@ def read_noise(setup, image, n_channels, data_scale):
     noise, correlated = zip(*passes)
     return ImageDecision(normalization, tuple(noise), tuple(correlated), data_scale,
                          noise_source=source)
+
+
+def _reads_compressed_noise(setup, image, n_channels):
+    """Whether the noise of one (H, W, C) image is read as JPEG-compressed noise: a gray
+    or (through the opponent space) colour image decoded from a JPEG file
+    (:func:`~sklearn_denoise._compression.looks_jpeg_compressed`), for weights with a
+    noise-level input and a Gaussian noise model (given or ``"auto"``)."""
+    if image.ndim != 3 or not setup.noise_level_input:
+        return False
+    if not (n_channels == 1 or (n_channels == 3 and setup.channel_strategy == "opponent")):
+        return False
+    if setup.sigma is None and setup.noise_model not in ("auto", "gaussian"):
+        return False
+    return looks_jpeg_compressed(image)
+
+
+def _compressed_noise_levels(setup, x, n_channels, normalization):
+    """Levels (GaussianNoise) of the channel passes of a JPEG-compressed normalised image.
+
+    JPEG quantises away the noise's high frequencies, which the white-noise estimates
+    read, adds its own errors, and subsamples a colour image's chroma, which then shows
+    little of its noise but blotches of it. The level is read by the estimator trained on
+    such images (``noise-level-jpeg``, ``benchmarks/train_noise_estimator.py
+    --compressed``): the standard deviation of the whole error, noise and compression,
+    which a network trained on white noise must be given to remove both; on the
+    luminance (the first opponent channel) of a colour image. The chroma channels get
+    the levels white noise in R, G and B of the same luminance level has there
+    (:func:`~sklearn_denoise._color.opponent_noise_levels`). A given ``sigma`` replaces
+    the estimate. Every pass runs the main network: compressed chroma noise is not the
+    fine-grained noise the correlated-noise expert is trained on.
+    """
+    if setup.sigma is not None:
+        sigma = normalization.noise_level(setup.sigma)
+    else:
+        luminance = x if n_channels == 1 else to_opponent(x)[..., :1]
+        level = estimate_level(np.ascontiguousarray(luminance, dtype=np.float32),
+                               JPEG_ESTIMATOR_NAME)
+        sigma = level if n_channels == 1 else level / opponent_noise_levels(1.0)[0]
+    if n_channels == 1:
+        return [GaussianNoise(sigma)]
+    return [GaussianNoise(level) for level in opponent_noise_levels(sigma)]
 
 
 def _blind_level(setup, image):

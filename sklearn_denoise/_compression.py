@@ -76,7 +76,10 @@ def _lattice_scores(luma):
             crop = luma[top + dy : top + dy + side, left + dx : left + dx + side]
             blocks = crop.reshape(side // BLOCK, BLOCK, side // BLOCK, BLOCK)
             blocks = blocks.transpose(0, 2, 1, 3).reshape(-1, BLOCK, BLOCK)
-            coefficients = dct @ (blocks - 128) @ dct.T
+            # decoders clip to [0, 255], which moves a block that reaches either end off
+            # its lattices (dark skies and saturated highlights)
+            unclipped = (blocks.min(axis=(1, 2)) > 0.5) & (blocks.max(axis=(1, 2)) < 254.5)
+            coefficients = dct @ (blocks[unclipped] - 128) @ dct.T
             fits, counts = [], []
             for u, v in _FREQUENCIES:
                 d = coefficients[:, u, v]

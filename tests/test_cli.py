@@ -1477,3 +1477,28 @@ def test_denoise_colour_file_is_the_python_default(noisy_folder, tmp_path):
     image = read_image(noisy_folder / "rgb8.png")
     expected = CNNDenoiser.pretrained("color").transform(image)
     np.testing.assert_array_equal(read_image(tmp_path / "out" / "rgb8.png"), expected)
+
+
+def test_denoise_phone_jpeg_is_the_python_default(tmp_path):
+    """A noisy photo saved as a 4:2:0 JPEG: the command line reads its noise as the
+    Python call does (compressed noise, issue #32) and writes the same result."""
+    if not HAS_GRAY:
+        pytest.skip(NO_PRETRAINED)
+    from PIL import Image
+    from skimage import data
+
+    clean = data.astronaut()[64:256, 160:352].astype(np.float64)
+    noisy = np.clip(clean + np.random.default_rng(0).normal(0, 15, clean.shape), 0, 255)
+    photo = tmp_path / "photo.jpg"
+    Image.fromarray(np.rint(noisy).astype(np.uint8)).save(photo, quality=75)
+    proc = run("denoise", photo, "-o", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    image = read_image(photo)
+    decided = CNNDenoiser.pretrained("color").for_image(image)
+    assert decided.decision_.compressed
+    assert decided.decision_.describe(np.uint8) in proc.stdout, proc.stdout
+    assert "JPEG-compressed gaussian noise" in proc.stdout
+    expected = tmp_path / "expected.jpg"
+    write_image(expected, CNNDenoiser.pretrained("color").transform(image))
+    np.testing.assert_array_equal(read_image(tmp_path / "out" / "photo.jpg"),
+                                  read_image(expected))

@@ -17,7 +17,7 @@ from sklearn_denoise._cnn_steps import (
     run_network,
 )
 from sklearn_denoise._sensor import GaussianNoise
-from sklearn_denoise.noise import NoiseModel, correlated_gaussian, gaussian
+from sklearn_denoise.noise import NoiseModel, correlated_gaussian, gaussian, jpeg
 
 pytestmark = pytest.mark.skipif("gray" not in available_models(),
                                 reason="no pretrained model shipped")
@@ -163,3 +163,62 @@ def test_colour_volume_passes_share_one_alignment(monkeypatch):
     assert expected.any()
     for positions in seen:
         np.testing.assert_array_equal(positions, expected)
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return (data.astronaut()[100:292, 150:342] / 255).astype(np.float32)
+
+
+def _opponent_chroma(rgb):
+    from sklearn_denoise._color import to_opponent
+
+    return to_opponent(np.asarray(rgb, dtype=np.float64)[np.newaxis])[0, ..., 1:]
+
+
+def test_read_noise_reads_a_colour_jpeg_as_compressed_noise(photo):
+    from sklearn_denoise._color import opponent_noise_levels
+
+    color = CNNDenoiser.pretrained("color")
+    setup = inference_setup(color)
+    noisy = jpeg(gaussian(photo, 15 / 255, random_state=0), quality=75).astype(np.float32)
+    decision = read_noise(setup, noisy, 3, 1.0)
+    assert decision.compressed and decision.correlated == (False,) * 3
+    levels = np.array([n.sigma for n in decision.noise])
+    # the chroma channels, whose noise 4:2:0 subsampling has all but removed, get the
+    # share of white RGB noise of the level read on the luma
+    np.testing.assert_allclose(levels / levels[0], opponent_noise_levels(1.0)
+                               / opponent_noise_levels(1.0)[0], rtol=1e-6)
+    rgb_level = levels[0] / opponent_noise_levels(1.0)[0]
+    assert 0.6 * 15 / 255 < rgb_level < 1.5 * 15 / 255
+    assert "JPEG-compressed gaussian noise" in decision.describe(np.uint8)
+    # the same noise not compressed is read per channel, as before
+    white = read_noise(setup, np.rint(gaussian(photo, 15 / 255, random_state=0).clip(0, 1)
+                                      * 255).astype(np.float32) / 255, 3, 1.0)
+    assert not white.compressed
+
+
+def test_a_colour_jpeg_loses_its_chroma_blotches(photo):
+    noisy = jpeg(gaussian(photo, 15 / 255, random_state=1), quality=75).astype(np.float32)
+    out = CNNDenoiser.pretrained("color").transform(noisy[np.newaxis])[0]
+    chroma = _opponent_chroma(photo)
+    before = np.mean((_opponent_chroma(noisy) - chroma) ** 2)
+    after = np.mean((_opponent_chroma(out) - chroma) ** 2)
+    # much of the chroma error is colour detail that 4:2:0 and quantisation removed for
+    # good; read per channel (before issue #32) the chroma came out unchanged (0.99x)
+    assert after < 0.9 * before
+
+
+def test_compressed_noise_takes_a_given_sigma_and_keeps_a_given_noise_model(gray):
+    # (the 96-pixel crop of ``clean`` holds too few blocks that stay inside [0, 255])
+    clean = data.camera()[:128, :128] / 255
+    noisy = jpeg(gaussian(clean, 20 / 255, random_state=2), quality=75)
+    noisy = noisy[..., np.newaxis].astype(np.float32)
+    assert read_noise(inference_setup(gray), noisy, 1, 1.0).compressed
+    given = read_noise(inference_setup(CNNDenoiser.pretrained("gray", sigma=0.05)), noisy,
+                       1, 1.0)
+    assert given.compressed and given.noise[0].sigma == pytest.approx(0.05)
+    assert given.correlated == (False,)
+    model = read_noise(inference_setup(CNNDenoiser.pretrained(
+        "gray", noise_model="poisson-gaussian")), noisy, 1, 1.0)
+    assert not model.compressed

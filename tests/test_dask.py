@@ -36,7 +36,7 @@ from sklearn_denoise._tiling import make_contract  # noqa: E402
 from sklearn_denoise.dask import _aligned_chunks, default_depth, denoise_dask  # noqa: E402
 from sklearn_denoise.datasets import load_sample_images  # noqa: E402
 from sklearn_denoise.metrics import psnr, psnr_scorer  # noqa: E402
-from sklearn_denoise.noise import gaussian, poisson_gaussian  # noqa: E402
+from sklearn_denoise.noise import gaussian, jpeg, poisson_gaussian  # noqa: E402
 
 # functions and classes of this module travel to the worker processes by value
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -634,6 +634,13 @@ def _decided_cases():
             ("cnn-counts", CNNDenoiser.pretrained("gray"), counts, 1e-4),
             ("cnn-color", CNNDenoiser.pretrained("color"),
              gaussian(rgb, SIGMA, random_state=0).astype(np.float32), 1e-4),
+            # a chunk of a JPEG need not look compressed: the whole image decides (#32)
+            ("cnn-jpeg", CNNDenoiser.pretrained("gray"),
+             jpeg(gaussian(clean, 15 / 255, random_state=0), quality=75)
+             .astype(np.float32), 1e-4),
+            ("cnn-color-jpeg", CNNDenoiser.pretrained("color"),
+             jpeg(gaussian(rgb, 15 / 255, random_state=0), quality=75)
+             .astype(np.float32), 1e-4),
         ]
     return cases
 
@@ -654,6 +661,8 @@ def test_chunks_share_the_whole_images_decisions(name, estimator, image, toleran
         assert models[0].black_level > 90 and inner.decision_ is not None
     elif name == "cnn-correlated":
         assert decision.correlated == (True,)
+    elif name.endswith("jpeg"):
+        assert decision.compressed
     if name.endswith("counts"):
         assert decision.describe(image.dtype).startswith("poisson-gaussian noise")
     chunks = (96, 80) + image.shape[2:]
