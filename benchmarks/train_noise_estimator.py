@@ -19,9 +19,9 @@ Its bias and spread against the true level on Set12: benchmarks/bench_realistic_
 
 The JPEG-compressed-noise estimator ("noise-level-jpeg"), which reads images that
 :func:`sklearn_denoise._compression.looks_jpeg_compressed` finds decoded from JPEG files,
-learns the level of the whole error (noise and compression) of white noise followed by
-JPEG at quality 40-95, half the patches gray and half the luminance of 4:2:0 colour
-JPEGs (:class:`CompressedNoise`)::
+learns the level of the noise as a JPEG file stores it (white noise followed by JPEG at
+quality 40-95, against the clean patch's JPEG), half the patches gray and half the
+luminance of 4:2:0 colour JPEGs (:class:`CompressedNoise`)::
 
     python benchmarks/train_noise_estimator.py --threads 1 --compressed --out jpeg_level.pt
     python benchmarks/register_pretrained.py jpeg_level.pt --name noise-level-jpeg
@@ -62,12 +62,14 @@ class CompressedNoise:
     luminance), noise in each colour plane and Pillow's 4:2:0 chroma subsampling, of which
     the luminance of the opponent colour space (the mean of R, G and B) is returned.
 
-    The map holds the standard deviation of the patch's whole error, noisy minus clean:
-    what JPEG left of the noise plus what it added, in the luminance of colour patches
-    also the part of the subsampled chroma it carries. That is the level a network
-    trained on white noise must be given to remove both (``bench_compressed.py``: the best
-    level for gray photos is about the noise's at quality 90 and 1.1 times it at 75, for
-    the luminance of colour photos 1.2 times at both, as this error's level is).
+    The map holds the standard deviation of the noise as the file stores it: the noisy
+    patch's JPEG minus the clean patch's JPEG at the same quality, what JPEG left of the
+    noise and the errors it made on it (in the luminance of colour patches also the part
+    of the subsampled chroma noise it carries), without the compression error of the
+    clean content, so that a clean JPEG reads as noise-free. That is the level a network
+    trained on white noise must be given to remove the noise (``bench_compressed.py``:
+    the best level for gray photos is about the noise's at quality 90 and 1.1 times it at
+    75, for the luminance of colour photos 1.2 times at both, as this level is).
     """
 
     def __init__(self, sigma_range=(0.0, 55 / 255), quality_range=(40, 95),
@@ -88,11 +90,13 @@ class CompressedNoise:
             mix = rng.uniform(0.0, 1.0, size=3)
             rgb = (1 - 0.5 * mix) * clean + 0.5 * mix * other  # (H, W, 3)
             noisy = jpeg(rgb + rng.normal(0.0, sigma, size=rgb.shape), quality=quality)
+            compressed = jpeg(rgb, quality=quality).mean(axis=-1)
             clean, noisy = rgb.mean(axis=-1), noisy.mean(axis=-1)
         else:
             clean = clean[..., 0]
             noisy = jpeg(clean + rng.normal(0.0, sigma, size=clean.shape), quality=quality)
-        level = float(np.std(noisy - clean))
+            compressed = jpeg(clean, quality=quality)
+        level = float(np.std(noisy - compressed))
         noisy = noisy[..., np.newaxis].astype(np.float32)
         return noisy, clean[..., np.newaxis], np.full(noisy.shape, level, np.float32), "jpeg"
 
