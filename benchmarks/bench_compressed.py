@@ -25,6 +25,8 @@ Columns, PSNR in dB averaged over the images (outputs clipped and rounded to 8 b
     python benchmarks/bench_compressed.py [--models gray,color] [--cases 15:75,25:none]
     python benchmarks/bench_compressed.py --images heldout   # images nothing was chosen on
     python benchmarks/bench_compressed.py --without-jpeg-reading   # as before issue #32
+    python benchmarks/bench_compressed.py --level-factor 1.1   # the JPEG reading x 1.1
+    python benchmarks/bench_compressed.py --clean-readings   # clean JPEGs' JPEG reading
     python benchmarks/bench_compressed.py --readings   # what each noise estimate reads
     python benchmarks/bench_compressed.py --figure docs/_static/compressed_chroma.png
 
@@ -157,9 +159,48 @@ def without_jpeg_reading():
         steps._reads_compressed_noise = reads_compressed
 
 
-def figure(path, photo="astronaut", sigma255=15, quality=75):
-    """Input, output before issue #32 and output now on one colour photo, with each
-    image's opponent chroma (R - B) / 2 below it, where JPEG's chroma blotches show."""
+def clean_readings():
+    """The JPEG reading (in 8-bit codes, of gray or of R, G and B) of clean JPEGs: what
+    ``_cnn_steps.JPEG_NOISE_FLOOR`` must exceed."""
+    from sklearn_denoise._noise_level import JPEG_ESTIMATOR_NAME
+
+    sets = {"gray": [i / 255 for i in read_folder(DATA / "set12")[0]]
+            + [i / 255 for i in heldout_images(colour=False)],
+            "colour": [i / 255 for i in colour_images() + heldout_images(colour=True)]}
+    for kind, images in sets.items():
+        for quality in (50, 75, 90):
+            levels = []
+            for image in images:
+                x = jpeg(image, quality=quality).astype(np.float32)
+                if kind == "gray":
+                    levels.append(estimate_level(x[..., None], JPEG_ESTIMATOR_NAME) * 255)
+                else:
+                    luminance = np.ascontiguousarray(to_opponent(x[None])[0, ..., :1])
+                    levels.append(estimate_level(luminance, JPEG_ESTIMATOR_NAME) * 255
+                                  / np.sqrt(1 / 3))
+            print(f"clean {kind} JPEG q{quality}, {len(images)} images: median "
+                  f"{np.median(levels):.2f}, range {min(levels):.2f}-{max(levels):.2f}",
+                  flush=True)
+
+
+@contextlib.contextmanager
+def jpeg_level_factor(factor):
+    """The JPEG-compressed-noise reading multiplied by ``factor`` (an experiment: the
+    shipped reading is 1.0 times the level of the whole error)."""
+    import sklearn_denoise._cnn_steps as steps
+
+    estimate = steps.estimate_level
+    steps.estimate_level = lambda image, name: estimate(image, name) * factor
+    try:
+        yield
+    finally:
+        steps.estimate_level = estimate
+
+
+def figure(path, photo="rocket", sigma255=15, quality=75):
+    """Input, output before issue #32 and output now on one colour photo, with the error
+    of each image's opponent chroma (R - B) / 2 below it, where JPEG's chroma blotches
+    show."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -177,12 +218,13 @@ def figure(path, photo="astronaut", sigma255=15, quality=75):
     fig, axes = plt.subplots(2, 4, figsize=(12, 6.4))
     for column, (title, picture) in enumerate(panels):
         picture = np.clip(picture, 0, 1)
-        chroma = to_opponent(picture[np.newaxis].astype(np.float32), offset=False)[0, ..., 1]
+        error = to_opponent((picture - image)[np.newaxis].astype(np.float32),
+                            offset=False)[0, ..., 1]
         score = "" if column == 0 else f"\n{_score(image, picture):.2f} dB"
         axes[0, column].imshow(picture[crop])
         axes[0, column].set_title(title + score, fontsize=10)
-        axes[1, column].imshow(chroma[crop], cmap="RdBu", vmin=-0.15, vmax=0.15)
-        axes[1, column].set_title("chroma (R - B) / 2", fontsize=9)
+        axes[1, column].imshow(error[crop], cmap="RdBu", vmin=-0.05, vmax=0.05)
+        axes[1, column].set_title("chroma error, (R - B) / 2, +-0.05", fontsize=9)
     for ax in axes.ravel():
         ax.set_axis_off()
     fig.tight_layout()
@@ -204,12 +246,27 @@ def main(argv=None):
     parser.add_argument("--readings", action="store_true",
                         help="print the noise estimates per image and channel instead")
     parser.add_argument("--figure", default=None, metavar="PNG",
-                        help="write the chroma figure of the docs (astronaut, sigma 15, "
+                        help="write the chroma figure of the docs (rocket, sigma 15, "
                         "quality 75: input, before issue #32, now) instead")
     parser.add_argument("--without-jpeg-reading", action="store_true",
                         help="the 'before' columns: JPEG images read like any other, as "
                         "before issue #32")
+    parser.add_argument("--level-factor", type=float, default=None, metavar="F",
+                        help="multiply the JPEG-compressed-noise reading by F (experiment)")
+    parser.add_argument("--clean-readings", action="store_true",
+                        help="print the JPEG reading of clean JPEGs instead")
     args = parser.parse_args(argv)
+    if args.clean_readings:
+        clean_readings()
+        return
+    if args.level_factor is not None:
+        rest = list(argv or sys.argv[1:])
+        if "--level-factor" in rest:
+            i = rest.index("--level-factor")
+            del rest[i : i + 2]
+        rest = [a for a in rest if not a.startswith("--level-factor=")]
+        with jpeg_level_factor(args.level_factor):
+            return main(rest)
     if args.without_jpeg_reading:
         with without_jpeg_reading():
             return main([a for a in (argv or sys.argv[1:]) if a != "--without-jpeg-reading"])

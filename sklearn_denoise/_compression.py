@@ -43,13 +43,9 @@ def _dct_matrix():
     return scipy.fft.dct(np.eye(BLOCK), norm="ortho", axis=0).astype(np.float32)
 
 
-def eight_bit_codes(image):
-    """The (H, W, C) image's values as 8-bit codes (0-255), or None when they are not.
-
-    Decoded JPEG files hold 8-bit codes: uint8 arrays (here on [0, 1], as
-    :func:`sklearn_denoise._validation.to_float` reads them), floats ``k / 255`` (scikit-image's
-    ``img_as_float``) or floats ``k`` on [0, 255].
-    """
+def code_value(image):
+    """What one 8-bit code is in the (H, W, C) image's units (1/255 or 1), or None when
+    its values are not 8-bit codes (:func:`eight_bit_codes`)."""
     image = np.asarray(image)
     if image.size == 0 or not np.all(np.isfinite(image)):
         return None
@@ -58,8 +54,19 @@ def eight_bit_codes(image):
         if codes.min() < -0.01 or codes.max() > 255.01:
             continue
         if np.max(np.abs(codes - np.rint(codes))) < 0.01:
-            return codes
+            return 1.0 / scale
     return None
+
+
+def eight_bit_codes(image):
+    """The (H, W, C) image's values as 8-bit codes (0-255), or None when they are not.
+
+    Decoded JPEG files hold 8-bit codes: uint8 arrays (here on [0, 1], as
+    :func:`sklearn_denoise._validation.to_float` reads them), floats ``k / 255`` (scikit-image's
+    ``img_as_float``) or floats ``k`` on [0, 255].
+    """
+    step = code_value(image)
+    return None if step is None else np.asarray(image, dtype=np.float64) / step
 
 
 def _lattice_scores(luma):

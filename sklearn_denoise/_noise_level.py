@@ -25,8 +25,8 @@ from . import _tiling
 
 #: Registry name of the shipped estimator.
 ESTIMATOR_NAME = "noise-level"
-#: Registry name of the estimator of JPEG-compressed noise (noise and compression error,
-#: :func:`sklearn_denoise._cnn_steps._compressed_noise_levels`).
+#: Registry name of the estimator of JPEG-compressed noise (the noise as the file stores
+#: it, :func:`sklearn_denoise._cnn_steps._compressed_noise_levels`).
 JPEG_ESTIMATOR_NAME = "noise-level-jpeg"
 #: Large images are estimated on a grid of crops of this side (at most _GRID x _GRID).
 _CROP = 128

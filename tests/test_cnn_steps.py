@@ -222,3 +222,17 @@ def test_compressed_noise_takes_a_given_sigma_and_keeps_a_given_noise_model(gray
     model = read_noise(inference_setup(CNNDenoiser.pretrained(
         "gray", noise_model="poisson-gaussian")), noisy, 1, 1.0)
     assert not model.compressed
+
+
+def test_a_clean_jpeg_is_read_as_before(gray):
+    """A clean JPEG's texture and compression read as faint compressed noise (skimage's
+    ``coins``: 3.3/255, smoothed from 54.4 to 42.5 dB); under JPEG_NOISE_FLOOR codes the
+    image is read as any other."""
+    clean = jpeg(data.coins()[:128, :128] / 255, quality=75)[..., np.newaxis]
+    decision = read_noise(inference_setup(gray), clean.astype(np.float32), 1, 1.0)
+    assert not decision.compressed
+    assert decision.noise[0].sigma < 1.5 / 255
+    noisy = jpeg(gaussian(data.coins()[:128, :128] / 255, 15 / 255, random_state=0),
+                 quality=75)[..., np.newaxis]
+    decision = read_noise(inference_setup(gray), noisy.astype(np.float32), 1, 1.0)
+    assert decision.compressed and 11 / 255 < decision.noise[0].sigma < 20 / 255
