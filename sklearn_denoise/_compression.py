@@ -43,16 +43,34 @@ def _dct_matrix():
     return scipy.fft.dct(np.eye(BLOCK), norm="ortho", axis=0).astype(np.float32)
 
 
+def _analysed_region(image):
+    """The central crop of an (H, W, ...) image that the JPEG test reads: at most
+    _CROP + BLOCK pixels on a side, starting on the image's 8-pixel grid."""
+    height, width = image.shape[:2]
+    side = min(_CROP, (height - BLOCK) // BLOCK * BLOCK, (width - BLOCK) // BLOCK * BLOCK)
+    top = (height - side - BLOCK) // 2 // BLOCK * BLOCK
+    left = (width - side - BLOCK) // 2 // BLOCK * BLOCK
+    return image[top : top + side + BLOCK, left : left + side + BLOCK]
+
+
 def code_value(image):
     """What one 8-bit code is in the (H, W, C) image's units (1/255 or 1), or None when
-    its values are not 8-bit codes (:func:`eight_bit_codes`)."""
+    its values are not 8-bit codes (:func:`eight_bit_codes`).
+
+    The range is checked on the whole image, the whole numbers on the central crop the
+    JPEG test reads (large images: no full-size temporaries).
+    """
     image = np.asarray(image)
-    if image.size == 0 or not np.all(np.isfinite(image)):
+    if image.size == 0:
         return None
+    low, high = float(image.min()), float(image.max())
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return None
+    region = _analysed_region(image) if min(image.shape[:2]) >= 3 * BLOCK else image
     for scale in (255.0, 1.0):
-        codes = image.astype(np.float64) * scale
-        if codes.min() < -0.01 or codes.max() > 255.01:
+        if low * scale < -0.01 or high * scale > 255.01:
             continue
+        codes = region.astype(np.float64) * scale
         if np.max(np.abs(codes - np.rint(codes))) < 0.01:
             return 1.0 / scale
     return None
@@ -121,9 +139,10 @@ def looks_jpeg_compressed(image):
     """
     if image.ndim != 3 or image.shape[-1] not in (1, 3) or min(image.shape[:2]) < 3 * BLOCK:
         return False
-    codes = eight_bit_codes(image)
-    if codes is None:
+    step = code_value(image)
+    if step is None:
         return False
+    codes = _analysed_region(image).astype(np.float64) / step
     luma = codes[..., 0] if codes.shape[-1] == 1 else codes @ LUMA
     scores = _lattice_scores(luma.astype(np.float32))
     if np.all(np.isnan(scores)):

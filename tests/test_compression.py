@@ -82,3 +82,17 @@ def test_blocks_clipped_by_the_decoder_are_left_out(camera):
     dark[:, :224] = 0.0
     compressed = jpeg(gaussian(dark, 25 / 255, random_state=6), quality=90)
     assert looks_jpeg_compressed(compressed[..., None])
+
+
+def test_large_images_are_read_without_full_size_temporaries():
+    import tracemalloc
+
+    image = np.random.default_rng(0).integers(0, 256, (3000, 4000, 3)).astype(np.float32)
+    image /= 255  # 144 MB; a float64 copy would be 288 MB
+    tracemalloc.start()
+    try:
+        assert not looks_jpeg_compressed(image)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20e6, peak
