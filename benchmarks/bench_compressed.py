@@ -27,6 +27,7 @@ Columns, PSNR in dB averaged over the images (outputs clipped and rounded to 8 b
     python benchmarks/bench_compressed.py --without-jpeg-reading   # as before issue #32
     python benchmarks/bench_compressed.py --level-factor 1.1   # the JPEG reading x 1.1
     python benchmarks/bench_compressed.py --clean-readings   # clean JPEGs' JPEG reading
+    python benchmarks/bench_compressed.py --detection   # the JPEG test's contrast
     python benchmarks/bench_compressed.py --readings   # what each noise estimate reads
     python benchmarks/bench_compressed.py --figure docs/_static/compressed_chroma.png
 
@@ -183,6 +184,30 @@ def clean_readings():
                   flush=True)
 
 
+def detection():
+    """The JPEG test's contrast (best block grid minus the median grid) on Set12 and the
+    colour photos, uncompressed or JPEG, noisy or clean, every third image cropped off the
+    block grid: what ``_compression.CONTRAST`` must separate."""
+    from sklearn_denoise._compression import CONTRAST, grid_contrast
+
+    sets = {"gray": [i / 255 for i in read_folder(DATA / "set12")[0]],
+            "colour": [i / 255 for i in colour_images()]}
+    for kind, images in sets.items():
+        for sigma255, quality in ((0, None), (5, None), (15, None), (50, None), (0, 95),
+                                  (0, 75), (5, 75), (15, 75), (10, 90), (25, 90), (40, 50)):
+            values = []
+            for k, image in enumerate(images):
+                x = _degrade(image, sigma255, quality, k) if sigma255 else (
+                    image if quality is None else jpeg(image, quality=quality))
+                x = x[3:, 5:] if k % 3 == 1 else x
+                values.append(grid_contrast(x if x.ndim == 3 else x[..., None]))
+            read = [v for v in values if v is not None]
+            found = sum(v >= CONTRAST for v in read)
+            print(f"{kind} sigma {sigma255} quality {quality}: contrast "
+                  f"{min(read):.2f}-{max(read):.2f}, {found}/{len(values)} read as JPEG",
+                  flush=True)
+
+
 @contextlib.contextmanager
 def jpeg_level_factor(factor):
     """The JPEG-compressed-noise reading multiplied by ``factor`` (an experiment: the
@@ -255,7 +280,12 @@ def main(argv=None):
                         help="multiply the JPEG-compressed-noise reading by F (experiment)")
     parser.add_argument("--clean-readings", action="store_true",
                         help="print the JPEG reading of clean JPEGs instead")
+    parser.add_argument("--detection", action="store_true",
+                        help="print the JPEG test's contrast on JPEG and other images instead")
     args = parser.parse_args(argv)
+    if args.detection:
+        detection()
+        return
     if args.clean_readings:
         clean_readings()
         return
