@@ -236,3 +236,19 @@ def test_a_clean_jpeg_is_read_as_before(gray):
                  quality=75)[..., np.newaxis]
     decision = read_noise(inference_setup(gray), noisy.astype(np.float32), 1, 1.0)
     assert decision.compressed and 11 / 255 < decision.noise[0].sigma < 20 / 255
+
+
+def test_a_jpeg_is_read_alike_in_every_8_bit_layout(photo):
+    """uint8, floats on [0, 1] and floats on [0, 255] of the same decoded JPEG: the same
+    decision and, clipped and rounded, the same output."""
+    color = CNNDenoiser.pretrained("color")
+    codes = np.rint(jpeg(gaussian(photo, 15 / 255, random_state=3), quality=75) * 255)
+    expected = color.transform(codes.astype(np.uint8)[np.newaxis])[0]
+    level = color.for_image(codes.astype(np.uint8)).decision_.noise_in_data_units().sigma
+    for x, scale in ((codes / 255, 255), (codes, 1)):
+        decision = color.for_image(x).decision_
+        assert decision.compressed
+        # sigma on each input's intensity scale (uint8's is [0, 1])
+        assert decision.noise_in_data_units().sigma * scale / 255 == pytest.approx(level)
+        out = color.transform(x[np.newaxis])[0] * scale
+        np.testing.assert_array_equal(np.rint(np.clip(out, 0, 255)), expected)
