@@ -585,8 +585,9 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         state = metadata = None
         if self.init_weights is not None:
             config, state, metadata, entry = resolve_weights(self.init_weights)
-            if "correlated_expert" in entry:
-                metadata = {**metadata, "correlated_expert": entry["correlated_expert"]}
+            # what was measured next to the shipped weights: their expert, their floor
+            metadata = {**metadata, **{key: entry[key] for key in
+                                       ("correlated_expert", "noise_floor") if key in entry}}
             if config["architecture"] not in DENOISER_ARCHITECTURES:
                 raise ValueError(
                     f"init_weights {self.init_weights!r} hold a {config['architecture']!r} "
@@ -811,9 +812,11 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         self.training_mode_ = mode
         if epochs == 0:
             return
-        # the expert was trained next to the weights as shipped, not next to new ones
+        # the expert was trained, and the floor measured, next to the weights as shipped,
+        # not next to new ones
         self.correlated_expert_ = None
         self.weights_metadata_.pop("correlated_expert", None)
+        self.weights_metadata_.pop("noise_floor", None)
         if mode == "synthetic" and self._train_noise_kind() != "gaussian" and (
                 not self.config_["noise_level_input"] or self.config_["channels"] != 1):
             raise ValueError(

@@ -23,6 +23,7 @@ an :class:`InferenceSetup`, built once per call by :func:`inference_setup`, so e
 can be tested with a setup of its own.
 """
 
+import dataclasses
 import sys
 from dataclasses import dataclass
 
@@ -49,6 +50,7 @@ from ._validation import plane_view
 
 __all__ = [
     "InferenceSetup",
+    "below_noise_floor",
     "NetworkPass",
     "choose_network",
     "denoise_decided",
@@ -89,6 +91,11 @@ class InferenceSetup:
         Neighbouring planes the estimator's network sees (a stack network), else 0.
     verbose : bool
         Whether a volume's planes show a progress bar.
+    noise_floor : float
+        The level (on the normalised scale) under which the weights' own error exceeds
+        the noise they remove (``weights_metadata_["noise_floor"]``, measured for the
+        shipped weights by ``benchmarks/bench_noise_floor.py``; 0 for other weights):
+        fainter noise is left in the image (:func:`below_noise_floor`).
     """
 
     module: object
@@ -107,6 +114,7 @@ class InferenceSetup:
     device: object
     context_planes: int = 0
     verbose: bool = False
+    noise_floor: float = 0.0
 
 
 def inference_setup(estimator):
@@ -130,6 +138,7 @@ def inference_setup(estimator):
         device=estimator.net_.device,
         context_planes=int(estimator.config_.get("context_planes") or 0),
         verbose=bool(estimator.verbose),
+        noise_floor=float(estimator.weights_metadata_.get("noise_floor", 0.0)),
     )
 
 
@@ -155,6 +164,24 @@ def read_noise(setup, image, n_channels, data_scale):
     """
     if image.ndim == 4:  # a volume: read on (at most DECISION_PLANES of) its planes
         image = decision_planes(image)
+    decision = _read_noise(setup, image, n_channels, data_scale)
+    if decision.normalization.flat or setup.noise_floor <= 0:
+        return decision
+    x = plane_view(decision.normalization.apply(image))
+    if setup.channel_strategy == "opponent" and n_channels == 3:
+        x = to_opponent(x)
+    if setup.channel_strategy == "opponent":
+        channels = [x[..., c : c + 1] for c in range(x.shape[-1])]
+    else:
+        channels = [x]
+    below = tuple(not isinstance(noise, tuple) and below_noise_floor(setup, channel, noise)
+                  for channel, noise in zip(channels, decision.noise))
+    return dataclasses.replace(decision, below_floor=below)
+
+
+def _read_noise(setup, image, n_channels, data_scale):
+    """:func:`read_noise` of an image or of a volume's decision planes, before the noise
+    floor."""
     normalization = fit_normalization(image, check_normalize(setup.normalize))
     source = "given" if setup.sigma is not None or not isinstance(
         setup.noise_model, str) else "estimated"
@@ -419,9 +446,30 @@ def run_volume(setup, module, volume, level, positions=None):
     return out
 
 
-def _denoise_pass(setup, x, noise, correlated, positions=None):
+def below_noise_floor(setup, x, noise):
+    """Whether the decided ``noise`` of one normalised pass ``x`` (the whole image's) is
+    everywhere fainter than the weights' ``noise_floor``: a network trained on 8-bit
+    photographs adds more error (tenths of a code, partly a pattern on its pooling grid)
+    than such noise holds, which shows on smooth 16-bit images (a lossy-compressed CT
+    slice read as noise-free). Speckle (multiplicative) and a network without a
+    noise-level input are never below it. Decided once per image by :func:`read_noise`
+    (``ImageDecision.below_floor``): tiles and dask chunks follow the whole image."""
+    if setup.noise_floor <= 0 or noise is None or isinstance(noise, SpeckleNoise):
+        return False
+    if isinstance(noise, np.ndarray):
+        return float(np.max(noise)) < setup.noise_floor
+    if isinstance(noise, (GaussianNoise, RicianNoise)):
+        return noise.sigma < setup.noise_floor
+    brightest = noise.variance(float(np.max(x)))
+    return float(np.sqrt(max(brightest, 0.0))) < setup.noise_floor
+
+
+def _denoise_pass(setup, x, noise, correlated, positions=None, below_floor=False):
     """Steps 2 and 3 for one pass on an image or a volume (its planes' ``positions``),
-    the variance-stabilising transform undone."""
+    the variance-stabilising transform undone; the pass itself where its noise is below
+    the weights' floor (:func:`below_noise_floor`)."""
+    if below_floor:
+        return x.copy()
     network_pass = choose_network(setup, x, noise, correlated)
     if x.ndim == 4:
         out = run_volume(setup, network_pass.module, network_pass.image, network_pass.level,
@@ -456,8 +504,10 @@ def denoise_decided(setup, image, n_channels, decision):
     # a volume's planes are aligned once, on all its channels: every channel pass (the
     # opponent channels of colour) shifts its neighbours alike
     positions = plane_positions(x) if x.ndim == 4 and setup.context_planes else None
-    passes = [(noise, correlated, positions)
-              for noise, correlated in zip(decision.noise, decision.correlated)]
+    below_floor = decision.below_floor or (False,) * len(decision.noise)
+    passes = [(noise, correlated, positions, below)
+              for noise, correlated, below in zip(decision.noise, decision.correlated,
+                                                  below_floor)]
     if setup.channel_strategy == "opponent" and n_channels == 3:
         if isinstance(decision.noise[0], tuple):
             maps = _opponent_maps(x, decision.noise[0])

@@ -58,6 +58,10 @@ class ImageDecision:
         Whether the image was read as decoded from a JPEG file
         (:func:`sklearn_denoise._compression.looks_jpeg_compressed`) and its noise as
         compressed noise.
+    below_floor : tuple of bool
+        Per channel pass (empty: none): whether its noise is fainter than the CNN's
+        floor (:func:`sklearn_denoise._cnn_steps.below_noise_floor`), so that the pass
+        leaves the channel as it is.
     """
 
     normalization: Normalization
@@ -69,6 +73,7 @@ class ImageDecision:
     channel_gains: tuple | None = None
     stabilized: Normalization | None = None
     compressed: bool = False
+    below_floor: tuple = ()
 
     def noise_in_data_units(self):
         """The noise of the first channel pass in the units a user gives it in.
@@ -99,8 +104,15 @@ class ImageDecision:
             return model.scaled(0.0, 1.0 / self.data_scale)
         return None
 
-    def describe(self, dtype):
-        """One line for people: the noise assumed, in the file's units."""
+    def describe(self, dtype, source=None):
+        """One line for people: the noise assumed, in the file's units; ``source``
+        ("given" or "estimated") follows a level or model in brackets."""
+        text = self._describe_noise(dtype)
+        if source is not None and self.noise_in_data_units() is not None:
+            text = f"{text} ({source})"
+        return text + self._floor_note()
+
+    def _describe_noise(self, dtype):
         from ._medical import RicianNoise, SpeckleNoise
 
         first = self.noise[0] if self.noise else None
@@ -125,6 +137,13 @@ class ImageDecision:
         if dtype.kind == "f":
             return f"{kind} noise, sigma {noise.sigma:.4g}"
         return f"{kind} noise, sigma {noise.sigma * self.data_scale:.4g} ({dtype} values)"
+
+    def _floor_note(self):
+        if not any(self.below_floor):
+            return ""
+        if all(self.below_floor):
+            return "; under the network's noise floor: left as it is"
+        return "; some channels under the network's noise floor: left as they are"
 
 
 def pin_decision(estimator, decision):

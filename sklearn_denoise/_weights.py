@@ -495,10 +495,27 @@ def _read(path, format_name, what, *, partial=False):
     metadata = payload.get("metadata", {})
     if not isinstance(metadata, dict):
         raise ValueError(f"{source}: the metadata is not a dict.")
+    check_noise_floor(metadata.get("noise_floor", 0.0), source)
     payload["config"] = config
     payload["state_dict"] = {k: _as_float32(v) if v.is_floating_point() else v
                              for k, v in state.items()}
     return payload
+
+
+#: the largest ``noise_floor`` a weight file may declare (on the normalised scale): the
+#: shipped weights' is under 1/255
+MAX_NOISE_FLOOR = 4 / 255
+
+
+def check_noise_floor(value, source):
+    """``value`` as a noise floor (a real number in [0, MAX_NOISE_FLOOR]), or ValueError."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not 0 <= value <= MAX_NOISE_FLOOR):
+        raise ValueError(
+            f"{source}: the metadata's noise_floor must be a number in [0, "
+            f"{MAX_NOISE_FLOOR:.4g}], got {value!r}."
+        )
+    return float(value)
 
 
 def _torch_load(data, source, what, map_location="cpu"):

@@ -816,10 +816,7 @@ class _Denoisers:
 
 def _describe_noise(decision, dtype, source):
     """What ``denoise`` prints of a file's noise, in the file's units."""
-    text = decision.describe(dtype)
-    if decision.noise_in_data_units() is None:
-        return text
-    return f"{text} ({source or decision.noise_source})"
+    return decision.describe(dtype, source or decision.noise_source)
 
 
 def _denoise_bands(denoise, plane):
