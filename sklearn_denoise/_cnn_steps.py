@@ -321,7 +321,9 @@ def _read_pass(setup, x, noise, data_scale, normalization):
                               normalization=normalization,
                               estimate_level=lambda _: reading.blind_level(),
                               correlated_level=lambda _: reading.correlated_level())
-    correlated = (isinstance(noise, GaussianNoise) and setup.expert is not None
+    # Rician noise is Gaussian noise in all but its bias: correlated too when the scanner
+    # interpolated the image (zero-filled k-space)
+    correlated = (isinstance(noise, (GaussianNoise, RicianNoise)) and setup.expert is not None
                   and reading.correlated_level() is not None)
     return noise, bool(correlated)
 
@@ -381,7 +383,8 @@ def choose_network(setup, x, noise, correlated):
         return NetworkPass(setup.expert if correlated else setup.module, x, noise.sigma)
     if isinstance(noise, (RicianNoise, SpeckleNoise)):
         gaussian_image, level, undo = to_gaussian(x, noise)
-        return NetworkPass(setup.module, gaussian_image, level, undo=undo)
+        module = setup.expert if correlated and isinstance(noise, RicianNoise) else setup.module
+        return NetworkPass(module, gaussian_image, level, undo=undo)
     if setup.sensor_maps:
         return NetworkPass(setup.module, x, noise_level_map(x, noise))
     # signal-dependent noise: variance-stabilise, denoise at the stabilised level (std 1
@@ -500,6 +503,8 @@ def denoise_decided(setup, image, n_channels, decision):
         # the network's small response to a flat input (biases, borders) would be all
         # the output has, magnified by the dtype's scale for integer images
         return image.copy()
+    if decision.below_floor and all(decision.below_floor):
+        return image.copy()  # exactly, not through the normalisation and back
     x = normalization.apply(image)
     # a volume's planes are aligned once, on all its channels: every channel pass (the
     # opponent channels of colour) shifts its neighbours alike

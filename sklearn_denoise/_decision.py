@@ -122,9 +122,10 @@ class ImageDecision:
                     f"{first.log_sigma:.3g})")
         if isinstance(first, RicianNoise):
             level = first.sigma * self.normalization.scale
+            kind = "correlated rician" if any(self.correlated) else "rician"
             if dtype.kind == "f":
-                return f"rician noise, sigma {level:.4g}"
-            return f"rician noise, sigma {level * self.data_scale:.4g} ({dtype} values)"
+                return f"{kind} noise, sigma {level:.4g}"
+            return f"{kind} noise, sigma {level * self.data_scale:.4g} ({dtype} values)"
         noise = self.noise_in_data_units()
         if isinstance(noise, NoiseModel):
             return (f"poisson-gaussian noise, gain {noise.gain:.3g}, read noise "

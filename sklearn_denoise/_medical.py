@@ -26,8 +26,8 @@ import numpy as np
 from scipy.ndimage import uniform_filter
 from scipy.special import digamma, i0e, i1e, polygamma
 
-__all__ = ["MEDICAL_NOISE_MODELS", "RicianNoise", "SpeckleNoise", "medical_noise",
-           "rician_unbias", "to_gaussian"]
+__all__ = ["MEDICAL_NOISE_MODELS", "RicianNoise", "SpeckleNoise", "local_rician_sigma",
+           "medical_noise", "rician_unbias", "to_gaussian"]
 
 MEDICAL_NOISE_MODELS = ("rician", "speckle")
 # values of z below this fraction of the image's 99.9th percentile are clipped before the
@@ -75,15 +75,47 @@ def rician_mean(amplitude, sigma):
 
 
 def rician_unbias(mean, sigma):
-    """The amplitude whose Rician mean is ``mean`` (0 below ``sigma sqrt(pi/2)``)."""
-    if sigma <= 0:
-        return np.asarray(mean)
-    ratio = np.asarray(mean, float) / sigma
+    """The amplitude whose Rician mean is ``mean`` (0 below ``sigma sqrt(pi/2)``);
+    ``sigma`` one level or one per value (where it is 0, ``mean`` itself)."""
+    mean = np.asarray(mean, float)
+    sigma = np.broadcast_to(np.asarray(sigma, float), mean.shape)
+    noisy = sigma > 0
+    ratio = np.divide(mean, sigma, out=np.zeros_like(mean), where=noisy)
     table = rician_mean(_RATIOS, 1.0)
     out = np.interp(ratio, table, _RATIOS, left=0.0)
     far = ratio > table[-1]  # E[M] ~ sqrt(A^2 + sigma^2) for strong signals
     out[far] = np.sqrt(ratio[far] ** 2 - 1.0)
-    return out * sigma
+    return np.where(noisy, out * sigma, mean)
+
+
+#: the spread of Rayleigh data (Rician at zero signal) in units of sigma, the least any
+#: Rician data have: sqrt(2 - pi / 2)
+RAYLEIGH_SPREAD = float(np.sqrt(2 - np.pi / 2))
+#: where a window's standard deviation is under this share of the Rayleigh spread of the
+#: image's sigma, its noise is weaker than that sigma (a masked or filtered background,
+#: coil sensitivity): 5 standard errors of the spread of 15x15 Rayleigh samples away
+_WEAK_SPREAD = 0.75
+
+
+def local_rician_sigma(image, sigma):
+    """Per-pixel Rician ``sigma`` for removing the bias of one normalised (H, W), (H, W, 1)
+    image or (Z, H, W, 1) volume (a zero signal at 0): ``sigma`` where the image's 15x15
+    windows vary at least as much as Rician noise of that level can (``RAYLEIGH_SPREAD``
+    times it, in a dark background; more over tissue), and proportionally less where
+    they vary less than :data:`_WEAK_SPREAD` of that: there the noise cannot be as
+    strong. MR scanners mask, filter or scale the background of many magnitude images,
+    and coil sensitivities vary the noise across the image; removing the bias of
+    ``sigma`` there would wipe out a dim signal whose noise is far weaker.
+    """
+    x = np.asarray(image, np.float64)
+    size = [1] * x.ndim
+    spatial = (0, 1) if x.ndim == 2 else (-3, -2)  # (H, W), or channels last
+    for axis in spatial:
+        size[axis] = _WINDOW
+    mean = uniform_filter(x, size)
+    spread = np.sqrt(np.maximum(uniform_filter(x * x, size) - mean**2, 0.0))
+    share = spread / (RAYLEIGH_SPREAD * sigma * _WEAK_SPREAD)
+    return sigma * np.minimum(share, 1.0)
 
 
 def rician_spread(ratio):
@@ -157,7 +189,10 @@ def to_gaussian(x, noise):
     level there and the map of the denoised ``y`` back to the image's scale."""
     zero = noise.zero
     if isinstance(noise, RicianNoise):
-        return x, noise.sigma, lambda out: (rician_unbias(np.asarray(out) - zero, noise.sigma)
+        if noise.sigma <= 0:
+            return x, noise.sigma, lambda out: np.asarray(out).astype(x.dtype, copy=False)
+        sigma = local_rician_sigma(x - zero, noise.sigma)
+        return x, noise.sigma, lambda out: (rician_unbias(np.asarray(out) - zero, sigma)
                                             + zero).astype(x.dtype, copy=False)
     y = _log_image(x - zero)
     low, high = np.percentile(y, (0.1, 99.9))

@@ -252,3 +252,41 @@ def test_a_jpeg_is_read_alike_in_every_8_bit_layout(photo):
         assert decision.noise_in_data_units().sigma * scale / 255 == pytest.approx(level)
         out = color.transform(x[np.newaxis])[0] * scale
         np.testing.assert_array_equal(np.rint(np.clip(out, 0, 255)), expected)
+
+
+def test_noise_under_the_floor_leaves_the_image_as_it_is(gray):
+    """The shipped network's own error exceeds noise under 0.5/255 of the normalised range
+    (``benchmarks/bench_noise_floor.py``): such an image is returned as it is, decided on
+    the whole image and said in the description; above the floor the network runs."""
+    from scipy.ndimage import gaussian_filter
+
+    setup = inference_setup(gray)
+    assert setup.noise_floor == pytest.approx(0.5 / 255, rel=1e-3)
+    smooth = gaussian_filter(data.camera()[:128, :128] / 255.0, 2)
+    smooth = 0.01 + 0.98 * (smooth - smooth.min()) / np.ptp(smooth)  # not stretched
+    rng = np.random.default_rng(0)
+    faint = (smooth + rng.normal(0, 0.1 / 255, smooth.shape)).astype(np.float32)
+    decision = read_noise(setup, faint[..., None], 1, 1.0)
+    assert decision.below_floor == (True,)
+    assert decision.describe(np.float32).endswith(
+        "under the network's noise floor: left as it is")
+    np.testing.assert_array_equal(gray.transform(faint[None])[0], faint)
+    # 16-bit counts with a Poisson-Gaussian reading, as a CT slice is read
+    counts = np.rint(1000 + 60000 * smooth).astype(np.uint16)
+    np.testing.assert_array_equal(gray.transform(counts[None])[0], counts)
+    for sigma, below in ((0.4 / 255, True), (0.6 / 255, False)):
+        given = CNNDenoiser.pretrained("gray", sigma=sigma)
+        assert given.for_image(faint[None]).decision_.below_floor == (below,)
+        out = given.transform(faint[None])[0]
+        assert np.array_equal(out, faint) == below
+    noisy = gaussian(smooth, 5 / 255, random_state=0).astype(np.float32)
+    decision = read_noise(setup, noisy[..., None], 1, 1.0)
+    assert decision.below_floor == (False,) and "floor" not in decision.describe(np.float32)
+
+
+def test_the_floor_is_measured_for_the_shipped_weights_only(gray, clean):
+    """Weights without a measured floor (trained by a user) run at every level."""
+    setup = dataclasses.replace(inference_setup(gray), noise_floor=0.0)
+    decision = read_noise(setup, clean, 1, 1.0)
+    assert decision.below_floor == ()
+    assert not np.array_equal(denoise_decided(setup, clean, 1, decision), clean)

@@ -16,7 +16,7 @@ import dask  # noqa: E402
 import dask.array as da  # noqa: E402
 import joblib  # noqa: E402
 import torch  # noqa: E402
-from scipy.ndimage import uniform_filter  # noqa: E402
+from scipy.ndimage import gaussian_filter, uniform_filter  # noqa: E402
 from sklearn.base import BaseEstimator, TransformerMixin, clone  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
@@ -641,6 +641,14 @@ def _decided_cases():
             ("cnn-color-jpeg", CNNDenoiser.pretrained("color"),
              jpeg(gaussian(rgb, 15 / 255, random_state=0), quality=75)
              .astype(np.float32), 1e-4),
+            # a flat chunk of a smooth 16-bit image must not decide alone either
+            ("cnn-below-floor", CNNDenoiser.pretrained("gray"),
+             np.rint(1000 + 60000 * gaussian_filter(clean, 3)).astype(np.uint16), 0),
+            # Rician: the bias removed with the local sigma of the whole image
+            ("cnn-rician", CNNDenoiser.pretrained("gray", noise_model="rician"),
+             np.hypot(clean + np.random.default_rng(0).normal(0, 0.05, clean.shape),
+                      np.random.default_rng(1).normal(0, 0.05, clean.shape))
+             .astype(np.float32), 1e-4),
         ]
     return cases
 
@@ -663,6 +671,10 @@ def test_chunks_share_the_whole_images_decisions(name, estimator, image, toleran
         assert decision.correlated == (True,)
     elif name.endswith("jpeg"):
         assert decision.compressed
+    elif name == "cnn-below-floor":
+        assert decision.below_floor == (True,)
+    elif name == "cnn-rician":
+        assert decision.describe(image.dtype).startswith("rician noise")
     if name.endswith("counts"):
         assert decision.describe(image.dtype).startswith("poisson-gaussian noise")
     chunks = (96, 80) + image.shape[2:]

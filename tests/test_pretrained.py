@@ -126,8 +126,9 @@ def test_correlated_noise_goes_to_the_expert_and_white_noise_does_not(name):
 
 
 def test_training_drops_the_expert_and_saving_keeps_it(tmp_path):
-    """The expert belongs to the shipped weights: a saved, untrained copy keeps it (by its
-    registry name), any training drops it, also from the saved file."""
+    """The expert and the noise floor belong to the shipped weights: a saved, untrained
+    copy keeps them (the expert by its registry name), any training drops them, also from
+    the saved file."""
     clean = load_sample_images(size=48).astype(np.float32) / 255
     den = CNNDenoiser.pretrained("gray")
     den.save(tmp_path / "copy.pt")
@@ -139,8 +140,10 @@ def test_training_drops_the_expert_and_saving_keeps_it(tmp_path):
     untrained = CNNDenoiser(init_weights="gray", max_epochs=0).fit(clean)
     assert untrained.correlated_expert_ is not None
     den.set_params(train_sigma=0.1, batch_size=4, patch_size=32, patches_per_image=1)
+    assert den.weights_metadata_["noise_floor"] == copy.weights_metadata_["noise_floor"] > 0
     den.partial_fit(clean)
     assert den.correlated_expert_ is None and "correlated_expert" not in den.weights_metadata_
+    assert "noise_floor" not in den.weights_metadata_  # measured on the shipped weights
     den.save(tmp_path / "tuned.pt")
     assert CNNDenoiser.load(tmp_path / "tuned.pt").correlated_expert_ is None
     den.save_checkpoint(tmp_path / "tuned.ckpt")

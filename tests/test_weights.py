@@ -321,6 +321,17 @@ def test_checksum_covers_tensors_settings_and_metadata(weights):
         load_weights(weights)
 
 
+@pytest.mark.parametrize("floor", [1.0, -0.001, "0.001", True, float("nan")])
+def test_a_noise_floor_out_of_range_is_refused(weights, floor):
+    """A weight file's metadata may lower what the network denoises (``noise_floor``): it
+    is range-checked like its settings."""
+    _rewrite(weights, lambda p: p["metadata"].update(noise_floor=floor))
+    with pytest.raises(ValueError, match="noise_floor must be a number in"):
+        load_weights(weights)
+    _rewrite(weights, lambda p: p["metadata"].update(noise_floor=0.001))
+    assert load_weights(weights)[2]["noise_floor"] == 0.001
+
+
 def test_checksum_does_not_depend_on_key_order_or_sequence_type():
     a = {"x": torch.arange(3), "y": [1, 2.5, None, "s"], "z": {2: True, "k": (1,)}}
     b = {"z": {"k": [1], 2: True}, "y": (1, 2.5, None, "s"), "x": torch.arange(3)}
