@@ -9,11 +9,12 @@ region (pixels whose clean value is below 0.15), where the Rician bias lives. Wi
 ``--background`` each image is shown in a disc on a zero background, as MR slices are
 (the dark region is then mostly background, and the noise level is read there). With
 ``--weak-background`` the background outside the disc carries a tenth of the noise, as
-where a scanner masks or filters it. The last column of each group removes the bias
+where a scanner masks or filters it; ``--given-sigma`` gives the paths the true sigma
+(the disc's). The last column of each group removes the bias
 with one sigma everywhere (``local_rician_sigma`` off: the path before per-pixel levels).
 
 Usage: python benchmarks/bench_rician.py [--levels 0.03 0.05 0.1] [--n-images 12]
-       [--background | --weak-background]
+       [--background | --weak-background] [--given-sigma]
 """
 
 import argparse
@@ -40,6 +41,8 @@ def main():
     parser.add_argument("--n-images", type=int, default=12)
     parser.add_argument("--background", action="store_true")
     parser.add_argument("--weak-background", action="store_true")
+    parser.add_argument("--given-sigma", action="store_true",
+                        help="give each path the true sigma (of the image's noisiest part)")
     args = parser.parse_args()
     images = [read_image(p) / 255.0 for p in sorted(SET12.glob("*.png"))[:args.n_images]]
     discs = [None] * len(images)
@@ -66,6 +69,8 @@ def main():
             noisy = np.hypot(clean + rng.normal(0, sigma),
                              rng.normal(0, sigma)).astype(np.float32)
             dark = clean < DARK
+            for path in paths.values():
+                path.set_params(sigma=float(sigma.max()) if args.given_sigma else None)
             outs = [noisy] + [paths[m].transform(noisy[np.newaxis])[0].astype(np.float64)
                               for m in ("gaussian", "rician")]
             with mock.patch("sklearn_denoise._medical.local_rician_sigma",
