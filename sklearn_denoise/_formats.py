@@ -23,11 +23,14 @@ stored dtype and header:
 - NIfTI (nibabel; ``.nii``, ``.nii.gz``): the scaled data (``scl_slope``/``scl_inter``
   applied), in nibabel's layout ``(X, Y[, Z[, T]])``; written with the same shape, on-disk
   dtype, affine, header and scaling.
-- FITS (astropy; ``.fits``, ``.fit``, ``.fts``): the first HDU holding an image (the
-  primary HDU or an image extension), ``BSCALE``/``BZERO`` applied, in astropy's layout
-  (``(..., NAXIS2, NAXIS1)``); written with every HDU of the file, the image's header and
-  ``BITPIX`` kept. Blank (NaN) pixels of float images are filled with the image's median
-  for denoising and written back as NaN.
+- NaN voxels of float NIfTI volumes (outside a mask) are filled with the median for
+  denoising and written back as NaN.
+- FITS (astropy; ``.fits``, ``.fit``, ``.fts``, fpack's ``.fz``): the first HDU holding an
+  image (the primary HDU, an image extension or a tile-compressed image, decompressed),
+  ``BSCALE``/``BZERO`` applied, in astropy's layout (``(..., NAXIS2, NAXIS1)``); written
+  with every HDU of the file, the image's header and ``BITPIX`` kept (a tile-compressed
+  image as an uncompressed image extension in its place). Blank (NaN) pixels of float
+  images are filled with the image's median for denoising and written back as NaN.
 
 The planes of a volume (``Z``/``T`` of NIfTI, frames and slices of DICOM, leading axes of
 FITS) are denoised one by one (there is no joint 3-D denoiser yet): :class:`FieldFile`
@@ -37,7 +40,8 @@ Files are untrusted: the size is read from the header (DICOM ``Rows``/``Columns`
 ``NumberOfFrames``, the NIfTI header's ``dim``, FITS ``NAXISn``) and a file whose pixels
 (all of them, planes and volumes included: these formats are read whole) exceed
 ``max_pixels`` is refused before any pixel is decoded; nothing is unpickled. Unsupported
-variants (colour DICOM, float pixel data, FITS tile compression or random groups, complex
+variants (colour DICOM, float pixel data, FITS random groups or several tile-compressed
+images, complex
 or RGB NIfTI) raise :class:`~sklearn_denoise._io.ImageFileError` naming the reason.
 """
 
@@ -63,7 +67,7 @@ __all__ = [
 
 _DICOM = (".dcm", ".dicom")
 _NIFTI = (".nii", ".nii.gz")
-_FITS = (".fits", ".fit", ".fts")
+_FITS = (".fits", ".fit", ".fts", ".fz")
 FIELD_EXTENSIONS = _DICOM + _NIFTI + _FITS
 _LIBRARIES = {"dicom": ("pydicom", "dicom"), "nifti": ("nibabel", "nifti"),
               "fits": ("astropy", "fits")}
@@ -378,19 +382,36 @@ def _read_nifti(path, max_pixels):
     except Exception as exc:
         raise file_error(f"{path}: cannot read the NIfTI data: the file is corrupt or "
                          f"truncated ({type(exc).__name__}: {exc}).") from exc
-    if not np.isfinite(values).all():
-        raise file_error(f"{path}: the NIfTI data contain NaN or infinite values.")
+    # NaN outside a mask (resampled, registered or skull-stripped volumes): filled for
+    # the denoisers and written back, as FITS blanks are
+    mask = _fill_blanks(values, path, "NIfTI volume")
     slope, inter = img.dataobj.slope, img.dataobj.inter
     info = {"format": "nifti", "header": img.header.copy(), "affine": img.affine.copy(),
             "stored_dtype": np.dtype(dtype), "slope": float(slope), "inter": float(inter),
-            "image_class": type(img).__name__}
+            "image_class": type(img).__name__, "blank_mask": mask}
     return values, info
+
+
+def _fill_blanks(values, path, what, mask=None):
+    """Fill the non-finite (or ``mask``ed) pixels of ``values`` in place with the median
+    of the others; the mask, or None when there are none."""
+    file_error, _, _ = _errors()
+    if mask is None:
+        mask = ~np.isfinite(values)
+    if not mask.any():
+        return None
+    if mask.all():
+        raise file_error(f"{path}: every pixel of the {what} is blank (NaN).")
+    values[mask] = np.median(values[~mask])
+    return mask
 
 
 def _nifti_bytes(path, values, info):
     nib = _library("nifti", path)
     dtype = info["stored_dtype"]
     stored = _to_stored(values, dtype, info["slope"], info["inter"])
+    if info.get("blank_mask") is not None:
+        stored[info["blank_mask"]] = np.nan  # only float volumes hold blanks
     header = info["header"].copy()
     header.set_data_dtype(dtype)
     cls = getattr(nib, info.get("image_class", "Nifti1Image"))
@@ -408,8 +429,13 @@ def _fits_image_index(hdul, path, fits):
     file_error, _, _ = _errors()
     for index, hdu in enumerate(hdul):
         if isinstance(hdu, fits.CompImageHDU):
-            raise file_error(f"{path}: tile-compressed FITS images are not supported "
-                             "(decompress the file first, e.g. with astropy or funpack).")
+            # its size from the binary table's ZNAXISn, without decompressing a tile
+            others = [h for h in hdul[index + 1:] if isinstance(h, fits.CompImageHDU)]
+            if others:
+                raise file_error(f"{path}: FITS files holding more than one tile-compressed "
+                                 "image are not supported (decompress them first, e.g. "
+                                 "with astropy or funpack).")
+            return index
         if isinstance(hdu, fits.GroupsHDU):
             raise file_error(f"{path}: FITS random groups are not supported.")
         if isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU)) and hdu.header.get("NAXIS", 0):
@@ -429,9 +455,16 @@ def _read_fits(path, max_pixels):
     with hdul:
         try:
             index = _fits_image_index(hdul, path, fits)
-            header = hdul[index].header
-            naxis = int(header["NAXIS"])
-            shape = tuple(int(header[f"NAXIS{k}"]) for k in range(naxis, 0, -1))
+            compressed = isinstance(hdul[index], fits.CompImageHDU)
+            if compressed:  # the table's header: the image's would be built from it
+                table = hdul[index]._bintable.header
+                naxis = int(table["ZNAXIS"])
+                shape = tuple(int(table[f"ZNAXIS{k}"]) for k in range(naxis, 0, -1))
+                header = None
+            else:
+                header = hdul[index].header
+                naxis = int(header["NAXIS"])
+                shape = tuple(int(header[f"NAXIS{k}"]) for k in range(naxis, 0, -1))
         except (KeyError, ValueError, TypeError) as exc:
             if isinstance(exc, file_error):
                 raise
@@ -441,10 +474,13 @@ def _read_fits(path, max_pixels):
                              "image or a cube of 2-D planes.")
         _check_total(shape, max_pixels, path, "FITS image")  # from the header
         try:
+            if compressed:
+                header = hdul[index].header
             raw = np.asarray(hdul[index].data)
             where = hdul.fileinfo(index)
             with open(path, "rb") as fh:  # the bytes around the image's data, kept as is
-                prefix = fh.read(where["datLoc"])
+                # (around the whole HDU for a compressed image, which is replaced)
+                prefix = fh.read(where["hdrLoc" if compressed else "datLoc"])
                 fh.seek(where["datLoc"] + where["datSpan"])
                 suffix = fh.read()
             headers = [h.header.copy() for h in hdul]
@@ -463,14 +499,11 @@ def _read_fits(path, max_pixels):
     mask = ~np.isfinite(values) if raw.dtype.kind == "f" else (
         raw == blank if blank is not None else np.zeros(raw.shape, bool))
     values = values.astype(_physical_dtype(stored))
-    if mask.any():
-        if mask.all():
-            raise file_error(f"{path}: every pixel of the FITS image is blank.")
-        values[mask] = np.median(values[~mask])
+    mask = _fill_blanks(values, path, "FITS image", mask)
     info = {"format": "fits", "index": index, "headers": headers, "kinds": kinds,
             "others": others, "stored_dtype": np.dtype(stored), "bscale": bscale,
-            "bzero": bzero, "blank_mask": mask if mask.any() else None,
-            "bytes": (prefix, suffix)}
+            "bzero": bzero, "blank_mask": mask, "bytes": (prefix, suffix),
+            "compressed": compressed}
     return values, info
 
 
@@ -487,6 +520,8 @@ def _fits_bytes(path, values, info):
         stored = _to_stored(values, dtype, info["bscale"], info["bzero"])
         if mask is not None:
             stored[mask] = np.nan
+    if info.get("compressed"):
+        return _uncompressed_fits_bytes(fits, stored, header, info)
     if "CHECKSUM" not in header and "DATASUM" not in header:
         # every header and HDU byte for byte; the image's data block replaced
         prefix, suffix = info["bytes"]
@@ -508,6 +543,29 @@ def _fits_bytes(path, values, info):
     checksum = "CHECKSUM" in header or "DATASUM" in header
     fits.HDUList(hdus).writeto(buffer, checksum=checksum, output_verify="silentfix")
     return buffer.getvalue()
+
+
+def _uncompressed_fits_bytes(fits, stored, header, info):
+    """The file of a tile-compressed image written uncompressed: an image extension with
+    the image's header cards in place of the compressed table, every other byte of the
+    file as it was."""
+    header = header.copy()
+    for card in ("SIMPLE", "EXTEND", "XTENSION", "PCOUNT", "GCOUNT"):
+        header.remove(card, ignore_missing=True, remove_all=True)
+    header.insert(0, ("XTENSION", "IMAGE", "image extension"))
+    header.insert(f"NAXIS{header['NAXIS']}", ("PCOUNT", 0), after=True)
+    header.insert("PCOUNT", ("GCOUNT", 1), after=True)
+    hdu = fits.ImageHDU(data=stored, header=header, do_not_scale_image_data=True)
+    hdu.header = header  # the constructor drops BSCALE and BZERO
+    buffer = io.BytesIO()
+    checksum = "CHECKSUM" in header or "DATASUM" in header
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(buffer, checksum=checksum,
+                                                   output_verify="silentfix")
+    written = buffer.getvalue()
+    with fits.open(io.BytesIO(written)) as back:  # where the extension starts
+        start = back.fileinfo(1)["hdrLoc"]
+    prefix, suffix = info["bytes"]
+    return prefix + written[start:] + suffix
 
 
 # ---------------------------------------------------------------------------- entry points
