@@ -69,12 +69,14 @@ class _BandDecision:
     def noise_in_data_units(self):
         return None
 
-    def describe(self, dtype):
+    def describe(self, dtype, source=None):
+        """One line for people, as ``ImageDecision.describe`` (``source``: "given" or
+        "estimated", else the decision's own)."""
         kept = int(self.denoised.sum())
         levels = ", ".join(f"{s:.3g}" for s in self.sigma)
         return (f"{len(self.sigma)} bands denoised jointly ({kept} of {len(self.sigma)} "
                 f"noise-whitened principal components with signal), per-band gaussian "
-                f"noise sigma {levels} ({self.noise_source})")
+                f"noise sigma {levels} ({source or self.noise_source})")
 
 
 class MultibandDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
