@@ -12,10 +12,14 @@ itself) and of each network's output, averaged over images. The floor the estima
 uses (``registry.json``, ``noise_floor``) is the largest level at which a network's
 error still exceeds the input's.
 
-    python benchmarks/bench_noise_floor.py [--threads 2]
+With ``--volumes``, the stack network (``CNNDenoiser.pretrained("gray", axes="ZYX")``)
+on static z-stacks of the same crops (5 planes, fresh noise on each).
+
+    python benchmarks/bench_noise_floor.py [--threads 2] [--volumes]
 """
 
 import argparse
+import dataclasses
 
 import numpy as np
 import torch
@@ -23,7 +27,12 @@ from skimage import data
 from skimage.filters import gaussian
 
 from sklearn_denoise import CNNDenoiser
-from sklearn_denoise._cnn_steps import inference_setup, run_network
+from sklearn_denoise._cnn_steps import (
+    denoise_decided,
+    inference_setup,
+    read_noise,
+    run_network,
+)
 
 IMAGES = ("camera", "coins", "moon", "text", "brick", "grass", "gravel", "page", "clock",
           "cell", "horse", "hubble_deep_field")
@@ -61,11 +70,46 @@ def rms_errors(den, clean, level):
     return np.mean(errors, axis=0)
 
 
+def volume_errors(den, clean, level, planes=5):
+    """Mean rms error (1/255) of the input, of the stack network with no floor and of
+    ``transform`` as shipped, on static z-stacks (each crop ``planes`` times, the noise
+    drawn afresh for each plane)."""
+    setup = inference_setup(den)
+    unfloored = dataclasses.replace(setup, noise_floor=0.0)
+    rng = np.random.default_rng(0)
+    errors = []
+    for image in clean:
+        stack = np.repeat(image[None], planes, axis=0)
+        noisy = (stack + rng.normal(0.0, level / 255, stack.shape)).astype(np.float32)
+        volume = noisy[..., None]
+        direct = denoise_decided(unfloored, volume, 1,
+                                 read_noise(unfloored, volume, 1, 1.0))[..., 0]
+        outs = [noisy, direct, den.transform(noisy[None])[0]]
+        errors.append([np.sqrt(np.mean((out - stack) ** 2)) * 255 for out in outs])
+    return np.mean(errors, axis=0)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--volumes", action="store_true",
+                        help="the stack network (axes ZYX) on static 5-plane z-stacks")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.volumes:
+        den = CNNDenoiser.pretrained("gray", axes="ZYX")
+        print(f"floor of the stack weights: {inference_setup(den).noise_floor * 255:.2f}/255")
+        for blur in (False, True):
+            clean = images(blur)
+            print(f"\n{'blurred (1.5 px) ' if blur else ''}z-stacks of skimage.data crops, "
+                  "rms error in 1/255")
+            print("| level | input | stack network | as shipped |")
+            print("|---|---|---|---|")
+            for level in LEVELS:
+                den.set_params(sigma=level / 255)
+                errors = volume_errors(den, clean, level)
+                print(f"| {level:.2f} | " + " | ".join(f"{e:.3f}" for e in errors) + " |")
+        return
     den = CNNDenoiser.pretrained("gray")
     print(f"floor of the shipped weights: {inference_setup(den).noise_floor * 255:.2f}/255")
     for blur in (False, True):

@@ -290,3 +290,21 @@ def test_the_floor_is_measured_for_the_shipped_weights_only(gray, clean):
     decision = read_noise(setup, clean, 1, 1.0)
     assert decision.below_floor == ()
     assert not np.array_equal(denoise_decided(setup, clean, 1, decision), clean)
+
+
+def test_the_stack_network_has_its_own_floor():
+    """The stack network's error exceeds noise under 0.65/255 on smooth z-stacks
+    (``bench_noise_floor.py --volumes``): a noise-free 16-bit volume is left as it is, as
+    each of its planes alone is by the 2-D network."""
+    from scipy.ndimage import gaussian_filter
+
+    stack = CNNDenoiser.pretrained("gray", axes="ZYX")
+    assert inference_setup(stack).noise_floor == pytest.approx(0.65 / 255, rel=1e-3)
+    smooth = gaussian_filter(data.camera()[:96, :96] / 255.0, 2)
+    volume = np.rint(1000 + 60000 * np.stack([smooth, smooth[::-1], smooth[:, ::-1]])
+                     ).astype(np.uint16)
+    assert stack.for_image(volume[None]).decision_.below_floor == (True,)
+    np.testing.assert_array_equal(stack.transform(volume[None])[0], volume)
+    gray = CNNDenoiser.pretrained("gray")
+    for plane in volume:
+        np.testing.assert_array_equal(gray.transform(plane[None])[0], plane)
