@@ -98,30 +98,22 @@ def main():
     torch.set_num_threads(args.threads)
     if args.volumes:
         den = CNNDenoiser.pretrained("gray", axes="ZYX")
-        print(f"floor of the stack weights: {inference_setup(den).noise_floor * 255:.2f}/255")
-        for blur in (False, True):
-            clean = images(blur)
-            print(f"\n{'blurred (1.5 px) ' if blur else ''}z-stacks of skimage.data crops, "
-                  "rms error in 1/255")
-            print("| level | input | stack network | as shipped |")
-            print("|---|---|---|---|")
-            for level in LEVELS:
-                den.set_params(sigma=level / 255)
-                errors = volume_errors(den, clean, level)
-                print(f"| {level:.2f} | " + " | ".join(f"{e:.3f}" for e in errors) + " |")
-        return
-    den = CNNDenoiser.pretrained("gray")
-    print(f"floor of the shipped weights: {inference_setup(den).noise_floor * 255:.2f}/255")
+        what, columns, errors_at = "z-stacks of skimage.data crops", ["stack network"], \
+            volume_errors
+    else:
+        den = CNNDenoiser.pretrained("gray")
+        what, columns, errors_at = "skimage.data crops", ["network", "expert"], rms_errors
+    columns = ["level", "input", *columns, "as shipped"]
+    print(f"floor of the weights: {inference_setup(den).noise_floor * 255:.2f}/255")
     for blur in (False, True):
         clean = images(blur)
-        print(f"\n{'blurred (1.5 px) ' if blur else ''}skimage.data crops, rms error in 1/255")
-        print("| level | input | network | expert | as shipped |")
-        print("|---|---|---|---|---|")
+        print(f"\n{'blurred (1.5 px) ' if blur else ''}{what}, rms error in 1/255")
+        print("| " + " | ".join(columns) + " |")
+        print("|" + "---|" * len(columns))
         for level in LEVELS:
             den.set_params(sigma=level / 255)
-            errors = rms_errors(den, clean, level)
+            errors = errors_at(den, clean, level)
             print(f"| {level:.2f} | " + " | ".join(f"{e:.3f}" for e in errors) + " |")
-
 
 if __name__ == "__main__":
     main()

@@ -167,15 +167,16 @@ def read_noise(setup, image, n_channels, data_scale):
     decision = _read_noise(setup, image, n_channels, data_scale)
     if decision.normalization.flat or setup.noise_floor <= 0:
         return decision
-    x = plane_view(decision.normalization.apply(image))
-    if setup.channel_strategy == "opponent" and n_channels == 3:
-        x = to_opponent(x)
-    if setup.channel_strategy == "opponent":
-        channels = [x[..., c : c + 1] for c in range(x.shape[-1])]
-    else:
-        channels = [x]
-    below = tuple(not isinstance(noise, tuple) and below_noise_floor(setup, channel, noise)
-                  for channel, noise in zip(channels, decision.noise))
+
+    def brightest(c):
+        """The largest normalised value the pass ``c`` sees (signal-dependent noise is
+        strongest there); only Poisson-Gaussian passes of image channels ask for it."""
+        values = image if setup.channel_strategy != "opponent" else image[..., c]
+        return float(decision.normalization.apply(np.max(values).reshape(1))[0])
+
+    below = tuple(not isinstance(noise, tuple) and below_noise_floor(setup, noise,
+                                                                     lambda c=c: brightest(c))
+                  for c, noise in enumerate(decision.noise))
     return dataclasses.replace(decision, below_floor=below)
 
 
@@ -449,9 +450,10 @@ def run_volume(setup, module, volume, level, positions=None):
     return out
 
 
-def below_noise_floor(setup, x, noise):
-    """Whether the decided ``noise`` of one normalised pass ``x`` (the whole image's) is
-    everywhere fainter than the weights' ``noise_floor``: a network trained on 8-bit
+def below_noise_floor(setup, noise, brightest):
+    """Whether the decided ``noise`` of one pass is everywhere fainter than the weights'
+    ``noise_floor`` (``brightest()``: the pass's largest normalised value, asked of
+    Poisson-Gaussian noise only): a network trained on 8-bit
     photographs adds more error (tenths of a code, partly a pattern on its pooling grid)
     than such noise holds, which shows on smooth 16-bit images (a lossy-compressed CT
     slice read as noise-free). Speckle (multiplicative) and a network without a
@@ -463,8 +465,7 @@ def below_noise_floor(setup, x, noise):
         return float(np.max(noise)) < setup.noise_floor
     if isinstance(noise, (GaussianNoise, RicianNoise)):
         return noise.sigma < setup.noise_floor
-    brightest = noise.variance(float(np.max(x)))
-    return float(np.sqrt(max(brightest, 0.0))) < setup.noise_floor
+    return float(np.sqrt(noise.variance(brightest()))) < setup.noise_floor
 
 
 def _denoise_pass(setup, x, noise, correlated, positions=None, below_floor=False):
