@@ -208,8 +208,10 @@ def _read_dicom_file(path, max_pixels):
         name = getattr(syntax, "name", syntax)
         raise file_error(
             f"{path}: cannot decode the DICOM pixel data (transfer syntax {name}): "
-            f"{type(exc).__name__}: {exc}. Compressed syntaxes need pydicom's decoders "
-            "(e.g. pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg)."
+            f"{type(exc).__name__}: {exc}. The [dicom] extra decodes RLE, JPEG baseline, "
+            "JPEG 2000 (Pillow) and JPEG-LS (pyjpegls); 12-bit and lossless JPEG need "
+            "pylibjpeg-libjpeg (GPL-3, not installed by the extra: pip install pylibjpeg "
+            "pylibjpeg-libjpeg)."
         ) from exc
     if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds or stored.dtype.kind == "f":
         raise file_error(f"{path}: float DICOM pixel data is not supported.")

@@ -97,15 +97,32 @@ def test_dicom_rescale_slope_applied_and_kept(tmp_path):
     np.testing.assert_array_equal(back.pixel_array, ds.pixel_array + 2)
 
 
-def test_dicom_compressed_read_and_written_uncompressed(tmp_path):
-    rle = Path(get_testdata_file("MR_small_RLE.dcm"))
-    values, info = read_image(rle, metadata=True)
-    np.testing.assert_array_equal(values, read_image(MR))  # the same image, RLE-coded
+@pytest.mark.parametrize("name", ["MR_small_RLE.dcm", "MR_small_jp2klossless.dcm",
+                                  "MR_small_jpeg_ls_lossless.dcm"])
+def test_dicom_compressed_read_and_written_uncompressed(tmp_path, name):
+    """RLE, JPEG 2000 (Pillow) and JPEG-LS (pyjpegls, in the [dicom] extra)."""
+    compressed = Path(get_testdata_file(name))
+    values, info = read_image(compressed, metadata=True)
+    np.testing.assert_array_equal(values, read_image(MR))  # the same image, coded
     assert info["noise_model"] == "rician"  # an MR magnitude image
     out = write_image(tmp_path / "mr.dcm", values, metadata=info)
     derived = pydicom.dcmread(out)
     assert not derived.file_meta.TransferSyntaxUID.is_compressed
-    np.testing.assert_array_equal(derived.pixel_array, pydicom.dcmread(rle).pixel_array)
+    np.testing.assert_array_equal(derived.pixel_array,
+                                  pydicom.dcmread(compressed).pixel_array)
+
+
+def test_dicom_undecodable_syntax_names_the_decoder():
+    """12-bit JPEG needs pylibjpeg-libjpeg (GPL-3), which the extra leaves out."""
+    from pydicom.pixels.decoders.pylibjpeg import is_available
+
+    path = Path(get_testdata_file("JPEG-lossy.dcm"))
+    if is_available(pydicom.dcmread(path, stop_before_pixels=True).file_meta
+                    .TransferSyntaxUID):
+        pytest.skip("pylibjpeg-libjpeg is installed: the file decodes")
+    with pytest.raises(ImageFileError,
+                       match=r"(?s)JPEG-lossy.dcm.*JPEG Extended.*pylibjpeg-libjpeg"):
+        read_image(path)
 
 
 @pytest.mark.parametrize("name", ["rtdose.dcm", "rtdose_expb.dcm", "rtdose_rle.dcm"])
