@@ -187,8 +187,17 @@ def _read_dicom_header(path, max_pixels, pydicom):
     try:
         frames = int(ds.get("NumberOfFrames", 1) or 1)
         rows, columns = int(ds.Rows), int(ds.Columns)
+        bits = int(ds.BitsAllocated)
     except (TypeError, ValueError) as exc:
         raise file_error(f"{path}: corrupt DICOM header ({exc}).") from exc
+    # a segmentation's values are labels or occupancies, not intensities with noise; and
+    # 1-bit pixel data would not survive being written back as bytes
+    if str(ds.get("Modality", "")).upper() == "SEG" or bits == 1:
+        raise file_error(
+            f"{path}: a DICOM segmentation or binary mask (Modality "
+            f"{ds.get('Modality', 'unknown')}, {bits} bit(s) per pixel) holds labels, not an "
+            "image to denoise."
+        )
     shape = (frames, rows, columns) if frames > 1 else (rows, columns)
     if min(shape) < 1:
         raise file_error(f"{path}: the DICOM image is empty ({shape}).")

@@ -214,6 +214,21 @@ def test_dicom_refusals(tmp_path):
         write_image(tmp_path / "bad.fits", np.zeros((128, 128)), metadata=info)
 
 
+def test_dicom_segmentation_refused(tmp_path):
+    """pydicom's liver_1frame.dcm (a 1-bit SEG) was denoised and written back as bytes
+    under BitsAllocated 1: a corrupt file of 8 garbage frames."""
+    with pytest.raises(ImageFileError, match="segmentation or binary mask.*SEG, 1 bit"):
+        read_image(get_testdata_file("liver_1frame.dcm"))
+    ds = pydicom.dcmread(CT)
+    ds.Modality = "SEG"  # a fractional segmentation: 8 or 16 bits, still labels
+    ds.save_as(tmp_path / "seg.dcm")
+    with pytest.raises(ImageFileError, match="SEG, 16 bit"):
+        read_image(tmp_path / "seg.dcm")
+    proc = _cli(get_testdata_file("liver_1frame.dcm"), "-o", tmp_path / "out", "-q")
+    assert proc.returncode == 1 and "holds labels" in proc.stderr
+    assert not any((tmp_path / "out").iterdir())
+
+
 def test_dicom_huge_declared_frames_refused_before_decoding(tmp_path):
     ds = pydicom.dcmread(CT)
     ds.NumberOfFrames = 100_000  # a small file claiming 1.6 billion pixels
