@@ -317,10 +317,12 @@ def _read_pass(setup, x, noise, data_scale, normalization):
     reading = NoiseReading(x, setup.level_estimator)
     if normalization is None:
         noise = noise if noise is not None else GaussianNoise(reading.blind_level())
-    else:  # resolve_noise asks these of x itself
+    else:  # resolve_noise asks these of x itself, and speckle of x's logarithm
+        def blind_level(image):
+            return reading.blind_level() if image is x else _blind_level(setup, image)
+
         noise = resolve_noise(x, setup.noise_model, setup.sigma, data_scale=data_scale,
-                              normalization=normalization,
-                              estimate_level=lambda _: reading.blind_level(),
+                              normalization=normalization, estimate_level=blind_level,
                               correlated_level=lambda _: reading.correlated_level())
     # Rician noise is Gaussian noise in all but its bias: correlated too when the scanner
     # interpolated the image (zero-filled k-space)

@@ -45,6 +45,17 @@ CORRELATED_EXCESS = 3 / 255
 CORRELATED_FAINT_RATIO = 2.5
 CORRELATED_MAX_RATIO = 20.0
 CORRELATED_FAINT_EXCESS = 1.5 / 255
+#: Noise that is the same everywhere, white or correlated, shows in the flattest parts of
+#: an image too: a correlated level is taken only when the flattest quarter of the
+#: image's FLAT_BLOCK x FLAT_BLOCK blocks varies at least FLAT_SUPPORT times as much
+#: (:func:`flat_level`). Correlated noise of every kind in ``bench_blind_level.py`` gives
+#: 0.6 or more; the smooth sky of a crowded star field (astropy's ``m13.fits``), whose
+#: stars the learned estimator takes for correlated noise 190 times the finest band's,
+#: about 0.05.
+FLAT_BLOCK = 15
+FLAT_SUPPORT = 0.25
+#: Fewest blocks (away from clipped pixels) that :func:`flat_level` reads.
+_FLAT_MIN_BLOCKS = 8
 #: The weak-texture estimate: square patches of this side, at most this many per channel
 #: (on a regular grid of positions), and the patch selection repeated this many times.
 WEAK_TEXTURE_PATCH = 7
@@ -243,6 +254,39 @@ def looks_correlated(learned, white):
             and excess >= CORRELATED_FAINT_EXCESS)
 
 
+def flat_level(image):
+    """Standard deviation of the flattest quarter of one (H, W, C) image's blocks: the
+    25th percentile of the standard deviations of its non-overlapping
+    :data:`FLAT_BLOCK` x :data:`FLAT_BLOCK` blocks, averaged over channels. Blocks that
+    touch the channel's smallest or largest value are left out (clipped, saturated or
+    masked pixels carry no noise). None when a channel has fewer than
+    :data:`_FLAT_MIN_BLOCKS` such blocks."""
+    levels = []
+    side = FLAT_BLOCK
+    for c in range(image.shape[-1]):
+        plane = image[..., c]
+        rows, cols = plane.shape[0] // side, plane.shape[1] // side
+        if rows * cols < _FLAT_MIN_BLOCKS:
+            return None
+        blocks = np.asarray(plane[: rows * side, : cols * side], np.float32).reshape(
+            rows, side, cols, side)
+        low, high = blocks.min(axis=(1, 3)), blocks.max(axis=(1, 3))
+        kept = (low > plane.min()) & (high < plane.max())
+        if int(kept.sum()) < _FLAT_MIN_BLOCKS:
+            return None
+        spread = blocks.std(axis=(1, 3))[kept]
+        levels.append(float(np.percentile(spread, 25)))
+    return float(np.mean(levels))
+
+
+def flat_regions_support(image, level):
+    """Whether the flattest regions of one (H, W, C) image vary enough for noise of
+    ``level`` everywhere (:data:`FLAT_SUPPORT`); True when :func:`flat_level` cannot
+    tell."""
+    flat = flat_level(image)
+    return flat is None or flat >= FLAT_SUPPORT * level
+
+
 def correlated_level(image):
     """Level of the spatially correlated noise of one (H, W, C) image on about [0, 1], or
     None when its noise looks white.
@@ -251,7 +295,11 @@ def correlated_level(image):
     (:func:`skimage.restoration.estimate_sigma`) pass :func:`looks_correlated`: at least
     :data:`CORRELATED_RATIO` times that noise and :data:`CORRELATED_EXCESS` more, or, for
     noise faint on the [0, 1] scale, :data:`CORRELATED_FAINT_RATIO` to
-    :data:`CORRELATED_MAX_RATIO` times and :data:`CORRELATED_FAINT_EXCESS` more.
+    :data:`CORRELATED_MAX_RATIO` times and :data:`CORRELATED_FAINT_EXCESS` more; and when
+    the image's flattest regions vary as much as noise of that level everywhere would
+    make them (:func:`flat_regions_support`): dense small structures (the stars of a
+    crowded field, fine texture) on a smooth background read as correlated noise to the
+    learned estimator, but not in the background.
     """
     return NoiseReading(image).correlated_level()
 
@@ -290,7 +338,7 @@ class NoiseReading:
 
         white = estimate_gaussian_sigma(self.image)
         learned = estimate_level(self.image)
-        if looks_correlated(learned, white):
+        if looks_correlated(learned, white) and flat_regions_support(self.image, learned):
             return learned, white
         return None, white
 

@@ -8,7 +8,10 @@ from sklearn_denoise._noise_level import (
     CORRELATED_EXCESS,
     CORRELATED_FAINT_EXCESS,
     CORRELATED_MAX_RATIO,
+    FLAT_BLOCK,
     NoiseReading,
+    estimate_level,
+    flat_level,
     looks_correlated,
 )
 from sklearn_denoise._normalize import fit_normalization
@@ -65,3 +68,45 @@ def test_looks_correlated():
     # too faint to tell from the estimator's reading of clean content
     assert not looks_correlated(1.2 / 255, 0.1 / 255)
     assert not looks_correlated(None, 0.01)
+
+
+def test_a_star_field_is_not_correlated_noise():
+    """The learned estimator takes dense stars for correlated noise: astropy's m13.fits
+    (the core of a globular cluster) was denoised as correlated noise of 135 counts while
+    its sky varies by about 1.5, and two thirds of its stars brighter than the sky by 50
+    counts were wiped out. The smooth sky between the stars shows no such noise."""
+    fits = pytest.importorskip("astropy.io.fits")
+    from pathlib import Path
+
+    path = Path(fits.__file__).parent / "hdu" / "compressed" / "tests" / "data" / "m13.fits"
+    reading, scale = _reading(fits.getdata(path).astype(np.float64))
+    white = estimate_gaussian_sigma(reading.image)
+    learned = estimate_level(reading.image)
+    assert looks_correlated(learned, white)  # the two estimates alone would say so
+    assert learned * scale > 100
+    assert flat_level(reading.image) < 0.1 * learned
+    assert reading.correlated_level() is None
+    assert reading.blind_level() * scale < 2
+
+def test_flat_level_reads_stationary_noise_and_skips_clipped_blocks():
+    from skimage.data import camera
+
+    noisy = correlated_gaussian(camera()[100:250, 100:250] / 255.0, 10 / 255,
+                                random_state=1)
+    reading, _ = _reading(noisy)
+    assert reading.correlated_level() is not None
+    assert flat_level(reading.image) >= 0.5 * reading.correlated_level()
+    # a saturated half (clipped at the maximum) and a masked corner (at the minimum) hold
+    # no noise: their blocks are left out, not read as flat
+    clipped = noisy.copy()
+    clipped[:, 75:] = noisy.max()
+    clipped[:30, :30] = noisy.min()
+    reading, _ = _reading(clipped)
+    assert reading.correlated_level() is not None
+    assert flat_level(reading.image) >= 0.5 * reading.correlated_level()
+    # pure correlated noise: the flattest blocks vary about as much as the noise
+    noise = correlated_gaussian(np.full((150, 150), 0.5), 10 / 255, random_state=1)
+    assert flat_level(noise[..., None]) == pytest.approx(10 / 255, rel=0.2)
+    # too few blocks to tell: no veto
+    rng = np.random.default_rng(1)
+    assert flat_level(rng.normal(size=(2 * FLAT_BLOCK, 3 * FLAT_BLOCK, 1))) is None
