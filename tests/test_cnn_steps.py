@@ -308,3 +308,28 @@ def test_the_stack_network_has_its_own_floor():
     gray = CNNDenoiser.pretrained("gray")
     for plane in volume:
         np.testing.assert_array_equal(gray.transform(plane[None])[0], plane)
+
+
+def test_values_above_the_range_keep_their_height(monkeypatch):
+    """The network compressed what lay above [0, 1] (a flat 3.0 came out as 2.55, a star's
+    core at 2.0 as 1.27): those parts are denoised again at a lower gain."""
+    from sklearn_denoise import _cnn_steps
+
+    estimator = CNNDenoiser.pretrained("gray")
+    setup = _cnn_steps.inference_setup(estimator)
+    yy, xx = np.mgrid[:64, :64]
+    star = 0.05 + 2.0 * np.exp(-((yy - 32) ** 2 + (xx - 32) ** 2) / 4.5)
+    out = _cnn_steps.run_network(setup, setup.module, star[..., None].astype(np.float32),
+                                 1 / 255)
+    assert out[32, 32, 0] == pytest.approx(star[32, 32], rel=0.03)
+    for level in (1.5, 3.0, 50.0):
+        flat = np.full((64, 64, 1), level, np.float32)
+        out = _cnn_steps.run_network(setup, setup.module, flat, 2 / 255)
+        assert out[8, 8, 0] == pytest.approx(level, rel=0.01)
+    # an image on [0, 1] runs once: the same result as without the extra passes
+    noisy = np.clip(data.camera()[:96, :96, None] / 255.0 + np.random.default_rng(0).normal(
+        0, 25 / 255, (96, 96, 1)), 0, 1).astype(np.float32)
+    once = _cnn_steps.run_network(setup, setup.module, noisy, 25 / 255)
+    monkeypatch.setattr(_cnn_steps, "HEADROOM_PASSES", 0)
+    np.testing.assert_array_equal(
+        _cnn_steps.run_network(setup, setup.module, noisy, 25 / 255), once)

@@ -599,6 +599,14 @@ def test_grid_search_through_the_joblib_dask_backend(client, data):
 
 
 # ---------------------------------------------------- decisions once per image, not per chunk
+def _bright_stars(clean):
+    yy, xx = np.mgrid[: clean.shape[0], : clean.shape[1]]
+    stars = sum(3 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / 4.5)
+                for y, x in [(40, 50), (130, 200), (200, 90), (95, 160)])
+    return np.rint(poisson_gaussian(50 * (clean + stars), gain=1, read_sigma=2,
+                                    black_level=100, random_state=0)).astype(np.uint16)
+
+
 def _decided_cases():
     from sklearn_denoise import available_models
     from sklearn_denoise.noise import correlated_gaussian
@@ -644,6 +652,9 @@ def _decided_cases():
             # a flat chunk of a smooth 16-bit image must not decide alone either
             ("cnn-below-floor", CNNDenoiser.pretrained("gray"),
              np.rint(1000 + 60000 * gaussian_filter(clean, 3)).astype(np.uint16), 0),
+            # stars above the normalised range, in different chunks: denoised again at a
+            # lower gain around them
+            ("cnn-bright-stars", CNNDenoiser.pretrained("gray"), _bright_stars(clean), 1e-4),
             # Rician: the bias removed with the local sigma of the whole image
             ("cnn-rician", CNNDenoiser.pretrained("gray", noise_model="rician"),
              np.hypot(clean + np.random.default_rng(0).normal(0, 0.05, clean.shape),
