@@ -494,7 +494,10 @@ def estimate_noise_level(image, *, channel_axis=None):
     for compressed noise, that of the noise before compression (what a denoiser's
     noise-level input expects). Unlike :func:`skimage.restoration.estimate_sigma`, which
     reads the finest wavelet band, it does not take correlated or compressed noise for a
-    weak one. For signal-dependent sensor noise use :func:`estimate_noise_model`.
+    weak one. For signal-dependent sensor noise use :func:`estimate_noise_model`. Dense
+    small structures on a smooth background (the stars of a crowded field) read as noise
+    too; the denoisers' blind decision also checks the image's flattest regions
+    (``decision_`` of :meth:`sklearn_denoise.CNNDenoiser.for_image`).
 
     Parameters
     ----------
