@@ -503,6 +503,14 @@ def test_cnn_keeps_the_stars_of_a_crowded_field(tmp_path):
     flux = [[image[r - 2 : r + 3, c - 2 : c + 3].sum() for r, c in brightest]
             for image in (before, after)]
     np.testing.assert_allclose(flux[1], flux[0], rtol=0.03)
+    # the Python call decides and denoises alike
+    from sklearn_denoise import CNNDenoiser
+
+    values, info = read_image(M13, metadata=True)
+    python = CNNDenoiser.pretrained("gray").transform(values[None])[0]
+    np.testing.assert_array_equal(
+        read_image(write_image(tmp_path / "python.fits", python, metadata=info)),
+        after)
 
 
 def test_cnn_on_a_interpolated_mr_slice_with_a_quiet_background(tmp_path):
