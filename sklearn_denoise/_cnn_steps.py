@@ -399,16 +399,18 @@ def choose_network(setup, x, noise, correlated):
 
 
 # ------------------------------------------------------------------ 3. run the network
-#: The shipped networks learned images on [0, 1] and compress what lies above it: a flat
-#: 1.5 comes out as 1.34, a star's core at 2.1 times the normalisation's 99.9th percentile
-#: as 1.35 (its brightest pixel, 3618 counts, as 2355 in astropy's m13.fits). Where a
-#: pass puts values above 1, that part is denoised again with the image and its noise
-#: level divided by HEADROOM_GAIN (a network told the noise level denoises ``x / g`` at
-#: ``s / g`` as ``x`` at ``s``, divided by ``g``), blended in from HEADROOM_START over
-#: HEADROOM_BLEND, at most HEADROOM_PASSES times (up to 64 times the range). Images on
-#: [0, 1] (8-bit photographs, noise and all) never reach it: their results and cost stay.
+#: The shipped networks learned images on [0, 1] and compress what lies beyond it: a flat
+#: 1.5 comes out as 1.34 and a flat -1.0 as -0.89, a star's core at 2.1 times the
+#: normalisation's 99.9th percentile as 1.35 (the brightest pixel of astropy's m13.fits,
+#: 3618 counts, as 2355). Where a pass puts values more than HEADROOM_START beyond [0, 1],
+#: that part is denoised again with the image scaled by 1 / HEADROOM_GAIN about the
+#: range's near end (about 0 for values above it, about 1 for values below) and its noise
+#: level divided by the gain (a network told the noise level denoises ``x / g`` at
+#: ``s / g`` as ``x`` at ``s``, divided by ``g``), blended in over HEADROOM_BLEND, at most
+#: HEADROOM_PASSES times (up to 64 times the range). Images on [0, 1] (8-bit
+#: photographs, noise and all) do not reach it: their results and cost stay.
 HEADROOM_GAIN = 4.0
-HEADROOM_START = 1.05
+HEADROOM_START = 0.05
 HEADROOM_BLEND = 0.1
 HEADROOM_PASSES = 3
 
@@ -417,9 +419,9 @@ def run_network(setup, module, image, level):
     """Step 3: run ``module`` on one (H, W, C) image with its noise-level input ``level``
     (one level or an (H, W, 1) map), tiled when large (``tile_size`` and the setup's
     contract), averaged over ``self_ensemble`` flips and rotations. Values the network
-    puts above :data:`HEADROOM_START` are denoised again at a lower gain
-    (:data:`HEADROOM_GAIN`), on the part of the image around them (with the contract's
-    margin), when it takes a noise level.
+    puts more than :data:`HEADROOM_START` beyond [0, 1] are denoised again at a lower
+    gain (:data:`HEADROOM_GAIN`), on the part of the image around them (with the
+    contract's margin), when it takes a noise level.
 
     Returns
     -------
@@ -435,10 +437,20 @@ def run_network(setup, module, image, level):
     out = run(image, level)
     if level is None or not setup.noise_level_input:
         return out
-    result, previous, gain = out, out, 1.0
-    margin = int(setup.contract.margin)
+    result = out
+    for anchor in (0.0, 1.0):  # above the range (scaled about 0), below it (about 1)
+        result = _beyond_range(run, int(setup.contract.margin), image, level, out, result,
+                               anchor)
+    return result
+
+
+def _beyond_range(run, margin, image, level, out, result, anchor):
+    """``result`` with the parts where ``out`` (the first pass) lies beyond the range on
+    the side away from ``anchor`` denoised again at lower gains (:func:`run_network`)."""
+    scaled, gain = out, 1.0  # the last pass's output on its own scale
     for _ in range(HEADROOM_PASSES):
-        weight = np.clip((previous / gain - HEADROOM_START) / HEADROOM_BLEND, 0.0, 1.0)
+        excess = scaled - 1.0 if anchor == 0.0 else -scaled
+        weight = np.clip((excess - HEADROOM_START) / HEADROOM_BLEND, 0.0, 1.0)
         rows, cols = np.nonzero(weight.max(axis=-1) > 0)
         if rows.size == 0:
             break
@@ -448,11 +460,11 @@ def run_network(setup, module, image, level):
         crop = (slice(max(int(rows.min()) - margin, 0), int(rows.max()) + margin + 1),
                 slice(max(int(cols.min()) - margin, 0), int(cols.max()) + margin + 1))
         crop_level = level / gain if np.ndim(level) == 0 else level[crop] / gain
-        again = gain * run(image[crop] / np.float32(gain), crop_level)
+        again = run((image[crop] - anchor) / np.float32(gain) + anchor, crop_level)
         blend = weight[crop]
-        result[crop] = (1 - blend) * result[crop] + blend * again
-        previous = np.zeros_like(out)
-        previous[crop] = again
+        result[crop] = (1 - blend) * result[crop] + blend * (gain * (again - anchor) + anchor)
+        scaled = np.full_like(out, 0.5)
+        scaled[crop] = again
     return result
 
 

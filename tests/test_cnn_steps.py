@@ -310,9 +310,10 @@ def test_the_stack_network_has_its_own_floor():
         np.testing.assert_array_equal(gray.transform(plane[None])[0], plane)
 
 
-def test_values_above_the_range_keep_their_height(monkeypatch):
-    """The network compressed what lay above [0, 1] (a flat 3.0 came out as 2.55, a star's
-    core at 2.0 as 1.27): those parts are denoised again at a lower gain."""
+def test_values_beyond_the_range_keep_their_height(monkeypatch):
+    """The network compressed what lay beyond [0, 1] (a flat 3.0 came out as 2.55 and a flat
+    -1.0 as -0.89, a star's core at 2.0 as 1.27, a dark spot at -1.5 as -0.71): those parts
+    are denoised again at a lower gain."""
     from sklearn_denoise import _cnn_steps
 
     estimator = CNNDenoiser.pretrained("gray")
@@ -322,7 +323,11 @@ def test_values_above_the_range_keep_their_height(monkeypatch):
     out = _cnn_steps.run_network(setup, setup.module, star[..., None].astype(np.float32),
                                  1 / 255)
     assert out[32, 32, 0] == pytest.approx(star[32, 32], rel=0.03)
-    for level in (1.5, 3.0, 50.0):
+    dark = 0.5 - 2.0 * np.exp(-((yy - 32) ** 2 + (xx - 32) ** 2) / 4.5)
+    out = _cnn_steps.run_network(setup, setup.module, dark[..., None].astype(np.float32),
+                                 1 / 255)
+    assert out[32, 32, 0] == pytest.approx(dark[32, 32], rel=0.03)
+    for level in (1.5, 3.0, 50.0, -1.0, -50.0):
         flat = np.full((64, 64, 1), level, np.float32)
         out = _cnn_steps.run_network(setup, setup.module, flat, 2 / 255)
         assert out[8, 8, 0] == pytest.approx(level, rel=0.01)
