@@ -115,6 +115,8 @@ class ImageDecision:
     def _describe_noise(self, dtype):
         from ._medical import RicianNoise, SpeckleNoise
 
+        if self.normalization.flat:
+            return "a constant image: left as it is"
         first = self.noise[0] if self.noise else None
         dtype = np.dtype(dtype)
         if isinstance(first, SpeckleNoise):

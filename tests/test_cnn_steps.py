@@ -78,6 +78,14 @@ def test_read_noise_of_a_flat_image_decides_nothing(gray):
     out = denoise_decided(inference_setup(gray), np.full((40, 40, 1), 0.3, np.float32), 1,
                           decision)
     assert np.all(out == np.float32(0.3))
+    # said so (was "noise level not used"), as by the classical denoisers' decision
+    assert decision.describe(np.float32) == "a constant image: left as it is"
+    from sklearn_denoise import WaveletDenoiser
+
+    flat = np.full((1, 40, 40), 7, np.uint16)
+    wavelet = WaveletDenoiser().fit(flat).for_image(flat)
+    assert wavelet.decision_.describe(flat.dtype, "estimated") == decision.describe(
+        np.float32, "estimated")
 
 
 def test_choose_network_picks_the_network_and_its_noise_input(gray, clean):

@@ -513,6 +513,16 @@ def test_cnn_keeps_the_stars_of_a_crowded_field(tmp_path):
         after)
 
 
+def test_a_constant_file_is_said_to_be_left_as_it_is(tmp_path):
+    """astropy's fixed-1890.fits, 100x100 pixels of 1890: the command line said "noise
+    level not used"."""
+    path = FITS_DATA / "fixed-1890.fits"
+    proc = _cli(path, "-o", tmp_path, "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert "fixed-1890.fits: a constant image: left as it is" in proc.stdout
+    np.testing.assert_array_equal(read_image(tmp_path / path.name), read_image(path))
+
+
 def test_cnn_on_a_interpolated_mr_slice_with_a_quiet_background(tmp_path):
     """pydicom's ``examples_overlay.dcm``: an abdominal MR slice, interpolated (its noise
     spatially correlated) with a background filtered down to a spread of about 1 where
