@@ -438,9 +438,12 @@ def run_network(setup, module, image, level):
     if level is None or not setup.noise_level_input:
         return out
     result = out
-    for anchor in (0.0, 1.0):  # above the range (scaled about 0), below it (about 1)
-        result = _beyond_range(run, int(setup.contract.margin), image, level, out, result,
-                               anchor)
+    # above the range (scaled about 0), below it (about 1); most images are in it, and
+    # their output's extremes say so without full-size temporaries
+    for anchor, beyond in ((0.0, float(out.max()) - 1.0), (1.0, -float(out.min()))):
+        if beyond > HEADROOM_START:
+            result = _beyond_range(run, int(setup.contract.margin), image, level, out,
+                                   result, anchor)
     return result
 
 
