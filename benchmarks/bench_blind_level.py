@@ -21,7 +21,14 @@ step (images far from [0, 1], such as the low-contrast ``microaneurysms``, are s
 first); the "learned taken" column counts the images on which the rule picks the learned
 level for the CNN, after that step.
 
+``--decisions`` prints only the correlated-noise decision, without denoising: per noise,
+the images whose two estimates pass ``looks_correlated``, how many of them the flat-region
+rule (``flat_regions_support``: the flattest quarter of 15x15 blocks varies at least
+``FLAT_SUPPORT`` times the learned level) turns back, and the smallest ratio of that
+spread to the learned level among them.
+
     python benchmarks/bench_blind_level.py [--threads 2] [--noises "none;white 2;..."]
+        [--decisions]
 """
 
 import argparse
@@ -40,8 +47,11 @@ from sklearn_denoise._noise_level import (
     CORRELATED_FAINT_RATIO,
     CORRELATED_MAX_RATIO,
     CORRELATED_RATIO,
+    FLAT_SUPPORT,
     NoiseReading,
     estimate_level,
+    flat_level,
+    looks_correlated,
     weak_texture_level,
 )
 from sklearn_denoise._normalize import fit_normalization
@@ -121,14 +131,45 @@ def _noises(clean, seed):
     }
 
 
+def _decisions(kinds):
+    """The correlated-noise decision on every image and noise, with and without the
+    flat-region rule."""
+    rows = {}
+    for seed, name in enumerate(IMAGES):
+        for kind, noisy in _noises(_image(name), seed).items():
+            if kinds is not None and kind not in kinds:
+                continue
+            x = noisy.astype(np.float32)[..., None]
+            seen = fit_normalization(x, "auto").apply(x).astype(np.float32)
+            learned = estimate_level(seen)
+            if not looks_correlated(learned, estimate_gaussian_sigma(seen)):
+                rows.setdefault(kind, [])
+                continue
+            flat = flat_level(seen)
+            rows.setdefault(kind, []).append(np.inf if flat is None else flat / learned)
+    print(f"| noise | images | correlated by the two estimates | turned back (flat < "
+          f"{FLAT_SUPPORT} x learned) | smallest flat / learned |")
+    print("|---|---:|---:|---:|---:|")
+    for kind, ratios in rows.items():
+        ratios = np.array(ratios)
+        smallest = f"{ratios.min():.2f}" if len(ratios) else "-"
+        print(f"| {kind} | {len(IMAGES)} | {len(ratios)} | "
+              f"{int((ratios < FLAT_SUPPORT).sum())} | {smallest} |")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--noises", default=None,
                         help="rows to run, separated by semicolons (default: all)")
+    parser.add_argument("--decisions", action="store_true",
+                        help="only the correlated-noise decision, without denoising")
     args = parser.parse_args(argv)
     kinds = None if args.noises is None else args.noises.split(";")
     torch.set_num_threads(args.threads)
+    if args.decisions:
+        _decisions(kinds)
+        return
     den = CNNDenoiser.pretrained("gray")
     rows = {}
     for seed, name in enumerate(IMAGES):
