@@ -369,3 +369,24 @@ def test_bright_spots_keep_their_height_in_colour_and_in_stacks():
     stack = np.stack([counts(seed) for seed in range(5)])
     volume = CNNDenoiser.pretrained("gray", axes="ZYX").transform(stack[None])[0]
     assert volume[2, 30, 40] == pytest.approx(clean[30, 40], rel=0.1)
+
+
+def test_bright_spots_denoised_alike_in_every_layout():
+    """uint16 counts with a black level, the same counts as int64, as floats and rescaled
+    onto [0, 255]: the passes beyond the range follow the normalised image, so every layout
+    gives the uint16 result (within its rounding)."""
+    from sklearn_denoise.noise import poisson_gaussian
+
+    yy, xx = np.mgrid[:128, :128]
+    scene = data.camera()[100:228, 100:228] / 255.0 + 6 * np.exp(
+        -((yy - 30) ** 2 + (xx - 40) ** 2) / 2.88)
+    counts = np.rint(poisson_gaussian(100 * scene, gain=1, read_sigma=2, black_level=100,
+                                      random_state=0))
+    denoiser = CNNDenoiser.pretrained("gray")
+    reference = denoiser.transform(counts.astype(np.uint16)[None])[0].astype(np.float64)
+    assert reference[30, 40] == pytest.approx(100 + 100 * scene[30, 40], rel=0.15)
+    scale = counts.max() / 255
+    for layout, back in [(counts.astype(np.int64), 1.0), (counts, 1.0),
+                         (counts / scale, scale)]:
+        out = denoiser.transform(layout[None])[0].astype(np.float64) * back
+        np.testing.assert_allclose(out, reference, atol=1.0)
