@@ -9,7 +9,9 @@ the same ratio read by :func:`skimage.restoration.estimate_sigma` (the finest wa
 band, which correlated noise shows little of). Besides the small CT and MR slices, the
 pydicom files ``examples_overlay.dcm`` (an interpolated abdominal MR slice with a
 filtered background) and two JPEG 2000 CT slices that carry no noise left to read (the
-denoiser should leave them as they are: ratio 1).
+denoiser should leave them as they are: ratio 1), and a gzipped Digitized Sky Survey
+plate as the archive serves it (``dss.14.29.56-62.41.05.fits.gz``, from astropy's WCS
+tests).
 
 Usage: python benchmarks/bench_field_formats.py [--extra-args "--sigma 23"]
 """
@@ -40,7 +42,8 @@ def files():
     return [*(Path(get_testdata_file(name)) for name in dicom),
             nib / "example4d.nii.gz", nib / "anatomical.nii",
             fits / "hdu" / "compressed" / "tests" / "data" / "m13.fits",
-            fits / "tests" / "data" / "o4sp040b0_raw.fits"]
+            fits / "tests" / "data" / "o4sp040b0_raw.fits",
+            fits.parents[1] / "wcs" / "tests" / "data" / "dss.14.29.56-62.41.05.fits.gz"]
 
 
 def levels(path):

@@ -25,7 +25,8 @@ stored dtype and header:
   dtype, affine, header and scaling.
 - NaN voxels of float NIfTI volumes (outside a mask) are filled with the median for
   denoising and written back as NaN.
-- FITS (astropy; ``.fits``, ``.fit``, ``.fts``, fpack's ``.fz``): the first HDU holding an
+- FITS (astropy; ``.fits``, ``.fit``, ``.fts``, fpack's ``.fz``, and gzipped files,
+  ``.fits.gz``, read and written gzipped): the first HDU holding an
   image (the primary HDU, an image extension or a tile-compressed image, decompressed),
   ``BSCALE``/``BZERO`` applied, in astropy's layout (``(..., NAXIS2, NAXIS1)``); written
   with every HDU of the file, the image's header and ``BITPIX`` kept (a tile-compressed
@@ -67,7 +68,7 @@ __all__ = [
 
 _DICOM = (".dcm", ".dicom")
 _NIFTI = (".nii", ".nii.gz")
-_FITS = (".fits", ".fit", ".fts", ".fz")
+_FITS = (".fits", ".fit", ".fts", ".fz", ".fits.gz", ".fit.gz", ".fts.gz")
 FIELD_EXTENSIONS = _DICOM + _NIFTI + _FITS
 _LIBRARIES = {"dicom": ("pydicom", "dicom"), "nifti": ("nibabel", "nifti"),
               "fits": ("astropy", "fits")}
@@ -484,12 +485,16 @@ def _read_fits(path, max_pixels):
             raise file_error(f"{path}: unsupported FITS image shape {shape}: expected a 2-D "
                              "image or a cube of 2-D planes.")
         _check_total(shape, max_pixels, path, "FITS image")  # from the header
+        gzipped = _gzipped(path)
+        if gzipped:
+            _check_gzipped_fits_size(hdul, path, max_pixels)
         try:
             if compressed:
                 header = hdul[index].header
             raw = np.asarray(hdul[index].data)
             where = hdul.fileinfo(index)
-            with open(path, "rb") as fh:  # the bytes around the image's data, kept as is
+            # the bytes around the image's data, kept as is
+            with (gzip.open if gzipped else open)(path, "rb") as fh:
                 # (around the whole HDU for a compressed image, which is replaced)
                 prefix = fh.read(where["hdrLoc" if compressed else "datLoc"])
                 fh.seek(where["datLoc"] + where["datSpan"])
@@ -518,7 +523,35 @@ def _read_fits(path, max_pixels):
     return values, info
 
 
+def _gzipped(path):
+    return str(path).lower().endswith(".gz")
+
+
+def _check_gzipped_fits_size(hdul, path, max_pixels):
+    """Refuse, from its headers, a gzipped FITS file whose HDUs, decompressed, take more
+    than ``max_pixels`` float64 pixels would (tables and other images are read whole and
+    written back; on disk a gzipped file can be a tiny fraction of that)."""
+    file_error, too_large, _ = _errors()
+    try:
+        last = hdul.fileinfo(len(hdul) - 1)  # every header read, no data decompressed
+        size = last["datLoc"] + last["datSpan"]
+    except Exception as exc:
+        raise file_error(f"{path}: corrupt FITS file ({type(exc).__name__}: {exc}).") from exc
+    if size > 8 * max_pixels:
+        raise too_large(
+            f"{path}: the gzipped FITS file holds {size:,} bytes once decompressed, more "
+            f"than {max_pixels:,} float64 pixels (max_pixels) take; it is not decoded (it "
+            "may be a decompression bomb). Raise max_pixels (command line: --max-pixels) if "
+            "you trust the file."
+        )
+
+
 def _fits_bytes(path, values, info):
+    data = _plain_fits_bytes(path, values, info)
+    return gzip.compress(data, mtime=0) if _gzipped(path) else data
+
+
+def _plain_fits_bytes(path, values, info):
     fits = _library("fits", path)
     index, dtype = info["index"], info["stored_dtype"]
     header = info["headers"][index].copy()

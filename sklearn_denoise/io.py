@@ -87,8 +87,8 @@ def read_image(path, *, max_pixels=None, metadata=False):
     path : str or path-like
         Image file; the format is taken from its extension (``.png``, ``.jpg``, ``.jpeg``,
         ``.tif``, ``.tiff``; ``.dcm``, ``.dicom``, ``.nii``, ``.nii.gz``, ``.fits``,
-        ``.fit``, ``.fts``, ``.fz``; any case), or a DICOM file without extension, or a folder
-        holding one DICOM series.
+        ``.fit``, ``.fts``, ``.fz``, ``.fits.gz``; any case), or a DICOM file without
+        extension, or a folder holding one DICOM series.
     max_pixels : int, default=None
         Largest image to decode, in pixels (height x width; for DICOM, NIfTI and FITS
         the whole file's pixels, volumes included); None means
