@@ -162,7 +162,7 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
         sigma = self.get_params(deep=False).get("sigma")
         if sigma is not None:
             for image in images:
-                normalization = fit_normalization(image, mode)
+                normalization = fit_normalization(image, mode, dtype=layout.dtype)
                 if normalization.is_identity:
                     normalization.noise_level(sigma)  # the classic sigma=25 for 25/255
         return self
@@ -257,7 +257,7 @@ class _ImageFilter(DenoiserMixin, TransformerMixin, BaseEstimator):
 
     def _decide(self, image, layout, *, keep_state=False):
         """The :class:`ImageDecision` of one (H, W, C) float image."""
-        normalization = fit_normalization(image, self._normalize_mode())
+        normalization = fit_normalization(image, self._normalize_mode(), dtype=layout.dtype)
         params = self.get_params(deep=False)
         sigma = normalization.noise_level(params.get("sigma"))  # checks its scale too
         noise, source = (GaussianNoise(sigma), "given") if sigma is not None else (None, None)

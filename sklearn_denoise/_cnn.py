@@ -659,7 +659,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             mode = "synthetic"
         else:
             mode = "self_supervised"
-        images, targets = self._normalize_training(images, targets)
+        images, targets = self._normalize_training(images, targets, layout.dtype)
         noise_scales = None
         if self.channel_strategy == "opponent":
             if layout.n_channels == 3:
@@ -677,13 +677,14 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
             targets = [t.astype(np.float32, copy=False) for t in targets]
         return images, targets, layout, mode, noise_scales
 
-    def _normalize_training(self, images, targets):
+    def _normalize_training(self, images, targets, dtype):
         """Each training image (and its target) mapped by the rule ``transform`` applies
-        to it (``normalize``), fitted on the image the network is given."""
+        to it (``normalize``; ``dtype``: the dtype they were read from), fitted on the
+        image the network is given."""
         mode = check_normalize(self.normalize)
         mapped_images, mapped_targets = [], []
         for k, image in enumerate(images):
-            normalization = fit_normalization(image, mode)
+            normalization = fit_normalization(image, mode, dtype=dtype)
             mapped_images.append(normalization.apply(image))
             if targets is not None:
                 mapped_targets.append(normalization.apply(targets[k]))
@@ -969,7 +970,8 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
                         leave=False)
         setup = inference_setup(self)
         decision = pinned_decision(self)
-        outputs = [denoise_image(setup, img, layout.n_channels, data_scale, decision)
+        outputs = [denoise_image(setup, img, layout.n_channels, data_scale, decision,
+                                 dtype=layout.dtype)
                    for img in progress]
         dtype = np.float64 if layout.dtype == np.float64 else np.float32
         if layout.kind == "list":
@@ -1010,7 +1012,7 @@ class CNNDenoiser(DenoiserMixin, TransformerMixin, BaseEstimator):
         images, layout = _one_image(self, X)
         with torch_threads(resolve_threads(self.n_threads)):
             decision = read_noise(inference_setup(self), images[0], layout.n_channels,
-                                  dtype_scale(layout.dtype))
+                                  dtype_scale(layout.dtype), dtype=layout.dtype)
             return pin_decision(self, decision)
 
     def _load_correlated_expert(self):

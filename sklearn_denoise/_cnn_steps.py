@@ -143,7 +143,7 @@ def inference_setup(estimator):
 
 
 # ------------------------------------------------------------------ 1. read the noise
-def read_noise(setup, image, n_channels, data_scale):
+def read_noise(setup, image, n_channels, data_scale, *, dtype=None):
     """Step 1: the :class:`ImageDecision` of one (H, W, C) float image or (Z, H, W, C)
     volume, read on its planes (:func:`~sklearn_denoise._stack.decision_planes`: up to 16,
     evenly spaced) as one image (:func:`~sklearn_denoise._validation.plane_view`).
@@ -157,6 +157,9 @@ def read_noise(setup, image, n_channels, data_scale):
         Its channel count C.
     data_scale : float
         What 1.0 on the intensity scale is in data units (an integer dtype's maximum).
+    dtype : dtype or None
+        The dtype the image was read from, for the ``normalize="auto"`` rule
+        (:func:`~sklearn_denoise._normalize.fit_normalization`); None for floats.
 
     Returns
     -------
@@ -164,7 +167,7 @@ def read_noise(setup, image, n_channels, data_scale):
     """
     if image.ndim == 4:  # a volume: read on (at most DECISION_PLANES of) its planes
         image = decision_planes(image)
-    decision = _read_noise(setup, image, n_channels, data_scale)
+    decision = _read_noise(setup, image, n_channels, data_scale, dtype)
     if decision.normalization.flat or setup.noise_floor <= 0:
         return decision
 
@@ -180,10 +183,10 @@ def read_noise(setup, image, n_channels, data_scale):
     return dataclasses.replace(decision, below_floor=below)
 
 
-def _read_noise(setup, image, n_channels, data_scale):
+def _read_noise(setup, image, n_channels, data_scale, dtype=None):
     """:func:`read_noise` of an image or of a volume's decision planes, before the noise
     floor."""
-    normalization = fit_normalization(image, check_normalize(setup.normalize))
+    normalization = fit_normalization(image, check_normalize(setup.normalize), dtype=dtype)
     source = "given" if setup.sigma is not None or not isinstance(
         setup.noise_model, str) else "estimated"
     if normalization.flat:
@@ -602,9 +605,9 @@ def _opponent_maps(rgb, noises):
     return opponent_noise_maps(variances)
 
 
-def denoise_image(setup, image, n_channels, data_scale, decision=None):
-    """The four steps on one (H, W, C) float image; ``decision`` (from ``for_image``)
-    replaces step 1."""
+def denoise_image(setup, image, n_channels, data_scale, decision=None, *, dtype=None):
+    """The four steps on one (H, W, C) float image (read from ``dtype``, None for floats);
+    ``decision`` (from ``for_image``) replaces step 1."""
     if decision is None:
-        decision = read_noise(setup, image, n_channels, data_scale)
+        decision = read_noise(setup, image, n_channels, data_scale, dtype=dtype)
     return denoise_decided(setup, image, n_channels, decision)

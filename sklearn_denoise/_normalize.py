@@ -24,7 +24,9 @@ _PERCENTILES = (0.1, 99.9)
 # An image already "on [0, 1]" (uint8 photos, floats in [0, 1]) has its 1st and 99th
 # percentiles at least this far apart and within these bounds (Gaussian noise up to sigma
 # 80/255 included); it is used as it is, so the methods see exactly the data they were
-# tuned on.
+# tuned on. The span is a quarter of the intensity scale's width: [-1, 1] for signed
+# integers (scikit-image's scale), so int16 counts and the same uint16 counts are mapped
+# alike.
 _DECISION_PERCENTILES = (1.0, 99.0)
 _MIN_SPAN = 0.25
 _BOUNDS = (-0.75, 1.75)
@@ -116,7 +118,13 @@ def robust_range(image, percentiles=_PERCENTILES):
     return tuple(float(v) * peak for v in np.percentile(sample / peak, percentiles))
 
 
-def fit_normalization(image, mode="auto"):
+def _scale_width(dtype):
+    """Width of the intensity scale of images read from ``dtype``: 2 for signed integers
+    (on [-1, 1]), else 1."""
+    return 2.0 if dtype is not None and np.dtype(dtype).kind == "i" else 1.0
+
+
+def fit_normalization(image, mode="auto", *, dtype=None):
     """The normalisation of one image under ``mode`` (see :func:`check_normalize`).
 
     Parameters
@@ -126,8 +134,12 @@ def fit_normalization(image, mode="auto"):
     mode : {"auto", "percentile", "none"}
         "none" never maps; "percentile" always maps the 0.1 % and 99.9 % percentiles onto
         0 and 1; "auto" maps only images that are not already on about [0, 1] (1st to
-        99th percentile spanning less than a quarter of it, or reaching beyond
-        [-0.75, 1.75]).
+        99th percentile spanning less than a quarter of their intensity scale, or reaching
+        beyond [-0.75, 1.75]).
+    dtype : dtype or None, default=None
+        The dtype the image was read from (None: a float image). Signed integers are on
+        [-1, 1], a quarter of which is 0.5: int16 counts are mapped as the same uint16
+        counts are.
 
     Returns
     -------
@@ -137,7 +149,8 @@ def fit_normalization(image, mode="auto"):
         return Normalization()
     low, p_low, p_high, high = robust_range(image, _PERCENTILES[:1] + _DECISION_PERCENTILES
                                             + _PERCENTILES[1:])
-    if (mode == "auto" and p_high - p_low >= _MIN_SPAN and p_low >= _BOUNDS[0]
+    if (mode == "auto" and p_high - p_low >= _MIN_SPAN * _scale_width(dtype)
+            and p_low >= _BOUNDS[0]
             and p_high <= _BOUNDS[1]):
         return Normalization()
     span = high - low

@@ -543,7 +543,7 @@ def estimate_noise_level(image, *, channel_axis=None):
     x = to_float(array)
     if not np.all(np.isfinite(x)):
         raise ValueError("image contains NaN or infinity.")
-    normalization = fit_normalization(x, "auto")
+    normalization = fit_normalization(x, "auto", dtype=array.dtype)
     if normalization.flat:
         return 0.0
     return estimate_level(normalization.apply(x)) * normalization.scale

@@ -146,3 +146,51 @@ def test_sigma_on_the_0_255_scale_for_unit_images_raises_in_fit(camera):
 def test_normalize_parameter_is_validated(camera):
     with pytest.raises(ValueError, match="normalize must be one of"):
         TVDenoiser(normalize="zscore").fit(camera[None])
+
+
+def test_int16_counts_are_mapped_as_the_same_uint16_counts(camera):
+    """Signed integers are on [-1, 1] (scikit-image's scale): "auto" asks their 1st and
+    99th percentiles to span a quarter of that, as it asks of a uint16 image's [0, 1]. An
+    int16 sky-survey plate on 3000..20000 counts spans 0.39 of [-1, 1] and was used
+    unmapped, while the same counts as uint16 (0.2 of [0, 1]) or floats were mapped."""
+    from sklearn_denoise._validation import to_float
+
+    counts = np.rint(3000 + 17000 * camera)
+    for dtype in (np.int16, np.uint16, np.int32):
+        image = to_float(counts.astype(dtype))
+        norm = fit_normalization(image, "auto", dtype=dtype)
+        assert not norm.is_identity, dtype
+        low, high = np.percentile(norm.apply(image), (0.1, 99.9))
+        assert low == pytest.approx(0.0, abs=1e-6) and high == pytest.approx(1.0, abs=1e-6)
+    # counts that fill at least a quarter of the dtype's range are on its scale already
+    wide = np.rint(-15000 + 30000 * camera).astype(np.int16)
+    assert fit_normalization(to_float(wide), "auto", dtype=np.int16).is_identity
+    assert not fit_normalization(to_float(counts.astype(np.int16)), "auto",
+                                 dtype=np.int16).is_identity
+
+
+def test_the_same_counts_denoised_alike_in_every_integer_dtype(camera):
+    """int16, uint16, int64 and float32 copies of the same counts: the same noise level
+    and the same result, from the CNN (in memory and through Dask) and a classical
+    denoiser. The int16 copy was denoised unmapped (up to 748 counts away from the
+    others on astropy's DSS plate, ``dss.14.29.56-62.41.05.fits.gz``)."""
+    import dask.array as da
+
+    from sklearn_denoise import CNNDenoiser
+    from sklearn_denoise._validation import dtype_scale
+    from sklearn_denoise.dask import denoise_dask
+    from sklearn_denoise.noise import estimate_noise_level, poisson_gaussian
+
+    counts = np.rint(poisson_gaussian(3000 + 17000 * camera, gain=20, read_sigma=150,
+                                      random_state=0))
+    layouts = [counts.astype(dtype) for dtype in (np.int16, np.uint16, np.int64,
+                                                  np.float32)]
+    levels = [estimate_noise_level(x) * dtype_scale(x.dtype) for x in layouts]
+    np.testing.assert_allclose(levels, levels[-1], rtol=1e-3)
+    cnn = CNNDenoiser.pretrained("gray")
+    for denoise in (lambda x: cnn.transform(x[None])[0],
+                    lambda x: WaveletDenoiser().fit(x[None]).transform(x[None])[0],
+                    lambda x: denoise_dask(da.from_array(x, chunks=32), cnn).compute()):
+        outputs = [np.asarray(denoise(x), np.float64) for x in layouts]
+        for out in outputs[:-1]:
+            np.testing.assert_allclose(out, outputs[-1], atol=2.0)  # sigma: 321 counts
