@@ -198,16 +198,16 @@ def build_parser():
             alpha; multi-band TIFF, denoised jointly), DICOM files and series folders,
             NIfTI volumes and FITS images (with the [formats] extra; stored dtype and
             headers kept), and TIFF stacks of gray planes (z or t, e.g. (n, H, W) from
-            tifffile or ImageJ hyperstacks). A stack or volume with one axis of planes is
-            denoised jointly, each plane seeing its neighbours (--axes auto): by the CNN's
-            stack network in chunks of planes (bounded memory, the same result as the
-            whole volume), or by wavelet, tv, nlm and bm3d (BM4D) in 3-D on the whole
-            volume; other stacks, and --axes YX, go plane by plane in bounded memory. Each
-            result is
-            written to OUTDIR under the input's file name, with its bit depth and colour
-            mode (uint16 counts in, uint16 counts out; the alpha channel is kept as is, and
-            so are the EXIF data and colour profile of PNG and JPEG files and the
-            resolution, description and ImageJ settings of TIFF files). Files are written
+            tifffile or ImageJ hyperstacks). A stack or volume with one axis of planes
+            (axes of length 1 aside) is denoised jointly, each plane seeing its
+            neighbours (--axes auto): by the CNN's stack network in chunks of planes
+            (bounded memory, the same result as the whole volume), or by wavelet, tv, nlm
+            and bm3d (BM4D) in 3-D on the whole volume; other stacks, and --axes YX, go
+            plane by plane in bounded memory. Each result is written to OUTDIR under the
+            input's file name, with its bit depth and colour mode (uint16 counts in,
+            uint16 counts out; the alpha channel is kept as is, and so are the EXIF data
+            and colour profile of PNG and JPEG files and the resolution, description and
+            ImageJ settings of TIFF files). Files are written
             atomically, and an input file is never overwritten: an OUTDIR that would do so
             is refused. Files that already exist in OUTDIR are not replaced either: the
             command stops (exit code 2) before writing anything unless --overwrite is
@@ -840,10 +840,12 @@ def _denoise_plane(denoise, plane, *, bands=False):
 
 def _joint_axes(image_file, axes):
     """The axes a stack file is denoised jointly along ("ZYX" or "TYX"), or None (plane
-    by plane): stacks of gray planes along one axis, unless --axes YX."""
+    by plane): stacks of gray planes along one axis (axes of length 1 aside: a NIfTI
+    volume stored as 4-D with one time point), unless --axes YX."""
     if axes == "YX" or not image_file.is_stack or len(image_file.plane_shape) != 2:
         return None
-    leading = [a for a in (image_file.axes or "") if a not in "YX"]  # NIfTI: "XYZ"
+    leading = [a for a, n in zip(image_file.axes or "", image_file.shape)
+               if a not in "YX" and n > 1]  # NIfTI: "XYZ"
     if len(leading) != 1 or image_file.n_planes < 2:
         if axes != "auto":
             raise ValueError(f"--axes {axes} needs a stack with one axis of planes; this "
@@ -945,7 +947,7 @@ def _denoise_file(path, out, denoisers, max_pixels, report, overwrite=False, *,
         hint = image_file.metadata.get("noise_model")  # DICOM MR, ultrasound
         est, source = denoisers.for_file(reference, path, noise_model=hint)
         where = ""
-        if image_file.is_stack:
+        if image_file.is_stack and image_file.n_planes > 1:
             where = (f" (stack of {image_file.n_planes} planes {image_file.axes}, noise "
                      f"from plane {middle + 1})")
         report(f"{path}{where}: {_describe_noise(est.decision_, reference.dtype, source)}")

@@ -558,6 +558,28 @@ def test_cnn_keeps_the_stars_of_a_crowded_field(tmp_path):
         after)
 
 
+def test_cli_axes_of_length_one_do_not_make_a_stack(tmp_path):
+    """A NIfTI volume stored as 4-D with one time point (as many tools write it) is
+    denoised jointly, as the same volume stored 3-D; it went plane by plane ("XYZT": two
+    axes of planes). A FITS image stored as (1, 1, H, W), as radio telescopes write a
+    single plane, is denoised as the (H, W) image, without "stack of 1 planes"."""
+    volume = np.asarray(nib.load(NIB_DATA / "anatomical.nii").dataobj)
+    files = {"v3.nii": volume, "v4.nii": volume[..., np.newaxis]}
+    for name, data in files.items():
+        nib.Nifti1Image(data, np.eye(4)).to_filename(tmp_path / name)
+    plane = read_image(M13)
+    fits.PrimaryHDU(plane).writeto(tmp_path / "p2.fits")
+    fits.PrimaryHDU(plane[None, None]).writeto(tmp_path / "p4.fits")
+    proc = _cli(*(tmp_path / n for n in ("v3.nii", "v4.nii", "p2.fits", "p4.fits")),
+                "-o", tmp_path / "out", "--method", "wavelet")
+    assert proc.returncode == 0, proc.stderr
+    assert "v4.nii (stack of 25 planes XYZT, denoised jointly)" in proc.stdout, proc.stdout
+    assert "stack of 1" not in proc.stdout
+    out = tmp_path / "out"
+    np.testing.assert_array_equal(read_image(out / "v4.nii")[..., 0], read_image(out / "v3.nii"))
+    np.testing.assert_array_equal(read_image(out / "p4.fits")[0, 0], read_image(out / "p2.fits"))
+
+
 def test_cli_denoises_a_gzipped_sky_survey_image_as_python_does(tmp_path):
     """astropy's ``dss.14.29.56-62.41.05.fits.gz``, a Digitized Sky Survey plate as the
     archive serves it (gzipped): the command line refused it (".gz" is no FITS
