@@ -23,15 +23,16 @@ stored dtype and header:
 - NIfTI (nibabel; ``.nii``, ``.nii.gz``): the scaled data (``scl_slope``/``scl_inter``
   applied), in nibabel's layout ``(X, Y[, Z[, T]])``; written with the same shape, on-disk
   dtype, affine, header and scaling.
-- NaN voxels of float NIfTI volumes (outside a mask) are filled with the median for
-  denoising and written back as NaN.
+- NaN voxels of float NIfTI volumes (outside a mask) are filled for denoising
+  (:func:`_fill_blanks`) and written back as NaN.
 - FITS (astropy; ``.fits``, ``.fit``, ``.fts``, fpack's ``.fz``, and gzipped files,
   ``.fits.gz``, read and written gzipped): the first HDU holding an
   image (the primary HDU, an image extension or a tile-compressed image, decompressed),
   ``BSCALE``/``BZERO`` applied, in astropy's layout (``(..., NAXIS2, NAXIS1)``); written
   with every HDU of the file, the image's header and ``BITPIX`` kept (a tile-compressed
-  image as an uncompressed image extension in its place). Blank (NaN) pixels of float
-  images are filled with the image's median for denoising and written back as NaN.
+  image as an uncompressed image extension in its place). Blank pixels (NaN, or
+  ``BLANK`` of integer images) are filled for denoising (:func:`_fill_blanks`) and
+  written back blank.
 
 The planes of a volume (``Z``/``T`` of NIfTI, frames and slices of DICOM, leading axes of
 FITS) are denoised one by one (there is no joint 3-D denoiser yet): :class:`FieldFile`
@@ -65,6 +66,11 @@ __all__ = [
     "read_field",
     "write_field",
 ]
+
+#: Smallest side of the blank-free square the noise of a plane with blanks is read on.
+_UNMASKED_MIN_SIDE = 32
+#: Pixels over which the valid pixels are smoothed before blanks are filled from them.
+_EXTENSION_SMOOTHING = 2.0
 
 _DICOM = (".dcm", ".dicom")
 _NIFTI = (".nii", ".nii.gz")
@@ -396,7 +402,7 @@ def _read_nifti(path, max_pixels):
                          f"truncated ({type(exc).__name__}: {exc}).") from exc
     # NaN outside a mask (resampled, registered or skull-stripped volumes): filled for
     # the denoisers and written back, as FITS blanks are
-    mask = _fill_blanks(values, path, "NIfTI volume")
+    mask = _fill_blanks(values, path, "NIfTI volume", plane_axes=(0, 1))
     slope, inter = img.dataobj.slope, img.dataobj.inter
     info = {"format": "nifti", "header": img.header.copy(), "affine": img.affine.copy(),
             "stored_dtype": np.dtype(dtype), "slope": float(slope), "inter": float(inter),
@@ -404,9 +410,20 @@ def _read_nifti(path, max_pixels):
     return values, info
 
 
-def _fill_blanks(values, path, what, mask=None):
-    """Fill the non-finite (or ``mask``ed) pixels of ``values`` in place with the median
-    of the others; the mask, or None when there are none."""
+def _fill_blanks(values, path, what, mask=None, plane_axes=(-2, -1)):
+    """Fill the non-finite (or ``mask``ed) pixels of ``values`` in place; the mask, or
+    None when there are none.
+
+    A filled region carries no noise, and the denoisers read the noise on the whole
+    image: with the median alone in a fifth of the columns, white noise of sigma 10 read
+    as 5.6, and with half of them blank as none at all (the image was left as it was;
+    ``benchmarks/bench_blank_pixels.py``). So each plane (axes ``plane_axes``) is filled
+    with the median of the image's other pixels plus white noise (seeded: every reading
+    of the file gives the same values) of the level its largest blank-free square shows
+    (:func:`~sklearn_denoise._noise_level.weak_texture_level`); planes without such a
+    square take the median of the others' levels. The blanks are written back as they
+    were, so the fill only keeps the noise reading to the pixels that hold some.
+    """
     file_error, _, _ = _errors()
     if mask is None:
         mask = ~np.isfinite(values)
@@ -415,7 +432,64 @@ def _fill_blanks(values, path, what, mask=None):
     if mask.all():
         raise file_error(f"{path}: every pixel of the {what} is blank (NaN).")
     values[mask] = np.median(values[~mask])
+    planes = [np.moveaxis(a, plane_axes, (-2, -1)) for a in (values, mask)]
+    if planes[0].ndim == 2:
+        planes = [a[np.newaxis] for a in planes]
+    flat_values = planes[0].reshape(-1, *planes[0].shape[-2:])  # views into ``values``
+    flat_masks = planes[1].reshape(-1, *planes[1].shape[-2:])
+    levels = {k: _plane_noise_level(plane, blank) for k, (plane, blank)
+              in enumerate(zip(flat_values, flat_masks)) if blank.any()}
+    known = [level for level in levels.values() if level is not None]
+    if not known:
+        return mask
+    rng = np.random.default_rng(0)
+    for k, level in levels.items():
+        level = np.median(known) if level is None else level
+        blank = flat_masks[k]
+        if not blank.all():
+            flat_values[k][blank] = _extended(flat_values[k], blank)
+        flat_values[k][blank] += (level * rng.standard_normal(int(blank.sum()))).astype(
+            values.dtype)
     return mask
+
+
+def _extended(plane, blank):
+    """Values for the ``blank`` pixels of a plane: the plane's valid pixels, smoothed over
+    a few pixels, carried out to each blank pixel from the nearest valid one (no edge
+    at the blanks' border for the denoisers to keep)."""
+    from scipy.ndimage import distance_transform_edt, gaussian_filter
+
+    valid = ~blank
+    weights = gaussian_filter(valid.astype(np.float64), _EXTENSION_SMOOTHING)
+    smooth = gaussian_filter(np.where(valid, plane, 0.0).astype(np.float64),
+                             _EXTENSION_SMOOTHING) / np.maximum(weights, 1e-12)
+    rows, cols = distance_transform_edt(blank, return_distances=False, return_indices=True)
+    return smooth[rows[blank], cols[blank]].astype(plane.dtype)
+
+
+def _plane_noise_level(plane, blank):
+    """White-noise level of one plane read on its largest blank-free square, or None."""
+    from ._noise_level import weak_texture_level
+
+    window = _unmasked_window(blank)
+    if window is None:
+        return None
+    return weak_texture_level(np.asarray(plane[window], np.float64)[..., np.newaxis])
+
+
+def _unmasked_window(mask, min_side=_UNMASKED_MIN_SIDE):
+    """The largest square of an (H, W) plane holding no pixel of ``mask``, as a tuple of
+    two slices, or None when it would be smaller than ``min_side``."""
+    from scipy.ndimage import distance_transform_cdt
+
+    # chessboard distance of each pixel to the nearest masked pixel or the plane's edge:
+    # a pixel at distance d is the centre of an unmasked square of side 2d - 1
+    distance = distance_transform_cdt(np.pad(~mask, 1), metric="chessboard")[1:-1, 1:-1]
+    row, col = np.unravel_index(int(np.argmax(distance)), distance.shape)
+    half = int(distance[row, col]) - 1
+    if 2 * half + 1 < min_side:
+        return None
+    return slice(row - half, row + half + 1), slice(col - half, col + half + 1)
 
 
 def _nifti_bytes(path, values, info):

@@ -293,6 +293,76 @@ def test_nifti_blank_voxels_filled_for_denoising_and_written_back(tmp_path):
     np.testing.assert_array_equal(np.isnan(after), np.isnan(before))
 
 
+def _noisy_camera_with_blanks(blank_columns, sigma=30.0):
+    """camera as float counts (1000 + 4 * value, 256x256) with white noise of ``sigma``,
+    and a copy whose ``blank_columns`` left columns and half as many top rows are NaN."""
+    from skimage import data
+    from skimage.transform import resize
+
+    clean = 1000 + 4 * resize(data.camera(), (256, 256), preserve_range=True)
+    noisy = (clean + np.random.default_rng(1).normal(0, sigma, clean.shape)).astype(
+        np.float32)
+    blanked = noisy.copy()
+    blanked[:, :blank_columns] = blanked[: blank_columns // 2] = np.nan
+    return clean, noisy, blanked
+
+
+def test_blank_pixels_are_filled_with_the_images_noise():
+    """Blank pixels carried no noise (the median): read on the whole image, the noise
+    came out too low. They are filled with the valid pixels carried out from the
+    border plus noise of the level of the largest blank-free square, the same at every
+    reading, per plane of a volume (NIfTI: [:, :, z])."""
+    from sklearn_denoise._formats import _fill_blanks
+
+    _, noisy, blanked = _noisy_camera_with_blanks(128)
+    values = blanked.copy()
+    mask = _fill_blanks(values, "x.fits", "FITS image")
+    np.testing.assert_array_equal(mask, np.isnan(blanked))
+    assert np.isfinite(values).all()
+    np.testing.assert_array_equal(values[~mask], noisy[~mask])
+    assert 25 < np.std(np.diff(values[140:, :100], axis=1)) / np.sqrt(2) < 36  # sigma 30
+    # carried out from the border: a blank pixel next to the valid ones is near them
+    border = np.corrcoef(values[64:, 127], noisy[64:, 128])[0, 1]
+    assert border > 0.8, border  # the median alone: no correlation
+    again = blanked.copy()
+    _fill_blanks(again, "x.fits", "FITS image")
+    np.testing.assert_array_equal(again, values)
+    volume = np.stack([blanked, blanked[::-1]], axis=-1)  # NIfTI layout (X, Y, Z)
+    filled = volume.copy()
+    _fill_blanks(filled, "x.nii", "NIfTI volume", plane_axes=(0, 1))
+    np.testing.assert_array_equal(filled[..., 0], values)
+
+
+@pytest.mark.parametrize("blank_columns", [51, 128])
+def test_cli_reads_the_noise_of_an_image_with_blanks_as_without(tmp_path, blank_columns):
+    """A float FITS image with a fifth or half of its columns blank (NaN, as a mosaic
+    outside its footprint): the command line read white noise of sigma 30 as 22 and as
+    no noise at all (the image was left as it was). The level it reads now is within 10 %
+    of the whole image's, and the error over the valid pixels within 10 % of the whole
+    image's result there; the Python call (read_image, transform, write_image) gives the
+    same file."""
+    from sklearn_denoise import CNNDenoiser
+
+    clean, noisy, blanked = _noisy_camera_with_blanks(blank_columns)
+    fits.PrimaryHDU(noisy).writeto(tmp_path / "whole.fits")
+    fits.PrimaryHDU(blanked).writeto(tmp_path / "blanks.fits")
+    proc = _cli(tmp_path / "whole.fits", tmp_path / "blanks.fits", "-o", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    levels = dict(
+        (line.split(":")[0].rsplit("/", 1)[-1], float(line.split("sigma ")[1].split()[0]))
+        for line in proc.stdout.splitlines() if "gaussian noise, sigma" in line)
+    assert levels["blanks.fits"] == pytest.approx(levels["whole.fits"], rel=0.1), proc.stdout
+    kept = np.isfinite(blanked)
+    results = [fits.getdata(tmp_path / "out" / name) for name in ("whole.fits", "blanks.fits")]
+    np.testing.assert_array_equal(np.isnan(results[1]), ~kept)
+    errors = [np.sqrt(np.mean((r[kept] - clean[kept]) ** 2)) for r in results]
+    assert errors[1] < 1.1 * errors[0] and errors[1] < 0.7 * 30, errors
+    values, info = read_image(tmp_path / "blanks.fits", metadata=True)
+    python = CNNDenoiser.pretrained("gray").transform(values[None])[0]
+    written = write_image(tmp_path / "python.fits", python, metadata=info)
+    np.testing.assert_array_equal(fits.getdata(written), results[1])
+
+
 def test_nifti_planes_in_volume_order(tmp_path):
     values = read_image(NIB_DATA / "functional.nii")
     with open_image(NIB_DATA / "functional.nii") as volume:
