@@ -593,6 +593,9 @@ def _read_fits(path, max_pixels):
     info = {"format": "fits", "index": index, "headers": headers, "kinds": kinds,
             "others": others, "stored_dtype": np.dtype(stored), "bscale": bscale,
             "bzero": bzero, "blank_mask": mask, "bytes": (prefix, suffix),
+            "image_hdus": [i for i, (kind, head) in enumerate(zip(kinds, headers))
+                           if kind in ("PrimaryHDU", "ImageHDU", "CompImageHDU")
+                           and int(head.get("NAXIS", 0) or 0) > 0],
             "compressed": compressed}
     return values, info
 

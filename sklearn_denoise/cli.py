@@ -856,6 +856,20 @@ def _joint_axes(image_file, axes):
     return "TYX" if leading == ["T"] else "ZYX"
 
 
+def _hdu_note(image_file):
+    """Which image of a FITS file holding several is denoised (the first; the others
+    are written back as they are), or ""."""
+    info = image_file.metadata
+    images = info.get("image_hdus", []) if isinstance(info, dict) else []
+    if len(images) < 2:
+        return ""
+    index = info["index"]
+    name = info["headers"][index].get("EXTNAME")
+    named = f" {name!r}" if name else ""
+    return (f" (HDU {index}{named}, the first of {len(images)} images; the others are "
+            "copied as they are)")
+
+
 def _decision_plane_indices(n_planes):
     from .tiling import decision_plane_indices
 
@@ -934,7 +948,8 @@ def _denoise_file(path, out, denoisers, max_pixels, report, overwrite=False, *,
             else:
                 where = "" if len(indices) == image_file.n_planes else (
                     f", noise from {len(indices)} of them")
-                report(f"{path} (stack of {image_file.n_planes} planes {image_file.axes}, "
+                report(f"{path}{_hdu_note(image_file)} (stack of {image_file.n_planes} "
+                       f"planes {image_file.axes}, "
                        f"denoised jointly{where}): "
                        f"{_describe_noise(est.decision_, deciding.dtype, source)}")
                 volume = None if cnn else deciding
@@ -950,7 +965,8 @@ def _denoise_file(path, out, denoisers, max_pixels, report, overwrite=False, *,
         if image_file.is_stack and image_file.n_planes > 1:
             where = (f" (stack of {image_file.n_planes} planes {image_file.axes}, noise "
                      f"from plane {middle + 1})")
-        report(f"{path}{where}: {_describe_noise(est.decision_, reference.dtype, source)}")
+        report(f"{path}{_hdu_note(image_file)}{where}: "
+               f"{_describe_noise(est.decision_, reference.dtype, source)}")
 
         def denoise(image):
             return est.transform(image[np.newaxis])[0]

@@ -678,6 +678,21 @@ def test_cli_denoises_a_gzipped_sky_survey_image_as_python_does(tmp_path):
         read_image(write_image(tmp_path / path.name, python, metadata=info)), after)
 
 
+def test_cli_says_which_image_of_a_multi_extension_file_it_denoises(tmp_path):
+    """astropy's ``test0.fits``: four WFPC2 chips, each a ``SCI`` image extension. The
+    first is denoised and the others are copied as they are (an HST file's ``ERR`` and
+    ``DQ`` extensions must not be denoised); the command line said nothing of it."""
+    path = FITS_DATA / "test0.fits"
+    proc = _cli(path, "-o", tmp_path, "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert ("test0.fits (HDU 1 'SCI', the first of 4 images; the others are copied as "
+            "they are): gaussian noise") in proc.stdout, proc.stdout
+    with fits.open(path) as original, fits.open(tmp_path / path.name) as back:
+        assert not np.array_equal(back[1].data, original[1].data)
+        for index in (2, 3, 4):
+            np.testing.assert_array_equal(back[index].data, original[index].data)
+
+
 def test_a_constant_file_is_said_to_be_left_as_it_is(tmp_path):
     """astropy's fixed-1890.fits, 100x100 pixels of 1890: the command line said "noise
     level not used"."""
