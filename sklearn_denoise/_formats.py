@@ -17,7 +17,8 @@ stored dtype and header:
   one series; ``info["series_uid"]`` sets another, ``info["derivation"]`` the
   description), ``ImageType`` value 1 ``DERIVED``, a ``DerivationDescription``, and
   ``SmallestImagePixelValue``/``LargestImagePixelValue`` when present; padding pixels
-  (``PixelPaddingValue``) are written back as they were. Compressed transfer
+  (``PixelPaddingValue``) are filled for the denoisers as blanks are
+  (:func:`_fill_blanks`) and written back as they were. Compressed transfer
   syntaxes are read where pydicom can decode them and written uncompressed (explicit VR
   little endian).
 - NIfTI (nibabel; ``.nii``, ``.nii.gz``): the scaled data (``scl_slope``/``scl_inter``
@@ -69,8 +70,10 @@ __all__ = [
 
 #: Smallest side of the blank-free square the noise of a plane with blanks is read on.
 _UNMASKED_MIN_SIDE = 32
-#: Pixels over which the valid pixels are smoothed before blanks are filled from them.
+#: Pixels over which the valid pixels are smoothed before blanks are filled from them,
+#: and the scale below which a blank-free square's detail (its noise) fills them.
 _EXTENSION_SMOOTHING = 2.0
+_DETAIL_SCALE = 2.0
 
 _DICOM = (".dcm", ".dicom")
 _NIFTI = (".nii", ".nii.gz")
@@ -236,7 +239,22 @@ def _read_dicom_file(path, max_pixels):
                          f"{shape}.")
     slope, intercept = _dicom_rescale(ds)
     values = stored.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+    # padding (outside a CT's reconstruction circle) holds no data: filled as blanks
+    padding = _padding_mask(ds, stored)
+    if padding is not None:
+        _fill_blanks(values, path, "DICOM image", padding)
     return values, ds, stored.dtype.newbyteorder("=")
+
+
+def _padding_mask(ds, stored):
+    """Where ``stored`` holds padding (``PixelPaddingValue``, up to
+    ``PixelPaddingRangeLimit``), or None when the dataset declares none."""
+    padding = ds.get("PixelPaddingValue")
+    if not isinstance(padding, int):
+        return None
+    limit = ds.get("PixelPaddingRangeLimit", padding)
+    low, high = sorted((padding, limit if isinstance(limit, int) else padding))
+    return (stored >= low) & (stored <= high)
 
 
 def _dicom_rescale(ds):
@@ -365,13 +383,11 @@ def _dicom_stored(values, ds, dtype):
     slope, intercept = _dicom_rescale(ds)
     lo, hi = _stored_range(ds, dtype)
     stored = _to_stored(values, dtype, slope, intercept, lo, hi)
-    padding = ds.get("PixelPaddingValue")
-    if isinstance(padding, int):
-        limit = ds.get("PixelPaddingRangeLimit", padding)
-        low, high = sorted((padding, limit if isinstance(limit, int) else padding))
+    if ds.get("PixelPaddingValue") is not None:
         original = ds.pixel_array.reshape(stored.shape)
-        mask = (original >= low) & (original <= high)
-        stored[mask] = original[mask]
+        mask = _padding_mask(ds, original)
+        if mask is not None:
+            stored[mask] = original[mask]
     return stored
 
 
@@ -418,11 +434,12 @@ def _fill_blanks(values, path, what, mask=None, plane_axes=(-2, -1)):
     image: with the median alone in a fifth of the columns, white noise of sigma 10 read
     as 5.6, and with half of them blank as none at all (the image was left as it was;
     ``benchmarks/bench_blank_pixels.py``). So each plane (axes ``plane_axes``) is filled
-    with the median of the image's other pixels plus white noise (seeded: every reading
-    of the file gives the same values) of the level its largest blank-free square shows
-    (:func:`~sklearn_denoise._noise_level.weak_texture_level`); planes without such a
-    square take the median of the others' levels. The blanks are written back as they
-    were, so the fill only keeps the noise reading to the pixels that hold some.
+    with its valid pixels carried out from the border (:func:`_extended`) plus the fine
+    detail of its largest blank-free square, noise and all (:func:`_fine_detail`),
+    mirrored over the blank region: the fill shows the noise the image has, correlated
+    or white, at its level. Planes without such a square take the detail of the plane
+    that has the largest. Deterministic: every reading of the file gives the same
+    values. The blanks are written back as they were.
     """
     file_error, _, _ = _errors()
     if mask is None:
@@ -430,27 +447,47 @@ def _fill_blanks(values, path, what, mask=None, plane_axes=(-2, -1)):
     if not mask.any():
         return None
     if mask.all():
-        raise file_error(f"{path}: every pixel of the {what} is blank (NaN).")
+        raise file_error(f"{path}: every pixel of the {what} is blank (NaN, BLANK or "
+                         "padding).")
     values[mask] = np.median(values[~mask])
     planes = [np.moveaxis(a, plane_axes, (-2, -1)) for a in (values, mask)]
     if planes[0].ndim == 2:
         planes = [a[np.newaxis] for a in planes]
     flat_values = planes[0].reshape(-1, *planes[0].shape[-2:])  # views into ``values``
     flat_masks = planes[1].reshape(-1, *planes[1].shape[-2:])
-    levels = {k: _plane_noise_level(plane, blank) for k, (plane, blank)
-              in enumerate(zip(flat_values, flat_masks)) if blank.any()}
-    known = [level for level in levels.values() if level is not None]
-    if not known:
+    blank_planes = [k for k in range(len(flat_masks)) if flat_masks[k].any()]
+    windows = {k: _unmasked_window(flat_masks[k]) for k in blank_planes}
+    sides = {k: w[0].stop - w[0].start for k, w in windows.items() if w is not None}
+    if not sides:
         return mask
-    rng = np.random.default_rng(0)
-    for k, level in levels.items():
-        level = np.median(known) if level is None else level
+    largest = max(sides, key=sides.get)
+    for k in blank_planes:
+        source = k if windows[k] is not None else largest
+        detail = _fine_detail(flat_values[source][windows[source]],
+                              flat_masks[k].shape)
         blank = flat_masks[k]
         if not blank.all():
             flat_values[k][blank] = _extended(flat_values[k], blank)
-        flat_values[k][blank] += (level * rng.standard_normal(int(blank.sum()))).astype(
-            values.dtype)
+        flat_values[k][blank] += detail[blank].astype(values.dtype)
     return mask
+
+
+def _fine_detail(window, shape):
+    """The fine detail of ``window`` (itself minus its Gaussian smoothing over
+    :data:`_DETAIL_SCALE` pixels: the noise, correlated or not, and what edges and
+    texture leave after clipping), mirrored over a plane of ``shape``."""
+    from scipy.ndimage import gaussian_filter
+
+    window = np.asarray(window, np.float64)
+    detail = window - gaussian_filter(window, _DETAIL_SCALE, mode="mirror")
+    # edges and texture are sparse and large next to the noise: clipped at 3 robust
+    # standard deviations (the noise loses 0.3 % of its values)
+    spread = 1.4826 * np.median(np.abs(detail - np.median(detail)))
+    detail = np.clip(detail, -3 * spread, 3 * spread)
+    reps = (-(-shape[0] // detail.shape[0]), -(-shape[1] // detail.shape[1]))
+    tile = np.block([[detail[:: 1 - 2 * (i % 2), :: 1 - 2 * (j % 2)]
+                      for j in range(reps[1])] for i in range(reps[0])])
+    return tile[: shape[0], : shape[1]]
 
 
 def _extended(plane, blank):
@@ -465,16 +502,6 @@ def _extended(plane, blank):
                              _EXTENSION_SMOOTHING) / np.maximum(weights, 1e-12)
     rows, cols = distance_transform_edt(blank, return_distances=False, return_indices=True)
     return smooth[rows[blank], cols[blank]].astype(plane.dtype)
-
-
-def _plane_noise_level(plane, blank):
-    """White-noise level of one plane read on its largest blank-free square, or None."""
-    from ._noise_level import weak_texture_level
-
-    window = _unmasked_window(blank)
-    if window is None:
-        return None
-    return weak_texture_level(np.asarray(plane[window], np.float64)[..., np.newaxis])
 
 
 def _unmasked_window(mask, min_side=_UNMASKED_MIN_SIDE):
