@@ -450,25 +450,23 @@ def _fill_blanks(values, path, what, mask=None, plane_axes=(-2, -1)):
         raise file_error(f"{path}: every pixel of the {what} is blank (NaN, BLANK or "
                          "padding).")
     values[mask] = np.median(values[~mask])
-    planes = [np.moveaxis(a, plane_axes, (-2, -1)) for a in (values, mask)]
-    if planes[0].ndim == 2:
-        planes = [a[np.newaxis] for a in planes]
-    flat_values = planes[0].reshape(-1, *planes[0].shape[-2:])  # views into ``values``
-    flat_masks = planes[1].reshape(-1, *planes[1].shape[-2:])
-    blank_planes = [k for k in range(len(flat_masks)) if flat_masks[k].any()]
-    windows = {k: _unmasked_window(flat_masks[k]) for k in blank_planes}
-    sides = {k: w[0].stop - w[0].start for k, w in windows.items() if w is not None}
+    # planes indexed with integers: views into ``values`` whatever its memory order
+    moved_values = np.moveaxis(values, plane_axes, (-2, -1))
+    moved_masks = np.moveaxis(mask, plane_axes, (-2, -1))
+    blank_planes = [index for index in np.ndindex(*moved_masks.shape[:-2])
+                    if moved_masks[index].any()]
+    windows = {index: _unmasked_window(moved_masks[index]) for index in blank_planes}
+    sides = {index: w[0].stop - w[0].start for index, w in windows.items() if w is not None}
     if not sides:
         return mask
     largest = max(sides, key=sides.get)
-    for k in blank_planes:
-        source = k if windows[k] is not None else largest
-        detail = _fine_detail(flat_values[source][windows[source]],
-                              flat_masks[k].shape)
-        blank = flat_masks[k]
+    for index in blank_planes:
+        source = index if windows[index] is not None else largest
+        plane, blank = moved_values[index], moved_masks[index]
+        detail = _fine_detail(moved_values[source][windows[source]], blank.shape)
         if not blank.all():
-            flat_values[k][blank] = _extended(flat_values[k], blank)
-        flat_values[k][blank] += detail[blank].astype(values.dtype)
+            plane[blank] = _extended(plane, blank)
+        plane[blank] += detail[blank].astype(values.dtype)
     return mask
 
 
@@ -484,10 +482,8 @@ def _fine_detail(window, shape):
     # standard deviations (the noise loses 0.3 % of its values)
     spread = 1.4826 * np.median(np.abs(detail - np.median(detail)))
     detail = np.clip(detail, -3 * spread, 3 * spread)
-    reps = (-(-shape[0] // detail.shape[0]), -(-shape[1] // detail.shape[1]))
-    tile = np.block([[detail[:: 1 - 2 * (i % 2), :: 1 - 2 * (j % 2)]
-                      for j in range(reps[1])] for i in range(reps[0])])
-    return tile[: shape[0], : shape[1]]
+    return np.pad(detail, ((0, shape[0] - detail.shape[0]), (0, shape[1] - detail.shape[1])),
+                  mode="symmetric")
 
 
 def _extended(plane, blank):

@@ -360,6 +360,12 @@ def test_blank_pixels_are_filled_with_the_images_noise():
     filled = volume.copy()
     _fill_blanks(filled, "x.nii", "NIfTI volume", plane_axes=(0, 1))
     np.testing.assert_array_equal(filled[..., 0], values)
+    # 4-D and in Fortran order, as nibabel reads: every plane filled in place
+    series = np.asfortranarray(np.stack([volume, volume], axis=-1))  # (X, Y, Z, T)
+    _fill_blanks(series, "x.nii", "NIfTI volume", plane_axes=(0, 1))
+    for z in range(2):
+        for t in range(2):
+            np.testing.assert_array_equal(series[..., z, t], filled[..., z])
 
 
 @pytest.mark.parametrize("blank_columns", [51, 128])
