@@ -460,10 +460,14 @@ def _fill_blanks(values, path, what, mask=None, plane_axes=(-2, -1)):
     if not sides:
         return mask
     largest = max(sides, key=sides.get)
+    details = {}  # planes without a square of their own share the largest one's
     for index in blank_planes:
         source = index if windows[index] is not None else largest
         plane, blank = moved_values[index], moved_masks[index]
-        detail = _fine_detail(moved_values[source][windows[source]], blank.shape)
+        if source not in details:
+            details[source] = _fine_detail(moved_values[source][windows[source]],
+                                           blank.shape)
+        detail = details[source]
         if not blank.all():
             plane[blank] = _extended(plane, blank)
         plane[blank] += detail[blank].astype(values.dtype)
@@ -528,7 +532,7 @@ def _nifti_bytes(path, values, info):
     # a new image from an array resets the scaling; the stored values use the original one
     img.header.set_slope_inter(info["slope"], info["inter"])
     data = img.to_bytes()
-    if str(path).lower().endswith(".gz"):
+    if _gzipped(path):
         data = gzip.compress(data, mtime=0)
     return data
 
